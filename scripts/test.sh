@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: the Rust unit and property tests, then the end-to-end suite,
+# in which boto3 and the aws CLI talk to the running proxy in front of a local
+# upstream that checks each forwarded signature with botocore's signer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${VENV:-.venv}"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
+
+cargo test --locked
+cargo build --locked
+PROXY_BIN="$PWD/target/debug/elasticache-authz-proxy" "$venv/bin/python" -m pytest tests/e2e -q -p no:cacheprovider

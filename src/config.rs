@@ -1,0 +1,292 @@
+//! The proxy's configuration file: raw YAML (unknown keys rejected), then
+//! validated into typed settings. Relative paths are resolved from the
+//! config file's folder. No I/O here but path arithmetic.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::model::Region;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: String,
+    policy: String,
+    upstream: RawUpstream,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    endpoint: String,
+    timeout: Option<String>,
+    max_response_bytes: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_body_bytes: Option<usize>,
+    header_read_timeout: Option<String>,
+    body_read_timeout: Option<String>,
+    max_connections: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub policy_path: PathBuf,
+    pub upstream: UpstreamConfig,
+    pub limits: Limits,
+}
+
+#[derive(Clone, Debug)]
+pub struct UpstreamConfig {
+    pub endpoint: EndpointTemplate,
+    pub timeout: Duration,
+    pub max_response_bytes: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// `http[s]://host[:port]`, where the host may hold `{region}`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct EndpointTemplate {
+    pub https: bool,
+    /// `host[:port]` with `{region}` still in it.
+    authority: String,
+}
+
+impl EndpointTemplate {
+    pub fn parse(text: &str) -> Result<EndpointTemplate, String> {
+        let (https, rest) = if let Some(rest) = text.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = text.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(format!(
+                "upstream endpoint `{text}` must start with `https://` or `http://`"
+            ));
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        let sample = authority.replace("{region}", "us-east-1");
+        let valid = !sample.is_empty()
+            && sample.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+            })
+            && sample.parse::<http::uri::Authority>().is_ok();
+        if !valid {
+            return Err(format!(
+                "upstream endpoint `{text}` must be a scheme and a host (with an optional port and `{{region}}`), no path or query"
+            ));
+        }
+        Ok(EndpointTemplate {
+            https,
+            authority: authority.to_owned(),
+        })
+    }
+
+    /// The authority (`host[:port]`) for a region. Regions are validated
+    /// names, so the result is always a well-formed host.
+    pub fn authority_for(&self, region: &Region) -> String {
+        self.authority.replace("{region}", region.as_str())
+    }
+
+    pub fn uri_for(&self, region: &Region) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}/", self.authority_for(region))
+    }
+}
+
+/// Parses `500ms`, `10s`, `2m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as `500ms`, `10s` or `2m`"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        _ => {
+            return Err(format!(
+                "`{text}` is not a duration such as `500ms`, `10s` or `2m`"
+            ))
+        }
+    };
+    if duration.is_zero() {
+        return Err(format!("duration `{text}` must be more than zero"));
+    }
+    Ok(duration)
+}
+
+/// Parses and validates a config file's text; `base_dir` is its folder.
+pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Config, String> {
+    let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+    let err = |field: &str, message: String| format!("{file}: `{field}`: {message}");
+    let listen = raw.listen.parse::<SocketAddr>().map_err(|_| {
+        err(
+            "listen",
+            format!(
+                "`{}` is not an address such as `127.0.0.1:8080`",
+                raw.listen
+            ),
+        )
+    })?;
+    let endpoint =
+        EndpointTemplate::parse(&raw.upstream.endpoint).map_err(|e| err("upstream.endpoint", e))?;
+    let duration = |field: &str, value: Option<String>, default: Duration| match value {
+        None => Ok(default),
+        Some(v) => parse_duration(&v).map_err(|e| err(field, e)),
+    };
+    let positive = |field: &str, value: Option<usize>, default: usize| match value {
+        Some(0) => Err(err(field, "must be more than zero".into())),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    };
+    Ok(Config {
+        listen,
+        policy_path: base_dir.join(&raw.policy),
+        upstream: UpstreamConfig {
+            endpoint,
+            timeout: duration(
+                "upstream.timeout",
+                raw.upstream.timeout,
+                Duration::from_secs(10),
+            )?,
+            max_response_bytes: positive(
+                "upstream.max_response_bytes",
+                raw.upstream.max_response_bytes,
+                16 << 20,
+            )?,
+        },
+        limits: Limits {
+            max_body_bytes: positive("limits.max_body_bytes", raw.limits.max_body_bytes, 64 << 10)?,
+            header_read_timeout: duration(
+                "limits.header_read_timeout",
+                raw.limits.header_read_timeout,
+                Duration::from_secs(10),
+            )?,
+            body_read_timeout: duration(
+                "limits.body_read_timeout",
+                raw.limits.body_read_timeout,
+                Duration::from_secs(10),
+            )?,
+            max_connections: positive("limits.max_connections", raw.limits.max_connections, 1024)?,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+listen: "127.0.0.1:8080"
+policy: "../policies/default.yaml"
+upstream:
+  endpoint: "https://elasticache.{region}.amazonaws.com"
+  timeout: "10s"
+limits:
+  max_body_bytes: 65536
+"#;
+
+    #[test]
+    fn parses_the_documented_config() {
+        let config = parse("proxy.yaml", SAMPLE, Path::new("/etc/proxy")).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            config.policy_path,
+            Path::new("/etc/proxy/../policies/default.yaml")
+        );
+        assert_eq!(config.upstream.timeout, Duration::from_secs(10));
+        assert_eq!(config.limits.max_body_bytes, 65536);
+        let region = Region::parse("eu-west-1").unwrap();
+        assert_eq!(
+            config.upstream.endpoint.uri_for(&region),
+            "https://elasticache.eu-west-1.amazonaws.com/"
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values() {
+        let unknown = parse(
+            "p.yaml",
+            &format!("{SAMPLE}\nlisten_addr: x"),
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(unknown.contains("unknown field `listen_addr`"), "{unknown}");
+        let nested = parse(
+            "p.yaml",
+            &SAMPLE.replace("timeout:", "timeuot:"),
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(nested.contains("unknown field `timeuot`"), "{nested}");
+        for (from, to, needle) in [
+            ("127.0.0.1:8080", "localhost", "`listen`"),
+            ("10s", "ten", "`upstream.timeout`"),
+            ("65536", "0", "`limits.max_body_bytes`"),
+            (
+                "https://elasticache.{region}.amazonaws.com",
+                "ftp://x",
+                "`upstream.endpoint`",
+            ),
+            (
+                "https://elasticache.{region}.amazonaws.com",
+                "https://x/path",
+                "`upstream.endpoint`",
+            ),
+            (
+                "https://elasticache.{region}.amazonaws.com",
+                "https://x?q=1",
+                "`upstream.endpoint`",
+            ),
+            (
+                "https://elasticache.{region}.amazonaws.com",
+                "https://user@x",
+                "`upstream.endpoint`",
+            ),
+        ] {
+            let err = parse("p.yaml", &SAMPLE.replace(from, to), Path::new(".")).unwrap_err();
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn endpoints() {
+        let local = EndpointTemplate::parse("http://127.0.0.1:9000").unwrap();
+        assert!(!local.https);
+        assert_eq!(
+            local.authority_for(&Region::parse("us-east-1").unwrap()),
+            "127.0.0.1:9000"
+        );
+        assert!(EndpointTemplate::parse("https://elasticache.{region}.amazonaws.com/").is_ok());
+        assert!(EndpointTemplate::parse("https://").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        for bad in ["", "10", "s", "0s", "1h", "-1s", "1.5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,490 @@
+//! Stage 3 of the request path: decide. A pure function of the compiled
+//! policy and the request's facts. Deny overrides allow; no matching allow
+//! rule means deny. The response names the rules that decided it.
+
+use std::fmt::Write as _;
+
+use crate::error::quoted;
+use crate::model::{AccountId, Action, Region};
+use crate::policy::{Effect, Policy, Rule};
+use crate::request::{
+    ElastiCacheRequest, CACHE_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_NAME,
+    EC2_SECURITY_GROUP_OWNER_ID,
+};
+
+/// What the policy looks at.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestFacts<'a> {
+    pub action: Action,
+    pub region: &'a Region,
+    pub owner_id: Option<AccountId>,
+    pub cache_security_group: Option<&'a str>,
+    pub ec2_security_group: Option<&'a str>,
+}
+
+impl<'a> RequestFacts<'a> {
+    pub fn of(request: &'a ElastiCacheRequest, region: &'a Region) -> RequestFacts<'a> {
+        RequestFacts {
+            action: request.action,
+            region,
+            owner_id: request.ec2_security_group_owner_id,
+            cache_security_group: request.cache_security_group_name.as_deref(),
+            ec2_security_group: request.ec2_security_group_name.as_deref(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Decision {
+    Allow,
+    Deny,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Deny => "deny",
+        }
+    }
+}
+
+/// The condition of a rule that a request failed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Condition {
+    Region,
+    OwnerId,
+    CacheSecurityGroup,
+    Ec2SecurityGroup,
+}
+
+/// Why an allow rule that names the action did not match.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Mismatch {
+    pub rule: String,
+    pub condition: Condition,
+    pub rule_message: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Response {
+    pub decision: Decision,
+    /// The ids of the rules that decided: the matching deny rules for a
+    /// denial by rule, the matching allow rules for an allow, none when no
+    /// rule allowed the request.
+    pub reason: Vec<String>,
+    /// For a denial because nothing allowed it: the first condition each
+    /// allow rule for the action failed.
+    pub mismatches: Vec<Mismatch>,
+    /// The `message` of the deny rules that decided.
+    pub deny_messages: Vec<String>,
+}
+
+impl Policy {
+    /// Decides one request, as Cedar's authorizer does.
+    pub fn is_authorized(&self, facts: &RequestFacts<'_>) -> Response {
+        let mut allows = Vec::new();
+        let mut denies = Vec::new();
+        let mut deny_messages = Vec::new();
+        let mut mismatches = Vec::new();
+        for &index in &self.rules_by_action[facts.action.index()] {
+            let rule = &self.rules[index];
+            match (first_failed_condition(rule, facts), rule.effect) {
+                (None, Effect::Allow) => allows.push(rule.id.clone()),
+                (None, Effect::Deny) => {
+                    denies.push(rule.id.clone());
+                    deny_messages.extend(rule.message.clone());
+                }
+                (Some(condition), Effect::Allow) => mismatches.push(Mismatch {
+                    rule: rule.id.clone(),
+                    condition,
+                    rule_message: rule.message.clone(),
+                }),
+                (Some(_), Effect::Deny) => {}
+            }
+        }
+        if !denies.is_empty() {
+            Response {
+                decision: Decision::Deny,
+                reason: denies,
+                mismatches: Vec::new(),
+                deny_messages,
+            }
+        } else if !allows.is_empty() {
+            Response {
+                decision: Decision::Allow,
+                reason: allows,
+                mismatches: Vec::new(),
+                deny_messages: Vec::new(),
+            }
+        } else {
+            Response {
+                decision: Decision::Deny,
+                reason: Vec::new(),
+                mismatches,
+                deny_messages: Vec::new(),
+            }
+        }
+    }
+}
+
+/// A condition left out matches anything; a condition on a parameter
+/// matches only a request that carries the parameter.
+fn first_failed_condition(rule: &Rule, facts: &RequestFacts<'_>) -> Option<Condition> {
+    if let Some(regions) = &rule.regions {
+        if !regions.contains(facts.region) {
+            return Some(Condition::Region);
+        }
+    }
+    if let Some(owner_ids) = &rule.owner_ids {
+        if !facts.owner_id.is_some_and(|id| owner_ids.contains(&id)) {
+            return Some(Condition::OwnerId);
+        }
+    }
+    if let Some(matcher) = &rule.cache_security_groups {
+        if !facts
+            .cache_security_group
+            .is_some_and(|n| matcher.is_match(n))
+        {
+            return Some(Condition::CacheSecurityGroup);
+        }
+    }
+    if let Some(matcher) = &rule.ec2_security_groups {
+        if !facts
+            .ec2_security_group
+            .is_some_and(|n| matcher.is_match(n))
+        {
+            return Some(Condition::Ec2SecurityGroup);
+        }
+    }
+    None
+}
+
+/// How many near-miss rules a denial message explains.
+const MISMATCHES_SHOWN: usize = 3;
+
+impl Response {
+    pub fn is_allowed(&self) -> bool {
+        self.decision == Decision::Allow
+    }
+
+    /// The message a denied caller reads: which rule denied the request, or
+    /// that no rule allowed it and which value failed.
+    pub fn denial_message(&self, facts: &RequestFacts<'_>) -> String {
+        let mut out = String::new();
+        if !self.reason.is_empty() {
+            let rules: Vec<String> = self.reason.iter().map(|r| format!("`{r}`")).collect();
+            let _ = write!(
+                out,
+                "denied by policy rule {} for {} in region {}",
+                rules.join(", "),
+                facts.action,
+                quoted(facts.region.as_str())
+            );
+            for message in &self.deny_messages {
+                let _ = write!(out, ": {message}");
+            }
+            return out;
+        }
+        let _ = write!(
+            out,
+            "not allowed by policy: no rule allows {} in region {}",
+            facts.action,
+            quoted(facts.region.as_str())
+        );
+        for mismatch in self.mismatches.iter().take(MISMATCHES_SHOWN) {
+            let _ = write!(
+                out,
+                "; rule `{}`: {}",
+                mismatch.rule,
+                describe(mismatch.condition, facts)
+            );
+            if let Some(message) = &mismatch.rule_message {
+                let _ = write!(out, " ({message})");
+            }
+        }
+        if self.mismatches.len() > MISMATCHES_SHOWN {
+            let _ = write!(
+                out,
+                "; and {} more rules",
+                self.mismatches.len() - MISMATCHES_SHOWN
+            );
+        }
+        out
+    }
+}
+
+fn describe(condition: Condition, facts: &RequestFacts<'_>) -> String {
+    let (name, value) = match condition {
+        Condition::Region => {
+            return format!(
+                "region {} is not one of its regions",
+                quoted(facts.region.as_str())
+            )
+        }
+        Condition::OwnerId => (
+            EC2_SECURITY_GROUP_OWNER_ID,
+            facts.owner_id.map(|id| id.to_string()),
+        ),
+        Condition::CacheSecurityGroup => (
+            CACHE_SECURITY_GROUP_NAME,
+            facts.cache_security_group.map(str::to_owned),
+        ),
+        Condition::Ec2SecurityGroup => (
+            EC2_SECURITY_GROUP_NAME,
+            facts.ec2_security_group.map(str::to_owned),
+        ),
+    };
+    match value {
+        Some(value) if condition == Condition::OwnerId => {
+            format!("{name} {} is not one of its owner ids", quoted(&value))
+        }
+        Some(value) => format!("{name} {} does not match its patterns", quoted(&value)),
+        None => format!("the request has no {name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::compile;
+
+    const POLICY: &str = r#"
+rules:
+  - id: prod-app-ingress
+    effect: allow
+    actions: [AuthorizeCacheSecurityGroupIngress]
+    regions: [us-east-1, eu-west-1]
+    owner_ids: ["123456781234"]
+    cache_security_groups: ["prod-[a-z0-9-]+"]
+    ec2_security_groups: ["app-[a-z0-9-]+"]
+    message: "ask #platform for other groups"
+  - id: no-legacy
+    effect: deny
+    actions: ["*CacheSecurityGroupIngress"]
+    cache_security_groups: ["prod-legacy"]
+    message: "the legacy group is frozen"
+  - id: describe-us-east-1
+    effect: allow
+    actions: ["Describe*"]
+    regions: [us-east-1]
+  - id: describe-groups-by-name
+    effect: allow
+    actions: [DescribeCacheSecurityGroups]
+    cache_security_groups: ["team-.*"]
+"#;
+
+    struct Case {
+        action: &'static str,
+        region: &'static str,
+        owner: Option<&'static str>,
+        cache: Option<&'static str>,
+        ec2: Option<&'static str>,
+    }
+
+    const INGRESS: Case = Case {
+        action: "AuthorizeCacheSecurityGroupIngress",
+        region: "us-east-1",
+        owner: Some("123456781234"),
+        cache: Some("prod-web"),
+        ec2: Some("app-frontend"),
+    };
+
+    fn decide(case: Case) -> (Response, String) {
+        let policy = compile("p.yaml", POLICY).unwrap();
+        let region = Region::parse(case.region).unwrap();
+        let facts = RequestFacts {
+            action: Action::from_name(case.action).unwrap(),
+            region: &region,
+            owner_id: case.owner.map(|o| AccountId::parse(o).unwrap()),
+            cache_security_group: case.cache,
+            ec2_security_group: case.ec2,
+        };
+        let response = policy.is_authorized(&facts);
+        let message = response.denial_message(&facts);
+        (response, message)
+    }
+
+    #[test]
+    fn allows_a_matching_request_and_names_the_rule() {
+        let (response, _) = decide(INGRESS);
+        assert_eq!(response.decision, Decision::Allow);
+        assert_eq!(response.reason, ["prod-app-ingress"]);
+    }
+
+    #[test]
+    fn dashed_owner_ids_are_the_same_account() {
+        let (response, _) = decide(Case {
+            owner: Some("1234-5678-1234"),
+            ..INGRESS
+        });
+        assert!(response.is_allowed());
+    }
+
+    #[test]
+    fn each_failed_value_is_named() {
+        let cases = [
+            (
+                Case {
+                    owner: Some("999999999999"),
+                    ..INGRESS
+                },
+                "EC2SecurityGroupOwnerId `999999999999` is not one of its owner ids",
+            ),
+            (
+                Case {
+                    region: "us-west-2",
+                    ..INGRESS
+                },
+                "region `us-west-2` is not one of its regions",
+            ),
+            (
+                Case {
+                    cache: Some("dev-web"),
+                    ..INGRESS
+                },
+                "CacheSecurityGroupName `dev-web` does not match its patterns",
+            ),
+            (
+                Case {
+                    ec2: Some("db-primary"),
+                    ..INGRESS
+                },
+                "EC2SecurityGroupName `db-primary` does not match its patterns",
+            ),
+            (
+                Case {
+                    cache: Some("xprod-web"),
+                    ..INGRESS
+                },
+                "`xprod-web`",
+            ),
+            (
+                Case {
+                    cache: Some("prod-web!"),
+                    ..INGRESS
+                },
+                "`prod-web!`",
+            ),
+        ];
+        for (case, expected) in cases {
+            let (response, message) = decide(case);
+            assert_eq!(response.decision, Decision::Deny);
+            assert!(response.reason.is_empty());
+            assert_eq!(response.mismatches[0].rule, "prod-app-ingress");
+            assert!(
+                message.starts_with(
+                    "not allowed by policy: no rule allows AuthorizeCacheSecurityGroupIngress"
+                ),
+                "{message}"
+            );
+            assert!(message.contains(expected), "{message}");
+            assert!(
+                message.contains("(ask #platform for other groups)"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn deny_overrides_allow() {
+        let policy = compile(
+            "p.yaml",
+            "rules: [{id: all, effect: allow}, {id: legacy, effect: deny, cache_security_groups: [prod-legacy]}]",
+        )
+        .unwrap();
+        let (response, message) = decide(Case {
+            cache: Some("prod-legacy"),
+            ..INGRESS
+        });
+        assert_eq!(response.decision, Decision::Deny);
+        assert_eq!(response.reason, ["no-legacy"]);
+        assert!(
+            message.contains("denied by policy rule `no-legacy`"),
+            "{message}"
+        );
+        assert!(
+            message.ends_with(": the legacy group is frozen"),
+            "{message}"
+        );
+        let region = Region::parse("us-east-1").unwrap();
+        let request = |group| RequestFacts {
+            action: Action::from_name("CreateCacheCluster").unwrap(),
+            region: &region,
+            owner_id: None,
+            cache_security_group: group,
+            ec2_security_group: None,
+        };
+        assert_eq!(
+            policy.is_authorized(&request(Some("prod-legacy"))).reason,
+            ["legacy"]
+        );
+        assert!(policy.is_authorized(&request(Some("prod-legacy"))).decision == Decision::Deny);
+        // A deny condition on a parameter does not apply when it is absent.
+        assert_eq!(policy.is_authorized(&request(None)).reason, ["all"]);
+    }
+
+    #[test]
+    fn wildcard_actions_and_absent_parameters() {
+        let (response, _) = decide(Case {
+            action: "DescribeCacheClusters",
+            owner: None,
+            cache: None,
+            ec2: None,
+            ..INGRESS
+        });
+        assert_eq!(response.reason, ["describe-us-east-1"]);
+        let (response, message) = decide(Case {
+            action: "DescribeCacheSecurityGroups",
+            region: "eu-west-1",
+            owner: None,
+            cache: None,
+            ec2: None,
+        });
+        assert_eq!(response.decision, Decision::Deny);
+        assert!(
+            message.contains(
+                "rule `describe-groups-by-name`: the request has no CacheSecurityGroupName"
+            ),
+            "{message}"
+        );
+        let (response, _) = decide(Case {
+            action: "DescribeCacheSecurityGroups",
+            region: "eu-west-1",
+            owner: None,
+            cache: Some("team-a"),
+            ec2: None,
+        });
+        assert_eq!(response.reason, ["describe-groups-by-name"]);
+    }
+
+    #[test]
+    fn an_action_no_rule_names_is_denied() {
+        let (response, message) = decide(Case {
+            action: "DeleteCacheCluster",
+            ..INGRESS
+        });
+        assert_eq!(response.decision, Decision::Deny);
+        assert!(response.mismatches.is_empty());
+        assert_eq!(
+            message,
+            "not allowed by policy: no rule allows DeleteCacheCluster in region `us-east-1`"
+        );
+    }
+
+    #[test]
+    fn an_empty_policy_denies_everything() {
+        let policy = compile("p.yaml", "rules: []").unwrap();
+        let region = Region::parse("us-east-1").unwrap();
+        for action in Action::all() {
+            let facts = RequestFacts {
+                action,
+                region: &region,
+                owner_id: None,
+                cache_security_group: None,
+                ec2_security_group: None,
+            };
+            assert_eq!(policy.is_authorized(&facts).decision, Decision::Deny);
+        }
+    }
+}

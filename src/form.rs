@@ -1,0 +1,318 @@
+//! A strict `application/x-www-form-urlencoded` codec.
+//!
+//! Decoding accepts only what SDKs actually send and rejects every shape on
+//! which two parsers could disagree: empty pairs, pairs without `=`, a raw `=`
+//! or `;` inside a value, percent-encoded or odd parameter names, bad escapes,
+//! raw non-ASCII bytes, and decoded values that are not UTF-8 or hold control
+//! characters. Encoding is canonical (RFC 3986 unreserved characters stay,
+//! everything else is `%XX`), so what the proxy forwards has one reading.
+
+use std::fmt;
+
+/// Longest parameter name accepted; ElastiCache's longest are far shorter.
+const MAX_NAME_LEN: usize = 255;
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum FormError {
+    EmptyPair,
+    NoEquals { pair: String },
+    BadName { name: String },
+    BadEscape { name: String },
+    RawByte { name: String, byte: u8 },
+    NotUtf8 { name: String },
+    ControlCharacter { name: String },
+}
+
+impl fmt::Display for FormError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::error::quoted;
+        match self {
+            FormError::EmptyPair => write!(f, "empty parameter (`&&` or a leading or trailing `&`)"),
+            FormError::NoEquals { pair } => write!(f, "parameter {} has no `=`", quoted(pair)),
+            FormError::BadName { name } => write!(
+                f,
+                "parameter name {} is not plain: names use only letters, digits, `.`, `_` and `-`, unencoded",
+                quoted(name)
+            ),
+            FormError::BadEscape { name } => {
+                write!(f, "value of {} has a malformed percent escape", quoted(name))
+            }
+            FormError::RawByte { name, byte } => write!(
+                f,
+                "value of {} holds the byte 0x{byte:02x} unencoded; percent-encode it",
+                quoted(name)
+            ),
+            FormError::NotUtf8 { name } => write!(f, "value of {} is not valid UTF-8", quoted(name)),
+            FormError::ControlCharacter { name } => {
+                write!(f, "value of {} holds a control character", quoted(name))
+            }
+        }
+    }
+}
+
+/// Decodes a form body or query string into its pairs, in order.
+pub fn decode(input: &[u8]) -> Result<Vec<(String, String)>, FormError> {
+    if input.is_empty() {
+        return Ok(Vec::new());
+    }
+    input.split(|b| *b == b'&').map(decode_pair).collect()
+}
+
+fn decode_pair(pair: &[u8]) -> Result<(String, String), FormError> {
+    if pair.is_empty() {
+        return Err(FormError::EmptyPair);
+    }
+    let Some(eq) = pair.iter().position(|b| *b == b'=') else {
+        return Err(FormError::NoEquals {
+            pair: String::from_utf8_lossy(pair).into_owned(),
+        });
+    };
+    let (raw_name, raw_value) = (&pair[..eq], &pair[eq + 1..]);
+    let name_ok = !raw_name.is_empty()
+        && raw_name.len() <= MAX_NAME_LEN
+        && raw_name
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    let name = String::from_utf8_lossy(raw_name).into_owned();
+    if !name_ok {
+        return Err(FormError::BadName { name });
+    }
+    let value = decode_value(raw_value, &name)?;
+    Ok((name, value))
+}
+
+fn decode_value(raw: &[u8], name: &str) -> Result<String, FormError> {
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'%' => {
+                let hex = raw.get(i + 1..i + 3).ok_or_else(|| FormError::BadEscape {
+                    name: name.to_owned(),
+                })?;
+                let (Some(hi), Some(lo)) = (hex_value(hex[0]), hex_value(hex[1])) else {
+                    return Err(FormError::BadEscape {
+                        name: name.to_owned(),
+                    });
+                };
+                bytes.push(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+            b'+' => bytes.push(b' '),
+            b if is_raw_value_byte(b) => bytes.push(b),
+            byte => {
+                return Err(FormError::RawByte {
+                    name: name.to_owned(),
+                    byte,
+                })
+            }
+        }
+        i += 1;
+    }
+    let value = String::from_utf8(bytes).map_err(|_| FormError::NotUtf8 {
+        name: name.to_owned(),
+    })?;
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(FormError::ControlCharacter {
+            name: name.to_owned(),
+        });
+    }
+    Ok(value)
+}
+
+/// Bytes a value may hold unencoded: RFC 3986 unreserved characters and the
+/// sub-delimiters that carry no meaning in a form. `=`, `&`, `;`, `#`, `?`,
+/// quotes, brackets, spaces and anything outside printable ASCII must be
+/// percent-encoded, as every SDK does.
+fn is_raw_value_byte(b: u8) -> bool {
+    is_unreserved(b)
+        || matches!(
+            b,
+            b':' | b'/' | b',' | b'*' | b'@' | b'!' | b'$' | b'\'' | b'(' | b')'
+        )
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Canonical form encoding of `pairs`, in the order given.
+pub fn encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::new();
+    for (i, (name, value)) in pairs.into_iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        encode_component(name, &mut out);
+        out.push('=');
+        encode_component(value, &mut out);
+    }
+    out
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, as SigV4's
+/// canonical form does.
+pub fn encode_component(text: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in text.as_bytes() {
+        if is_unreserved(b) {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 0xf) as usize] as char);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pairs(input: &str) -> Vec<(String, String)> {
+        decode(input.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn decodes_what_sdks_send() {
+        assert_eq!(
+            pairs("Action=DescribeCacheClusters&Version=2015-02-02&Name=a%20b+c%2Bd%3D"),
+            vec![
+                ("Action".into(), "DescribeCacheClusters".into()),
+                ("Version".into(), "2015-02-02".into()),
+                ("Name".into(), "a b c+d=".into()),
+            ]
+        );
+        assert_eq!(pairs(""), vec![]);
+        assert_eq!(pairs("Empty="), vec![("Empty".into(), String::new())]);
+        assert_eq!(
+            pairs("Tags.member.1.Key=k"),
+            vec![("Tags.member.1.Key".into(), "k".into())]
+        );
+        assert_eq!(
+            pairs("T=2015-02-02T12:00:00Z"),
+            vec![("T".into(), "2015-02-02T12:00:00Z".into())]
+        );
+        assert_eq!(pairs("U=%E2%9C%93"), vec![("U".into(), "✓".into())]);
+    }
+
+    #[test]
+    fn rejects_ambiguous_shapes() {
+        let cases: &[(&[u8], FormError)] = &[
+            (b"a=1&&b=2", FormError::EmptyPair),
+            (b"a=1&", FormError::EmptyPair),
+            (b"&a=1", FormError::EmptyPair),
+            (
+                b"Action",
+                FormError::NoEquals {
+                    pair: "Action".into(),
+                },
+            ),
+            (b"=x", FormError::BadName { name: "".into() }),
+            (
+                b"%41ction=x",
+                FormError::BadName {
+                    name: "%41ction".into(),
+                },
+            ),
+            (
+                b"Act+ion=x",
+                FormError::BadName {
+                    name: "Act+ion".into(),
+                },
+            ),
+            (
+                b"a=b=c",
+                FormError::RawByte {
+                    name: "a".into(),
+                    byte: b'=',
+                },
+            ),
+            (
+                b"a=b;c=d",
+                FormError::RawByte {
+                    name: "a".into(),
+                    byte: b';',
+                },
+            ),
+            (
+                b"a=b c",
+                FormError::RawByte {
+                    name: "a".into(),
+                    byte: b' ',
+                },
+            ),
+            (
+                b"a=\xc3\xa9",
+                FormError::RawByte {
+                    name: "a".into(),
+                    byte: 0xc3,
+                },
+            ),
+            (b"a=%4", FormError::BadEscape { name: "a".into() }),
+            (b"a=%zz", FormError::BadEscape { name: "a".into() }),
+            (b"a=%", FormError::BadEscape { name: "a".into() }),
+            (b"a=%ff", FormError::NotUtf8 { name: "a".into() }),
+            (b"a=%00", FormError::ControlCharacter { name: "a".into() }),
+            (b"a=%1b", FormError::ControlCharacter { name: "a".into() }),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                decode(input).as_ref(),
+                Err(expected),
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn encodes_canonically() {
+        assert_eq!(
+            encode([("Action", "X"), ("Name", "a b+c/é~")]),
+            "Action=X&Name=a%20b%2Bc%2F%C3%A9~"
+        );
+    }
+
+    fn name_strategy() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9._-]{1,40}"
+    }
+
+    proptest! {
+        #[test]
+        fn encode_then_decode_round_trips(
+            list in proptest::collection::vec((name_strategy(), "[^\\p{Cc}]{0,40}"), 0..8)
+        ) {
+            let encoded = encode(list.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let decoded = decode(encoded.as_bytes()).unwrap();
+            prop_assert_eq!(decoded, list);
+        }
+
+        #[test]
+        fn decoding_never_panics(input in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode(&input);
+        }
+
+        #[test]
+        fn decoded_pairs_re_encode_to_a_form_that_decodes_the_same(input in "[A-Za-z0-9=&%+._~-]{0,80}") {
+            if let Ok(decoded) = decode(input.as_bytes()) {
+                let again = encode(decoded.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+                prop_assert_eq!(decode(again.as_bytes()).unwrap(), decoded);
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Typed values the proxy decides on: actions, regions and account ids.
+//! Each is validated once, when it is parsed; after that it cannot be malformed.
+
+use std::fmt;
+
+use crate::actions::ACTION_NAMES;
+
+/// The ElastiCache Query API version the proxy speaks.
+pub const API_VERSION: &str = "2015-02-02";
+/// The SigV4 signing name of ElastiCache.
+pub const SERVICE: &str = "elasticache";
+
+/// One ElastiCache action, held as its index in the sorted action list.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Action(u8);
+
+impl Action {
+    pub const COUNT: usize = ACTION_NAMES.len();
+
+    /// Exact, case-sensitive lookup: the API's action names are case-sensitive.
+    pub fn from_name(name: &str) -> Option<Action> {
+        ACTION_NAMES
+            .binary_search(&name)
+            .ok()
+            .map(|index| Action(index as u8))
+    }
+
+    pub fn name(self) -> &'static str {
+        ACTION_NAMES[self.0 as usize]
+    }
+
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    pub fn all() -> impl Iterator<Item = Action> {
+        (0..ACTION_NAMES.len()).map(|index| Action(index as u8))
+    }
+
+    pub fn all_names() -> &'static [&'static str] {
+        &ACTION_NAMES
+    }
+
+    /// The two actions that change a cache security group's EC2 ingress: they
+    /// carry exactly the three guarded parameters, all required.
+    pub fn is_ingress_change(self) -> bool {
+        matches!(
+            self.name(),
+            "AuthorizeCacheSecurityGroupIngress" | "RevokeCacheSecurityGroupIngress"
+        )
+    }
+}
+
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An AWS region name such as `us-east-1` or `us-gov-west-1`.
+///
+/// The region ends up in the upstream host name, so only the shape AWS uses
+/// is accepted: lowercase words joined by dashes, ending in a number.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct Region(String);
+
+impl Region {
+    pub fn parse(text: &str) -> Option<Region> {
+        let parts: Vec<&str> = text.split('-').collect();
+        let (last, words) = parts.split_last()?;
+        let words_ok = words.len() >= 2
+            && words.iter().all(|w| {
+                !w.is_empty() && w.len() <= 16 && w.bytes().all(|b| b.is_ascii_lowercase())
+            });
+        let number_ok = (1..=2).contains(&last.len()) && last.bytes().all(|b| b.is_ascii_digit());
+        (text.len() <= 32 && words_ok && number_ok).then(|| Region(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A 12-digit AWS account number. The dashed form `1234-5678-1234` that the
+/// console and the ElastiCache docs show is the same account.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId([u8; 12]);
+
+impl AccountId {
+    pub fn parse(text: &str) -> Option<AccountId> {
+        let bytes = text.as_bytes();
+        let digits: Vec<u8> = match bytes.len() {
+            12 => bytes.to_vec(),
+            14 if bytes[4] == b'-' && bytes[9] == b'-' => bytes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != 4 && *i != 9)
+                .map(|(_, b)| *b)
+                .collect(),
+            _ => return None,
+        };
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let mut id = [0u8; 12];
+        id.copy_from_slice(&digits);
+        Some(AccountId(id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Edit distance, for "did you mean" hints.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// The candidate closest to `input` (ignoring case), if it is close enough
+/// to be a plausible typo.
+pub fn did_you_mean<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let lowered = input.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&lowered, &c.to_ascii_lowercase()), c))
+        .filter(|(distance, _)| *distance <= (input.len() / 3).max(2))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_list_matches_the_shared_list() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/testdata/elasticache-actions.txt"
+        );
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+            panic!("cannot read {path}: {e} (CI has ../shared beside the repo)")
+        });
+        let shared: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(shared, ACTION_NAMES.to_vec());
+    }
+
+    #[test]
+    fn action_list_is_sorted_for_binary_search() {
+        assert!(ACTION_NAMES.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn actions_are_case_sensitive() {
+        assert!(Action::from_name("AuthorizeCacheSecurityGroupIngress").is_some());
+        assert!(Action::from_name("authorizecachesecuritygroupingress").is_none());
+        assert!(Action::from_name("").is_none());
+        let a = Action::from_name("DescribeCacheClusters").unwrap();
+        assert_eq!(a.name(), "DescribeCacheClusters");
+    }
+
+    #[test]
+    fn regions() {
+        for ok in [
+            "us-east-1",
+            "us-gov-west-1",
+            "cn-northwest-1",
+            "eu-central-2",
+            "us-isob-east-1",
+        ] {
+            assert!(Region::parse(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "",
+            "us-east",
+            "US-EAST-1",
+            "us-east-1a",
+            "us_east_1",
+            "east-1",
+            "us--east-1",
+            "us-east-100",
+            "evil.com/x-y-1",
+            "us-east-1.evil.com",
+            "us-east-1 ",
+        ] {
+            assert!(Region::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn account_ids() {
+        assert_eq!(
+            AccountId::parse("123456781234").unwrap().as_str(),
+            "123456781234"
+        );
+        assert_eq!(
+            AccountId::parse("1234-5678-1234").unwrap().as_str(),
+            "123456781234"
+        );
+        assert_eq!(
+            AccountId::parse("1234-5678-1234"),
+            AccountId::parse("123456781234")
+        );
+        for bad in [
+            "",
+            "12345678123",
+            "1234567812345",
+            "12345678123a",
+            "1234-56781234",
+            "12-345678-1234",
+            "1234-5678-123x",
+            "１２３４５６７８１２３４",
+            " 123456781234",
+            "+23456781234",
+        ] {
+            assert!(AccountId::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn suggestions() {
+        let names = [
+            "AuthorizeCacheSecurityGroupIngress",
+            "DescribeCacheClusters",
+        ];
+        assert_eq!(
+            did_you_mean("AuthoriseCacheSecurityGroupIngres", names),
+            Some("AuthorizeCacheSecurityGroupIngress")
+        );
+        assert_eq!(
+            did_you_mean("regoins", ["regions", "owner_ids"]),
+            Some("regions")
+        );
+        assert_eq!(did_you_mean("zzzzzz", ["regions"]), None);
+    }
+}

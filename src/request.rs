@@ -1,0 +1,681 @@
+//! Stage 1 of the request path: parse an HTTP request, once, into the typed
+//! ElastiCache request the proxy decides on and later forwards.
+
+use std::collections::BTreeMap;
+
+use crate::error::{quoted, ApiError};
+use crate::form::{self, FormError};
+use crate::model::{did_you_mean, AccountId, Action, API_VERSION};
+
+pub const CACHE_SECURITY_GROUP_NAME: &str = "CacheSecurityGroupName";
+pub const EC2_SECURITY_GROUP_NAME: &str = "EC2SecurityGroupName";
+pub const EC2_SECURITY_GROUP_OWNER_ID: &str = "EC2SecurityGroupOwnerId";
+
+/// The SigV4 query-string (presigned) authentication parameters. They are
+/// about the caller's signature, never forwarded.
+pub const QUERY_AUTH_PARAMS: [&str; 7] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-Security-Token",
+    "X-Amz-Signature",
+    "X-Amz-SignedHeaders",
+];
+
+/// Names whose spelling the proxy relies on; a case variant of any of them is
+/// a parser-differential attempt.
+const KNOWN_PARAMS: [&str; 5] = [
+    "Action",
+    "Version",
+    CACHE_SECURITY_GROUP_NAME,
+    EC2_SECURITY_GROUP_NAME,
+    EC2_SECURITY_GROUP_OWNER_ID,
+];
+
+/// What the parser needs of the HTTP request.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpParts<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub content_type: ContentType<'a>,
+    pub body: &'a [u8],
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum ContentType<'a> {
+    Absent,
+    One(&'a str),
+    /// More than one Content-Type header, or one that is not visible ASCII.
+    Unreadable,
+}
+
+/// A parsed ElastiCache Query request: the action, the guarded parameters in
+/// typed form, and every other operation parameter.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ElastiCacheRequest {
+    pub action: Action,
+    pub cache_security_group_name: Option<String>,
+    pub ec2_security_group_name: Option<String>,
+    pub ec2_security_group_owner_id: Option<AccountId>,
+    /// Parameters the policy does not look at, forwarded as parsed. Always
+    /// empty for the ingress actions, whose parameters are all known.
+    pub other_params: BTreeMap<String, String>,
+}
+
+/// SigV4 query-string authentication parameters, from the query string only.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct QueryAuth {
+    pub params: BTreeMap<&'static str, String>,
+}
+
+impl QueryAuth {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.params.is_empty()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Source {
+    Query,
+    Body,
+}
+
+impl ElastiCacheRequest {
+    /// The parameters to forward, in canonical order: Action, Version, then
+    /// the rest sorted by name. This is exactly what the policy decided on.
+    pub fn form_pairs(&self) -> Vec<(&str, &str)> {
+        let mut rest: Vec<(&str, &str)> = self
+            .other_params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        if let Some(v) = &self.cache_security_group_name {
+            rest.push((CACHE_SECURITY_GROUP_NAME, v));
+        }
+        if let Some(v) = &self.ec2_security_group_name {
+            rest.push((EC2_SECURITY_GROUP_NAME, v));
+        }
+        if let Some(v) = &self.ec2_security_group_owner_id {
+            rest.push((EC2_SECURITY_GROUP_OWNER_ID, v.as_str()));
+        }
+        rest.sort_unstable();
+        let mut pairs = vec![("Action", self.action.name()), ("Version", API_VERSION)];
+        pairs.extend(rest);
+        pairs
+    }
+
+    /// The canonical form body sent upstream.
+    pub fn to_form_body(&self) -> String {
+        form::encode(self.form_pairs())
+    }
+}
+
+/// Parses the request, rejecting anything that two parsers could read two ways.
+pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), ApiError> {
+    if http.path != "/" {
+        return Err(ApiError::invalid_query_parameter(format!(
+            "request path {} is not served: send ElastiCache Query requests to `/`",
+            quoted(http.path)
+        )));
+    }
+    let query_pairs = decode(http.query.unwrap_or("").as_bytes(), "query string")?;
+    let body_pairs = match http.method {
+        "GET" => {
+            if !http.body.is_empty() {
+                return Err(ApiError::invalid_query_parameter(
+                    "a GET request must not have a body: send the parameters in the query string or POST a form",
+                ));
+            }
+            Vec::new()
+        }
+        "POST" => {
+            check_form_content_type(http.content_type, http.body.is_empty())?;
+            decode(http.body, "body")?
+        }
+        other => {
+            return Err(ApiError::method_not_allowed(format!(
+                "method {} is not supported: use POST with a form body, or GET",
+                quoted(other)
+            )))
+        }
+    };
+
+    let mut query_auth = QueryAuth::default();
+    let mut params: BTreeMap<String, String> = BTreeMap::new();
+    // Lowercased name -> (spelling, source), to catch duplicates and case variants.
+    let mut seen: BTreeMap<String, (String, Source)> = BTreeMap::new();
+    let all = query_pairs
+        .into_iter()
+        .map(|p| (p, Source::Query))
+        .chain(body_pairs.into_iter().map(|p| (p, Source::Body)));
+    for ((name, value), source) in all {
+        let folded = name.to_ascii_lowercase();
+        if let Some((first, first_source)) = seen.get(&folded) {
+            return Err(ApiError::invalid_query_parameter(
+                if *first == name && *first_source != source {
+                    format!(
+                        "parameter {} is in both the query string and the body",
+                        quoted(&name)
+                    )
+                } else if *first == name {
+                    format!("parameter {} appears more than once", quoted(&name))
+                } else {
+                    format!(
+                        "parameters {} and {} differ only in case",
+                        quoted(first),
+                        quoted(&name)
+                    )
+                },
+            ));
+        }
+        seen.insert(folded.clone(), (name.clone(), source));
+        if let Some(canonical) = QUERY_AUTH_PARAMS
+            .iter()
+            .find(|p| p.eq_ignore_ascii_case(&name))
+        {
+            if *canonical != name || source != Source::Query {
+                return Err(ApiError::invalid_query_parameter(format!(
+                    "signature parameter {} belongs in the query string, spelled {}",
+                    quoted(&name),
+                    quoted(canonical)
+                )));
+            }
+            query_auth.params.insert(canonical, value);
+            continue;
+        }
+        if let Some(canonical) = KNOWN_PARAMS.iter().find(|p| p.eq_ignore_ascii_case(&name)) {
+            if *canonical != name {
+                return Err(ApiError::invalid_query_parameter(format!(
+                    "parameter {} must be spelled {}",
+                    quoted(&name),
+                    quoted(canonical)
+                )));
+            }
+        }
+        params.insert(name, value);
+    }
+
+    let action = take_action(&mut params)?;
+    match params.remove("Version") {
+        None => {
+            return Err(ApiError::missing_parameter(format!(
+                "the request must contain the parameter `Version` ({API_VERSION})"
+            )))
+        }
+        Some(v) if v != API_VERSION => {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "unsupported API version {}: this proxy speaks ElastiCache {API_VERSION}",
+                quoted(&v)
+            )))
+        }
+        Some(_) => {}
+    }
+
+    let ec2_security_group_owner_id = match params.remove(EC2_SECURITY_GROUP_OWNER_ID) {
+        None => None,
+        Some(raw) => Some(AccountId::parse(&raw).ok_or_else(|| {
+            ApiError::invalid_parameter_value(format!(
+                "{EC2_SECURITY_GROUP_OWNER_ID} {} is not an AWS account id (12 digits, such as `123456781234`)",
+                quoted(&raw)
+            ))
+        })?),
+    };
+    let request = ElastiCacheRequest {
+        action,
+        cache_security_group_name: params.remove(CACHE_SECURITY_GROUP_NAME),
+        ec2_security_group_name: params.remove(EC2_SECURITY_GROUP_NAME),
+        ec2_security_group_owner_id,
+        other_params: params,
+    };
+    if action.is_ingress_change() {
+        check_ingress_shape(&request)?;
+    }
+    Ok((request, query_auth))
+}
+
+fn decode(input: &[u8], place: &str) -> Result<Vec<(String, String)>, ApiError> {
+    form::decode(input)
+        .map_err(|e: FormError| ApiError::malformed_query_string(format!("{place}: {e}")))
+}
+
+fn check_form_content_type(
+    content_type: ContentType<'_>,
+    body_is_empty: bool,
+) -> Result<(), ApiError> {
+    const FORM: &str = "application/x-www-form-urlencoded";
+    let value = match content_type {
+        ContentType::Absent if body_is_empty => return Ok(()),
+        ContentType::Absent => {
+            return Err(ApiError::unsupported_media_type(format!(
+                "a POST body needs `Content-Type: {FORM}`"
+            )))
+        }
+        ContentType::Unreadable => {
+            return Err(ApiError::unsupported_media_type(
+                "the request has more than one Content-Type, or one that is not plain text",
+            ))
+        }
+        ContentType::One(value) => value,
+    };
+    let mut parts = value.split(';').map(str::trim);
+    let essence = parts.next().unwrap_or("");
+    let params_ok = parts.all(|p| {
+        let Some((key, val)) = p.split_once('=') else {
+            return false;
+        };
+        let val = val.trim().trim_matches('"');
+        key.trim().eq_ignore_ascii_case("charset") && val.eq_ignore_ascii_case("utf-8")
+    });
+    if essence.eq_ignore_ascii_case(FORM) && params_ok {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_media_type(format!(
+            "Content-Type {} is not supported: send `{FORM}` (charset utf-8)",
+            quoted(value)
+        )))
+    }
+}
+
+fn take_action(params: &mut BTreeMap<String, String>) -> Result<Action, ApiError> {
+    let Some(name) = params.remove("Action") else {
+        return Err(ApiError::missing_action(
+            "the request must contain the parameter `Action`",
+        ));
+    };
+    Action::from_name(&name).ok_or_else(|| {
+        let hint = did_you_mean(&name, Action::all_names().iter().copied())
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        ApiError::invalid_action(format!(
+            "{} is not an ElastiCache action{hint}",
+            quoted(&name)
+        ))
+    })
+}
+
+/// Authorize and Revoke CacheSecurityGroupIngress carry exactly three
+/// parameters, all required; anything else would be forwarded unchecked.
+fn check_ingress_shape(request: &ElastiCacheRequest) -> Result<(), ApiError> {
+    let missing: Vec<&str> = [
+        (
+            CACHE_SECURITY_GROUP_NAME,
+            request.cache_security_group_name.is_none(),
+        ),
+        (
+            EC2_SECURITY_GROUP_NAME,
+            request.ec2_security_group_name.is_none(),
+        ),
+        (
+            EC2_SECURITY_GROUP_OWNER_ID,
+            request.ec2_security_group_owner_id.is_none(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, absent)| *absent)
+    .map(|(name, _)| name)
+    .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::missing_parameter(format!(
+            "{} requires the parameter(s) {}",
+            request.action,
+            missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    for (name, value) in [
+        (
+            CACHE_SECURITY_GROUP_NAME,
+            &request.cache_security_group_name,
+        ),
+        (EC2_SECURITY_GROUP_NAME, &request.ec2_security_group_name),
+    ] {
+        if value.as_deref().is_some_and(str::is_empty) {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "`{name}` must not be empty"
+            )));
+        }
+    }
+    if let Some(extra) = request.other_params.keys().next() {
+        return Err(ApiError::invalid_query_parameter(format!(
+            "{} does not take the parameter {}",
+            request.action,
+            quoted(extra)
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const INGRESS: &str = "Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02\
+        &CacheSecurityGroupName=prod-web&EC2SecurityGroupName=app-frontend&EC2SecurityGroupOwnerId=123456781234";
+
+    fn post(body: &str) -> Result<(ElastiCacheRequest, QueryAuth), ApiError> {
+        parse(&HttpParts {
+            method: "POST",
+            path: "/",
+            query: None,
+            content_type: ContentType::One("application/x-www-form-urlencoded; charset=utf-8"),
+            body: body.as_bytes(),
+        })
+    }
+
+    fn get(query: &str) -> Result<(ElastiCacheRequest, QueryAuth), ApiError> {
+        parse(&HttpParts {
+            method: "GET",
+            path: "/",
+            query: Some(query),
+            content_type: ContentType::Absent,
+            body: b"",
+        })
+    }
+
+    fn code(result: Result<(ElastiCacheRequest, QueryAuth), ApiError>) -> &'static str {
+        match result {
+            Ok(r) => panic!("expected an error, parsed {r:?}"),
+            Err(e) => e.code,
+        }
+    }
+
+    #[test]
+    fn parses_the_ingress_request() {
+        let (request, auth) = post(INGRESS).unwrap();
+        assert_eq!(request.action.name(), "AuthorizeCacheSecurityGroupIngress");
+        assert_eq!(
+            request.cache_security_group_name.as_deref(),
+            Some("prod-web")
+        );
+        assert_eq!(
+            request.ec2_security_group_name.as_deref(),
+            Some("app-frontend")
+        );
+        assert_eq!(
+            request.ec2_security_group_owner_id.unwrap().as_str(),
+            "123456781234"
+        );
+        assert!(request.other_params.is_empty());
+        assert!(auth.is_empty());
+        assert_eq!(get(INGRESS).unwrap().0, request);
+    }
+
+    #[test]
+    fn forwards_a_canonical_body_with_the_normalized_owner_id() {
+        let body = INGRESS
+            .replace("123456781234", "1234-5678-1234")
+            .replace("prod-web", "prod%2Dweb");
+        let (request, _) = post(&body).unwrap();
+        assert_eq!(
+            request.to_form_body(),
+            "Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02\
+             &CacheSecurityGroupName=prod-web&EC2SecurityGroupName=app-frontend&EC2SecurityGroupOwnerId=123456781234"
+        );
+    }
+
+    #[test]
+    fn keeps_other_parameters_of_other_actions() {
+        let (request, _) = post(
+            "Action=DescribeCacheClusters&Version=2015-02-02&MaxRecords=20&ShowCacheNodeInfo=true",
+        )
+        .unwrap();
+        assert_eq!(
+            request.to_form_body(),
+            "Action=DescribeCacheClusters&Version=2015-02-02&MaxRecords=20&ShowCacheNodeInfo=true"
+        );
+    }
+
+    #[test]
+    fn separates_query_auth_parameters() {
+        let (request, auth) = get(&format!(
+            "{INGRESS}&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20261125%2Fus-east-1%2Felasticache%2Faws4_request"
+        ))
+        .unwrap();
+        assert_eq!(auth.get("X-Amz-Algorithm"), Some("AWS4-HMAC-SHA256"));
+        assert!(request.other_params.is_empty());
+        assert!(!request.to_form_body().contains("X-Amz"));
+    }
+
+    #[test]
+    fn rejects_missing_and_unknown_actions() {
+        assert_eq!(code(post("Version=2015-02-02")), "MissingAction");
+        assert_eq!(
+            code(post("Action=DropEverything&Version=2015-02-02")),
+            "InvalidAction"
+        );
+        let err = post("Action=AuthorizeCacheSecurityGroupIngres&Version=2015-02-02").unwrap_err();
+        assert!(
+            err.message
+                .contains("did you mean `AuthorizeCacheSecurityGroupIngress`"),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            code(post(
+                "Action=authorizecachesecuritygroupingress&Version=2015-02-02"
+            )),
+            "InvalidAction"
+        );
+    }
+
+    #[test]
+    fn requires_the_2015_version() {
+        assert_eq!(
+            code(post("Action=DescribeCacheClusters")),
+            "MissingParameter"
+        );
+        assert_eq!(
+            code(post("Action=DescribeCacheClusters&Version=2014-01-01")),
+            "InvalidParameterValue"
+        );
+    }
+
+    #[test]
+    fn requires_every_ingress_parameter() {
+        for param in [
+            CACHE_SECURITY_GROUP_NAME,
+            EC2_SECURITY_GROUP_NAME,
+            EC2_SECURITY_GROUP_OWNER_ID,
+        ] {
+            let body: Vec<&str> = INGRESS
+                .split('&')
+                .filter(|p| !p.starts_with(&format!("{param}=")))
+                .collect();
+            let err = post(&body.join("&")).unwrap_err();
+            assert_eq!(err.code, "MissingParameter");
+            assert!(err.message.contains(param), "{}", err.message);
+        }
+        assert_eq!(
+            code(post(&format!("{INGRESS}&Extra=1"))),
+            "InvalidQueryParameter"
+        );
+        assert_eq!(
+            code(post(&INGRESS.replace(
+                "CacheSecurityGroupName=prod-web",
+                "CacheSecurityGroupName="
+            ))),
+            "InvalidParameterValue"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_owner_ids() {
+        for bad in [
+            "12345678123",
+            "1234567812345",
+            "abcdefghijkl",
+            "1234-5678-123",
+            "%20123456781234",
+        ] {
+            let err = post(&INGRESS.replace("123456781234", bad)).unwrap_err();
+            assert_eq!(err.code, "InvalidParameterValue", "{bad}");
+        }
+    }
+
+    #[test]
+    fn rejects_duplicates_case_variants_and_double_sources() {
+        assert_eq!(
+            code(post(&format!("{INGRESS}&CacheSecurityGroupName=prod-x"))),
+            "InvalidQueryParameter"
+        );
+        assert_eq!(
+            code(post(&format!("{INGRESS}&cachesecuritygroupname=prod-x"))),
+            "InvalidQueryParameter"
+        );
+        assert_eq!(
+            code(post(&format!("{INGRESS}&Action=DescribeCacheClusters"))),
+            "InvalidQueryParameter"
+        );
+        assert_eq!(
+            code(post(&INGRESS.replace(
+                "EC2SecurityGroupOwnerId",
+                "Ec2SecurityGroupOwnerId"
+            ))),
+            "InvalidQueryParameter"
+        );
+        assert_eq!(
+            code(post("action=DescribeCacheClusters&Version=2015-02-02")),
+            "InvalidQueryParameter"
+        );
+        assert_eq!(
+            code(post(
+                "Action=DescribeCacheClusters&Version=2015-02-02&Foo=1&FOO=2"
+            )),
+            "InvalidQueryParameter"
+        );
+        let both = parse(&HttpParts {
+            method: "POST",
+            path: "/",
+            query: Some("CacheSecurityGroupName=prod-web"),
+            content_type: ContentType::One("application/x-www-form-urlencoded"),
+            body: INGRESS.as_bytes(),
+        })
+        .unwrap_err();
+        assert_eq!(both.code, "InvalidQueryParameter");
+        assert!(
+            both.message.contains("both the query string and the body"),
+            "{}",
+            both.message
+        );
+    }
+
+    #[test]
+    fn signature_parameters_only_in_the_query_string() {
+        assert_eq!(
+            code(post(&format!("{INGRESS}&X-Amz-Signature=00"))),
+            "InvalidQueryParameter"
+        );
+        assert_eq!(
+            code(get(&format!("{INGRESS}&x-amz-signature=00"))),
+            "InvalidQueryParameter"
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_encodings() {
+        for body in [
+            "Action=DescribeCacheClusters&Version=2015-02-02&",
+            "%41ction=DescribeCacheClusters&Version=2015-02-02",
+            "Action=DescribeCacheClusters&Version=2015-02-02&A=%zz",
+            "Action=DescribeCacheClusters&Version=2015-02-02&A=%c3%28",
+            "Action=DescribeCacheClusters;Version=2015-02-02",
+        ] {
+            assert_eq!(code(post(body)), "MalformedQueryString", "{body}");
+        }
+        let raw = parse(&HttpParts {
+            method: "POST",
+            path: "/",
+            query: None,
+            content_type: ContentType::One("application/x-www-form-urlencoded"),
+            body: b"Action=DescribeCacheClusters&Version=2015-02-02&A=\xff",
+        });
+        assert_eq!(code(raw), "MalformedQueryString");
+    }
+
+    #[test]
+    fn content_types() {
+        let with = |ct| {
+            parse(&HttpParts {
+                method: "POST",
+                path: "/",
+                query: None,
+                content_type: ct,
+                body: INGRESS.as_bytes(),
+            })
+        };
+        assert!(with(ContentType::One("application/x-www-form-urlencoded")).is_ok());
+        assert!(with(ContentType::One(
+            "Application/X-WWW-Form-Urlencoded; Charset=UTF-8"
+        ))
+        .is_ok());
+        for bad in [
+            ContentType::One("application/json"),
+            ContentType::One("text/plain"),
+            ContentType::One("application/x-www-form-urlencoded; charset=latin1"),
+            ContentType::One("application/x-www-form-urlencoded; boundary=x"),
+            ContentType::One("application/x-www-form-urlencoded-extra"),
+            ContentType::Absent,
+            ContentType::Unreadable,
+        ] {
+            assert_eq!(code(with(bad)), "UnsupportedMediaType", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn methods_and_paths() {
+        let mut parts = HttpParts {
+            method: "PUT",
+            path: "/",
+            query: Some(INGRESS),
+            content_type: ContentType::Absent,
+            body: b"",
+        };
+        assert_eq!(code(parse(&parts)), "MethodNotAllowed");
+        parts.method = "GET";
+        parts.path = "/admin";
+        assert_eq!(code(parse(&parts)), "InvalidQueryParameter");
+        parts.path = "/";
+        parts.body = b"x=1";
+        assert_eq!(code(parse(&parts)), "InvalidQueryParameter");
+    }
+
+    proptest! {
+        #[test]
+        fn forwarded_body_re_parses_to_the_decided_request(
+            group in "[ -~]{1,30}", ec2 in "\\PC{1,30}", extra in proptest::collection::btree_map("[A-Z][a-zA-Z.]{0,12}", "\\PC{0,12}", 0..4)
+        ) {
+            let request = ElastiCacheRequest {
+                action: Action::from_name("DescribeCacheSecurityGroups").unwrap(),
+                cache_security_group_name: Some(group),
+                ec2_security_group_name: Some(ec2),
+                ec2_security_group_owner_id: AccountId::parse("123456781234"),
+                other_params: extra
+                    .into_iter()
+                    .filter(|(k, _)| !KNOWN_PARAMS.iter().chain(QUERY_AUTH_PARAMS.iter()).any(|p| p.eq_ignore_ascii_case(k)))
+                    .collect(),
+            };
+            let (again, _) = post(&request.to_form_body()).unwrap();
+            prop_assert_eq!(again, request);
+        }
+
+        #[test]
+        fn parsing_never_panics(body in proptest::collection::vec(any::<u8>(), 0..300), query in "\\PC{0,60}") {
+            let _ = parse(&HttpParts {
+                method: "POST",
+                path: "/",
+                query: Some(&query),
+                content_type: ContentType::One("application/x-www-form-urlencoded"),
+                body: &body,
+            });
+        }
+    }
+}
