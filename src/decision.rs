@@ -16,6 +16,8 @@ use crate::request::{
 #[derive(Clone, Copy, Debug)]
 pub struct RequestFacts<'a> {
     pub action: Action,
+    /// The authenticated caller's name.
+    pub caller: Option<&'a str>,
     pub region: &'a Region,
     pub owner_id: Option<AccountId>,
     pub cache_security_group: Option<&'a str>,
@@ -23,9 +25,14 @@ pub struct RequestFacts<'a> {
 }
 
 impl<'a> RequestFacts<'a> {
-    pub fn of(request: &'a ElastiCacheRequest, region: &'a Region) -> RequestFacts<'a> {
+    pub fn of(
+        request: &'a ElastiCacheRequest,
+        region: &'a Region,
+        caller: Option<&'a str>,
+    ) -> RequestFacts<'a> {
         RequestFacts {
             action: request.action,
+            caller,
             region,
             owner_id: request.ec2_security_group_owner_id,
             cache_security_group: request.cache_security_group_name.as_deref(),
@@ -52,6 +59,7 @@ impl Decision {
 /// The condition of a rule that a request failed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Condition {
+    Caller,
     Region,
     OwnerId,
     CacheSecurityGroup,
@@ -131,6 +139,14 @@ impl Policy {
 /// A condition left out matches anything; a condition on a parameter
 /// matches only a request that carries the parameter.
 fn first_failed_condition(rule: &Rule, facts: &RequestFacts<'_>) -> Option<Condition> {
+    if let Some(callers) = &rule.callers {
+        if !facts
+            .caller
+            .is_some_and(|c| callers.iter().any(|allowed| allowed == c))
+        {
+            return Some(Condition::Caller);
+        }
+    }
     if let Some(regions) = &rule.regions {
         if !regions.contains(facts.region) {
             return Some(Condition::Region);
@@ -216,6 +232,12 @@ impl Response {
 
 fn describe(condition: Condition, facts: &RequestFacts<'_>) -> String {
     let (name, value) = match condition {
+        Condition::Caller => {
+            return match facts.caller {
+                Some(caller) => format!("caller {} is not one of its callers", quoted(caller)),
+                None => "the request has no authenticated caller".to_owned(),
+            }
+        }
         Condition::Region => {
             return format!(
                 "region {} is not one of its regions",
@@ -276,6 +298,7 @@ rules:
 
     struct Case {
         action: &'static str,
+        caller: Option<&'static str>,
         region: &'static str,
         owner: Option<&'static str>,
         cache: Option<&'static str>,
@@ -284,6 +307,7 @@ rules:
 
     const INGRESS: Case = Case {
         action: "AuthorizeCacheSecurityGroupIngress",
+        caller: Some("ci-deployer"),
         region: "us-east-1",
         owner: Some("123456781234"),
         cache: Some("prod-web"),
@@ -295,6 +319,7 @@ rules:
         let region = Region::parse(case.region).unwrap();
         let facts = RequestFacts {
             action: Action::from_name(case.action).unwrap(),
+            caller: case.caller,
             region: &region,
             owner_id: case.owner.map(|o| AccountId::parse(o).unwrap()),
             cache_security_group: case.cache,
@@ -410,6 +435,7 @@ rules:
         let region = Region::parse("us-east-1").unwrap();
         let request = |group| RequestFacts {
             action: Action::from_name("CreateCacheCluster").unwrap(),
+            caller: None,
             region: &region,
             owner_id: None,
             cache_security_group: group,
@@ -436,6 +462,7 @@ rules:
         assert_eq!(response.reason, ["describe-us-east-1"]);
         let (response, message) = decide(Case {
             action: "DescribeCacheSecurityGroups",
+            caller: None,
             region: "eu-west-1",
             owner: None,
             cache: None,
@@ -450,6 +477,7 @@ rules:
         );
         let (response, _) = decide(Case {
             action: "DescribeCacheSecurityGroups",
+            caller: None,
             region: "eu-west-1",
             owner: None,
             cache: Some("team-a"),
@@ -473,12 +501,41 @@ rules:
     }
 
     #[test]
+    fn rules_can_be_limited_to_callers() {
+        let policy = compile(
+            "p.yaml",
+            "rules: [{id: ci-only, effect: allow, actions: [DeleteCacheCluster], callers: [ci-deployer]}]",
+        )
+        .unwrap();
+        let region = Region::parse("us-east-1").unwrap();
+        let facts = |caller| RequestFacts {
+            action: Action::from_name("DeleteCacheCluster").unwrap(),
+            caller,
+            region: &region,
+            owner_id: None,
+            cache_security_group: None,
+            ec2_security_group: None,
+        };
+        assert_eq!(
+            policy.is_authorized(&facts(Some("ci-deployer"))).reason,
+            ["ci-only"]
+        );
+        let denied = policy.is_authorized(&facts(Some("app-payments")));
+        assert_eq!(denied.decision, Decision::Deny);
+        assert!(denied
+            .denial_message(&facts(Some("app-payments")))
+            .contains("rule `ci-only`: caller `app-payments` is not one of its callers"));
+        assert_eq!(policy.is_authorized(&facts(None)).decision, Decision::Deny);
+    }
+
+    #[test]
     fn an_empty_policy_denies_everything() {
         let policy = compile("p.yaml", "rules: []").unwrap();
         let region = Region::parse("us-east-1").unwrap();
         for action in Action::all() {
             let facts = RequestFacts {
                 action,
+                caller: None,
                 region: &region,
                 owner_id: None,
                 cache_security_group: None,

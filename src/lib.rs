@@ -9,6 +9,7 @@
 
 mod actions;
 pub mod auth;
+pub mod callers;
 pub mod cli;
 pub mod config;
 pub mod decision;
@@ -19,4 +20,5 @@ pub mod model;
 pub mod policy;
 pub mod request;
 pub mod server;
+pub mod tls;
 pub mod upstream;

@@ -10,10 +10,11 @@ use serde_yaml::Value;
 
 use crate::model::{did_you_mean, AccountId, Action, Region};
 
-const RULE_KEYS: [&str; 8] = [
+const RULE_KEYS: [&str; 9] = [
     "id",
     "effect",
     "actions",
+    "callers",
     "regions",
     "owner_ids",
     "cache_security_groups",
@@ -43,6 +44,7 @@ pub(crate) struct Rule {
     pub id: String,
     pub effect: Effect,
     /// `None`: the condition was left out and matches anything.
+    pub callers: Option<Vec<String>>,
     pub regions: Option<Vec<Region>>,
     pub owner_ids: Option<Vec<AccountId>>,
     pub cache_security_groups: Option<NameMatcher>,
@@ -117,10 +119,21 @@ impl fmt::Display for PolicyErrors {
 
 impl std::error::Error for PolicyErrors {}
 
-/// Validates and compiles a policy. `file` names it in messages.
+/// Validates and compiles a policy. `file` names it in messages. Caller
+/// names in rules are only checked for their form.
 pub fn compile(file: &str, text: &str) -> Result<Policy, PolicyErrors> {
+    compile_for_callers(file, text, None)
+}
+
+/// Like [`compile`], and every caller name a rule uses must be one of
+/// `known_callers`.
+pub fn compile_for_callers(
+    file: &str,
+    text: &str,
+    known_callers: Option<&[&str]>,
+) -> Result<Policy, PolicyErrors> {
     let mut errors = Vec::new();
-    let policy = compile_value(text, &mut errors);
+    let policy = compile_value(text, known_callers, &mut errors);
     match policy {
         Some(policy) if errors.is_empty() => Ok(policy),
         _ => Err(PolicyErrors {
@@ -130,7 +143,11 @@ pub fn compile(file: &str, text: &str) -> Result<Policy, PolicyErrors> {
     }
 }
 
-fn compile_value(text: &str, errors: &mut Vec<PolicyError>) -> Option<Policy> {
+fn compile_value(
+    text: &str,
+    known_callers: Option<&[&str]>,
+    errors: &mut Vec<PolicyError>,
+) -> Option<Policy> {
     let top: Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -192,7 +209,7 @@ fn compile_value(text: &str, errors: &mut Vec<PolicyError>) -> Option<Policy> {
             label: format!("#{}", index + 1),
             errors: &mut *errors,
         };
-        let compiled = compile_rule(raw, &mut ctx);
+        let compiled = compile_rule(raw, known_callers, &mut ctx);
         // Checked whatever else is wrong with the rule, so every error shows at once.
         if let Some(Value::String(id)) = raw.get("id") {
             if !ids.insert(id.clone()) {
@@ -249,7 +266,11 @@ impl RuleContext<'_> {
     }
 }
 
-fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionSet)> {
+fn compile_rule(
+    raw: &Value,
+    known_callers: Option<&[&str]>,
+    ctx: &mut RuleContext<'_>,
+) -> Option<(Rule, ActionSet)> {
     let Value::Mapping(map) = raw else {
         ctx.error(None, "a rule must be a mapping (`- id: …`)".into(), None);
         return None;
@@ -318,6 +339,39 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
         None => Some(ActionSet(u128::MAX)),
         Some(list) => compile_actions(&list, ctx),
     };
+    let callers = string_list(map.get("callers"), "callers", ctx).map(|list| {
+        for name in &list {
+            if !crate::callers::is_valid_caller_name(name) {
+                ctx.error(
+                    Some("callers"),
+                    format!("`{name}` is not a caller name"),
+                    None,
+                );
+            } else if let Some(known) =
+                known_callers.filter(|known| !known.contains(&name.as_str()))
+            {
+                let hint = did_you_mean(name, known.iter().copied()).map_or_else(
+                    || {
+                        format!(
+                            "known callers: {}",
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        )
+                    },
+                    |s| format!("did you mean `{s}`?"),
+                );
+                ctx.error(
+                    Some("callers"),
+                    format!("`{name}` is not a caller in the callers file"),
+                    Some(hint),
+                );
+            }
+        }
+        list
+    });
     let regions = string_list(map.get("regions"), "regions", ctx).map(|list| {
         list.iter()
             .filter_map(|r| {
@@ -365,6 +419,7 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
         Rule {
             id: id?,
             effect: effect?,
+            callers,
             regions,
             owner_ids,
             cache_security_groups: cache_security_groups?,
@@ -659,6 +714,24 @@ rules:
             shown.contains("policies/p.yaml: rule `a`: `regions`: `regions` is empty and would match nothing (hint: leave `regions` out to match anything)"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn caller_names_are_checked_against_the_callers_file() {
+        let text =
+            "rules: [{id: a, effect: allow, callers: [ci-deployer, ci-deploy, app-payments]}]";
+        assert!(compile("p.yaml", text).is_ok());
+        let errs = compile_for_callers("p.yaml", text, Some(&["ci-deployer", "app-payment"]))
+            .unwrap_err()
+            .errors;
+        assert_eq!(errs.len(), 2);
+        assert_eq!(errs[0].field.as_deref(), Some("callers"));
+        assert_eq!(errs[0].hint.as_deref(), Some("did you mean `ci-deployer`?"));
+        assert_eq!(errs[1].hint.as_deref(), Some("did you mean `app-payment`?"));
+        let none = compile_for_callers("p.yaml", text, Some(&[]))
+            .unwrap_err()
+            .errors;
+        assert_eq!(none[0].hint.as_deref(), Some("known callers: none"));
     }
 
     #[test]

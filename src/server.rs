@@ -83,7 +83,7 @@ impl Proxy {
         let region = signature.scope.region;
         record.region = Some(region.clone());
 
-        let facts = RequestFacts::of(&parsed, &region);
+        let facts = RequestFacts::of(&parsed, &region, None);
         let decision = self.policy.is_authorized(&facts);
         record.decision = Some(decision.decision);
         record.rules = decision.reason.clone();

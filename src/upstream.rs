@@ -10,7 +10,7 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST};
+use http::header::{HeaderMap, HeaderName, CONTENT_TYPE, HOST};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -235,31 +235,29 @@ fn strip_hop_by_hop(mut headers: HeaderMap) -> HeaderMap {
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
         .collect();
-    for name in named.iter().chain(
-        HOP_BY_HOP
-            .iter()
-            .map(|h| HeaderName::from_static(h))
-            .collect::<Vec<_>>()
-            .iter(),
-    ) {
+    for name in &named {
         headers.remove(name);
     }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    // The body is passed back whole; hyper sets its length.
     headers.remove(http::header::CONTENT_LENGTH);
     headers
-}
-
-/// Whether a header value is safe to show (used by tests).
-pub fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v: &HeaderValue| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::request::{parse, ContentType, HttpParts};
+    use http::header::HeaderValue;
+
+    fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
 
     fn credentials() -> ProxyCredentials {
         ProxyCredentials::from_env_vars(|name| match name {

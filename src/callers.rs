@@ -1,0 +1,420 @@
+//! The callers file: who may call the proxy, with which SigV4 keys and which
+//! client-certificate identities. Validated strictly; secrets are held in a
+//! type that never prints them. No I/O here.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+
+use serde_yaml::Value;
+
+use crate::model::did_you_mean;
+
+const CALLER_KEYS: [&str; 5] = [
+    "name",
+    "access_key_id",
+    "secret_access_key",
+    "tls_identities",
+    "certificate_only",
+];
+const MIN_SECRET_CHARS: usize = 16;
+
+/// A secret access key. Debug and Display never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub name: String,
+    /// `None` for a caller known only by its client certificate.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    /// SAN URIs or DNS names of the caller's client certificates.
+    pub tls_identities: Vec<String>,
+    /// A verified client certificate alone identifies this caller; its SigV4
+    /// signature, if any, is not checked.
+    pub certificate_only: bool,
+}
+
+/// The compiled callers file.
+#[derive(Clone, Debug, Default)]
+pub struct Callers {
+    callers: Vec<Caller>,
+    by_access_key: HashMap<String, usize>,
+    by_tls_identity: HashMap<String, usize>,
+}
+
+impl Callers {
+    pub fn by_access_key_id(&self, access_key_id: &str) -> Option<&Caller> {
+        self.by_access_key
+            .get(access_key_id)
+            .map(|&i| &self.callers[i])
+    }
+
+    pub fn by_tls_identity(&self, identity: &str) -> Option<&Caller> {
+        self.by_tls_identity
+            .get(identity)
+            .map(|&i| &self.callers[i])
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.callers.iter().map(|c| c.name.as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.callers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.callers.is_empty()
+    }
+
+    /// Every secret, so tests and log scrubbing can look for them.
+    pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
+        self.callers
+            .iter()
+            .filter_map(|c| c.secret_access_key.as_ref())
+    }
+}
+
+/// Problems in a callers file, each naming the caller and the field. Values
+/// of secret fields are never quoted.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CallerErrors {
+    pub file: String,
+    pub errors: Vec<String>,
+}
+
+impl fmt::Display for CallerErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.errors.len();
+        write!(
+            f,
+            "{}: {count} error{} in callers file",
+            self.file,
+            if count == 1 { "" } else { "s" }
+        )?;
+        for e in &self.errors {
+            write!(f, "\n  {}: {e}", self.file)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CallerErrors {}
+
+pub fn is_valid_caller_name(name: &str) -> bool {
+    name.len() <= 64
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+pub fn compile(file: &str, text: &str) -> Result<Callers, CallerErrors> {
+    let mut errors = Vec::new();
+    let callers = compile_value(text, &mut errors);
+    match callers {
+        Some(callers) if errors.is_empty() => Ok(callers),
+        _ => Err(CallerErrors {
+            file: file.to_owned(),
+            errors,
+        }),
+    }
+}
+
+fn compile_value(text: &str, errors: &mut Vec<String>) -> Option<Callers> {
+    // A YAML syntax error can quote the offending line, which may hold a
+    // secret: report only where it is.
+    let top: Value = match serde_yaml::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let at = e
+                .location()
+                .map(|l| format!(" at line {} column {}", l.line(), l.column()))
+                .unwrap_or_default();
+            errors.push(format!("not valid YAML{at}"));
+            return None;
+        }
+    };
+    let Value::Mapping(top) = top else {
+        errors.push("the file must be a mapping with the key `callers`".into());
+        return None;
+    };
+    for key in top.keys() {
+        if key.as_str() != Some("callers") {
+            errors.push(format!(
+                "unknown key `{}` (hint: the only top-level key is `callers`)",
+                key.as_str().unwrap_or("?")
+            ));
+        }
+    }
+    let Some(Value::Sequence(entries)) = top.get("callers") else {
+        errors.push("`callers` must be a list of callers".into());
+        return None;
+    };
+    let mut callers = Callers::default();
+    let mut names = BTreeSet::new();
+    let mut keys = BTreeSet::new();
+    for (index, entry) in entries.iter().enumerate() {
+        // Uniqueness is checked on the raw values, so it is reported even for
+        // an entry with other problems.
+        let raw = |key: &str| entry.get(key).and_then(Value::as_str).map(str::to_owned);
+        if let Some(name) = raw("name") {
+            if !names.insert(name.clone()) {
+                errors.push(format!("caller `{name}`: duplicate name"));
+            }
+        }
+        if let Some(key) = raw("access_key_id") {
+            if !keys.insert(key.clone()) {
+                errors.push(format!(
+                    "caller #{}: access key id `{key}` is used by another caller",
+                    index + 1
+                ));
+            }
+        }
+        let Some(caller) = compile_caller(index, entry, errors) else {
+            continue;
+        };
+        let position = callers.callers.len();
+        if let Some(key) = &caller.access_key_id {
+            callers.by_access_key.insert(key.clone(), position);
+        }
+        for identity in &caller.tls_identities {
+            if callers
+                .by_tls_identity
+                .insert(identity.clone(), position)
+                .is_some()
+            {
+                errors.push(format!(
+                    "caller `{}`: tls identity `{identity}` is used by another caller",
+                    caller.name
+                ));
+            }
+        }
+        callers.callers.push(caller);
+    }
+    Some(callers)
+}
+
+fn compile_caller(index: usize, entry: &Value, errors: &mut Vec<String>) -> Option<Caller> {
+    let Value::Mapping(map) = entry else {
+        errors.push(format!(
+            "caller #{}: must be a mapping (`- name: …`)",
+            index + 1
+        ));
+        return None;
+    };
+    let label = match map.get("name").and_then(Value::as_str) {
+        Some(name) => format!("caller `{name}`"),
+        None => format!("caller #{}", index + 1),
+    };
+    let mut ok = true;
+    let mut fail = |message: String| {
+        errors.push(format!("{label}: {message}"));
+        ok = false;
+    };
+    for key in map.keys() {
+        let shown = key.as_str().unwrap_or("?");
+        if !CALLER_KEYS.contains(&shown) {
+            let hint = did_you_mean(shown, CALLER_KEYS).map_or_else(
+                || format!("caller keys are {}", CALLER_KEYS.join(", ")),
+                |s| format!("did you mean `{s}`?"),
+            );
+            fail(format!("unknown key `{shown}` (hint: {hint})"));
+        }
+    }
+    let name = match map.get("name") {
+        Some(Value::String(name)) if is_valid_caller_name(name) => name.clone(),
+        Some(_) => {
+            fail("`name` must use letters, digits, `.`, `_` and `-` (at most 64)".into());
+            String::new()
+        }
+        None => {
+            fail("missing the key `name`".into());
+            String::new()
+        }
+    };
+    let access_key_id = match map.get("access_key_id") {
+        None => None,
+        Some(Value::String(key))
+            if (16..=128).contains(&key.len())
+                && key.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            Some(key.clone())
+        }
+        Some(_) => {
+            fail("`access_key_id` must be 16 to 128 letters and digits".into());
+            None
+        }
+    };
+    let secret_access_key = match map.get("secret_access_key") {
+        None => None,
+        Some(Value::String(secret))
+            if secret.chars().count() >= MIN_SECRET_CHARS
+                && !secret.chars().any(char::is_whitespace) =>
+        {
+            Some(Secret(secret.clone()))
+        }
+        // Never echo the value: it is a secret.
+        Some(_) => {
+            fail(format!(
+                "`secret_access_key` must be a string of at least {MIN_SECRET_CHARS} characters without spaces"
+            ));
+            None
+        }
+    };
+    let tls_identities = match map.get("tls_identities") {
+        None => Vec::new(),
+        Some(Value::Sequence(items)) if !items.is_empty() => items
+            .iter()
+            .filter_map(|item| match item.as_str() {
+                Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic()) => {
+                    Some(s.to_owned())
+                }
+                _ => {
+                    fail("`tls_identities` entries must be SAN URIs or DNS names".into());
+                    None
+                }
+            })
+            .collect(),
+        Some(_) => {
+            fail("`tls_identities` must be a non-empty list".into());
+            Vec::new()
+        }
+    };
+    let certificate_only = match map.get("certificate_only") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            fail("`certificate_only` must be true or false".into());
+            false
+        }
+    };
+    match (map.contains_key("access_key_id"), map.contains_key("secret_access_key")) {
+        (true, true) => {}
+        (false, false) if certificate_only => {}
+        (false, false) => fail("needs `access_key_id` and `secret_access_key` (or `certificate_only: true` with `tls_identities`)".into()),
+        _ => fail("`access_key_id` and `secret_access_key` go together".into()),
+    }
+    if certificate_only && tls_identities.is_empty() {
+        fail("`certificate_only: true` needs `tls_identities`".into());
+    }
+    ok.then_some(Caller {
+        name,
+        access_key_id,
+        secret_access_key,
+        tls_identities,
+        certificate_only,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+callers:
+  - name: ci-deployer
+    access_key_id: AKIAEXAMPLECI0000001
+    secret_access_key: "ci-secret-0123456789abcdef"
+  - name: app-payments
+    access_key_id: AKIAEXAMPLEAPP000001
+    secret_access_key: "app-secret-0123456789abcdef"
+    tls_identities: ["spiffe://example.org/app-payments"]
+  - name: batch
+    tls_identities: ["batch.internal.example"]
+    certificate_only: true
+"#;
+
+    #[test]
+    fn compiles_and_looks_up() {
+        let callers = compile("callers.yaml", FILE).unwrap();
+        assert_eq!(callers.len(), 3);
+        assert_eq!(
+            callers
+                .by_access_key_id("AKIAEXAMPLECI0000001")
+                .unwrap()
+                .name,
+            "ci-deployer"
+        );
+        assert!(callers.by_access_key_id("AKIAUNKNOWN000000001").is_none());
+        assert_eq!(
+            callers
+                .by_tls_identity("spiffe://example.org/app-payments")
+                .unwrap()
+                .name,
+            "app-payments"
+        );
+        assert!(
+            callers
+                .by_tls_identity("batch.internal.example")
+                .unwrap()
+                .certificate_only
+        );
+        assert!(!format!("{callers:?}").contains("ci-secret"));
+    }
+
+    #[test]
+    fn rejects_bad_entries_without_echoing_secrets() {
+        let err = compile(
+            "callers.yaml",
+            r#"
+callers:
+  - name: a
+    access_key_id: AKIAEXAMPLE000000001
+    secret_access_key: "short-secret"
+  - name: a
+    access_key_id: AKIAEXAMPLE000000001
+    secret_access_key: "another-long-secret-value"
+  - name: d
+    access_key_id: AKIAEXAMPLE000000004
+    secret_acess_key: "dddddddddddddddddddd"
+  - name: "bad name"
+    secret_access_key: "lonely-secret-value-123"
+  - name: c
+    certificate_only: true
+"#,
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "caller `a`: `secret_access_key` must be a string of at least 16",
+            "caller `a`: duplicate name",
+            "access key id `AKIAEXAMPLE000000001` is used by another caller",
+            "unknown key `secret_acess_key` (hint: did you mean `secret_access_key`?)",
+            "caller `bad name`: `name` must use",
+            "`access_key_id` and `secret_access_key` go together",
+            "caller `c`: `certificate_only: true` needs `tls_identities`",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+        assert!(
+            !text.contains("short-secret") && !text.contains("lonely-secret"),
+            "{text}"
+        );
+        let syntax = compile(
+            "c.yaml",
+            "callers:\n  - name: a\n    secret_access_key: \"unterminated-secret-value\n",
+        )
+        .unwrap_err();
+        assert!(
+            !syntax.to_string().contains("unterminated-secret"),
+            "{syntax}"
+        );
+    }
+}
