@@ -339,8 +339,8 @@ fn compile_rule(
         None => Some(ActionSet(u128::MAX)),
         Some(list) => compile_actions(&list, ctx),
     };
-    let callers = string_list(map.get("callers"), "callers", ctx).map(|list| {
-        for name in &list {
+    let callers = string_list(map.get("callers"), "callers", ctx).inspect(|list| {
+        for name in list {
             if !crate::callers::is_valid_caller_name(name) {
                 ctx.error(
                     Some("callers"),
