@@ -370,7 +370,6 @@ fn compile_rule(
                 );
             }
         }
-        list
     });
     let regions = string_list(map.get("regions"), "regions", ctx).map(|list| {
         list.iter()
