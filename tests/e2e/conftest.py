@@ -1,0 +1,339 @@
+"""Fixtures of the end-to-end suite: the fake ElastiCache upstream, the proxy
+process, boto3 clients and the aws CLI, all on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import botocore.config
+import pytest
+
+from fake_upstream import FakeElastiCache
+from support import (
+    CALLER_ACCESS_KEY,
+    CALLER_SECRET_KEY,
+    PROXY_ACCESS_KEY,
+    PROXY_SECRET_KEY,
+    TEST_POLICY,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+PROXY_BIN = Path(os.environ.get("PROXY_BIN") or REPO / "target" / "debug" / "elasticache-authz-proxy")
+READY_TIMEOUT = 20.0
+
+# Environment variables that would change how boto3, the CLI or urllib behave.
+_LEAKY_ENV_PREFIXES = ("AWS_", "BOTO_")
+_LEAKY_ENV_NAMES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+
+
+def _is_leaky(name: str) -> bool:
+    return name.upper().startswith(_LEAKY_ENV_PREFIXES) or name.lower() in _LEAKY_ENV_NAMES
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_aws_environment(tmp_path_factory):
+    """No AWS profile, region, endpoint, CA bundle or HTTP proxy of the
+    machine may reach boto3 in this process."""
+    home = tmp_path_factory.mktemp("aws-home")
+    (home / "config").write_text("")
+    (home / "credentials").write_text("")
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if _is_leaky(name):
+                mp.delenv(name)
+        mp.setenv("AWS_CONFIG_FILE", str(home / "config"))
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
+        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        yield home
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ---- reporting: show the proxy's log when a test fails ----------------------
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def _test_failed(request) -> bool:
+    rep = getattr(request.node, "rep_call", None)
+    return rep is not None and rep.failed
+
+
+# ---- the fake upstream -------------------------------------------------------
+@pytest.fixture
+def upstream():
+    """A fresh fake ElastiCache for each test (so its records start empty)."""
+    fake = FakeElastiCache(PROXY_ACCESS_KEY, PROXY_SECRET_KEY).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+# ---- the proxy ---------------------------------------------------------------
+@dataclass
+class ProxyProcess:
+    proc: subprocess.Popen
+    port: int
+    workdir: Path
+    config_path: Path
+    stdout_path: Path
+    stderr_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def log_records(self) -> list[dict]:
+        """The JSON lines of the proxy's log (other lines are skipped)."""
+        records = []
+        for line in self.stderr().splitlines():
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                records.append(value)
+        return records
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def proxy_env(**extra: str) -> dict[str, str]:
+    """The proxy's environment: PATH and its own upstream credentials only."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_ACCESS_KEY_ID": PROXY_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": PROXY_SECRET_KEY,
+    }
+    env.update(extra)
+    return env
+
+
+def write_config(
+    workdir: Path,
+    *,
+    listen_port: int,
+    endpoint: str,
+    policy: str,
+    timeout: str = "2s",
+    max_body_bytes: int = 65536,
+) -> Path:
+    (workdir / "policy.yaml").write_text(policy)
+    config = workdir / "proxy.yaml"
+    config.write_text(
+        f'listen: "127.0.0.1:{listen_port}"\n'
+        'policy: "policy.yaml"\n'
+        "upstream:\n"
+        f'  endpoint: "{endpoint}"\n'
+        f'  timeout: "{timeout}"\n'
+        "limits:\n"
+        f"  max_body_bytes: {max_body_bytes}\n"
+    )
+    return config
+
+
+def require_proxy_binary() -> Path:
+    if not PROXY_BIN.is_file():
+        pytest.fail(
+            f"proxy binary {PROXY_BIN} does not exist: run `cargo build` in {REPO} "
+            "or set PROXY_BIN",
+            pytrace=False,
+        )
+    return PROXY_BIN
+
+
+def wait_until_listening(proc: subprocess.Popen, port: int, stderr_path: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(
+                f"proxy exited with {proc.returncode} before listening; stderr:\n"
+                + stderr_path.read_text(errors="replace"),
+                pytrace=False,
+            )
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            pytest.fail(
+                f"proxy did not listen on 127.0.0.1:{port} within {READY_TIMEOUT}s; stderr:\n"
+                + stderr_path.read_text(errors="replace"),
+                pytrace=False,
+            )
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def start_proxy(tmp_path, upstream, request):
+    """Factory: start_proxy(policy=..., endpoint=..., timeout=..., max_body_bytes=...)
+    writes the config and policy to a fresh folder, starts the proxy, waits
+    until it listens and returns a ProxyProcess. Every proxy it started is
+    stopped at teardown; a failing test shows the proxy's log."""
+    started: list[ProxyProcess] = []
+
+    def start(
+        policy: str = TEST_POLICY,
+        endpoint: str | None = None,
+        timeout: str = "2s",
+        max_body_bytes: int = 65536,
+    ) -> ProxyProcess:
+        binary = require_proxy_binary()
+        workdir = tmp_path / f"proxy{len(started)}"
+        workdir.mkdir()
+        port = free_port()
+        config = write_config(
+            workdir,
+            listen_port=port,
+            endpoint=endpoint or upstream.endpoint,
+            policy=policy,
+            timeout=timeout,
+            max_body_bytes=max_body_bytes,
+        )
+        stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
+        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+            proc = subprocess.Popen(
+                [str(binary), "serve", "--config", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=proxy_env(),
+                cwd=workdir,
+            )
+        proxy = ProxyProcess(proc, port, workdir, config, stdout_path, stderr_path)
+        started.append(proxy)
+        wait_until_listening(proc, port, stderr_path)
+        return proxy
+
+    yield start
+
+    for proxy in started:
+        proxy.stop()
+    if _test_failed(request):
+        for proxy in started:
+            sys.stderr.write(
+                f"\n--- proxy on port {proxy.port} exited {proxy.proc.returncode}; its stderr:\n"
+                f"{proxy.stderr()[-8000:]}\n"
+            )
+
+
+@pytest.fixture
+def proxy(start_proxy) -> ProxyProcess:
+    """The proxy with the test policy, in front of this test's fake upstream."""
+    return start_proxy()
+
+
+# ---- callers -------------------------------------------------------------------
+@pytest.fixture
+def make_client():
+    """Factory: make_client(proxy_or_url, region="us-east-1", ...) -> a boto3
+    ElastiCache client that talks to the proxy with the caller's keys, no
+    retries."""
+
+    def make(
+        target,
+        region: str = "us-east-1",
+        access_key: str = CALLER_ACCESS_KEY,
+        secret_key: str = CALLER_SECRET_KEY,
+        session_token: str | None = None,
+        read_timeout: float = 15,
+    ):
+        url = target if isinstance(target, str) else target.url
+        session = boto3.session.Session()
+        return session.client(
+            "elasticache",
+            region_name=region,
+            endpoint_url=url,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            aws_session_token=session_token,
+            config=botocore.config.Config(
+                # No retries: exactly one attempt per call. (In botocore,
+                # retries={"max_attempts": 1} still allows one retry.)
+                retries={"total_max_attempts": 1},
+                connect_timeout=5,
+                read_timeout=read_timeout,
+            ),
+        )
+
+    return make
+
+
+@pytest.fixture
+def client(make_client, proxy):
+    """A us-east-1 boto3 client for the default proxy."""
+    return make_client(proxy)
+
+
+AWS_CLI = Path(sys.executable).parent / "aws"
+
+
+@pytest.fixture
+def run_aws(tmp_path):
+    """Runs `aws elasticache ...` (the CLI installed next to this Python)
+    against a proxy with the caller's keys and nothing else from the
+    machine's AWS setup. Returns the CompletedProcess."""
+    if not AWS_CLI.is_file():
+        pytest.fail(f"aws CLI not found at {AWS_CLI}: install tests/e2e/requirements.txt", pytrace=False)
+    (tmp_path / "aws-config").write_text("")
+    (tmp_path / "aws-credentials").write_text("")
+
+    def run(proxy: ProxyProcess, *args: str, region: str = "us-east-1", timeout: float = 60):
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp_path),
+            "LANG": "C.UTF-8",
+            "AWS_ACCESS_KEY_ID": CALLER_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": CALLER_SECRET_KEY,
+            "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
+            "AWS_MAX_ATTEMPTS": "1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_PAGER": "",
+        }
+        cmd = [
+            str(AWS_CLI),
+            "elasticache",
+            *args,
+            "--endpoint-url",
+            proxy.url,
+            "--region",
+            region,
+            "--output",
+            "json",
+        ]
+        return subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+
+    return run
