@@ -354,3 +354,130 @@ mod tests {
         assert_eq!(err.code, "IncompleteSignature");
     }
 }
+
+/// Where the proxy learns who is calling.
+#[derive(Debug)]
+pub enum CallerDirectory {
+    /// Every caller is authenticated against the callers file.
+    Callers(crate::callers::Callers),
+    /// `callers: none`: every request is this caller (loopback sidecars only).
+    Trusted(String),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AuthMethod {
+    Sigv4,
+    ClientCertificate,
+    Trusted,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Sigv4 => "sigv4",
+            AuthMethod::ClientCertificate => "client_certificate",
+            AuthMethod::Trusted => "trusted",
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Authenticated {
+    pub caller: String,
+    pub method: AuthMethod,
+}
+
+/// What the connection says about the client.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientCertificate<'a> {
+    /// Whether the listener requires client certificates (mTLS).
+    pub required: bool,
+    /// SAN URIs and DNS names of the verified client certificate.
+    pub identities: &'a [String],
+}
+
+/// Stage 2b: who is calling. Pure: the time is passed in.
+pub fn authenticate(
+    directory: &CallerDirectory,
+    signature: &CallerSignature,
+    received: &crate::sigv4::ReceivedRequest<'_>,
+    certificate: ClientCertificate<'_>,
+    now_unix_secs: i64,
+) -> Result<Authenticated, ApiError> {
+    let callers = match directory {
+        CallerDirectory::Trusted(name) => {
+            return Ok(Authenticated {
+                caller: name.clone(),
+                method: AuthMethod::Trusted,
+            })
+        }
+        CallerDirectory::Callers(callers) => callers,
+    };
+    let certificate_caller = certificate
+        .identities
+        .iter()
+        .find_map(|identity| callers.by_tls_identity(identity));
+    if certificate.required && certificate_caller.is_none() {
+        let shown = certificate.identities.first().map_or("none".to_owned(), |i| quoted(i));
+        return Err(ApiError::access_denied(format!(
+            "the client certificate (identity {shown}) does not belong to any caller"
+        )));
+    }
+    if let Some(caller) = certificate_caller.filter(|c| c.certificate_only) {
+        return Ok(Authenticated {
+            caller: caller.name.clone(),
+            method: AuthMethod::ClientCertificate,
+        });
+    }
+
+    let key_id = signature.scope.access_key_id.as_str();
+    let (caller, secret) = callers
+        .by_access_key_id(key_id)
+        .and_then(|c| Some((c, c.secret_access_key.as_ref()?)))
+        .ok_or_else(|| {
+            ApiError::invalid_client_token_id(format!(
+                "the security token included in the request is invalid: access key id {} is not a caller's",
+                quoted(key_id)
+            ))
+        })?;
+    let claim = crate::sigv4::Claim {
+        location: match signature.location {
+            SignatureLocation::Header => crate::sigv4::Location::Header,
+            SignatureLocation::QueryString => crate::sigv4::Location::QueryString,
+        },
+        access_key_id: key_id,
+        scope_date: &signature.scope.date,
+        region: signature.scope.region.as_str(),
+        service: SERVICE,
+        signed_headers: &signature.signed_headers,
+        signature: &signature.signature,
+        query_date: signature.query_date.as_deref(),
+        query_expires: signature.query_expires,
+    };
+    crate::sigv4::verify(received, &claim, secret.expose(), now_unix_secs).map_err(verify_error)?;
+
+    if let Some(cert_caller) = certificate_caller {
+        if cert_caller.name != caller.name {
+            return Err(ApiError::access_denied(format!(
+                "the client certificate belongs to caller `{}` but the request is signed by caller `{}`",
+                cert_caller.name, caller.name
+            )));
+        }
+    }
+    Ok(Authenticated {
+        caller: caller.name.clone(),
+        method: AuthMethod::Sigv4,
+    })
+}
+
+fn verify_error(error: crate::sigv4::VerifyError) -> ApiError {
+    use crate::sigv4::VerifyError;
+    match error {
+        VerifyError::SignatureDoesNotMatch => ApiError::signature_does_not_match(
+            "the request signature we calculated does not match the signature you provided; check your secret access key and signing method",
+        ),
+        e @ VerifyError::Expired { .. } => ApiError::request_expired(e.to_string()),
+        e @ VerifyError::NotYetValid { .. } => ApiError::signature_does_not_match(e.to_string()),
+        e => ApiError::incomplete_signature(e.to_string()),
+    }
+}

@@ -8,16 +8,29 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::callers::is_valid_caller_name;
 use crate::model::Region;
+use crate::tls::TlsSettings;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: String,
     policy: String,
+    callers: Option<String>,
+    trusted_caller: Option<String>,
+    tls: Option<RawTls>,
     upstream: RawUpstream,
     #[serde(default)]
     limits: RawLimits,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: String,
+    key: String,
+    client_ca: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -41,8 +54,20 @@ struct RawLimits {
 pub struct Config {
     pub listen: SocketAddr,
     pub policy_path: PathBuf,
+    pub callers: CallerSource,
+    pub tls: Option<TlsSettings>,
     pub upstream: UpstreamConfig,
     pub limits: Limits,
+}
+
+/// Where caller identities come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallerSource {
+    /// A callers file: every request is authenticated against it.
+    File(PathBuf),
+    /// `callers: none`: every request is this caller, unauthenticated. Only
+    /// for a sidecar listening on loopback.
+    Trusted(String),
 }
 
 #[derive(Clone, Debug)]
@@ -159,9 +184,45 @@ pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Config, String> 
         Some(v) => Ok(v),
         None => Ok(default),
     };
+    let callers = match (raw.callers.as_deref(), raw.trusted_caller) {
+        (None, _) => {
+            return Err(err(
+                "callers",
+                "is required: name a callers file (`callers: \"callers.yaml\"`), or write `callers: none` \
+                 with `trusted_caller: NAME` for a sidecar on loopback"
+                    .into(),
+            ))
+        }
+        (Some("none"), None) => {
+            return Err(err("trusted_caller", "is required with `callers: none`".into()));
+        }
+        (Some("none"), Some(name)) if !is_valid_caller_name(&name) => {
+            return Err(err("trusted_caller", format!("`{name}` is not a caller name")));
+        }
+        (Some("none"), Some(_)) if !listen.ip().is_loopback() => {
+            return Err(err(
+                "callers",
+                format!(
+                    "`none` trusts every caller, so it is allowed only on a loopback listen address, not `{listen}`"
+                ),
+            ));
+        }
+        (Some("none"), Some(name)) => CallerSource::Trusted(name),
+        (Some(_), Some(_)) => {
+            return Err(err("trusted_caller", "goes only with `callers: none`".into()));
+        }
+        (Some(path), None) => CallerSource::File(base_dir.join(path)),
+    };
+    let tls = raw.tls.map(|t| TlsSettings {
+        cert: base_dir.join(t.cert),
+        key: base_dir.join(t.key),
+        client_ca: t.client_ca.map(|ca| base_dir.join(ca)),
+    });
     Ok(Config {
         listen,
         policy_path: base_dir.join(&raw.policy),
+        callers,
+        tls,
         upstream: UpstreamConfig {
             endpoint,
             timeout: duration(
@@ -199,6 +260,7 @@ mod tests {
     const SAMPLE: &str = r#"
 listen: "127.0.0.1:8080"
 policy: "../policies/default.yaml"
+callers: "callers.yaml"
 upstream:
   endpoint: "https://elasticache.{region}.amazonaws.com"
   timeout: "10s"
@@ -216,6 +278,8 @@ limits:
         );
         assert_eq!(config.upstream.timeout, Duration::from_secs(10));
         assert_eq!(config.limits.max_body_bytes, 65536);
+        assert_eq!(config.callers, CallerSource::File("/etc/proxy/callers.yaml".into()));
+        assert!(config.tls.is_none());
         let region = Region::parse("eu-west-1").unwrap();
         assert_eq!(
             config.upstream.endpoint.uri_for(&region),
@@ -267,6 +331,40 @@ limits:
             let err = parse("p.yaml", &SAMPLE.replace(from, to), Path::new(".")).unwrap_err();
             assert!(err.contains(needle), "{err}");
         }
+    }
+
+    #[test]
+    fn caller_sources_and_tls() {
+        let with = |from: &str, to: &str| parse("p.yaml", &SAMPLE.replace(from, to), Path::new("/d"));
+        let missing = with("callers: \"callers.yaml\"\n", "").unwrap_err();
+        assert!(missing.contains("`callers`: is required"), "{missing}");
+        let trusted = with("callers: \"callers.yaml\"", "callers: none\ntrusted_caller: sidecar-app").unwrap();
+        assert_eq!(trusted.callers, CallerSource::Trusted("sidecar-app".into()));
+        assert!(with("callers: \"callers.yaml\"", "callers: none").unwrap_err().contains("`trusted_caller`"));
+        let exposed = with("callers: \"callers.yaml\"", "callers: none\ntrusted_caller: app")
+            .map(|_| ())
+            .and_then(|_| {
+                parse(
+                    "p.yaml",
+                    &SAMPLE
+                        .replace("127.0.0.1:8080", "0.0.0.0:8080")
+                        .replace("callers: \"callers.yaml\"", "callers: none\ntrusted_caller: app"),
+                    Path::new("/d"),
+                )
+                .map(|_| ())
+            })
+            .unwrap_err();
+        assert!(exposed.contains("only on a loopback listen address"), "{exposed}");
+        assert!(with("callers: \"callers.yaml\"", "callers: \"c.yaml\"\ntrusted_caller: app").is_err());
+        let tls = with(
+            "callers: \"callers.yaml\"",
+            "callers: \"c.yaml\"\ntls: {cert: t/c.pem, key: t/k.pem, client_ca: t/ca.pem}",
+        )
+        .unwrap()
+        .tls
+        .unwrap();
+        assert_eq!(tls.client_ca.as_deref(), Some(Path::new("/d/t/ca.pem")));
+        assert!(with("callers: \"callers.yaml\"", "callers: c.yaml\ntls: {cert: a}").is_err());
     }
 
     #[test]

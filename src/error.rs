@@ -58,6 +58,20 @@ impl ApiError {
     pub fn missing_authentication_token(message: impl Into<String>) -> ApiError {
         ApiError::sender(403, "MissingAuthenticationToken", message)
     }
+    pub fn invalid_client_token_id(message: impl Into<String>) -> ApiError {
+        ApiError::sender(403, "InvalidClientTokenId", message)
+    }
+    pub fn signature_does_not_match(message: impl Into<String>) -> ApiError {
+        ApiError::sender(403, "SignatureDoesNotMatch", message)
+    }
+    pub fn request_expired(message: impl Into<String>) -> ApiError {
+        ApiError::sender(400, "RequestExpired", message)
+    }
+    /// Authenticated, but the client certificate and the signature disagree
+    /// about who is calling.
+    pub fn access_denied(message: impl Into<String>) -> ApiError {
+        ApiError::sender(403, "AccessDenied", message)
+    }
     pub fn incomplete_signature(message: impl Into<String>) -> ApiError {
         ApiError::sender(400, "IncompleteSignature", message)
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
+use crate::auth::AuthMethod;
 use crate::decision::Decision;
 use crate::model::{Action, Region};
 use crate::request::ElastiCacheRequest;
@@ -39,6 +40,8 @@ fn emit(level: &str, message: &str, fields: Value) {
 pub struct RequestRecord {
     pub request_id: String,
     pub peer: SocketAddr,
+    pub caller: Option<String>,
+    pub auth_method: Option<AuthMethod>,
     pub action: Option<Action>,
     pub region: Option<Region>,
     pub owner_id: Option<String>,
@@ -55,6 +58,8 @@ impl RequestRecord {
         RequestRecord {
             request_id,
             peer,
+            caller: None,
+            auth_method: None,
             action: None,
             region: None,
             owner_id: None,
@@ -77,6 +82,8 @@ impl RequestRecord {
         json!({
             "request_id": self.request_id,
             "source": self.peer.to_string(),
+            "caller": self.caller,
+            "auth": self.auth_method.map(AuthMethod::as_str),
             "action": self.action.map(Action::name),
             "region": self.region.as_ref().map(Region::as_str),
             "owner_id": self.owner_id,

@@ -17,13 +17,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::auth::{self, AuthorizationHeader};
+use crate::auth::{self, AuthorizationHeader, CallerDirectory, ClientCertificate};
 use crate::config::{Config, Limits};
 use crate::decision::RequestFacts;
 use crate::error::ApiError;
 use crate::log::{self, RequestRecord};
 use crate::policy::Policy;
 use crate::request::{self, ContentType, HttpParts};
+use crate::sigv4::ReceivedRequest;
 use crate::upstream::{ProxyCredentials, Upstream, UpstreamResponse};
 
 /// Largest request head (request line and headers) the proxy reads.
@@ -80,10 +81,37 @@ impl Proxy {
             },
             &query_auth,
         )?;
+        let headers: Vec<(&str, &str)> = parts
+            .headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+            .collect();
+        let received = ReceivedRequest {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &headers,
+            body: &body,
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let caller = auth::authenticate(
+            &self.callers,
+            &signature,
+            &received,
+            ClientCertificate {
+                required: self.mtls,
+                identities: &connection.certificate_identities,
+            },
+            now,
+        )?;
+        record.caller = Some(caller.caller.clone());
+        record.auth_method = Some(caller.method);
         let region = signature.scope.region;
         record.region = Some(region.clone());
 
-        let facts = RequestFacts::of(&parsed, &region, None);
+        let facts = RequestFacts::of(&parsed, &region, Some(&caller.caller));
         let decision = self.policy.is_authorized(&facts);
         record.decision = Some(decision.decision);
         record.rules = decision.reason.clone();
@@ -104,21 +132,32 @@ impl Proxy {
 
 /// Serves until SIGINT or SIGTERM.
 pub async fn run(config: Config, proxy: Proxy) -> Result<(), String> {
+    let tls = match &config.tls {
+        Some(settings) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(settings)?)),
+        None => None,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on `{}`: {e}", config.listen))?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the listen address: {e}"))?;
+    let address = listener.local_addr().map_err(|e| format!("cannot read the listen address: {e}"))?;
     log::info(
         "listening",
         serde_json::json!({
             "addr": address.to_string(),
+            "scheme": if tls.is_some() { "https" } else { "http" },
+            "client_certificates": if proxy.mtls { "required" } else { "not requested" },
             "rules": proxy.policy.rule_count(),
             "policy": config.policy_path.display().to_string(),
             "upstream_access_key_id": proxy.upstream.credentials().access_key_id(),
         }),
     );
+    if let CallerDirectory::Trusted(name) = &proxy.callers {
+        log::warn(
+            "callers: none: every request is treated as the trusted caller without authentication; \
+             use this only for a sidecar that nothing else can reach",
+            serde_json::json!({ "trusted_caller": name }),
+        );
+    }
     let proxy = Arc::new(proxy);
     let connections = Arc::new(Semaphore::new(config.limits.max_connections));
     let shutdown = shutdown_signal();
@@ -141,21 +180,35 @@ pub async fn run(config: Config, proxy: Proxy) -> Result<(), String> {
             () = &mut shutdown => break,
         };
         let proxy = proxy.clone();
+        let tls = tls.clone();
+        let handshake_timeout = config.limits.header_read_timeout;
         tokio::spawn(async move {
-            let service = service_fn(move |request| handle(proxy.clone(), request, peer));
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(config.limits.header_read_timeout)
-                .max_buf_size(MAX_HEAD_BYTES);
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                log::debug(
-                    "connection ended",
-                    serde_json::json!({ "peer": peer.to_string(), "error": e.to_string() }),
-                );
+            match tls {
+                None => {
+                    let connection = Connection { peer, certificate_identities: Vec::new() };
+                    serve_connection(proxy, TokioIo::new(stream), connection).await;
+                }
+                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        let certificate_identities = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|chain| chain.first())
+                            .map(|cert| crate::tls::certificate_identities(cert))
+                            .unwrap_or_default();
+                        let connection = Connection { peer, certificate_identities };
+                        serve_connection(proxy, TokioIo::new(stream), connection).await;
+                    }
+                    Ok(Err(e)) => log::warn(
+                        "tls handshake failed",
+                        serde_json::json!({ "peer": peer.to_string(), "error": e.to_string() }),
+                    ),
+                    Err(_) => log::warn(
+                        "tls handshake timed out",
+                        serde_json::json!({ "peer": peer.to_string() }),
+                    ),
+                },
             }
             drop(permit);
         });
@@ -164,14 +217,32 @@ pub async fn run(config: Config, proxy: Proxy) -> Result<(), String> {
     Ok(())
 }
 
+async fn serve_connection<I>(proxy: Arc<Proxy>, io: I, connection: Connection)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let header_read_timeout = proxy.limits.header_read_timeout;
+    let connection = Arc::new(connection);
+    let peer = connection.peer;
+    let service = service_fn(move |request| handle(proxy.clone(), request, connection.clone()));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
+    if let Err(e) = builder.serve_connection(io, service).await {
+        log::debug("connection ended", serde_json::json!({ "peer": peer.to_string(), "error": e.to_string() }));
+    }
+}
+
 async fn handle(
     proxy: Arc<Proxy>,
     request: Request<Incoming>,
-    peer: SocketAddr,
+    connection: Arc<Connection>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
-    let mut record = RequestRecord::new(log::new_request_id(), peer);
-    let response = match proxy.process(request, &mut record).await {
+    let mut record = RequestRecord::new(log::new_request_id(), connection.peer);
+    let response = match proxy.process(request, &connection, &mut record).await {
         Ok(answer) => {
             let mut response = Response::new(Full::new(answer.body));
             *response.status_mut() = answer.status;

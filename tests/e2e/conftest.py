@@ -95,10 +95,12 @@ class ProxyProcess:
     config_path: Path
     stdout_path: Path
     stderr_path: Path
+    https: bool = False
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.https else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
@@ -136,6 +138,9 @@ def proxy_env(**extra: str) -> dict[str, str]:
     return env
 
 
+TRUSTED_CALLER = "local-test"
+
+
 def write_config(
     workdir: Path,
     *,
@@ -144,13 +149,31 @@ def write_config(
     policy: str,
     timeout: str = "2s",
     max_body_bytes: int = 65536,
+    callers: str | None = None,
+    tls: dict[str, str] | None = None,
 ) -> Path:
+    """Writes proxy.yaml and policy.yaml. Without `callers` (the text of a
+    callers file) the proxy runs as a loopback sidecar that trusts every
+    request as the caller `local-test`; with it, every request is
+    authenticated. `tls` holds the cert/key/client_ca paths."""
     (workdir / "policy.yaml").write_text(policy)
+    if callers is None:
+        caller_lines = f"callers: none\ntrusted_caller: {TRUSTED_CALLER}\n"
+    else:
+        callers_path = workdir / "callers.yaml"
+        callers_path.write_text(callers)
+        callers_path.chmod(0o600)
+        caller_lines = 'callers: "callers.yaml"\n'
+    tls_lines = ""
+    if tls:
+        tls_lines = "tls:\n" + "".join(f'  {key}: "{value}"\n' for key, value in tls.items())
     config = workdir / "proxy.yaml"
     config.write_text(
         f'listen: "127.0.0.1:{listen_port}"\n'
         'policy: "policy.yaml"\n'
-        "upstream:\n"
+        + caller_lines
+        + tls_lines
+        + "upstream:\n"
         f'  endpoint: "{endpoint}"\n'
         f'  timeout: "{timeout}"\n'
         "limits:\n"
@@ -207,6 +230,8 @@ def start_proxy(tmp_path, upstream, request):
         endpoint: str | None = None,
         timeout: str = "2s",
         max_body_bytes: int = 65536,
+        callers: str | None = None,
+        tls: dict[str, str] | None = None,
     ) -> ProxyProcess:
         binary = require_proxy_binary()
         workdir = tmp_path / f"proxy{len(started)}"
@@ -219,6 +244,8 @@ def start_proxy(tmp_path, upstream, request):
             policy=policy,
             timeout=timeout,
             max_body_bytes=max_body_bytes,
+            callers=callers,
+            tls=tls,
         )
         stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
@@ -230,7 +257,7 @@ def start_proxy(tmp_path, upstream, request):
                 env=proxy_env(),
                 cwd=workdir,
             )
-        proxy = ProxyProcess(proc, port, workdir, config, stdout_path, stderr_path)
+        proxy = ProxyProcess(proc, port, workdir, config, stdout_path, stderr_path, https=bool(tls))
         started.append(proxy)
         wait_until_listening(proc, port, stderr_path)
         return proxy
@@ -267,7 +294,11 @@ def make_client():
         secret_key: str = CALLER_SECRET_KEY,
         session_token: str | None = None,
         read_timeout: float = 15,
+        verify: str | bool | None = None,
+        client_cert: tuple[str, str] | None = None,
     ):
+        """`verify` is the CA bundle for an https proxy; `client_cert` a
+        (cert, key) pair for mTLS."""
         url = target if isinstance(target, str) else target.url
         session = boto3.session.Session()
         return session.client(
@@ -277,7 +308,9 @@ def make_client():
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
             aws_session_token=session_token,
+            verify=verify,
             config=botocore.config.Config(
+                client_cert=client_cert,
                 # No retries: exactly one attempt per call. (In botocore,
                 # retries={"max_attempts": 1} still allows one retry.)
                 retries={"total_max_attempts": 1},
@@ -308,13 +341,21 @@ def run_aws(tmp_path):
     (tmp_path / "aws-config").write_text("")
     (tmp_path / "aws-credentials").write_text("")
 
-    def run(proxy: ProxyProcess, *args: str, region: str = "us-east-1", timeout: float = 60):
+    def run(
+        proxy: ProxyProcess,
+        *args: str,
+        region: str = "us-east-1",
+        timeout: float = 60,
+        access_key: str = CALLER_ACCESS_KEY,
+        secret_key: str = CALLER_SECRET_KEY,
+        ca_bundle: str | None = None,
+    ):
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(tmp_path),
             "LANG": "C.UTF-8",
-            "AWS_ACCESS_KEY_ID": CALLER_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": CALLER_SECRET_KEY,
+            "AWS_ACCESS_KEY_ID": access_key,
+            "AWS_SECRET_ACCESS_KEY": secret_key,
             "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
             "AWS_MAX_ATTEMPTS": "1",
@@ -331,6 +372,7 @@ def run_aws(tmp_path):
             region,
             "--output",
             "json",
+            *(["--ca-bundle", ca_bundle] if ca_bundle else []),
         ]
         return subprocess.run(
             cmd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
