@@ -20,5 +20,6 @@ pub mod model;
 pub mod policy;
 pub mod request;
 pub mod server;
+pub mod sigv4;
 pub mod tls;
 pub mod upstream;
