@@ -1,6 +1,7 @@
-//! Stage 2 of the request path: read the caller's SigV4 signature, in the
-//! `Authorization` header or in the query string, into a typed value. The
-//! credential scope gives the request's region.
+//! Stage 2 of the request path: who is calling. Read the caller's SigV4
+//! signature (the `Authorization` header or the query string) into a typed
+//! value, whose credential scope gives the request's region, then verify it
+//! against the callers file and the client certificate. No I/O, no clock.
 
 use crate::error::{quoted, ApiError};
 use crate::model::{Region, SERVICE};
@@ -261,6 +262,136 @@ fn parse_signature(signature: &str) -> Result<String, ApiError> {
     }
 }
 
+/// Where the proxy learns who is calling.
+#[derive(Debug)]
+pub enum CallerDirectory {
+    /// Every caller is authenticated against the callers file.
+    Callers(crate::callers::Callers),
+    /// `callers: none`: every request is this caller (loopback sidecars only).
+    Trusted(String),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AuthMethod {
+    Sigv4,
+    ClientCertificate,
+    Trusted,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Sigv4 => "sigv4",
+            AuthMethod::ClientCertificate => "client_certificate",
+            AuthMethod::Trusted => "trusted",
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Authenticated {
+    pub caller: String,
+    pub method: AuthMethod,
+}
+
+/// What the connection says about the client.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientCertificate<'a> {
+    /// Whether the listener requires client certificates (mTLS).
+    pub required: bool,
+    /// SAN URIs and DNS names of the verified client certificate.
+    pub identities: &'a [String],
+}
+
+/// Stage 2b: who is calling. Pure: the time is passed in.
+pub fn authenticate(
+    directory: &CallerDirectory,
+    signature: &CallerSignature,
+    received: &crate::sigv4::ReceivedRequest<'_>,
+    certificate: ClientCertificate<'_>,
+    now_unix_secs: i64,
+) -> Result<Authenticated, ApiError> {
+    let callers = match directory {
+        CallerDirectory::Trusted(name) => {
+            return Ok(Authenticated {
+                caller: name.clone(),
+                method: AuthMethod::Trusted,
+            })
+        }
+        CallerDirectory::Callers(callers) => callers,
+    };
+    let certificate_caller = certificate
+        .identities
+        .iter()
+        .find_map(|identity| callers.by_tls_identity(identity));
+    if certificate.required && certificate_caller.is_none() {
+        let shown = certificate
+            .identities
+            .first()
+            .map_or("none".to_owned(), |i| quoted(i));
+        return Err(ApiError::access_denied(format!(
+            "the client certificate (identity {shown}) does not belong to any caller"
+        )));
+    }
+    if let Some(caller) = certificate_caller.filter(|c| c.certificate_only) {
+        return Ok(Authenticated {
+            caller: caller.name.clone(),
+            method: AuthMethod::ClientCertificate,
+        });
+    }
+
+    let key_id = signature.scope.access_key_id.as_str();
+    let (caller, secret) = callers
+        .by_access_key_id(key_id)
+        .and_then(|c| Some((c, c.secret_access_key.as_ref()?)))
+        .ok_or_else(|| {
+            ApiError::invalid_client_token_id(format!(
+                "the security token included in the request is invalid: access key id {} is not a caller's",
+                quoted(key_id)
+            ))
+        })?;
+    let claim = crate::sigv4::Claim {
+        location: match signature.location {
+            SignatureLocation::Header => crate::sigv4::Location::Header,
+            SignatureLocation::QueryString => crate::sigv4::Location::QueryString,
+        },
+        access_key_id: key_id,
+        scope_date: &signature.scope.date,
+        region: signature.scope.region.as_str(),
+        service: SERVICE,
+        signed_headers: &signature.signed_headers,
+        signature: &signature.signature,
+        query_date: signature.query_date.as_deref(),
+        query_expires: signature.query_expires,
+    };
+    crate::sigv4::verify(received, &claim, secret.expose(), now_unix_secs).map_err(verify_error)?;
+
+    if let Some(cert_caller) = certificate_caller {
+        if cert_caller.name != caller.name {
+            return Err(ApiError::access_denied(format!(
+                "the client certificate belongs to caller `{}` but the request is signed by caller `{}`",
+                cert_caller.name, caller.name
+            )));
+        }
+    }
+    Ok(Authenticated {
+        caller: caller.name.clone(),
+        method: AuthMethod::Sigv4,
+    })
+}
+
+fn verify_error(error: crate::sigv4::VerifyError) -> ApiError {
+    use crate::sigv4::VerifyError;
+    match error {
+        VerifyError::SignatureDoesNotMatch => ApiError::signature_does_not_match(
+            "the request signature we calculated does not match the signature you provided; check your secret access key and signing method",
+        ),
+        e @ VerifyError::Expired { .. } => ApiError::request_expired(e.to_string()),
+        e @ VerifyError::NotYetValid { .. } => ApiError::signature_does_not_match(e.to_string()),
+        e => ApiError::incomplete_signature(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,131 +484,361 @@ mod tests {
             caller_signature(AuthorizationHeader::Unreadable, &QueryAuth::default()).unwrap_err();
         assert_eq!(err.code, "IncompleteSignature");
     }
-}
 
-/// Where the proxy learns who is calling.
-#[derive(Debug)]
-pub enum CallerDirectory {
-    /// Every caller is authenticated against the callers file.
-    Callers(crate::callers::Callers),
-    /// `callers: none`: every request is this caller (loopback sidecars only).
-    Trusted(String),
-}
+    /// `authenticate` against requests signed by aws-sigv4, the signer inside
+    /// aws-sdk-rust: an implementation that is not ours.
+    mod authentication {
+        use super::*;
+        use crate::callers;
+        use crate::request::{self, ContentType, HttpParts};
+        use crate::sigv4::ReceivedRequest;
+        use aws_credential_types::Credentials;
+        use aws_sigv4::http_request::{
+            sign, SignableBody, SignableRequest, SignatureLocation as Placement, SigningSettings,
+        };
+        use aws_sigv4::sign::v4;
+        use std::time::{Duration, UNIX_EPOCH};
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum AuthMethod {
-    Sigv4,
-    ClientCertificate,
-    Trusted,
-}
+        const CALLERS: &str = r#"
+callers:
+  - name: ci-deployer
+    access_key_id: AKIAEXAMPLECI0000001
+    secret_access_key: "ci-secret-0123456789abcdef"
+  - name: app-payments
+    access_key_id: AKIAEXAMPLEAPP000001
+    secret_access_key: "app-secret-0123456789abcdef"
+    tls_identities: ["spiffe://example.org/app-payments"]
+  - name: batch
+    tls_identities: ["batch.internal.example"]
+    certificate_only: true
+"#;
+        const CI_KEY: &str = "AKIAEXAMPLECI0000001";
+        const CI_SECRET: &str = "ci-secret-0123456789abcdef";
+        /// 2026-11-25T00:00:00Z
+        const NOW: i64 = 1_795_564_800;
+        const BODY: &str = "Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02\
+            &CacheSecurityGroupName=prod-cache&EC2SecurityGroupName=app-web\
+            &EC2SecurityGroupOwnerId=123456781234";
 
-impl AuthMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMethod::Sigv4 => "sigv4",
-            AuthMethod::ClientCertificate => "client_certificate",
-            AuthMethod::Trusted => "trusted",
+        struct Signed {
+            method: &'static str,
+            query: Option<String>,
+            headers: Vec<(String, String)>,
+            body: String,
         }
-    }
-}
 
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Authenticated {
-    pub caller: String,
-    pub method: AuthMethod,
-}
-
-/// What the connection says about the client.
-#[derive(Clone, Copy, Debug)]
-pub struct ClientCertificate<'a> {
-    /// Whether the listener requires client certificates (mTLS).
-    pub required: bool,
-    /// SAN URIs and DNS names of the verified client certificate.
-    pub identities: &'a [String],
-}
-
-/// Stage 2b: who is calling. Pure: the time is passed in.
-pub fn authenticate(
-    directory: &CallerDirectory,
-    signature: &CallerSignature,
-    received: &crate::sigv4::ReceivedRequest<'_>,
-    certificate: ClientCertificate<'_>,
-    now_unix_secs: i64,
-) -> Result<Authenticated, ApiError> {
-    let callers = match directory {
-        CallerDirectory::Trusted(name) => {
-            return Ok(Authenticated {
-                caller: name.clone(),
-                method: AuthMethod::Trusted,
-            })
+        impl Signed {
+            fn set_header(&mut self, name: &str, value: &str) {
+                for (n, v) in &mut self.headers {
+                    if n == name {
+                        *v = value.to_owned();
+                    }
+                }
+            }
         }
-        CallerDirectory::Callers(callers) => callers,
-    };
-    let certificate_caller = certificate
-        .identities
-        .iter()
-        .find_map(|identity| callers.by_tls_identity(identity));
-    if certificate.required && certificate_caller.is_none() {
-        let shown = certificate.identities.first().map_or("none".to_owned(), |i| quoted(i));
-        return Err(ApiError::access_denied(format!(
-            "the client certificate (identity {shown}) does not belong to any caller"
-        )));
-    }
-    if let Some(caller) = certificate_caller.filter(|c| c.certificate_only) {
-        return Ok(Authenticated {
-            caller: caller.name.clone(),
-            method: AuthMethod::ClientCertificate,
-        });
-    }
 
-    let key_id = signature.scope.access_key_id.as_str();
-    let (caller, secret) = callers
-        .by_access_key_id(key_id)
-        .and_then(|c| Some((c, c.secret_access_key.as_ref()?)))
-        .ok_or_else(|| {
-            ApiError::invalid_client_token_id(format!(
-                "the security token included in the request is invalid: access key id {} is not a caller's",
-                quoted(key_id)
-            ))
-        })?;
-    let claim = crate::sigv4::Claim {
-        location: match signature.location {
-            SignatureLocation::Header => crate::sigv4::Location::Header,
-            SignatureLocation::QueryString => crate::sigv4::Location::QueryString,
-        },
-        access_key_id: key_id,
-        scope_date: &signature.scope.date,
-        region: signature.scope.region.as_str(),
-        service: SERVICE,
-        signed_headers: &signature.signed_headers,
-        signature: &signature.signature,
-        query_date: signature.query_date.as_deref(),
-        query_expires: signature.query_expires,
-    };
-    crate::sigv4::verify(received, &claim, secret.expose(), now_unix_secs).map_err(verify_error)?;
-
-    if let Some(cert_caller) = certificate_caller {
-        if cert_caller.name != caller.name {
-            return Err(ApiError::access_denied(format!(
-                "the client certificate belongs to caller `{}` but the request is signed by caller `{}`",
-                cert_caller.name, caller.name
-            )));
+        fn directory() -> CallerDirectory {
+            CallerDirectory::Callers(callers::compile("callers.yaml", CALLERS).unwrap())
         }
-    }
-    Ok(Authenticated {
-        caller: caller.name.clone(),
-        method: AuthMethod::Sigv4,
-    })
-}
 
-fn verify_error(error: crate::sigv4::VerifyError) -> ApiError {
-    use crate::sigv4::VerifyError;
-    match error {
-        VerifyError::SignatureDoesNotMatch => ApiError::signature_does_not_match(
-            "the request signature we calculated does not match the signature you provided; check your secret access key and signing method",
-        ),
-        e @ VerifyError::Expired { .. } => ApiError::request_expired(e.to_string()),
-        e @ VerifyError::NotYetValid { .. } => ApiError::signature_does_not_match(e.to_string()),
-        e => ApiError::incomplete_signature(e.to_string()),
+        fn sign_with_sdk_signer(
+            key: &str,
+            secret: &str,
+            placement: Placement,
+            expires: Option<u64>,
+        ) -> Signed {
+            let (method, uri, body) = match placement {
+                Placement::Headers => ("POST", "http://127.0.0.1:8080/".to_owned(), BODY),
+                _ => ("GET", format!("http://127.0.0.1:8080/?{BODY}"), ""),
+            };
+            let mut headers = vec![("host".to_owned(), "127.0.0.1:8080".to_owned())];
+            if method == "POST" {
+                headers.push((
+                    "content-type".to_owned(),
+                    "application/x-www-form-urlencoded; charset=utf-8".to_owned(),
+                ));
+                headers.push(("content-length".to_owned(), body.len().to_string()));
+                headers.push((
+                    "x-amz-user-agent".to_owned(),
+                    "aws-sdk-rust/1.3.9 api/elasticache/1.90.0".to_owned(),
+                ));
+            }
+            let identity = Credentials::new(key, secret, None, None, "test").into();
+            let mut settings = SigningSettings::default();
+            settings.signature_location = placement;
+            settings.expires_in = expires.map(Duration::from_secs);
+            let params = v4::SigningParams::builder()
+                .identity(&identity)
+                .region("us-east-1")
+                .name("elasticache")
+                .time(UNIX_EPOCH + Duration::from_secs(NOW as u64))
+                .settings(settings)
+                .build()
+                .unwrap()
+                .into();
+            let signable = SignableRequest::new(
+                method,
+                &uri,
+                headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                SignableBody::Bytes(body.as_bytes()),
+            )
+            .unwrap();
+            let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+            let mut request = http::Request::builder().method(method).uri(&uri);
+            for (name, value) in &headers {
+                request = request.header(name, value);
+            }
+            let mut request = request.body(()).unwrap();
+            instructions.apply_to_request_http1x(&mut request);
+            Signed {
+                method,
+                query: request.uri().query().map(str::to_owned),
+                headers: request
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+                    .collect(),
+                body: body.to_owned(),
+            }
+        }
+
+        fn header_signed() -> Signed {
+            sign_with_sdk_signer(CI_KEY, CI_SECRET, Placement::Headers, None)
+        }
+
+        /// The server's stages 1 and 2, without sockets.
+        fn run(
+            directory: &CallerDirectory,
+            signed: &Signed,
+            certificate: ClientCertificate<'_>,
+            now: i64,
+        ) -> Result<Authenticated, ApiError> {
+            let header = |name: &str| {
+                signed
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            let (_, query_auth) = request::parse(&HttpParts {
+                method: signed.method,
+                path: "/",
+                query: signed.query.as_deref(),
+                content_type: header("content-type").map_or(ContentType::Absent, ContentType::One),
+                body: signed.body.as_bytes(),
+            })?;
+            let signature = caller_signature(
+                header("authorization")
+                    .map_or(AuthorizationHeader::Absent, AuthorizationHeader::One),
+                &query_auth,
+            )?;
+            let headers: Vec<(&str, &str)> = signed
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            let received = ReceivedRequest {
+                method: signed.method,
+                path: "/",
+                query: signed.query.as_deref(),
+                headers: &headers,
+                body: signed.body.as_bytes(),
+            };
+            authenticate(directory, &signature, &received, certificate, now)
+        }
+
+        const NO_CERT: ClientCertificate<'static> = ClientCertificate {
+            required: false,
+            identities: &[],
+        };
+
+        fn code(result: Result<Authenticated, ApiError>) -> (&'static str, u16, String) {
+            let err = result.unwrap_err();
+            (err.code, err.status, err.message)
+        }
+
+        #[test]
+        fn accepts_the_sdk_signers_header_form_with_content_length_and_user_agent() {
+            let signed = header_signed();
+            let authorization = &signed
+                .headers
+                .iter()
+                .find(|(n, _)| n == "authorization")
+                .unwrap()
+                .1;
+            assert!(
+                authorization.contains("content-length")
+                    && authorization.contains("x-amz-user-agent"),
+                "{authorization}"
+            );
+            let caller = run(&directory(), &signed, NO_CERT, NOW).unwrap();
+            assert_eq!(caller.caller, "ci-deployer");
+            assert_eq!(caller.method, AuthMethod::Sigv4);
+        }
+
+        #[test]
+        fn accepts_the_sdk_signers_presigned_form() {
+            let signed = sign_with_sdk_signer(CI_KEY, CI_SECRET, Placement::QueryParams, Some(60));
+            assert!(signed
+                .query
+                .as_deref()
+                .unwrap()
+                .contains("X-Amz-Signature="));
+            assert_eq!(
+                run(&directory(), &signed, NO_CERT, NOW).unwrap().caller,
+                "ci-deployer"
+            );
+            assert_eq!(
+                run(&directory(), &signed, NO_CERT, NOW + 60)
+                    .unwrap()
+                    .caller,
+                "ci-deployer"
+            );
+            let (code, status, _) = code(run(&directory(), &signed, NO_CERT, NOW + 61));
+            assert_eq!((code, status), ("RequestExpired", 400));
+        }
+
+        #[test]
+        fn unknown_key_and_wrong_secret() {
+            let unknown =
+                sign_with_sdk_signer("AKIAUNKNOWN000000001", CI_SECRET, Placement::Headers, None);
+            let (c, status, message) = code(run(&directory(), &unknown, NO_CERT, NOW));
+            assert_eq!((c, status), ("InvalidClientTokenId", 403));
+            assert!(message.contains("`AKIAUNKNOWN000000001`"), "{message}");
+
+            let wrong = sign_with_sdk_signer(
+                CI_KEY,
+                "not-the-right-secret-0000",
+                Placement::Headers,
+                None,
+            );
+            let (c, status, _) = code(run(&directory(), &wrong, NO_CERT, NOW));
+            assert_eq!((c, status), ("SignatureDoesNotMatch", 403));
+
+            // `callers: none`: nothing is verified, every request is the trusted caller.
+            let no_secret = CallerDirectory::Trusted("local-app".to_owned());
+            let caller = run(&no_secret, &wrong, NO_CERT, NOW).unwrap();
+            assert_eq!(
+                (caller.caller.as_str(), caller.method),
+                ("local-app", AuthMethod::Trusted)
+            );
+        }
+
+        #[test]
+        fn tampered_body_header_and_query_do_not_match() {
+            let mut body = header_signed();
+            body.body = body.body.replace("123456781234", "999999999999");
+            assert_eq!(
+                code(run(&directory(), &body, NO_CERT, NOW)).0,
+                "SignatureDoesNotMatch"
+            );
+
+            let mut header = header_signed();
+            header.set_header("x-amz-user-agent", "aws-sdk-rust/9.9.9");
+            assert_eq!(
+                code(run(&directory(), &header, NO_CERT, NOW)).0,
+                "SignatureDoesNotMatch"
+            );
+
+            let mut query =
+                sign_with_sdk_signer(CI_KEY, CI_SECRET, Placement::QueryParams, Some(300));
+            query.query = query.query.map(|q| q.replace("prod-cache", "prod-other"));
+            assert_eq!(
+                code(run(&directory(), &query, NO_CERT, NOW)).0,
+                "SignatureDoesNotMatch"
+            );
+
+            // Headers that were not signed may change freely.
+            let mut unsigned = header_signed();
+            unsigned
+                .headers
+                .push(("user-agent".to_owned(), "anything".to_owned()));
+            assert!(run(&directory(), &unsigned, NO_CERT, NOW).is_ok());
+        }
+
+        #[test]
+        fn clock_skew_edges_for_the_header_form() {
+            let signed = header_signed();
+            for now in [NOW - 300, NOW + 300] {
+                assert!(run(&directory(), &signed, NO_CERT, now).is_ok(), "{now}");
+            }
+            let (c, status, message) = code(run(&directory(), &signed, NO_CERT, NOW + 301));
+            assert_eq!((c, status), ("RequestExpired", 400));
+            assert!(message.contains("20261125T000000Z"), "{message}");
+            let (c, status, _) = code(run(&directory(), &signed, NO_CERT, NOW - 301));
+            assert_eq!((c, status), ("SignatureDoesNotMatch", 403));
+        }
+
+        #[test]
+        fn client_certificates() {
+            let signed = header_signed();
+            let mtls = |identities: &'static [String]| ClientCertificate {
+                required: true,
+                identities,
+            };
+            let payments: &'static [String] =
+                Box::leak(Box::new(["spiffe://example.org/app-payments".to_owned()]));
+            let batch: &'static [String] =
+                Box::leak(Box::new(["batch.internal.example".to_owned()]));
+            let stranger: &'static [String] = Box::leak(Box::new(["stranger.example".to_owned()]));
+
+            // The certificate says app-payments, the signature ci-deployer.
+            let (c, status, message) = code(run(&directory(), &signed, mtls(payments), NOW));
+            assert_eq!((c, status), ("AccessDenied", 403));
+            assert!(
+                message.contains("`app-payments`") && message.contains("`ci-deployer`"),
+                "{message}"
+            );
+
+            let app = sign_with_sdk_signer(
+                "AKIAEXAMPLEAPP000001",
+                "app-secret-0123456789abcdef",
+                Placement::Headers,
+                None,
+            );
+            assert_eq!(
+                run(&directory(), &app, mtls(payments), NOW).unwrap().caller,
+                "app-payments"
+            );
+
+            // A certificate-only caller stands alone; its signature is not checked.
+            let caller = run(&directory(), &signed, mtls(batch), NOW).unwrap();
+            assert_eq!(
+                (caller.caller.as_str(), caller.method),
+                ("batch", AuthMethod::ClientCertificate)
+            );
+
+            let (c, _, message) = code(run(&directory(), &signed, mtls(stranger), NOW));
+            assert_eq!(c, "AccessDenied");
+            assert!(message.contains("`stranger.example`"), "{message}");
+            assert_eq!(
+                code(run(&directory(), &signed, mtls(&[]), NOW)).0,
+                "AccessDenied"
+            );
+        }
+
+        #[test]
+        fn errors_never_carry_secrets_or_signatures() {
+            let signed = sign_with_sdk_signer(
+                CI_KEY,
+                "not-the-right-secret-0000",
+                Placement::Headers,
+                None,
+            );
+            let authorization = &signed
+                .headers
+                .iter()
+                .find(|(n, _)| n == "authorization")
+                .unwrap()
+                .1;
+            let signature = authorization.rsplit('=').next().unwrap();
+            for now in [NOW, NOW + 301, NOW - 301] {
+                let err = run(&directory(), &signed, NO_CERT, now).unwrap_err();
+                let xml = err.to_xml("id");
+                for secret in [CI_SECRET, "not-the-right-secret-0000", signature] {
+                    assert!(!xml.contains(secret), "{xml}");
+                }
+            }
+        }
     }
 }

@@ -103,7 +103,8 @@ fn load_callers(path: &Path) -> Result<Callers, String> {
             ));
         }
     }
-    callers::compile(&path.display().to_string(), &read(path, "callers file")?).map_err(|e| e.to_string())
+    callers::compile(&path.display().to_string(), &read(path, "callers file")?)
+        .map_err(|e| e.to_string())
 }
 
 fn serve(config_path: &Path) -> Result<(), String> {

@@ -278,7 +278,10 @@ limits:
         );
         assert_eq!(config.upstream.timeout, Duration::from_secs(10));
         assert_eq!(config.limits.max_body_bytes, 65536);
-        assert_eq!(config.callers, CallerSource::File("/etc/proxy/callers.yaml".into()));
+        assert_eq!(
+            config.callers,
+            CallerSource::File("/etc/proxy/callers.yaml".into())
+        );
         assert!(config.tls.is_none());
         let region = Region::parse("eu-west-1").unwrap();
         assert_eq!(
@@ -335,27 +338,45 @@ limits:
 
     #[test]
     fn caller_sources_and_tls() {
-        let with = |from: &str, to: &str| parse("p.yaml", &SAMPLE.replace(from, to), Path::new("/d"));
+        let with =
+            |from: &str, to: &str| parse("p.yaml", &SAMPLE.replace(from, to), Path::new("/d"));
         let missing = with("callers: \"callers.yaml\"\n", "").unwrap_err();
         assert!(missing.contains("`callers`: is required"), "{missing}");
-        let trusted = with("callers: \"callers.yaml\"", "callers: none\ntrusted_caller: sidecar-app").unwrap();
+        let trusted = with(
+            "callers: \"callers.yaml\"",
+            "callers: none\ntrusted_caller: sidecar-app",
+        )
+        .unwrap();
         assert_eq!(trusted.callers, CallerSource::Trusted("sidecar-app".into()));
-        assert!(with("callers: \"callers.yaml\"", "callers: none").unwrap_err().contains("`trusted_caller`"));
-        let exposed = with("callers: \"callers.yaml\"", "callers: none\ntrusted_caller: app")
+        assert!(with("callers: \"callers.yaml\"", "callers: none")
+            .unwrap_err()
+            .contains("`trusted_caller`"));
+        let exposed = with(
+            "callers: \"callers.yaml\"",
+            "callers: none\ntrusted_caller: app",
+        )
+        .map(|_| ())
+        .and_then(|_| {
+            parse(
+                "p.yaml",
+                &SAMPLE.replace("127.0.0.1:8080", "0.0.0.0:8080").replace(
+                    "callers: \"callers.yaml\"",
+                    "callers: none\ntrusted_caller: app",
+                ),
+                Path::new("/d"),
+            )
             .map(|_| ())
-            .and_then(|_| {
-                parse(
-                    "p.yaml",
-                    &SAMPLE
-                        .replace("127.0.0.1:8080", "0.0.0.0:8080")
-                        .replace("callers: \"callers.yaml\"", "callers: none\ntrusted_caller: app"),
-                    Path::new("/d"),
-                )
-                .map(|_| ())
-            })
-            .unwrap_err();
-        assert!(exposed.contains("only on a loopback listen address"), "{exposed}");
-        assert!(with("callers: \"callers.yaml\"", "callers: \"c.yaml\"\ntrusted_caller: app").is_err());
+        })
+        .unwrap_err();
+        assert!(
+            exposed.contains("only on a loopback listen address"),
+            "{exposed}"
+        );
+        assert!(with(
+            "callers: \"callers.yaml\"",
+            "callers: \"c.yaml\"\ntrusted_caller: app"
+        )
+        .is_err());
         let tls = with(
             "callers: \"callers.yaml\"",
             "callers: \"c.yaml\"\ntls: {cert: t/c.pem, key: t/k.pem, client_ca: t/ca.pem}",
@@ -364,7 +385,11 @@ limits:
         .tls
         .unwrap();
         assert_eq!(tls.client_ca.as_deref(), Some(Path::new("/d/t/ca.pem")));
-        assert!(with("callers: \"callers.yaml\"", "callers: c.yaml\ntls: {cert: a}").is_err());
+        assert!(with(
+            "callers: \"callers.yaml\"",
+            "callers: c.yaml\ntls: {cert: a}"
+        )
+        .is_err());
     }
 
     #[test]

@@ -33,18 +33,34 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Everything a request needs, shared by all connections.
 pub struct Proxy {
     policy: Policy,
+    callers: CallerDirectory,
+    /// Whether the listener requires client certificates.
+    mtls: bool,
     upstream: Upstream,
     limits: Limits,
+}
+
+/// What one accepted connection tells about the client.
+struct Connection {
+    peer: SocketAddr,
+    /// SAN URIs and DNS names of the verified client certificate, if any.
+    certificate_identities: Vec<String>,
 }
 
 impl Proxy {
     pub fn new(
         config: &Config,
         policy: Policy,
+        callers: CallerDirectory,
         credentials: ProxyCredentials,
     ) -> Result<Proxy, String> {
         Ok(Proxy {
             policy,
+            callers,
+            mtls: config
+                .tls
+                .as_ref()
+                .is_some_and(|tls| tls.client_ca.is_some()),
             upstream: Upstream::new(config.upstream.clone(), credentials)?,
             limits: config.limits.clone(),
         })
@@ -54,6 +70,7 @@ impl Proxy {
     async fn process(
         &self,
         request: Request<Incoming>,
+        connection: &Connection,
         record: &mut RequestRecord,
     ) -> Result<UpstreamResponse, ApiError> {
         let (parts, body) = request.into_parts();
@@ -133,13 +150,17 @@ impl Proxy {
 /// Serves until SIGINT or SIGTERM.
 pub async fn run(config: Config, proxy: Proxy) -> Result<(), String> {
     let tls = match &config.tls {
-        Some(settings) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(settings)?)),
+        Some(settings) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+            settings,
+        )?)),
         None => None,
     };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on `{}`: {e}", config.listen))?;
-    let address = listener.local_addr().map_err(|e| format!("cannot read the listen address: {e}"))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listen address: {e}"))?;
     log::info(
         "listening",
         serde_json::json!({
@@ -185,30 +206,38 @@ pub async fn run(config: Config, proxy: Proxy) -> Result<(), String> {
         tokio::spawn(async move {
             match tls {
                 None => {
-                    let connection = Connection { peer, certificate_identities: Vec::new() };
+                    let connection = Connection {
+                        peer,
+                        certificate_identities: Vec::new(),
+                    };
                     serve_connection(proxy, TokioIo::new(stream), connection).await;
                 }
-                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => {
-                        let certificate_identities = stream
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .and_then(|chain| chain.first())
-                            .map(|cert| crate::tls::certificate_identities(cert))
-                            .unwrap_or_default();
-                        let connection = Connection { peer, certificate_identities };
-                        serve_connection(proxy, TokioIo::new(stream), connection).await;
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let certificate_identities = stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|chain| chain.first())
+                                .map(|cert| crate::tls::certificate_identities(cert))
+                                .unwrap_or_default();
+                            let connection = Connection {
+                                peer,
+                                certificate_identities,
+                            };
+                            serve_connection(proxy, TokioIo::new(stream), connection).await;
+                        }
+                        Ok(Err(e)) => log::warn(
+                            "tls handshake failed",
+                            serde_json::json!({ "peer": peer.to_string(), "error": e.to_string() }),
+                        ),
+                        Err(_) => log::warn(
+                            "tls handshake timed out",
+                            serde_json::json!({ "peer": peer.to_string() }),
+                        ),
                     }
-                    Ok(Err(e)) => log::warn(
-                        "tls handshake failed",
-                        serde_json::json!({ "peer": peer.to_string(), "error": e.to_string() }),
-                    ),
-                    Err(_) => log::warn(
-                        "tls handshake timed out",
-                        serde_json::json!({ "peer": peer.to_string() }),
-                    ),
-                },
+                }
             }
             drop(permit);
         });
@@ -231,7 +260,10 @@ where
         .header_read_timeout(header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES);
     if let Err(e) = builder.serve_connection(io, service).await {
-        log::debug("connection ended", serde_json::json!({ "peer": peer.to_string(), "error": e.to_string() }));
+        log::debug(
+            "connection ended",
+            serde_json::json!({ "peer": peer.to_string(), "error": e.to_string() }),
+        );
     }
 }
 
