@@ -499,19 +499,6 @@ mod tests {
         use aws_sigv4::sign::v4;
         use std::time::{Duration, UNIX_EPOCH};
 
-        const CALLERS: &str = r#"
-callers:
-  - name: ci-deployer
-    access_key_id: AKIAEXAMPLECI0000001
-    secret_access_key: "ci-secret-0123456789abcdef"
-  - name: app-payments
-    access_key_id: AKIAEXAMPLEAPP000001
-    secret_access_key: "app-secret-0123456789abcdef"
-    tls_identities: ["spiffe://example.org/app-payments"]
-  - name: batch
-    tls_identities: ["batch.internal.example"]
-    certificate_only: true
-"#;
         const CI_KEY: &str = "AKIAEXAMPLECI0000001";
         const CI_SECRET: &str = "ci-secret-0123456789abcdef";
         /// 2026-11-25T00:00:00Z
@@ -528,6 +515,13 @@ callers:
         }
 
         impl Signed {
+            fn header(&self, name: &str) -> Option<&str> {
+                self.headers
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_str())
+            }
+
             fn set_header(&mut self, name: &str, value: &str) {
                 for (n, v) in &mut self.headers {
                     if n == name {
@@ -538,7 +532,9 @@ callers:
         }
 
         fn directory() -> CallerDirectory {
-            CallerDirectory::Callers(callers::compile("callers.yaml", CALLERS).unwrap())
+            CallerDirectory::Callers(
+                callers::compile("callers.yaml", callers::tests::FILE).unwrap(),
+            )
         }
 
         fn sign_with_sdk_signer(
@@ -613,13 +609,7 @@ callers:
             certificate: ClientCertificate<'_>,
             now: i64,
         ) -> Result<Authenticated, ApiError> {
-            let header = |name: &str| {
-                signed
-                    .headers
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, v)| v.as_str())
-            };
+            let header = |name: &str| signed.header(name);
             let (_, query_auth) = request::parse(&HttpParts {
                 method: signed.method,
                 path: "/",
@@ -660,12 +650,7 @@ callers:
         #[test]
         fn accepts_the_sdk_signers_header_form_with_content_length_and_user_agent() {
             let signed = header_signed();
-            let authorization = &signed
-                .headers
-                .iter()
-                .find(|(n, _)| n == "authorization")
-                .unwrap()
-                .1;
+            let authorization = signed.header("authorization").unwrap();
             assert!(
                 authorization.contains("content-length")
                     && authorization.contains("x-amz-user-agent"),
@@ -825,12 +810,7 @@ callers:
                 Placement::Headers,
                 None,
             );
-            let authorization = &signed
-                .headers
-                .iter()
-                .find(|(n, _)| n == "authorization")
-                .unwrap()
-                .1;
+            let authorization = signed.header("authorization").unwrap();
             let signature = authorization.rsplit('=').next().unwrap();
             for now in [NOW, NOW + 301, NOW - 301] {
                 let err = run(&directory(), &signed, NO_CERT, now).unwrap_err();

@@ -324,10 +324,11 @@ fn compile_caller(index: usize, entry: &Value, errors: &mut Vec<String>) -> Opti
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const FILE: &str = r#"
+    /// Shared with the authentication tests.
+    pub(crate) const FILE: &str = r#"
 callers:
   - name: ci-deployer
     access_key_id: AKIAEXAMPLECI0000001

@@ -192,10 +192,9 @@ impl Response {
             let rules: Vec<String> = self.reason.iter().map(|r| format!("`{r}`")).collect();
             let _ = write!(
                 out,
-                "denied by policy rule {} for {} in region {}",
+                "denied by policy rule {} for {}",
                 rules.join(", "),
-                facts.action,
-                quoted(facts.region.as_str())
+                subject(facts)
             );
             for message in &self.deny_messages {
                 let _ = write!(out, ": {message}");
@@ -204,9 +203,8 @@ impl Response {
         }
         let _ = write!(
             out,
-            "not allowed by policy: no rule allows {} in region {}",
-            facts.action,
-            quoted(facts.region.as_str())
+            "not allowed by policy: no rule allows {}",
+            subject(facts)
         );
         for mismatch in self.mismatches.iter().take(MISMATCHES_SHOWN) {
             let _ = write!(
@@ -227,6 +225,23 @@ impl Response {
             );
         }
         out
+    }
+}
+
+/// "AuthorizeCacheSecurityGroupIngress by caller `ci-deployer` in region `us-east-1`"
+fn subject(facts: &RequestFacts<'_>) -> String {
+    match facts.caller {
+        Some(caller) => format!(
+            "{} by caller {} in region {}",
+            facts.action,
+            quoted(caller),
+            quoted(facts.region.as_str())
+        ),
+        None => format!(
+            "{} in region {}",
+            facts.action,
+            quoted(facts.region.as_str())
+        ),
     }
 }
 
@@ -496,7 +511,7 @@ rules:
         assert!(response.mismatches.is_empty());
         assert_eq!(
             message,
-            "not allowed by policy: no rule allows DeleteCacheCluster in region `us-east-1`"
+            "not allowed by policy: no rule allows DeleteCacheCluster by caller `ci-deployer` in region `us-east-1`"
         );
     }
 

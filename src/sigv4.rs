@@ -11,6 +11,8 @@ use std::fmt;
 
 use ring::{digest, hmac};
 
+use crate::form::hex_value;
+
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// Allowed clock skew, either way, in seconds.
@@ -516,15 +518,6 @@ fn encode_unreserved(bytes: &[u8], out: &mut String) {
             out.push(char::from(HEX[usize::from(b >> 4)]));
             out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
-    }
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 

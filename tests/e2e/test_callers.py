@@ -99,7 +99,9 @@ def test_rule_for_one_caller_denies_another(make_client, authed, upstream):
     client = make_client(authed, access_key=APP_KEY, secret_key=APP_SECRET)
     with pytest.raises(client.exceptions.InvalidParameterCombinationException) as raised:
         client.authorize_cache_security_group_ingress(**ALLOWED_INGRESS)
-    assert "caller `app-payments` is not one of its callers" in client_error(raised)[2]
+    message = client_error(raised)[2]
+    assert "by caller `app-payments` in region `us-east-1`" in message
+    assert "caller `app-payments` is not one of its callers" in message
     assert upstream.requests == []
     # The same caller may still describe.
     client.describe_cache_clusters()
@@ -219,7 +221,9 @@ def test_tampered_signed_header_fails_the_signature(authed, upstream):
 
 def test_presigned_query_string_request(make_client, authed, upstream):
     client = make_client(authed, access_key=CI_KEY, secret_key=CI_SECRET)
-    url = client.generate_presigned_url("describe_cache_clusters", Params={"MaxRecords": 20}, ExpiresIn=60)
+    url = client.generate_presigned_url(
+        "describe_cache_clusters", Params={"MaxRecords": 20}, ExpiresIn=60, HttpMethod="GET"
+    )
     assert "X-Amz-Signature=" in url
     with urllib.request.urlopen(urllib.request.Request(url, method="GET"), timeout=10) as answer:
         assert answer.status == 200
