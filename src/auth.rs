@@ -303,6 +303,53 @@ pub struct ClientCertificate<'a> {
     pub identities: &'a [String],
 }
 
+/// Why a caller could not be authenticated, for the metrics.
+/// The names are [`crate::metrics::SIGNATURE_FAILURE_REASONS`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SignatureFailure {
+    Missing,
+    Malformed,
+    UnknownKey,
+    Mismatch,
+    Expired,
+    NotYetValid,
+    Certificate,
+}
+
+impl SignatureFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureFailure::Missing => "missing",
+            SignatureFailure::Malformed => "malformed",
+            SignatureFailure::UnknownKey => "unknown_key",
+            SignatureFailure::Mismatch => "mismatch",
+            SignatureFailure::Expired => "expired",
+            SignatureFailure::NotYetValid => "not_yet_valid",
+            SignatureFailure::Certificate => "certificate",
+        }
+    }
+
+    /// The reason behind an error of `caller_signature`.
+    pub fn of_unreadable(error: &ApiError) -> SignatureFailure {
+        if error.code == "MissingAuthenticationToken" {
+            SignatureFailure::Missing
+        } else {
+            SignatureFailure::Malformed
+        }
+    }
+}
+
+/// An authentication failure: the reason, and the answer the caller gets.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AuthFailure {
+    pub reason: SignatureFailure,
+    pub error: ApiError,
+}
+
+fn fail(reason: SignatureFailure, error: ApiError) -> AuthFailure {
+    AuthFailure { reason, error }
+}
+
 /// Stage 2b: who is calling. Pure: the time is passed in.
 pub fn authenticate(
     directory: &CallerDirectory,
@@ -310,7 +357,7 @@ pub fn authenticate(
     received: &crate::sigv4::ReceivedRequest<'_>,
     certificate: ClientCertificate<'_>,
     now_unix_secs: i64,
-) -> Result<Authenticated, ApiError> {
+) -> Result<Authenticated, AuthFailure> {
     let callers = match directory {
         CallerDirectory::Trusted(name) => {
             return Ok(Authenticated {
@@ -329,9 +376,12 @@ pub fn authenticate(
             .identities
             .first()
             .map_or("none".to_owned(), |i| quoted(i));
-        return Err(ApiError::access_denied(format!(
-            "the client certificate (identity {shown}) does not belong to any caller"
-        )));
+        return Err(fail(
+            SignatureFailure::Certificate,
+            ApiError::access_denied(format!(
+                "the client certificate (identity {shown}) does not belong to any caller"
+            )),
+        ));
     }
     if let Some(caller) = certificate_caller.filter(|c| c.certificate_only) {
         return Ok(Authenticated {
@@ -345,10 +395,10 @@ pub fn authenticate(
         .by_access_key_id(key_id)
         .and_then(|c| Some((c, c.secret_access_key.as_ref()?)))
         .ok_or_else(|| {
-            ApiError::invalid_client_token_id(format!(
+            fail(SignatureFailure::UnknownKey, ApiError::invalid_client_token_id(format!(
                 "the security token included in the request is invalid: access key id {} is not a caller's",
                 quoted(key_id)
-            ))
+            )))
         })?;
     let claim = crate::sigv4::Claim {
         location: match signature.location {
@@ -368,10 +418,13 @@ pub fn authenticate(
 
     if let Some(cert_caller) = certificate_caller {
         if cert_caller.name != caller.name {
-            return Err(ApiError::access_denied(format!(
-                "the client certificate belongs to caller `{}` but the request is signed by caller `{}`",
-                cert_caller.name, caller.name
-            )));
+            return Err(fail(
+                SignatureFailure::Certificate,
+                ApiError::access_denied(format!(
+                    "the client certificate belongs to caller `{}` but the request is signed by caller `{}`",
+                    cert_caller.name, caller.name
+                )),
+            ));
         }
     }
     Ok(Authenticated {
@@ -380,15 +433,27 @@ pub fn authenticate(
     })
 }
 
-fn verify_error(error: crate::sigv4::VerifyError) -> ApiError {
+fn verify_error(error: crate::sigv4::VerifyError) -> AuthFailure {
     use crate::sigv4::VerifyError;
     match error {
-        VerifyError::SignatureDoesNotMatch => ApiError::signature_does_not_match(
-            "the request signature we calculated does not match the signature you provided; check your secret access key and signing method",
+        VerifyError::SignatureDoesNotMatch => fail(
+            SignatureFailure::Mismatch,
+            ApiError::signature_does_not_match(
+                "the request signature we calculated does not match the signature you provided; check your secret access key and signing method",
+            ),
         ),
-        e @ VerifyError::Expired { .. } => ApiError::request_expired(e.to_string()),
-        e @ VerifyError::NotYetValid { .. } => ApiError::signature_does_not_match(e.to_string()),
-        e => ApiError::incomplete_signature(e.to_string()),
+        e @ VerifyError::Expired { .. } => fail(
+            SignatureFailure::Expired,
+            ApiError::request_expired(e.to_string()),
+        ),
+        e @ VerifyError::NotYetValid { .. } => fail(
+            SignatureFailure::NotYetValid,
+            ApiError::signature_does_not_match(e.to_string()),
+        ),
+        e => fail(
+            SignatureFailure::Malformed,
+            ApiError::incomplete_signature(e.to_string()),
+        ),
     }
 }
 
@@ -634,7 +699,19 @@ mod tests {
                 headers: &headers,
                 body: signed.body.as_bytes(),
             };
-            authenticate(directory, &signature, &received, certificate, now)
+            authenticate(directory, &signature, &received, certificate, now).map_err(|failure| {
+                REASON.with(|r| r.set(Some(failure.reason)));
+                failure.error
+            })
+        }
+
+        thread_local! {
+            /// The reason of the last failure `run` saw on this test thread.
+            static REASON: std::cell::Cell<Option<SignatureFailure>> = const { std::cell::Cell::new(None) };
+        }
+
+        fn last_reason() -> Option<SignatureFailure> {
+            REASON.with(|r| r.take())
         }
 
         const NO_CERT: ClientCertificate<'static> = ClientCertificate {
@@ -689,6 +766,7 @@ mod tests {
                 sign_with_sdk_signer("AKIAUNKNOWN000000001", CI_SECRET, Placement::Headers, None);
             let (c, status, message) = code(run(&directory(), &unknown, NO_CERT, NOW));
             assert_eq!((c, status), ("InvalidClientTokenId", 403));
+            assert_eq!(last_reason(), Some(SignatureFailure::UnknownKey));
             assert!(message.contains("`AKIAUNKNOWN000000001`"), "{message}");
 
             let wrong = sign_with_sdk_signer(
@@ -699,6 +777,7 @@ mod tests {
             );
             let (c, status, _) = code(run(&directory(), &wrong, NO_CERT, NOW));
             assert_eq!((c, status), ("SignatureDoesNotMatch", 403));
+            assert_eq!(last_reason(), Some(SignatureFailure::Mismatch));
 
             // `callers: none`: nothing is verified, every request is the trusted caller.
             let no_secret = CallerDirectory::Trusted("local-app".to_owned());
@@ -749,9 +828,11 @@ mod tests {
             }
             let (c, status, message) = code(run(&directory(), &signed, NO_CERT, NOW + 301));
             assert_eq!((c, status), ("RequestExpired", 400));
+            assert_eq!(last_reason(), Some(SignatureFailure::Expired));
             assert!(message.contains("20261125T000000Z"), "{message}");
             let (c, status, _) = code(run(&directory(), &signed, NO_CERT, NOW - 301));
             assert_eq!((c, status), ("SignatureDoesNotMatch", 403));
+            assert_eq!(last_reason(), Some(SignatureFailure::NotYetValid));
         }
 
         #[test]
@@ -770,6 +851,7 @@ mod tests {
             // The certificate says app-payments, the signature ci-deployer.
             let (c, status, message) = code(run(&directory(), &signed, mtls(payments), NOW));
             assert_eq!((c, status), ("AccessDenied", 403));
+            assert_eq!(last_reason(), Some(SignatureFailure::Certificate));
             assert!(
                 message.contains("`app-payments`") && message.contains("`ci-deployer`"),
                 "{message}"

@@ -5,11 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::auth::CallerDirectory;
-use crate::callers::{self, Callers};
-use crate::config::CallerSource;
 use crate::upstream::ProxyCredentials;
-use crate::{config, policy, server};
+use crate::{config, reload, server};
 
 const DEFAULT_CONFIG: &str = "config/proxy.yaml";
 
@@ -87,52 +84,21 @@ fn read(path: &Path, what: &str) -> Result<String, String> {
 
 /// Reads the callers file, refusing one that others could read (as ssh
 /// refuses private keys).
-fn load_callers(path: &Path) -> Result<Callers, String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let metadata = std::fs::metadata(path)
-            .map_err(|e| format!("cannot read the callers file `{}`: {e}", path.display()))?;
-        let mode = metadata.permissions().mode();
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "the callers file `{}` holds secret keys but is readable by group or others (mode {:03o}); run `chmod 600 {}`",
-                path.display(),
-                mode & 0o777,
-                path.display()
-            ));
-        }
-    }
-    callers::compile(&path.display().to_string(), &read(path, "callers file")?)
-        .map_err(|e| e.to_string())
-}
-
 fn serve(config_path: &Path) -> Result<(), String> {
     let config = config::parse(
         &config_path.display().to_string(),
         &read(config_path, "config file")?,
         config_path.parent().unwrap_or(Path::new(".")),
     )?;
-    let directory = match &config.callers {
-        CallerSource::File(path) => CallerDirectory::Callers(load_callers(path)?),
-        CallerSource::Trusted(name) => CallerDirectory::Trusted(name.clone()),
-    };
-    let caller_names: Vec<&str> = match &directory {
-        CallerDirectory::Callers(callers) => callers.names().collect(),
-        CallerDirectory::Trusted(name) => vec![name.as_str()],
-    };
-    let policy_name = config.policy_path.display().to_string();
-    let policy_text = read(&config.policy_path, "policy file")?;
-    let policy = policy::compile_for_callers(&policy_name, &policy_text, Some(&caller_names))
-        .map_err(|e| e.to_string())?;
+    let snapshot = reload::compile(&config, reload::Sources::read(&config)?)?;
     let credentials = ProxyCredentials::from_env_vars(|name| std::env::var(name).ok())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
-        let proxy = server::Proxy::new(&config, policy, directory, credentials)?;
-        server::run(config, proxy).await
+        let proxy = server::Proxy::new(config, snapshot, credentials)?;
+        server::run(proxy).await
     })
 }
 
@@ -180,12 +146,12 @@ mod tests {
             config_path.parent().unwrap(),
         )
         .unwrap();
-        policy::compile("default", &read(&config.policy_path, "policy").unwrap()).unwrap();
+        reload::compile(&config, reload::Sources::read(&config).unwrap()).unwrap();
         for entry in std::fs::read_dir(root.join("policies")).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "yaml") {
                 let text = read(&path, "policy").unwrap();
-                if let Err(e) = policy::compile(&path.display().to_string(), &text) {
+                if let Err(e) = crate::policy::compile(&path.display().to_string(), &text) {
                     panic!("{e}");
                 }
             }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::callers::is_valid_caller_name;
 use crate::model::Region;
+use crate::policy::Mode;
 use crate::tls::TlsSettings;
 
 #[derive(Deserialize)]
@@ -20,6 +21,12 @@ struct RawConfig {
     callers: Option<String>,
     trusted_caller: Option<String>,
     tls: Option<RawTls>,
+    admin_listen: Option<String>,
+    mode: Option<String>,
+    audit_log: Option<String>,
+    audit_failure: Option<String>,
+    watch_interval: Option<String>,
+    shutdown_grace: Option<String>,
     upstream: RawUpstream,
     #[serde(default)]
     limits: RawLimits,
@@ -47,7 +54,9 @@ struct RawLimits {
     max_body_bytes: Option<usize>,
     header_read_timeout: Option<String>,
     body_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
     max_connections: Option<usize>,
+    max_concurrent_requests: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -56,8 +65,31 @@ pub struct Config {
     pub policy_path: PathBuf,
     pub callers: CallerSource,
     pub tls: Option<TlsSettings>,
+    /// The admin listener (`/metrics`, `/healthz`, `/readyz`, `/reload`).
+    pub admin_listen: Option<SocketAddr>,
+    /// `shadow`: policy denials are logged and counted, not enforced.
+    pub mode: Mode,
+    pub audit: AuditConfig,
+    /// How often the policy and callers files are checked for changes;
+    /// `None` turns the watcher off.
+    pub watch_interval: Option<Duration>,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_grace: Duration,
     pub upstream: UpstreamConfig,
     pub limits: Limits,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditConfig {
+    pub target: AuditTarget,
+    /// Reject requests whose audit line cannot be written (fail closed).
+    pub reject_on_failure: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuditTarget {
+    Stdout,
+    File(PathBuf),
 }
 
 /// Where caller identities come from.
@@ -82,7 +114,11 @@ pub struct Limits {
     pub max_body_bytes: usize,
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Past this many requests in flight, new ones get `Throttling`.
+    pub max_concurrent_requests: usize,
 }
 
 /// `http[s]://host[:port]`, where the host may hold `{region}`.
@@ -213,6 +249,55 @@ pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Config, String> 
         }
         (Some(path), None) => CallerSource::File(base_dir.join(path)),
     };
+    let admin_listen = raw
+        .admin_listen
+        .map(|text| {
+            text.parse::<SocketAddr>().map_err(|_| {
+                err(
+                    "admin_listen",
+                    format!("`{text}` is not an address such as `127.0.0.1:9090`"),
+                )
+            })
+        })
+        .transpose()?;
+    if admin_listen == Some(listen) {
+        return Err(err(
+            "admin_listen",
+            "must differ from `listen`: the admin endpoints are not for callers".into(),
+        ));
+    }
+    let mode = match raw.mode.as_deref() {
+        None => Mode::Enforce,
+        Some(text) => Mode::parse(text)
+            .ok_or_else(|| err("mode", format!("`{text}` must be `enforce` or `shadow`")))?,
+    };
+    let audit = AuditConfig {
+        target: match raw.audit_log.as_deref() {
+            None | Some("-") => AuditTarget::Stdout,
+            Some("") => {
+                return Err(err(
+                    "audit_log",
+                    "must be `-` (stdout) or a file path".into(),
+                ))
+            }
+            Some(path) => AuditTarget::File(base_dir.join(path)),
+        },
+        reject_on_failure: match raw.audit_failure.as_deref() {
+            None | Some("reject") => true,
+            Some("continue") => false,
+            Some(other) => {
+                return Err(err(
+                    "audit_failure",
+                    format!("`{other}` must be `reject` (fail closed) or `continue`"),
+                ))
+            }
+        },
+    };
+    let watch_interval = match raw.watch_interval.as_deref().map(str::trim) {
+        None => Some(Duration::from_secs(2)),
+        Some("0s" | "0ms" | "0m" | "off") => None,
+        Some(text) => Some(parse_duration(text).map_err(|e| err("watch_interval", e))?),
+    };
     let tls = raw.tls.map(|t| TlsSettings {
         cert: base_dir.join(t.cert),
         key: base_dir.join(t.key),
@@ -223,6 +308,15 @@ pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Config, String> 
         policy_path: base_dir.join(&raw.policy),
         callers,
         tls,
+        admin_listen,
+        mode,
+        audit,
+        watch_interval,
+        shutdown_grace: duration(
+            "shutdown_grace",
+            raw.shutdown_grace,
+            Duration::from_secs(30),
+        )?,
         upstream: UpstreamConfig {
             endpoint,
             timeout: duration(
@@ -248,7 +342,17 @@ pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Config, String> 
                 raw.limits.body_read_timeout,
                 Duration::from_secs(10),
             )?,
+            idle_timeout: duration(
+                "limits.idle_timeout",
+                raw.limits.idle_timeout,
+                Duration::from_secs(60),
+            )?,
             max_connections: positive("limits.max_connections", raw.limits.max_connections, 1024)?,
+            max_concurrent_requests: positive(
+                "limits.max_concurrent_requests",
+                raw.limits.max_concurrent_requests,
+                256,
+            )?,
         },
     })
 }
@@ -283,6 +387,19 @@ limits:
             CallerSource::File("/etc/proxy/callers.yaml".into())
         );
         assert!(config.tls.is_none());
+        assert_eq!(config.admin_listen, None);
+        assert_eq!(config.mode, Mode::Enforce);
+        assert_eq!(
+            config.audit,
+            AuditConfig {
+                target: AuditTarget::Stdout,
+                reject_on_failure: true
+            }
+        );
+        assert_eq!(config.watch_interval, Some(Duration::from_secs(2)));
+        assert_eq!(config.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.limits.max_concurrent_requests, 256);
         let region = Region::parse("eu-west-1").unwrap();
         assert_eq!(
             config.upstream.endpoint.uri_for(&region),
@@ -390,6 +507,65 @@ limits:
             "callers: c.yaml\ntls: {cert: a}"
         )
         .is_err());
+    }
+
+    #[test]
+    fn operations_settings() {
+        let text = format!(
+            "{SAMPLE}admin_listen: \"127.0.0.1:9090\"\nmode: shadow\naudit_log: audit/decisions.jsonl\n\
+             audit_failure: continue\nwatch_interval: off\nshutdown_grace: 5s\n"
+        );
+        let config = parse("proxy.yaml", &text, Path::new("/etc/proxy")).unwrap();
+        assert_eq!(config.admin_listen.unwrap().to_string(), "127.0.0.1:9090");
+        assert_eq!(config.mode, Mode::Shadow);
+        assert_eq!(
+            config.audit,
+            AuditConfig {
+                target: AuditTarget::File("/etc/proxy/audit/decisions.jsonl".into()),
+                reject_on_failure: false
+            }
+        );
+        assert_eq!(config.watch_interval, None);
+        assert_eq!(config.shutdown_grace, Duration::from_secs(5));
+
+        for (extra, expected) in [
+            (
+                "mode: dry-run\n",
+                "`mode`: `dry-run` must be `enforce` or `shadow`",
+            ),
+            (
+                "audit_failure: ignore\n",
+                "`audit_failure`: `ignore` must be `reject`",
+            ),
+            (
+                "admin_listen: \"127.0.0.1:8080\"\n",
+                "`admin_listen`: must differ from `listen`",
+            ),
+            (
+                "admin_listen: \"localhost\"\n",
+                "`admin_listen`: `localhost` is not an address",
+            ),
+            (
+                "watch_interval: soon\n",
+                "`watch_interval`: `soon` is not a duration",
+            ),
+            (
+                "shutdown_grace: 0s\n",
+                "`shutdown_grace`: duration `0s` must be more than zero",
+            ),
+        ] {
+            let err = parse("proxy.yaml", &format!("{SAMPLE}{extra}"), Path::new("/")).unwrap_err();
+            assert!(err.contains(expected), "{extra}: {err}");
+        }
+        let limits = SAMPLE.replace(
+            "  max_body_bytes: 65536",
+            "  max_body_bytes: 65536\n  idle_timeout: 1s\n  max_concurrent_requests: 0",
+        );
+        let err = parse("proxy.yaml", &limits, Path::new("/")).unwrap_err();
+        assert!(
+            err.contains("`limits.max_concurrent_requests`: must be more than zero"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::error::quoted;
 use crate::model::{AccountId, Action, Region};
-use crate::policy::{Effect, Policy, Rule};
+use crate::policy::{Effect, Mode, Policy, Rule};
 use crate::request::{
     ElastiCacheRequest, CACHE_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_NAME,
     EC2_SECURITY_GROUP_OWNER_ID,
@@ -86,17 +86,72 @@ pub struct Response {
     pub mismatches: Vec<Mismatch>,
     /// The `message` of the deny rules that decided.
     pub deny_messages: Vec<String>,
+    /// When `mode: shadow` rules name the action: the decision the policy
+    /// would make if they were enforced too.
+    pub shadow: Option<ShadowDecision>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ShadowDecision {
+    pub decision: Decision,
+    pub reason: Vec<String>,
+}
+
+/// What the proxy does with a request, given the policy's response and the
+/// proxy's mode.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Verdict {
+    Allow,
+    Deny,
+    /// Forwarded, but a shadow decision (the proxy's `mode: shadow`, or a
+    /// rule's) denies it.
+    WouldDeny,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Deny => "deny",
+            Verdict::WouldDeny => "would_deny",
+        }
+    }
+
+    pub fn forwards(self) -> bool {
+        self != Verdict::Deny
+    }
 }
 
 impl Policy {
-    /// Decides one request, as Cedar's authorizer does.
+    /// Decides one request, as Cedar's authorizer does. Rules in shadow
+    /// mode do not take part in `decision`; they only shape `shadow`.
     pub fn is_authorized(&self, facts: &RequestFacts<'_>) -> Response {
+        let mut response = self.evaluate(facts, Mode::Enforce);
+        let names_shadow_rules = self.rules_by_action[facts.action.index()]
+            .iter()
+            .any(|&i| self.rules[i].mode == Mode::Shadow);
+        if names_shadow_rules {
+            let shadow = self.evaluate(facts, Mode::Shadow);
+            response.shadow = Some(ShadowDecision {
+                decision: shadow.decision,
+                reason: shadow.reason,
+            });
+        }
+        response
+    }
+
+    /// With `Mode::Enforce` only enforced rules count; with `Mode::Shadow`
+    /// every rule does.
+    fn evaluate(&self, facts: &RequestFacts<'_>, mode: Mode) -> Response {
         let mut allows = Vec::new();
         let mut denies = Vec::new();
         let mut deny_messages = Vec::new();
         let mut mismatches = Vec::new();
         for &index in &self.rules_by_action[facts.action.index()] {
             let rule = &self.rules[index];
+            if mode == Mode::Enforce && rule.mode == Mode::Shadow {
+                continue;
+            }
             match (first_failed_condition(rule, facts), rule.effect) {
                 (None, Effect::Allow) => allows.push(rule.id.clone()),
                 (None, Effect::Deny) => {
@@ -117,6 +172,7 @@ impl Policy {
                 reason: denies,
                 mismatches: Vec::new(),
                 deny_messages,
+                shadow: None,
             }
         } else if !allows.is_empty() {
             Response {
@@ -124,6 +180,7 @@ impl Policy {
                 reason: allows,
                 mismatches: Vec::new(),
                 deny_messages: Vec::new(),
+                shadow: None,
             }
         } else {
             Response {
@@ -131,6 +188,7 @@ impl Policy {
                 reason: Vec::new(),
                 mismatches,
                 deny_messages: Vec::new(),
+                shadow: None,
             }
         }
     }
@@ -182,6 +240,22 @@ const MISMATCHES_SHOWN: usize = 3;
 impl Response {
     pub fn is_allowed(&self) -> bool {
         self.decision == Decision::Allow
+    }
+
+    /// The verdict under the proxy's mode, and the rules that decided it.
+    /// In shadow mode nothing the policy says is enforced; in enforce mode
+    /// shadow rules can only turn an allow into a `would_deny`.
+    pub fn verdict(&self, proxy_mode: Mode) -> (Verdict, &[String]) {
+        let shadow_denies = self
+            .shadow
+            .as_ref()
+            .filter(|s| s.decision == Decision::Deny);
+        match (self.decision, proxy_mode, shadow_denies) {
+            (Decision::Deny, Mode::Enforce, _) => (Verdict::Deny, &self.reason),
+            (Decision::Deny, Mode::Shadow, _) => (Verdict::WouldDeny, &self.reason),
+            (Decision::Allow, _, Some(shadow)) => (Verdict::WouldDeny, &shadow.reason),
+            (Decision::Allow, _, None) => (Verdict::Allow, &self.reason),
+        }
     }
 
     /// The message a denied caller reads: which rule denied the request, or
@@ -558,5 +632,116 @@ rules:
             };
             assert_eq!(policy.is_authorized(&facts).decision, Decision::Deny);
         }
+    }
+
+    const SHADOW_POLICY: &str = r#"
+rules:
+  - id: ingress
+    effect: allow
+    actions: [AuthorizeCacheSecurityGroupIngress]
+    owner_ids: ["123456781234"]
+  - id: trial-freeze
+    effect: deny
+    mode: shadow
+    actions: [AuthorizeCacheSecurityGroupIngress]
+    cache_security_groups: ["prod-.*"]
+  - id: trial-open-describe
+    effect: allow
+    mode: shadow
+    actions: ["Describe*"]
+"#;
+
+    fn decide_with(policy: &str, case: Case) -> Response {
+        let policy = compile("p.yaml", policy).unwrap();
+        let region = Region::parse(case.region).unwrap();
+        policy.is_authorized(&RequestFacts {
+            action: Action::from_name(case.action).unwrap(),
+            caller: case.caller,
+            region: &region,
+            owner_id: case.owner.map(|o| AccountId::parse(o).unwrap()),
+            cache_security_group: case.cache,
+            ec2_security_group: case.ec2,
+        })
+    }
+
+    #[test]
+    fn shadow_rules_do_not_take_part_in_the_enforced_decision() {
+        // A matching shadow deny: enforced allow, shadow deny, verdict would_deny.
+        let response = decide_with(SHADOW_POLICY, INGRESS);
+        assert_eq!(response.decision, Decision::Allow);
+        assert_eq!(response.reason, ["ingress"]);
+        let shadow = response.shadow.clone().unwrap();
+        assert_eq!(
+            (shadow.decision, shadow.reason.as_slice()),
+            (Decision::Deny, &["trial-freeze".to_owned()][..])
+        );
+        let (verdict, rules) = response.verdict(Mode::Enforce);
+        assert_eq!(
+            (verdict, rules),
+            (Verdict::WouldDeny, &["trial-freeze".to_owned()][..])
+        );
+        assert!(verdict.forwards());
+
+        // The shadow deny does not match: plain allow.
+        let response = decide_with(
+            SHADOW_POLICY,
+            Case {
+                cache: Some("dev-web"),
+                ..INGRESS
+            },
+        );
+        assert_eq!(response.verdict(Mode::Enforce).0, Verdict::Allow);
+
+        // A shadow allow does not allow anything.
+        let describe = Case {
+            action: "DescribeCacheClusters",
+            owner: None,
+            cache: None,
+            ec2: None,
+            ..INGRESS
+        };
+        let response = decide_with(SHADOW_POLICY, describe);
+        assert_eq!(response.decision, Decision::Deny);
+        assert_eq!(response.shadow.as_ref().unwrap().decision, Decision::Allow);
+        assert_eq!(response.verdict(Mode::Enforce).0, Verdict::Deny);
+        assert!(!Verdict::Deny.forwards());
+    }
+
+    #[test]
+    fn the_proxys_shadow_mode_forwards_denials_as_would_deny() {
+        let (response, _) = decide(Case {
+            owner: Some("999999999999"),
+            ..INGRESS
+        });
+        assert_eq!(response.verdict(Mode::Enforce).0, Verdict::Deny);
+        assert_eq!(response.verdict(Mode::Shadow).0, Verdict::WouldDeny);
+        let (response, _) = decide(Case {
+            cache: Some("prod-legacy"),
+            ..INGRESS
+        });
+        assert_eq!(
+            response.verdict(Mode::Shadow),
+            (Verdict::WouldDeny, &["no-legacy".to_owned()][..])
+        );
+        let (response, _) = decide(INGRESS);
+        assert!(
+            response.shadow.is_none(),
+            "no shadow rules, no shadow decision"
+        );
+        assert_eq!(response.verdict(Mode::Shadow).0, Verdict::Allow);
+    }
+
+    #[test]
+    fn rule_mode_is_validated() {
+        let err = compile(
+            "p.yaml",
+            "rules:\n  - id: a\n    effect: allow\n    mode: dry-run\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`mode` must be `enforce` or `shadow`"),
+            "{err}"
+        );
     }
 }

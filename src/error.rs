@@ -84,6 +84,11 @@ impl ApiError {
     pub fn method_not_allowed(message: impl Into<String>) -> ApiError {
         ApiError::sender(405, "MethodNotAllowed", message)
     }
+    /// What AWS answers when a client sends too much at once; SDKs retry it
+    /// with backoff.
+    pub fn throttling(message: impl Into<String>) -> ApiError {
+        ApiError::sender(400, "Throttling", message)
+    }
     pub fn request_timeout(message: impl Into<String>) -> ApiError {
         ApiError::sender(408, "RequestTimeout", message)
     }

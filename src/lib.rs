@@ -2,12 +2,16 @@
 //! Amazon ElastiCache Query API.
 //!
 //! The request path, one module per stage: [`request`] parses, [`auth`]
-//! reads the caller's signature, [`decision`] decides against a compiled
-//! [`policy`], [`upstream`] re-signs and forwards, [`error`] renders
-//! rejections, [`log`] records the decision. [`server`] wires them to sockets.
+//! reads and verifies the caller's signature ([`sigv4`], [`callers`]),
+//! [`decision`] decides against a compiled [`policy`], [`upstream`] re-signs
+//! and forwards, [`error`] renders rejections, [`audit`] records the
+//! decision. [`server`] wires them to sockets; [`reload`] swaps the policy in
+//! force, [`metrics`] counts, [`admin`] serves metrics, probes and reloads.
 #![forbid(unsafe_code)]
 
 mod actions;
+pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod callers;
 pub mod cli;
@@ -16,8 +20,10 @@ pub mod decision;
 pub mod error;
 pub mod form;
 pub mod log;
+pub mod metrics;
 pub mod model;
 pub mod policy;
+pub mod reload;
 pub mod request;
 pub mod server;
 pub mod sigv4;

@@ -1,20 +1,17 @@
-//! Structured log lines on stderr, one JSON object each, and the record of
-//! one request's decision. Nothing secret is ever put in a record: no keys,
-//! signatures or tokens, only what the decision was made on.
+//! Operational log lines on stderr, one JSON object each: start, reloads,
+//! warnings. Request decisions go to the audit log (`audit.rs`).
 
 use std::io::Write;
-use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde_json::{json, Value};
 
-use crate::auth::AuthMethod;
-use crate::decision::Decision;
-use crate::model::{Action, Region};
-use crate::request::ElastiCacheRequest;
-
 pub fn info(message: &str, fields: Value) {
     emit("info", message, fields);
+}
+
+pub fn error(message: &str, fields: Value) {
+    emit("error", message, fields);
 }
 
 pub fn warn(message: &str, fields: Value) {
@@ -34,72 +31,6 @@ fn emit(level: &str, message: &str, fields: Value) {
     }
     // A log line that cannot be written must not take the proxy down.
     let _ = writeln!(std::io::stderr().lock(), "{line}");
-}
-
-/// What one request was and how it was decided.
-pub struct RequestRecord {
-    pub request_id: String,
-    pub peer: SocketAddr,
-    pub caller: Option<String>,
-    pub auth_method: Option<AuthMethod>,
-    pub action: Option<Action>,
-    pub region: Option<Region>,
-    pub owner_id: Option<String>,
-    pub cache_security_group: Option<String>,
-    pub ec2_security_group: Option<String>,
-    pub decision: Option<Decision>,
-    pub rules: Vec<String>,
-    pub error_code: Option<&'static str>,
-    pub upstream_status: Option<u16>,
-}
-
-impl RequestRecord {
-    pub fn new(request_id: String, peer: SocketAddr) -> RequestRecord {
-        RequestRecord {
-            request_id,
-            peer,
-            caller: None,
-            auth_method: None,
-            action: None,
-            region: None,
-            owner_id: None,
-            cache_security_group: None,
-            ec2_security_group: None,
-            decision: None,
-            rules: Vec::new(),
-            error_code: None,
-            upstream_status: None,
-        }
-    }
-
-    pub fn set_parameters(&mut self, request: &ElastiCacheRequest) {
-        self.owner_id = request.ec2_security_group_owner_id.map(|id| id.to_string());
-        self.cache_security_group = request.cache_security_group_name.clone();
-        self.ec2_security_group = request.ec2_security_group_name.clone();
-    }
-
-    pub fn to_json(&self, duration: Duration) -> Value {
-        json!({
-            "request_id": self.request_id,
-            "source": self.peer.to_string(),
-            "caller": self.caller,
-            "auth": self.auth_method.map(AuthMethod::as_str),
-            "action": self.action.map(Action::name),
-            "region": self.region.as_ref().map(Region::as_str),
-            "owner_id": self.owner_id,
-            "cache_security_group": self.cache_security_group,
-            "ec2_security_group": self.ec2_security_group,
-            "decision": self.decision.map(Decision::as_str),
-            "rules": self.rules,
-            "error_code": self.error_code,
-            "upstream_status": self.upstream_status,
-            "duration_ms": (duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-        })
-    }
-
-    pub fn finish(&self, duration: Duration) {
-        info("request", self.to_json(duration));
-    }
 }
 
 /// A random UUID (version 4), the shape AWS request ids have.
@@ -161,6 +92,7 @@ pub fn rfc3339(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn formats_utc_times() {

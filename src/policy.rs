@@ -10,9 +10,10 @@ use serde_yaml::Value;
 
 use crate::model::{did_you_mean, AccountId, Action, Region};
 
-const RULE_KEYS: [&str; 9] = [
+const RULE_KEYS: [&str; 10] = [
     "id",
     "effect",
+    "mode",
     "actions",
     "callers",
     "regions",
@@ -31,6 +32,32 @@ pub enum Effect {
     Deny,
 }
 
+/// Whether a rule takes part in the enforced decision or only in the
+/// shadow one (computed, logged and counted, never enforced).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Shadow,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Shadow => "shadow",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Mode> {
+        match text {
+            "enforce" => Some(Mode::Enforce),
+            "shadow" => Some(Mode::Shadow),
+            _ => None,
+        }
+    }
+}
+
 /// A compiled policy, ready to decide.
 #[derive(Debug)]
 pub struct Policy {
@@ -43,6 +70,7 @@ pub struct Policy {
 pub(crate) struct Rule {
     pub id: String,
     pub effect: Effect,
+    pub mode: Mode,
     /// `None`: the condition was left out and matches anything.
     pub callers: Option<Vec<String>>,
     pub regions: Option<Vec<Region>>,
@@ -67,6 +95,10 @@ impl NameMatcher {
 impl Policy {
     pub fn rule_count(&self) -> usize {
         self.rules.len()
+    }
+
+    pub fn has_shadow_rules(&self) -> bool {
+        self.rules.iter().any(|r| r.mode == Mode::Shadow)
     }
 
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
@@ -335,6 +367,23 @@ fn compile_rule(
             None
         }
     };
+    let mode = match map.get("mode") {
+        None => Some(Mode::Enforce),
+        Some(value) => {
+            let mode = value.as_str().and_then(Mode::parse);
+            if mode.is_none() {
+                ctx.error(
+                    Some("mode"),
+                    "`mode` must be `enforce` or `shadow`".into(),
+                    Some(
+                        "`mode: shadow` computes and logs the rule's decision without enforcing it"
+                            .into(),
+                    ),
+                );
+            }
+            mode
+        }
+    };
     let actions = match string_list(map.get("actions"), "actions", ctx) {
         None => Some(ActionSet(u128::MAX)),
         Some(list) => compile_actions(&list, ctx),
@@ -418,6 +467,7 @@ fn compile_rule(
         Rule {
             id: id?,
             effect: effect?,
+            mode: mode?,
             callers,
             regions,
             owner_ids,

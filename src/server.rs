@@ -1,10 +1,12 @@
-//! The listener and the request path, readable top to bottom:
-//! read the body, parse, read the signature, decide, forward or reject, log.
+//! The data listener and the request path, readable top to bottom:
+//! read the body, parse, authenticate, decide, forward or reject, audit.
+//! Around it: connection limits and timeouts, graceful shutdown.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
@@ -14,15 +16,21 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
-use crate::auth::{self, AuthorizationHeader, CallerDirectory, ClientCertificate};
+use crate::audit::{AuditSink, RequestRecord};
+use crate::auth::{
+    self, AuthorizationHeader, CallerDirectory, ClientCertificate, SignatureFailure,
+};
 use crate::config::{Config, Limits};
-use crate::decision::RequestFacts;
+use crate::decision::{RequestFacts, Verdict};
 use crate::error::ApiError;
-use crate::log::{self, RequestRecord};
-use crate::policy::Policy;
+use crate::log;
+use crate::metrics::{self, Metrics};
+use crate::policy::Mode;
+use crate::reload::{Live, Snapshot, Trigger};
 use crate::request::{self, ContentType, HttpParts};
 use crate::sigv4::ReceivedRequest;
 use crate::upstream::{ProxyCredentials, Upstream, UpstreamResponse};
@@ -32,12 +40,17 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// Everything a request needs, shared by all connections.
 pub struct Proxy {
-    policy: Policy,
-    callers: CallerDirectory,
+    pub(crate) config: Config,
+    pub(crate) live: Live,
+    pub(crate) metrics: Metrics,
     /// Whether the listener requires client certificates.
     mtls: bool,
     upstream: Upstream,
-    limits: Limits,
+    audit: AuditSink,
+    /// Requests being handled; past the limit new ones get `Throttling`.
+    request_slots: Semaphore,
+    /// Set on SIGTERM: `/readyz` turns 503 while requests drain.
+    pub(crate) shutting_down: AtomicBool,
 }
 
 /// What one accepted connection tells about the client.
@@ -49,33 +62,57 @@ struct Connection {
 
 impl Proxy {
     pub fn new(
-        config: &Config,
-        policy: Policy,
-        callers: CallerDirectory,
+        config: Config,
+        snapshot: Snapshot,
         credentials: ProxyCredentials,
     ) -> Result<Proxy, String> {
+        let metrics = Metrics::new()?;
+        metrics.set_policy_revision(&snapshot.revision);
         Ok(Proxy {
-            policy,
-            callers,
             mtls: config
                 .tls
                 .as_ref()
                 .is_some_and(|tls| tls.client_ca.is_some()),
             upstream: Upstream::new(config.upstream.clone(), credentials)?,
-            limits: config.limits.clone(),
+            audit: AuditSink::open(&config.audit)?,
+            request_slots: Semaphore::new(config.limits.max_concurrent_requests),
+            live: Live::new(snapshot),
+            metrics,
+            shutting_down: AtomicBool::new(false),
+            config,
         })
+    }
+
+    /// Ready to take traffic: a policy in force, upstream credentials, and
+    /// not draining. `Err` says why not.
+    pub(crate) fn readiness(&self) -> Result<(), &'static str> {
+        if self.shutting_down.load(Ordering::Relaxed) {
+            return Err("shutting down");
+        }
+        if self.upstream.credentials().access_key_id().is_empty() {
+            return Err("no upstream credentials");
+        }
+        if self.live.current().revision.is_empty() {
+            return Err("no policy loaded");
+        }
+        Ok(())
+    }
+
+    pub(crate) fn reload(&self, trigger: Trigger) -> Result<String, String> {
+        self.live.reload(&self.config, &self.metrics, trigger)
     }
 
     /// One request, from bytes to the upstream's answer or a rejection.
     async fn process(
         &self,
+        snapshot: &Snapshot,
         request: Request<Incoming>,
         connection: &Connection,
         record: &mut RequestRecord,
     ) -> Result<UpstreamResponse, ApiError> {
+        // 1. Read and parse.
         let (parts, body) = request.into_parts();
-        let body = read_body(body, &parts.headers, &self.limits).await?;
-
+        let body = read_body(body, &parts.headers, &self.config.limits).await?;
         let (parsed, query_auth) = request::parse(&HttpParts {
             method: parts.method.as_str(),
             path: parts.uri.path(),
@@ -90,6 +127,7 @@ impl Proxy {
         record.action = Some(parsed.action);
         record.set_parameters(&parsed);
 
+        // 2. Authenticate.
         let signature = auth::caller_signature(
             match single_header(&parts.headers, AUTHORIZATION.as_str()) {
                 Single::Absent => AuthorizationHeader::Absent,
@@ -97,7 +135,8 @@ impl Proxy {
                 Single::Unreadable => AuthorizationHeader::Unreadable,
             },
             &query_auth,
-        )?;
+        )
+        .inspect_err(|e| self.count_signature_failure(SignatureFailure::of_unreadable(e)))?;
         let headers: Vec<(&str, &str)> = parts
             .headers
             .iter()
@@ -110,11 +149,11 @@ impl Proxy {
             headers: &headers,
             body: &body,
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         let caller = auth::authenticate(
-            &self.callers,
+            &snapshot.callers,
             &signature,
             &received,
             ClientCertificate {
@@ -122,65 +161,181 @@ impl Proxy {
                 identities: &connection.certificate_identities,
             },
             now,
-        )?;
+        )
+        .map_err(|failure| {
+            self.count_signature_failure(failure.reason);
+            failure.error
+        })?;
         record.caller = Some(caller.caller.clone());
         record.auth_method = Some(caller.method);
         let region = signature.scope.region;
         record.region = Some(region.clone());
 
+        // 3. Decide.
         let facts = RequestFacts::of(&parsed, &region, Some(&caller.caller));
-        let decision = self.policy.is_authorized(&facts);
-        record.decision = Some(decision.decision);
-        record.rules = decision.reason.clone();
-        if !decision.is_allowed() {
+        let response = snapshot.policy.is_authorized(&facts);
+        let (verdict, rules) = response.verdict(self.config.mode);
+        record.verdict = Some(verdict);
+        record.rules = rules.to_vec();
+        if verdict == Verdict::Deny {
             return Err(ApiError::invalid_parameter_combination(
-                decision.denial_message(&facts),
+                response.denial_message(&facts),
+            ));
+        }
+        if self.config.audit.reject_on_failure && !self.audit.is_healthy() {
+            return Err(ApiError::service_unavailable(
+                "the audit log cannot be written, so nothing is forwarded until it can",
             ));
         }
 
-        let answer = self
+        // 4. Forward.
+        let started = Instant::now();
+        let forwarded = self
             .upstream
             .forward(&parsed, &region, &parts.headers)
-            .await?;
-        record.upstream_status = Some(answer.status.as_u16());
-        Ok(answer)
+            .await;
+        match forwarded {
+            Ok(answer) => {
+                let status = answer.status.as_u16();
+                self.metrics
+                    .observe_upstream(metrics::status_class(status), started.elapsed());
+                record.upstream_status = Some(status);
+                Ok(answer)
+            }
+            Err(failure) => {
+                self.metrics
+                    .observe_upstream(failure.class, started.elapsed());
+                Err(failure.error)
+            }
+        }
+    }
+
+    fn count_signature_failure(&self, reason: SignatureFailure) {
+        self.metrics
+            .signature_failures
+            .with_label_values(&[reason.as_str()])
+            .inc();
+    }
+
+    /// Stage 5: audit and count. The audit line is written before the
+    /// answer is sent; when it cannot be, the answer is withheld, unless the
+    /// config says to continue.
+    fn finish(
+        &self,
+        mut record: RequestRecord,
+        mut response: Response<Full<Bytes>>,
+        took: Duration,
+    ) -> Response<Full<Bytes>> {
+        let was_healthy = self.audit.is_healthy();
+        if let Err(e) = self.audit.write(&record.to_json(took)) {
+            self.metrics.audit_write_failures.inc();
+            if was_healthy {
+                log::error(
+                    "cannot write the audit log",
+                    serde_json::json!({ "error": e.to_string() }),
+                );
+            }
+            if self.config.audit.reject_on_failure {
+                let error = ApiError::service_unavailable(
+                    "the audit log cannot be written, so the proxy does not answer what it cannot record",
+                );
+                response = error_response(&error, &record.request_id);
+                record.error_code = Some(error.code);
+            }
+        }
+        let action = record.action.map_or("unknown", |a| a.name());
+        let rule = record.rules.first().map_or("none", String::as_str);
+        let caller = record.caller.as_deref().unwrap_or("unknown");
+        self.metrics
+            .requests
+            .with_label_values(&[
+                action,
+                record.decision(),
+                rule,
+                caller,
+                record.mode.as_str(),
+            ])
+            .inc();
+        if let Some(code) = record.error_code {
+            self.metrics.rejections.with_label_values(&[code]).inc();
+        }
+        self.metrics.request_duration.observe(took.as_secs_f64());
+        response
     }
 }
 
-/// Serves until SIGINT or SIGTERM.
-pub async fn run(config: Config, proxy: Proxy) -> Result<(), String> {
-    let tls = match &config.tls {
+/// Counts a request in flight for as long as it lives.
+struct InFlight<'a>(&'a prometheus::IntGauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a prometheus::IntGauge) -> InFlight<'a> {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Serves until SIGINT or SIGTERM, then drains.
+pub async fn run(proxy: Proxy) -> Result<(), String> {
+    let tls = match &proxy.config.tls {
         Some(settings) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
             settings,
         )?)),
         None => None,
     };
-    let listener = TcpListener::bind(config.listen)
+    let listen = proxy.config.listen;
+    let listener = TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on `{}`: {e}", config.listen))?;
+        .map_err(|e| format!("cannot listen on `{listen}`: {e}"))?;
     let address = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listen address: {e}"))?;
+    let proxy = Arc::new(proxy);
+    if let Some(admin_listen) = proxy.config.admin_listen {
+        let admin = TcpListener::bind(admin_listen)
+            .await
+            .map_err(|e| format!("cannot listen on `{admin_listen}` (admin_listen): {e}"))?;
+        tokio::spawn(crate::admin::serve(admin, proxy.clone()));
+    }
+    let snapshot = proxy.live.current();
     log::info(
         "listening",
         serde_json::json!({
             "addr": address.to_string(),
+            "admin_addr": proxy.config.admin_listen.map(|a| a.to_string()),
             "scheme": if tls.is_some() { "https" } else { "http" },
             "client_certificates": if proxy.mtls { "required" } else { "not requested" },
-            "rules": proxy.policy.rule_count(),
-            "policy": config.policy_path.display().to_string(),
+            "mode": proxy.config.mode.as_str(),
+            "rules": snapshot.policy.rule_count(),
+            "policy": proxy.config.policy_path.display().to_string(),
+            "policy_revision": snapshot.revision,
             "upstream_access_key_id": proxy.upstream.credentials().access_key_id(),
         }),
     );
-    if let CallerDirectory::Trusted(name) = &proxy.callers {
+    if let CallerDirectory::Trusted(name) = &snapshot.callers {
         log::warn(
             "callers: none: every request is treated as the trusted caller without authentication; \
              use this only for a sidecar that nothing else can reach",
             serde_json::json!({ "trusted_caller": name }),
         );
     }
-    let proxy = Arc::new(proxy);
-    let connections = Arc::new(Semaphore::new(config.limits.max_connections));
+    if proxy.config.mode == Mode::Shadow {
+        log::warn(
+            "mode: shadow: policy denials are logged and counted as would_deny but not enforced",
+            serde_json::json!({}),
+        );
+    }
+    drop(snapshot);
+    spawn_reloaders(&proxy);
+
+    let max_connections = proxy.config.limits.max_connections;
+    let connections = Arc::new(Semaphore::new(max_connections));
+    let (drain, draining) = watch::channel(false);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
@@ -194,7 +349,7 @@ pub async fn run(config: Config, proxy: Proxy) -> Result<(), String> {
                 Err(e) => {
                     // Usually out of file descriptors: back off instead of spinning.
                     log::warn("accept failed", serde_json::json!({ "error": e.to_string() }));
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
@@ -202,15 +357,17 @@ pub async fn run(config: Config, proxy: Proxy) -> Result<(), String> {
         };
         let proxy = proxy.clone();
         let tls = tls.clone();
-        let handshake_timeout = config.limits.header_read_timeout;
+        let draining = draining.clone();
         tokio::spawn(async move {
+            proxy.metrics.connections_open.inc();
+            let handshake_timeout = proxy.config.limits.header_read_timeout;
             match tls {
                 None => {
                     let connection = Connection {
                         peer,
                         certificate_identities: Vec::new(),
                     };
-                    serve_connection(proxy, TokioIo::new(stream), connection).await;
+                    serve_connection(&proxy, stream, connection, draining).await;
                 }
                 Some(acceptor) => {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
@@ -226,7 +383,7 @@ pub async fn run(config: Config, proxy: Proxy) -> Result<(), String> {
                                 peer,
                                 certificate_identities,
                             };
-                            serve_connection(proxy, TokioIo::new(stream), connection).await;
+                            serve_connection(&proxy, stream, connection, draining).await;
                         }
                         Ok(Err(e)) => log::warn(
                             "tls handshake failed",
@@ -239,27 +396,232 @@ pub async fn run(config: Config, proxy: Proxy) -> Result<(), String> {
                     }
                 }
             }
+            proxy.metrics.connections_open.dec();
             drop(permit);
         });
     }
-    log::info("shutting down", serde_json::json!({}));
+
+    // Drain: stop accepting (the listener closes here), finish what is in
+    // flight within the grace period, then return so the process exits 0.
+    drop(listener);
+    proxy.shutting_down.store(true, Ordering::Relaxed);
+    let grace = proxy.config.shutdown_grace;
+    log::info(
+        "shutting down",
+        serde_json::json!({ "grace_ms": grace.as_millis() as u64, "in_flight": proxy.metrics.in_flight.get() }),
+    );
+    let _ = drain.send(true);
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    match tokio::time::timeout(grace, connections.acquire_many(all)).await {
+        Ok(_) => log::info("stopped", serde_json::json!({})),
+        Err(_) => log::warn(
+            "stopped with requests still in flight after the grace period",
+            serde_json::json!({ "in_flight": proxy.metrics.in_flight.get() }),
+        ),
+    }
     Ok(())
 }
 
-async fn serve_connection<I>(proxy: Arc<Proxy>, io: I, connection: Connection)
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+/// SIGHUP and the file watcher reload the policy and callers; SIGHUP also
+/// reopens the audit file.
+fn spawn_reloaders(proxy: &Arc<Proxy>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hangups) => {
+                let proxy = proxy.clone();
+                tokio::spawn(async move {
+                    while hangups.recv().await.is_some() {
+                        if let Err(e) = proxy.audit.reopen() {
+                            log::error(
+                                "cannot reopen the audit log",
+                                serde_json::json!({ "error": e }),
+                            );
+                        }
+                        let reloader = proxy.clone();
+                        let _ =
+                            tokio::task::spawn_blocking(move || reloader.reload(Trigger::Signal))
+                                .await;
+                    }
+                });
+            }
+            Err(e) => log::warn(
+                "cannot listen for SIGHUP; reload with POST /reload instead",
+                serde_json::json!({ "error": e.to_string() }),
+            ),
+        }
+    }
+    if let Some(interval) = proxy.config.watch_interval {
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let reloader = proxy.clone();
+                let _ = tokio::task::spawn_blocking(move || reloader.reload(Trigger::Watch)).await;
+            }
+        });
+    }
+}
+
+/// When a connection last made progress, for the idle and head timeouts.
+/// Hyper's own header timer also runs while a keep-alive connection waits,
+/// so the proxy keeps both clocks itself.
+struct Activity {
+    in_flight: AtomicUsize,
+    clock: Mutex<Clock>,
+}
+
+struct Clock {
+    /// When the connection opened or its last request finished.
+    idle_since: Instant,
+    /// The first byte of a request head read since then.
+    head_started: Option<Instant>,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            clock: Mutex::new(Clock {
+                idle_since: Instant::now(),
+                head_started: None,
+            }),
+        }
+    }
+
+    fn clock(&self) -> std::sync::MutexGuard<'_, Clock> {
+        self.clock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn bytes_read(&self) {
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            let mut clock = self.clock();
+            if clock.head_started.is_none() {
+                clock.head_started = Some(Instant::now());
+            }
+        }
+    }
+
+    fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn request_finished(&self) {
+        let mut clock = self.clock();
+        clock.idle_since = Instant::now();
+        clock.head_started = None;
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// When to close the connection if nothing happens before; `None` while
+    /// a request is being handled (its own timeouts bound it).
+    fn deadline(&self, limits: &Limits) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let clock = self.clock();
+        Some(match clock.head_started {
+            Some(started) => started + limits.header_read_timeout,
+            None => clock.idle_since + limits.idle_timeout,
+        })
+    }
+}
+
+/// The connection's stream, noting every read that brings bytes.
+struct Tracked<T> {
+    inner: T,
+    activity: Arc<Activity>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let poll = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.activity.bytes_read();
+        }
+        poll
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+async fn serve_connection<S>(
+    proxy: &Arc<Proxy>,
+    stream: S,
+    connection: Connection,
+    mut draining: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let header_read_timeout = proxy.limits.header_read_timeout;
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Tracked {
+        inner: stream,
+        activity: activity.clone(),
+    });
     let connection = Arc::new(connection);
     let peer = connection.peer;
-    let service = service_fn(move |request| handle(proxy.clone(), request, connection.clone()));
-    let mut builder = http1::Builder::new();
-    builder
+    let service = {
+        let proxy = proxy.clone();
+        let activity = activity.clone();
+        service_fn(move |request| {
+            handle(proxy.clone(), request, connection.clone(), activity.clone())
+        })
+    };
+    let conn = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
-        .max_buf_size(MAX_HEAD_BYTES);
-    if let Err(e) = builder.serve_connection(io, service).await {
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    let limits = &proxy.config.limits;
+    let ended = loop {
+        let deadline = activity.deadline(limits);
+        // While a request runs, look again after a while.
+        let wake = deadline.unwrap_or_else(|| Instant::now() + limits.idle_timeout);
+        tokio::select! {
+            result = conn.as_mut() => break result,
+            () = tokio::time::sleep_until(wake.into()) => {
+                if activity.deadline(limits).is_some_and(|d| d <= Instant::now()) {
+                    log::debug("closing an idle or slow connection", serde_json::json!({ "peer": peer.to_string() }));
+                    return;
+                }
+            }
+            () = async { let _ = draining.wait_for(|d| *d).await; } => {
+                // Finish the request in flight, if any, then close.
+                conn.as_mut().graceful_shutdown();
+                break conn.as_mut().await;
+            }
+        }
+    };
+    if let Err(e) = ended {
         log::debug(
             "connection ended",
             serde_json::json!({ "peer": peer.to_string(), "error": e.to_string() }),
@@ -271,22 +633,54 @@ async fn handle(
     proxy: Arc<Proxy>,
     request: Request<Incoming>,
     connection: Arc<Connection>,
+    activity: Arc<Activity>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let started = Instant::now();
-    let mut record = RequestRecord::new(log::new_request_id(), connection.peer);
-    let response = match proxy.process(request, &connection, &mut record).await {
-        Ok(answer) => {
-            let mut response = Response::new(Full::new(answer.body));
-            *response.status_mut() = answer.status;
-            *response.headers_mut() = answer.headers;
-            response
-        }
-        Err(error) => {
-            record.error_code = Some(error.code);
-            error_response(&error, &record.request_id)
-        }
-    };
-    record.finish(started.elapsed());
+    activity.request_started();
+    // Its own task, so that a client hanging up cannot cut a request short
+    // between forwarding and auditing.
+    let task = tokio::spawn(async move {
+        let started = Instant::now();
+        let _in_flight = InFlight::enter(&proxy.metrics.in_flight);
+        let snapshot = proxy.live.current();
+        let mut record = RequestRecord::new(
+            SystemTime::now(),
+            log::new_request_id(),
+            connection.peer,
+            proxy.config.mode,
+            snapshot.revision.clone(),
+        );
+        let result = match proxy.request_slots.try_acquire() {
+            Ok(_slot) => {
+                proxy
+                    .process(&snapshot, request, &connection, &mut record)
+                    .await
+            }
+            Err(_) => Err(ApiError::throttling(format!(
+                "Rate exceeded: more than {} requests are in flight",
+                proxy.config.limits.max_concurrent_requests
+            ))),
+        };
+        let response = match result {
+            Ok(answer) => {
+                let mut response = Response::new(Full::new(answer.body));
+                *response.status_mut() = answer.status;
+                *response.headers_mut() = answer.headers;
+                response
+            }
+            Err(error) => {
+                record.error_code = Some(error.code);
+                error_response(&error, &record.request_id)
+            }
+        };
+        proxy.finish(record, response, started.elapsed())
+    });
+    let response = task.await.unwrap_or_else(|_| {
+        error_response(
+            &ApiError::internal_failure("the request could not be handled"),
+            "",
+        )
+    });
+    activity.request_finished();
     Ok(response)
 }
 

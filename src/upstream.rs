@@ -177,7 +177,11 @@ impl Upstream {
         request: &ElastiCacheRequest,
         region: &Region,
         caller_headers: &HeaderMap,
-    ) -> Result<UpstreamResponse, ApiError> {
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let failed = |error| UpstreamError {
+            class: "error",
+            error,
+        };
         let upstream_request = build_signed_request(
             request,
             region,
@@ -185,7 +189,8 @@ impl Upstream {
             caller_headers,
             &self.credentials,
             SystemTime::now(),
-        )?;
+        )
+        .map_err(failed)?;
         let exchange = async {
             let response = self.client.request(upstream_request).await.map_err(|e| {
                 ApiError::service_unavailable(format!(
@@ -207,15 +212,25 @@ impl Upstream {
                 body,
             })
         };
-        tokio::time::timeout(self.config.timeout, exchange)
-            .await
-            .unwrap_or_else(|_| {
-                Err(ApiError::service_unavailable(format!(
+        match tokio::time::timeout(self.config.timeout, exchange).await {
+            Ok(result) => result.map_err(failed),
+            Err(_) => Err(UpstreamError {
+                class: "timeout",
+                error: ApiError::service_unavailable(format!(
                     "the upstream endpoint did not answer within {:?}",
                     self.config.timeout
-                )))
-            })
+                )),
+            }),
+        }
     }
+}
+
+/// A forward that got no answer: `class` is `timeout` or `error`, for the
+/// metrics; `error` is what the caller gets.
+#[derive(Debug)]
+pub struct UpstreamError {
+    pub class: &'static str,
+    pub error: ApiError,
 }
 
 fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {

@@ -1,0 +1,286 @@
+//! The audit log: exactly one JSON line per request, written before the
+//! answer is sent. A record holds what the decision was made on and what
+//! came of it; never a key, a signature or a session token.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{json, Value};
+
+use crate::auth::AuthMethod;
+use crate::config::{AuditConfig, AuditTarget};
+use crate::decision::Verdict;
+use crate::log::rfc3339;
+use crate::model::{Action, Region};
+use crate::policy::Mode;
+use crate::request::ElastiCacheRequest;
+
+/// What one request was and how it was decided.
+pub struct RequestRecord {
+    pub time: SystemTime,
+    pub request_id: String,
+    pub peer: SocketAddr,
+    pub mode: Mode,
+    pub policy_revision: String,
+    pub caller: Option<String>,
+    pub auth_method: Option<AuthMethod>,
+    pub action: Option<Action>,
+    pub region: Option<Region>,
+    pub owner_id: Option<String>,
+    pub cache_security_group: Option<String>,
+    pub ec2_security_group: Option<String>,
+    /// `None` when the request was rejected before the policy decided.
+    pub verdict: Option<Verdict>,
+    pub rules: Vec<String>,
+    pub error_code: Option<&'static str>,
+    pub upstream_status: Option<u16>,
+}
+
+impl RequestRecord {
+    pub fn new(
+        time: SystemTime,
+        request_id: String,
+        peer: SocketAddr,
+        mode: Mode,
+        policy_revision: String,
+    ) -> RequestRecord {
+        RequestRecord {
+            time,
+            request_id,
+            peer,
+            mode,
+            policy_revision,
+            caller: None,
+            auth_method: None,
+            action: None,
+            region: None,
+            owner_id: None,
+            cache_security_group: None,
+            ec2_security_group: None,
+            verdict: None,
+            rules: Vec::new(),
+            error_code: None,
+            upstream_status: None,
+        }
+    }
+
+    pub fn set_parameters(&mut self, request: &ElastiCacheRequest) {
+        self.owner_id = request.ec2_security_group_owner_id.map(|id| id.to_string());
+        self.cache_security_group = request.cache_security_group_name.clone();
+        self.ec2_security_group = request.ec2_security_group_name.clone();
+    }
+
+    /// `allow`, `deny`, `would_deny`, or `error` for a request rejected
+    /// before the policy decided.
+    pub fn decision(&self) -> &'static str {
+        self.verdict.map_or("error", Verdict::as_str)
+    }
+
+    pub fn to_json(&self, duration: Duration) -> Value {
+        json!({
+            "time": rfc3339(self.time),
+            "request_id": self.request_id,
+            "source": self.peer.to_string(),
+            "caller": self.caller,
+            "auth": self.auth_method.map(AuthMethod::as_str),
+            "action": self.action.map(Action::name),
+            "region": self.region.as_ref().map(Region::as_str),
+            "owner_id": self.owner_id,
+            "cache_security_group": self.cache_security_group,
+            "ec2_security_group": self.ec2_security_group,
+            "decision": self.decision(),
+            "mode": self.mode.as_str(),
+            "rules": self.rules,
+            "error_code": self.error_code,
+            "upstream_status": self.upstream_status,
+            "duration_ms": (duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+            "policy_revision": self.policy_revision,
+        })
+    }
+}
+
+/// Where audit lines go. Writes are whole lines in one call, so lines from
+/// concurrent requests never interleave.
+pub struct AuditSink {
+    target: AuditTarget,
+    file: Mutex<Option<File>>,
+    /// False after a failed write, until one succeeds.
+    healthy: AtomicBool,
+}
+
+impl AuditSink {
+    pub fn open(config: &AuditConfig) -> Result<AuditSink, String> {
+        let file = match &config.target {
+            AuditTarget::Stdout => None,
+            AuditTarget::File(path) => Some(open_append(path)?),
+        };
+        Ok(AuditSink {
+            target: config.target.clone(),
+            file: Mutex::new(file),
+            healthy: AtomicBool::new(true),
+        })
+    }
+
+    /// Reopens the file (after log rotation, on SIGHUP).
+    pub fn reopen(&self) -> Result<(), String> {
+        if let AuditTarget::File(path) = &self.target {
+            let file = open_append(path)?;
+            *self.file.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+        }
+        Ok(())
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Writes one line. A small synchronous write: it must finish before the
+    /// answer is sent, and handing it to another thread would not make the
+    /// request faster.
+    pub fn write(&self, record: &Value) -> io::Result<()> {
+        let mut line = record.to_string().into_bytes();
+        line.push(b'\n');
+        let result = match &self.target {
+            AuditTarget::Stdout => {
+                let mut out = io::stdout().lock();
+                out.write_all(&line).and_then(|()| out.flush())
+            }
+            AuditTarget::File(_) => {
+                let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+                match file.as_mut() {
+                    Some(file) => file.write_all(&line),
+                    None => Err(io::Error::other("the audit file is not open")),
+                }
+            }
+        };
+        self.healthy.store(result.is_ok(), Ordering::Relaxed);
+        result
+    }
+}
+
+fn open_append(path: &std::path::Path) -> Result<File, String> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Decisions name callers and groups: not for every local user.
+        options.mode(0o640);
+    }
+    options
+        .open(path)
+        .map_err(|e| format!("cannot open the audit log `{}`: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AccountId;
+
+    #[test]
+    fn a_record_has_every_field_even_when_unknown() {
+        let record = RequestRecord::new(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_564_800),
+            "id-1".into(),
+            "127.0.0.1:5000".parse().unwrap(),
+            Mode::Shadow,
+            "0123456789ab".into(),
+        );
+        let value = record.to_json(Duration::from_micros(1500));
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "action",
+                "auth",
+                "cache_security_group",
+                "caller",
+                "decision",
+                "duration_ms",
+                "ec2_security_group",
+                "error_code",
+                "mode",
+                "owner_id",
+                "policy_revision",
+                "region",
+                "request_id",
+                "rules",
+                "source",
+                "time",
+                "upstream_status"
+            ]
+        );
+        assert_eq!(value["decision"], "error");
+        assert_eq!(value["mode"], "shadow");
+        assert_eq!(value["time"], "2026-11-25T00:00:00.000Z");
+        assert_eq!(value["duration_ms"], 1.5);
+    }
+
+    #[test]
+    fn a_decided_record() {
+        let mut record = RequestRecord::new(
+            SystemTime::UNIX_EPOCH,
+            "id-2".into(),
+            "[::1]:5000".parse().unwrap(),
+            Mode::Enforce,
+            "0123456789ab".into(),
+        );
+        record.verdict = Some(Verdict::WouldDeny);
+        record.rules = vec!["trial".into()];
+        record.owner_id = Some(AccountId::parse("1234-5678-1234").unwrap().to_string());
+        let value = record.to_json(Duration::ZERO);
+        assert_eq!(value["decision"], "would_deny");
+        assert_eq!(value["rules"], json!(["trial"]));
+        assert_eq!(value["owner_id"], "123456781234");
+        assert_eq!(value["source"], "[::1]:5000");
+    }
+
+    #[test]
+    fn a_file_sink_appends_whole_lines_and_reports_failures() {
+        let dir = std::env::temp_dir().join(format!("eap-audit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("audit.jsonl");
+        let _ = std::fs::remove_file(&path);
+        let sink = AuditSink::open(&AuditConfig {
+            target: AuditTarget::File(path.clone()),
+            reject_on_failure: true,
+        })
+        .unwrap();
+        sink.write(&json!({"a": 1})).unwrap();
+        sink.write(&json!({"b": "x\ny"})).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"b\":\"x\\ny\"}\n"
+        );
+        assert!(sink.is_healthy());
+
+        #[cfg(target_os = "linux")]
+        {
+            let full = AuditSink::open(&AuditConfig {
+                target: AuditTarget::File("/dev/full".into()),
+                reject_on_failure: true,
+            })
+            .unwrap();
+            assert!(full.write(&json!({"a": 1})).is_err());
+            assert!(!full.is_healthy());
+        }
+        let missing = AuditSink::open(&AuditConfig {
+            target: AuditTarget::File(dir.join("no/such/dir/audit.jsonl")),
+            reject_on_failure: true,
+        });
+        assert!(missing
+            .err()
+            .unwrap()
+            .starts_with("cannot open the audit log `"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,241 @@
+//! Every metric the proxy exposes, declared in one place with its help text.
+//! Labels are bounded: action names come from the fixed list, rule ids and
+//! caller names from the loaded files, codes and reasons from fixed sets.
+//! Group names, owner ids and other request text never become labels.
+
+use std::time::Duration;
+
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+const PREFIX: &str = "elasticache_authz_proxy";
+
+/// Latency buckets in seconds: from 100 µs (a local decision) to 30 s (a
+/// slow upstream).
+const DURATION_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0,
+];
+
+/// The `reason` label values of `signature_failures_total`.
+pub const SIGNATURE_FAILURE_REASONS: [&str; 7] = [
+    "missing",
+    "malformed",
+    "unknown_key",
+    "mismatch",
+    "expired",
+    "not_yet_valid",
+    "certificate",
+];
+
+pub struct Metrics {
+    registry: Registry,
+    /// One per request: action, decision, first deciding rule, caller, mode.
+    pub requests: IntCounterVec,
+    /// One per rejected request, by the AWS error code sent.
+    pub rejections: IntCounterVec,
+    pub request_duration: Histogram,
+    /// By status class: 2xx, 3xx, 4xx, 5xx, error, timeout.
+    pub upstream_requests: IntCounterVec,
+    pub upstream_duration: Histogram,
+    pub signature_failures: IntCounterVec,
+    pub policy_reloads: IntCounterVec,
+    /// 1 for the policy revision in force, and only that one.
+    pub policy_info: IntGaugeVec,
+    pub in_flight: IntGauge,
+    pub audit_write_failures: IntCounter,
+    pub connections_open: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Metrics, String> {
+        let registry = Registry::new();
+        let name = |n: &str| format!("{PREFIX}_{n}");
+        let counter_vec = |n: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name(n), help), labels)
+        };
+        let histogram = |n: &str, help: &str| {
+            Histogram::with_opts(
+                HistogramOpts::new(name(n), help).buckets(DURATION_BUCKETS.to_vec()),
+            )
+        };
+        let build = || -> prometheus::Result<Metrics> {
+            let metrics = Metrics {
+                requests: counter_vec(
+                    "requests_total",
+                    "Requests handled, by action, decision (allow, deny, would_deny, error), first deciding rule, caller and proxy mode.",
+                    &["action", "decision", "rule", "caller", "mode"],
+                )?,
+                rejections: counter_vec(
+                    "rejections_total",
+                    "Requests answered with an error by the proxy itself, by AWS error code.",
+                    &["code"],
+                )?,
+                request_duration: histogram(
+                    "request_duration_seconds",
+                    "Time from a request's head to its answer, upstream time included.",
+                )?,
+                upstream_requests: counter_vec(
+                    "upstream_requests_total",
+                    "Requests forwarded upstream, by status class (2xx, 3xx, 4xx, 5xx, error, timeout).",
+                    &["status_class"],
+                )?,
+                upstream_duration: histogram(
+                    "upstream_duration_seconds",
+                    "Time the upstream took to answer a forwarded request.",
+                )?,
+                signature_failures: counter_vec(
+                    "signature_failures_total",
+                    "Requests whose caller could not be authenticated, by reason (missing, malformed, unknown_key, mismatch, expired, not_yet_valid, certificate).",
+                    &["reason"],
+                )?,
+                policy_reloads: counter_vec(
+                    "policy_reloads_total",
+                    "Attempts to reload the policy and callers files, by result (success, failure).",
+                    &["result"],
+                )?,
+                policy_info: IntGaugeVec::new(
+                    Opts::new(
+                        name("policy_info"),
+                        "The policy in force: 1 for its revision (the first 12 hex digits of the policy file's SHA-256).",
+                    ),
+                    &["revision"],
+                )?,
+                in_flight: IntGauge::new(name("in_flight_requests"), "Requests being handled now.")?,
+                audit_write_failures: IntCounter::new(
+                    name("audit_write_failures_total"),
+                    "Audit log lines that could not be written.",
+                )?,
+                connections_open: IntGauge::new(
+                    name("connections_open"),
+                    "Client connections open on the data listener.",
+                )?,
+                registry: registry.clone(),
+            };
+            registry.register(Box::new(metrics.requests.clone()))?;
+            registry.register(Box::new(metrics.rejections.clone()))?;
+            registry.register(Box::new(metrics.request_duration.clone()))?;
+            registry.register(Box::new(metrics.upstream_requests.clone()))?;
+            registry.register(Box::new(metrics.upstream_duration.clone()))?;
+            registry.register(Box::new(metrics.signature_failures.clone()))?;
+            registry.register(Box::new(metrics.policy_reloads.clone()))?;
+            registry.register(Box::new(metrics.policy_info.clone()))?;
+            registry.register(Box::new(metrics.in_flight.clone()))?;
+            registry.register(Box::new(metrics.audit_write_failures.clone()))?;
+            registry.register(Box::new(metrics.connections_open.clone()))?;
+            // Known label values start at 0, so rates and alerts work from
+            // the first scrape.
+            for result in ["success", "failure"] {
+                metrics.policy_reloads.with_label_values(&[result]);
+            }
+            for class in ["2xx", "3xx", "4xx", "5xx", "error", "timeout"] {
+                metrics.upstream_requests.with_label_values(&[class]);
+            }
+            for reason in SIGNATURE_FAILURE_REASONS {
+                metrics.signature_failures.with_label_values(&[reason]);
+            }
+            Ok(metrics)
+        };
+        build().map_err(|e| format!("cannot set up the metrics: {e}"))
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_default()
+    }
+
+    pub fn set_policy_revision(&self, revision: &str) {
+        self.policy_info.reset();
+        self.policy_info.with_label_values(&[revision]).set(1);
+    }
+
+    pub fn observe_upstream(&self, status_class: &str, took: Duration) {
+        self.upstream_requests
+            .with_label_values(&[status_class])
+            .inc();
+        self.upstream_duration.observe(took.as_secs_f64());
+    }
+}
+
+/// `2xx` … `5xx` for an HTTP status.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_is_rendered_with_help_and_the_prefix() {
+        let metrics = Metrics::new().unwrap();
+        metrics
+            .requests
+            .with_label_values(&["DescribeCacheClusters", "allow", "r", "c", "enforce"])
+            .inc();
+        metrics.rejections.with_label_values(&["Throttling"]).inc();
+        metrics.observe_upstream("2xx", Duration::from_millis(3));
+        metrics
+            .signature_failures
+            .with_label_values(&["mismatch"])
+            .inc();
+        metrics.policy_reloads.with_label_values(&["success"]).inc();
+        metrics.set_policy_revision("aaaaaaaaaaaa");
+        metrics.set_policy_revision("bbbbbbbbbbbb");
+        metrics.request_duration.observe(0.001);
+        let text = metrics.render();
+        for name in [
+            "requests_total",
+            "rejections_total",
+            "request_duration_seconds",
+            "upstream_requests_total",
+            "upstream_duration_seconds",
+            "signature_failures_total",
+            "policy_reloads_total",
+            "policy_info",
+            "in_flight_requests",
+            "audit_write_failures_total",
+            "connections_open",
+        ] {
+            assert!(
+                text.contains(&format!("# HELP {PREFIX}_{name} ")),
+                "{name} missing:\n{text}"
+            );
+        }
+        assert!(text.contains(r#"elasticache_authz_proxy_policy_info{revision="bbbbbbbbbbbb"} 1"#));
+        assert!(!text.contains("aaaaaaaaaaaa"), "the old revision is gone");
+        assert!(text
+            .contains(r#"elasticache_authz_proxy_upstream_requests_total{status_class="2xx"} 1"#));
+    }
+
+    #[test]
+    fn signature_failure_reasons_are_the_label_values() {
+        use crate::auth::SignatureFailure::*;
+        let all = [
+            Missing,
+            Malformed,
+            UnknownKey,
+            Mismatch,
+            Expired,
+            NotYetValid,
+            Certificate,
+        ];
+        assert_eq!(all.map(|r| r.as_str()), SIGNATURE_FAILURE_REASONS);
+    }
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(status_class(200), "2xx");
+        assert_eq!(status_class(302), "3xx");
+        assert_eq!(status_class(404), "4xx");
+        assert_eq!(status_class(503), "5xx");
+    }
+}
