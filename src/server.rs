@@ -475,16 +475,20 @@ struct Activity {
 struct Clock {
     /// When the connection opened or its last request finished.
     idle_since: Instant,
+    /// Whether a request has been answered on this connection: until then
+    /// the client gets only `header_read_timeout` to start one.
+    served: bool,
     /// The first byte of a request head read since then.
     head_started: Option<Instant>,
 }
 
 impl Activity {
-    fn new() -> Activity {
+    fn new(now: Instant) -> Activity {
         Activity {
             in_flight: AtomicUsize::new(0),
             clock: Mutex::new(Clock {
-                idle_since: Instant::now(),
+                idle_since: now,
+                served: false,
                 head_started: None,
             }),
         }
@@ -494,11 +498,11 @@ impl Activity {
         self.clock.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn bytes_read(&self) {
+    fn bytes_read(&self, now: Instant) {
         if self.in_flight.load(Ordering::Acquire) == 0 {
             let mut clock = self.clock();
             if clock.head_started.is_none() {
-                clock.head_started = Some(Instant::now());
+                clock.head_started = Some(now);
             }
         }
     }
@@ -507,9 +511,10 @@ impl Activity {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn request_finished(&self) {
+    fn request_finished(&self, now: Instant) {
         let mut clock = self.clock();
-        clock.idle_since = Instant::now();
+        clock.idle_since = now;
+        clock.served = true;
         clock.head_started = None;
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
@@ -521,9 +526,11 @@ impl Activity {
             return None;
         }
         let clock = self.clock();
-        Some(match clock.head_started {
-            Some(started) => started + limits.header_read_timeout,
-            None => clock.idle_since + limits.idle_timeout,
+        Some(match (clock.head_started, clock.served) {
+            (Some(started), _) => started + limits.header_read_timeout,
+            // A connection that never sent a request is not a keep-alive one.
+            (None, false) => clock.idle_since + limits.header_read_timeout.min(limits.idle_timeout),
+            (None, true) => clock.idle_since + limits.idle_timeout,
         })
     }
 }
@@ -544,7 +551,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
         let this = &mut *self;
         let poll = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            this.activity.bytes_read();
+            this.activity.bytes_read(Instant::now());
         }
         poll
     }
@@ -582,7 +589,7 @@ async fn serve_connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let activity = Arc::new(Activity::new());
+    let activity = Arc::new(Activity::new(Instant::now()));
     let io = TokioIo::new(Tracked {
         inner: stream,
         activity: activity.clone(),
@@ -680,7 +687,7 @@ async fn handle(
             "",
         )
     });
-    activity.request_finished();
+    activity.request_finished(Instant::now());
     Ok(response)
 }
 
@@ -773,6 +780,45 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_deadlines() {
+        let limits = Limits {
+            max_body_bytes: 1,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1,
+            max_concurrent_requests: 1,
+        };
+        let t0 = Instant::now();
+        let at = |secs| t0 + Duration::from_secs(secs);
+        let activity = Activity::new(t0);
+        // A fresh connection gets the head timeout to start a request.
+        assert_eq!(activity.deadline(&limits), Some(at(10)));
+        activity.bytes_read(at(2));
+        assert_eq!(
+            activity.deadline(&limits),
+            Some(at(12)),
+            "head started at 2 s"
+        );
+        activity.request_started();
+        assert_eq!(
+            activity.deadline(&limits),
+            None,
+            "a request in flight has its own limits"
+        );
+        activity.bytes_read(at(3));
+        activity.request_finished(at(5));
+        assert_eq!(activity.deadline(&limits), Some(at(65)), "keep-alive idle");
+        activity.bytes_read(at(30));
+        activity.bytes_read(at(31));
+        assert_eq!(
+            activity.deadline(&limits),
+            Some(at(40)),
+            "the next head, from its first byte"
+        );
+    }
 
     #[test]
     fn error_responses_carry_the_request_id_twice() {
