@@ -29,3 +29,4 @@ pub mod server;
 pub mod sigv4;
 pub mod tls;
 pub mod upstream;
+pub mod yaml_positions;

@@ -9,6 +9,7 @@ use regex::{RegexSet, RegexSetBuilder};
 use serde_yaml::Value;
 
 use crate::model::{did_you_mean, AccountId, Action, Region};
+use crate::yaml_positions::{Position, Positions};
 
 const RULE_KEYS: [&str; 10] = [
     "id",
@@ -111,9 +112,13 @@ impl Policy {
 pub struct PolicyError {
     /// The rule's id, or `#N` (1-based) when it has none.
     pub rule: Option<String>,
+    /// The rule's index in `rules` (0-based).
+    pub index: Option<usize>,
     pub field: Option<String>,
     pub message: String,
     pub hint: Option<String>,
+    /// Where in the file, when it can be found.
+    pub position: Option<Position>,
 }
 
 /// Every problem found in one policy file.
@@ -134,6 +139,9 @@ impl fmt::Display for PolicyErrors {
         )?;
         for e in &self.errors {
             write!(f, "\n  {}", self.file)?;
+            if let Some(at) = e.position {
+                write!(f, ":{}:{}", at.line, at.column)?;
+            }
             if let Some(rule) = &e.rule {
                 write!(f, ": rule `{rule}`")?;
             }
@@ -166,6 +174,18 @@ pub fn compile_for_callers(
 ) -> Result<Policy, PolicyErrors> {
     let mut errors = Vec::new();
     let policy = compile_value(text, known_callers, &mut errors);
+    if errors.iter().any(|e| e.position.is_none()) {
+        let positions = Positions::of(text);
+        for error in errors.iter_mut().filter(|e| e.position.is_none()) {
+            let index = error.index.map(|i| i.to_string());
+            let mut path = Vec::new();
+            if let Some(index) = &index {
+                path.extend(["rules", index.as_str()]);
+            }
+            path.extend(error.field.as_deref());
+            error.position = positions.find(&path);
+        }
+    }
     match policy {
         Some(policy) if errors.is_empty() => Ok(policy),
         _ => Err(PolicyErrors {
@@ -185,21 +205,29 @@ fn compile_value(
         Err(e) => {
             errors.push(PolicyError {
                 rule: None,
+                index: None,
                 field: None,
                 message: format!("not valid YAML: {e}"),
                 hint: None,
+                position: e.location().map(|at| Position {
+                    line: at.line(),
+                    column: at.column(),
+                }),
             });
             return None;
         }
     };
-    let top_error = |message: String, hint: Option<String>| PolicyError {
+    let top_error = |field: Option<&str>, message: String, hint: Option<String>| PolicyError {
         rule: None,
-        field: None,
+        index: None,
+        field: field.map(str::to_owned),
         message,
         hint,
+        position: None,
     };
     let Value::Mapping(top) = top else {
         errors.push(top_error(
+            None,
             "the policy must be a mapping with the key `rules`".into(),
             Some("start the file with `rules:`".into()),
         ));
@@ -212,6 +240,7 @@ fn compile_value(
             other => {
                 let shown = other.map_or_else(|| format!("{key:?}"), str::to_owned);
                 errors.push(top_error(
+                    Some(&shown),
                     format!("unknown key `{shown}`"),
                     Some(did_you_mean(&shown, ["rules"]).map_or_else(
                         || "the only top-level key is `rules`".to_owned(),
@@ -223,13 +252,18 @@ fn compile_value(
     }
     let Some(rules_value) = rules_value else {
         errors.push(top_error(
+            None,
             "missing the key `rules`".into(),
             Some("`rules: []` is an empty policy that denies everything".into()),
         ));
         return None;
     };
     let Value::Sequence(raw_rules) = rules_value else {
-        errors.push(top_error("`rules` must be a list of rules".into(), None));
+        errors.push(top_error(
+            Some("rules"),
+            "`rules` must be a list of rules".into(),
+            None,
+        ));
         return None;
     };
 
@@ -239,6 +273,7 @@ fn compile_value(
     for (index, raw) in raw_rules.iter().enumerate() {
         let mut ctx = RuleContext {
             label: format!("#{}", index + 1),
+            index,
             errors: &mut *errors,
         };
         let compiled = compile_rule(raw, known_callers, &mut ctx);
@@ -284,6 +319,7 @@ impl ActionSet {
 
 struct RuleContext<'a> {
     label: String,
+    index: usize,
     errors: &'a mut Vec<PolicyError>,
 }
 
@@ -291,9 +327,11 @@ impl RuleContext<'_> {
     fn error(&mut self, field: Option<&str>, message: String, hint: Option<String>) {
         self.errors.push(PolicyError {
             rule: Some(self.label.clone()),
+            index: Some(self.index),
             field: field.map(str::to_owned),
             message,
             hint,
+            position: None,
         });
     }
 }
@@ -760,9 +798,20 @@ rules:
         .unwrap_err()
         .to_string();
         assert!(
-            shown.contains("policies/p.yaml: rule `a`: `regions`: `regions` is empty and would match nothing (hint: leave `regions` out to match anything)"),
+            shown.contains("policies/p.yaml:1:32: rule `a`: `regions`: `regions` is empty and would match nothing (hint: leave `regions` out to match anything)"),
             "{shown}"
         );
+        // Lines and columns point at the field, or at the rule.
+        let at = |needle: &str| {
+            let e = find(needle);
+            e.position.map(|p| (p.line, p.column))
+        };
+        assert_eq!(at("AuthoriseCacheSecurityGroupIngress"), Some((5, 5)));
+        assert_eq!(at("unknown key `ec2_security_group`"), Some((9, 5)));
+        assert_eq!(at("`effect` must be `allow` or `deny`"), Some((11, 5)));
+        assert_eq!(at("missing the key `id`"), Some((12, 5)));
+        let bad_yaml = compile("p.yaml", "rules:\n  - id: [\n").unwrap_err();
+        assert!(bad_yaml.errors[0].position.is_some(), "{bad_yaml}");
     }
 
     #[test]
