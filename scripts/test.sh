@@ -11,4 +11,12 @@ venv="${VENV:-.venv}"
 
 cargo test --locked
 cargo build --locked
-PROXY_BIN="$PWD/target/debug/elasticache-authz-proxy" "$venv/bin/python" -m pytest tests/e2e -q -p no:cacheprovider
+bin="$PWD/target/debug/elasticache-authz-proxy"
+
+# The shipped policies: no errors, no warnings, and their own tests pass.
+for policy in policies/*.yaml; do
+  "$bin" check --deny-warnings --policy "$policy"
+done
+"$bin" test policies/
+
+PROXY_BIN="$bin" "$venv/bin/python" -m pytest tests/e2e -q -p no:cacheprovider

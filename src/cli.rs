@@ -1,12 +1,13 @@
-//! Command-line entry: parse arguments, load and validate files, start the
-//! server. Start-up errors are plain text for people; exit codes: 0 ok,
-//! 1 failure, 2 usage.
+//! Command-line entry: parse arguments, read files, run a command. Output
+//! is plain text for people (`--json` where machines read it); exit codes:
+//! 0 ok, 1 failure (errors, failed tests), 2 usage.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::policy_tools::{self, TestFile};
 use crate::upstream::ProxyCredentials;
-use crate::{config, reload, server};
+use crate::{callers, config, reload, server};
 
 const DEFAULT_CONFIG: &str = "config/proxy.yaml";
 
@@ -14,7 +15,14 @@ const USAGE: &str = "\
 elasticache-authz-proxy: a policy-enforcing proxy for the Amazon ElastiCache Query API
 
 usage:
-  elasticache-authz-proxy serve [--config FILE]   run the proxy (default config: config/proxy.yaml)
+  elasticache-authz-proxy serve [--config FILE]
+      run the proxy (default config: config/proxy.yaml)
+  elasticache-authz-proxy check --policy FILE [--callers FILE] [--deny-warnings]
+      validate a policy, print every error and warning
+  elasticache-authz-proxy explain --policy FILE --region REGION [--caller NAME] [--json] 'Action=...&...'
+      decide one request and show why, and the error a denied caller gets
+  elasticache-authz-proxy test PATH...
+      run the policy tests in *.test.yaml files (folders are searched)
   elasticache-authz-proxy --help | --version
 
 The proxy signs forwarded requests with the credentials in AWS_ACCESS_KEY_ID,
@@ -22,31 +30,167 @@ AWS_SECRET_ACCESS_KEY and (optionally) AWS_SESSION_TOKEN.";
 
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
-    Serve { config: PathBuf },
+    Serve {
+        config: PathBuf,
+    },
+    Check {
+        policy: PathBuf,
+        callers: Option<PathBuf>,
+        deny_warnings: bool,
+    },
+    Explain {
+        policy: PathBuf,
+        callers: Option<PathBuf>,
+        region: String,
+        caller: Option<String>,
+        json: bool,
+        request: String,
+    },
+    Test {
+        paths: Vec<PathBuf>,
+    },
     Help,
     Version,
 }
 
+/// `--name value` and `--name=value` options, `--flag` switches and
+/// positional arguments, each checked against what the command takes.
+struct Args<'a> {
+    options: Vec<(&'a str, String)>,
+    switches: Vec<&'a str>,
+    positional: Vec<String>,
+}
+
+impl<'a> Args<'a> {
+    fn parse(
+        args: &[String],
+        options: &[&'a str],
+        switches: &[&'a str],
+    ) -> Result<Args<'a>, String> {
+        let mut parsed = Args {
+            options: Vec::new(),
+            switches: Vec::new(),
+            positional: Vec::new(),
+        };
+        let mut rest = args.iter();
+        while let Some(arg) = rest.next() {
+            if !arg.starts_with("--") {
+                parsed.positional.push(arg.clone());
+                continue;
+            }
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_owned())),
+                None => (arg.as_str(), None),
+            };
+            if let Some(&option) = options.iter().find(|o| **o == name) {
+                let value = match inline {
+                    Some(value) => value,
+                    None => rest
+                        .next()
+                        .cloned()
+                        .ok_or_else(|| format!("`{option}` needs a value"))?,
+                };
+                if parsed.options.iter().any(|(o, _)| *o == option) {
+                    return Err(format!("`{option}` is given twice"));
+                }
+                parsed.options.push((option, value));
+            } else if let Some(&switch) = switches.iter().find(|s| **s == name) {
+                if inline.is_some() {
+                    return Err(format!("`{switch}` takes no value"));
+                }
+                parsed.switches.push(switch);
+            } else {
+                return Err(format!("unknown argument `{arg}`"));
+            }
+        }
+        Ok(parsed)
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        self.options
+            .iter()
+            .find(|(o, _)| *o == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn require(&self, name: &str) -> Result<String, String> {
+        self.get(name)
+            .ok_or_else(|| format!("`{name}` is required"))
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.switches.contains(&name)
+    }
+
+    fn no_positional(&self) -> Result<(), String> {
+        match self.positional.first() {
+            Some(arg) => Err(format!("unexpected argument `{arg}`")),
+            None => Ok(()),
+        }
+    }
+}
+
 fn parse_args(args: &[String]) -> Result<Command, String> {
+    let rest = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {
         None => Err("missing a command".into()),
         Some("-h" | "--help" | "help") => Ok(Command::Help),
         Some("-V" | "--version") => Ok(Command::Version),
         Some("serve") => {
-            let mut config = PathBuf::from(DEFAULT_CONFIG);
-            let mut rest = args[1..].iter();
-            while let Some(arg) = rest.next() {
-                match arg.as_str() {
-                    "--config" | "-c" => {
-                        config = rest.next().ok_or("`--config` needs a file")?.into();
+            // `-c` is kept for the shorthand the first releases documented.
+            let rest: Vec<String> = rest
+                .iter()
+                .map(|a| {
+                    if a == "-c" {
+                        "--config".to_owned()
+                    } else {
+                        a.clone()
                     }
-                    other => match other.strip_prefix("--config=") {
-                        Some(path) => config = path.into(),
-                        None => return Err(format!("unknown argument `{other}`")),
-                    },
-                }
+                })
+                .collect();
+            let args = Args::parse(&rest, &["--config"], &[])?;
+            args.no_positional()?;
+            Ok(Command::Serve {
+                config: args.get("--config").unwrap_or(DEFAULT_CONFIG.into()).into(),
+            })
+        }
+        Some("check") => {
+            let args = Args::parse(rest, &["--policy", "--callers"], &["--deny-warnings"])?;
+            args.no_positional()?;
+            Ok(Command::Check {
+                policy: args.require("--policy")?.into(),
+                callers: args.get("--callers").map(PathBuf::from),
+                deny_warnings: args.has("--deny-warnings"),
+            })
+        }
+        Some("explain") => {
+            let args = Args::parse(
+                rest,
+                &["--policy", "--callers", "--region", "--caller"],
+                &["--json"],
+            )?;
+            let request = match args.positional.as_slice() {
+                [request] => request.clone(),
+                [] => return Err("`explain` needs the request, such as 'Action=DescribeCacheClusters&Version=2015-02-02'".into()),
+                [_, extra, ..] => return Err(format!("unexpected argument `{extra}`")),
+            };
+            Ok(Command::Explain {
+                policy: args.require("--policy")?.into(),
+                callers: args.get("--callers").map(PathBuf::from),
+                region: args.require("--region")?,
+                caller: args.get("--caller"),
+                json: args.has("--json"),
+                request,
+            })
+        }
+        Some("test") => {
+            let args = Args::parse(rest, &[], &[])?;
+            if args.positional.is_empty() {
+                return Err("`test` needs a test file or a folder of them".into());
             }
-            Ok(Command::Serve { config })
+            Ok(Command::Test {
+                paths: args.positional.iter().map(PathBuf::from).collect(),
+            })
         }
         Some(other) => Err(format!("unknown command `{other}`")),
     }
@@ -54,25 +198,51 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
 
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match parse_args(&args) {
-        Ok(Command::Help) => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Ok(Command::Version) => {
-            println!("elasticache-authz-proxy {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        Ok(Command::Serve { config }) => match serve(&config) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("elasticache-authz-proxy: {message}");
-                ExitCode::from(1)
-            }
-        },
+    let command = match parse_args(&args) {
+        Ok(command) => command,
         Err(message) => {
             eprintln!("elasticache-authz-proxy: {message}\n\n{USAGE}");
-            ExitCode::from(2)
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        Command::Help => {
+            println!("{USAGE}");
+            Ok(true)
+        }
+        Command::Version => {
+            println!("elasticache-authz-proxy {}", env!("CARGO_PKG_VERSION"));
+            Ok(true)
+        }
+        Command::Serve { config } => serve(&config).map(|()| true),
+        Command::Check {
+            policy,
+            callers,
+            deny_warnings,
+        } => check(&policy, callers.as_deref(), deny_warnings),
+        Command::Explain {
+            policy,
+            callers,
+            region,
+            caller,
+            json,
+            request,
+        } => explain(
+            &policy,
+            callers.as_deref(),
+            &region,
+            caller.as_deref(),
+            json,
+            &request,
+        ),
+        Command::Test { paths } => test(&paths),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(message) => {
+            eprintln!("elasticache-authz-proxy: {message}");
+            ExitCode::from(1)
         }
     }
 }
@@ -82,8 +252,6 @@ fn read(path: &Path, what: &str) -> Result<String, String> {
         .map_err(|e| format!("cannot read the {what} `{}`: {e}", path.display()))
 }
 
-/// Reads the callers file, refusing one that others could read (as ssh
-/// refuses private keys).
 fn serve(config_path: &Path) -> Result<(), String> {
     let config = config::parse(
         &config_path.display().to_string(),
@@ -100,6 +268,131 @@ fn serve(config_path: &Path) -> Result<(), String> {
         let proxy = server::Proxy::new(config, snapshot, credentials)?;
         server::run(proxy).await
     })
+}
+
+/// The caller names of a callers file (validated; its secrets are not
+/// needed here, so its permissions are not checked).
+fn caller_names(path: Option<&Path>) -> Result<Option<Vec<String>>, String> {
+    let Some(path) = path else { return Ok(None) };
+    let callers = callers::compile(&path.display().to_string(), &read(path, "callers file")?)
+        .map_err(|e| e.to_string())?;
+    Ok(Some(callers.names().map(str::to_owned).collect()))
+}
+
+fn check(policy: &Path, callers: Option<&Path>, deny_warnings: bool) -> Result<bool, String> {
+    let names = caller_names(callers)?;
+    let names: Option<Vec<&str>> = names
+        .as_ref()
+        .map(|n| n.iter().map(String::as_str).collect());
+    let file = policy.display().to_string();
+    match policy_tools::check(&file, &read(policy, "policy file")?, names.as_deref()) {
+        Err(errors) => {
+            println!("{errors}");
+            Ok(false)
+        }
+        Ok((compiled, warnings)) => {
+            for warning in &warnings {
+                println!("{warning}");
+            }
+            println!(
+                "{file}: {} rules, {} warning{}",
+                compiled.rule_count(),
+                warnings.len(),
+                if warnings.len() == 1 { "" } else { "s" }
+            );
+            Ok(warnings.is_empty() || !deny_warnings)
+        }
+    }
+}
+
+fn explain(
+    policy: &Path,
+    callers: Option<&Path>,
+    region: &str,
+    caller: Option<&str>,
+    json: bool,
+    request: &str,
+) -> Result<bool, String> {
+    let names = caller_names(callers)?;
+    let names: Option<Vec<&str>> = names
+        .as_ref()
+        .map(|n| n.iter().map(String::as_str).collect());
+    let file = policy.display().to_string();
+    let compiled =
+        crate::policy::compile_for_callers(&file, &read(policy, "policy file")?, names.as_deref())
+            .map_err(|e| e.to_string())?;
+    match policy_tools::explain(&compiled, region, caller, request) {
+        Ok(explanation) if json => println!("{}", explanation.to_json()),
+        Ok(explanation) => print!("{}", explanation.to_text()),
+        Err(rejection) => {
+            return Err(format!(
+                "the proxy rejects this request before the policy decides: HTTP {} {}: {}",
+                rejection.status, rejection.code, rejection.message
+            ))
+        }
+    }
+    Ok(true)
+}
+
+/// Runs every `*.test.yaml` under the paths; false when any test fails.
+fn test(paths: &[PathBuf]) -> Result<bool, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            find_test_files(path, &mut files)?;
+        } else {
+            files.push(path.clone());
+        }
+    }
+    if files.is_empty() {
+        return Err("no `*.test.yaml` files found".into());
+    }
+    let (mut passed, mut failed) = (0, 0);
+    for file in &files {
+        let shown = file.display().to_string();
+        let suite: TestFile =
+            serde_yaml::from_str(&read(file, "test file")?).map_err(|e| format!("{shown}: {e}"))?;
+        let policy_path = file.parent().unwrap_or(Path::new(".")).join(&suite.policy);
+        let names: Option<Vec<&str>> = suite
+            .callers
+            .as_ref()
+            .map(|n| n.iter().map(String::as_str).collect());
+        let policy = crate::policy::compile_for_callers(
+            &policy_path.display().to_string(),
+            &read(&policy_path, "policy file")?,
+            names.as_deref(),
+        )
+        .map_err(|e| format!("{shown}: {e}"))?;
+        for case in &suite.tests {
+            match policy_tools::run_case(&policy, case) {
+                Ok(()) => {
+                    passed += 1;
+                    println!("ok    {shown}: {}", case.name);
+                }
+                Err(why) => {
+                    failed += 1;
+                    println!("FAIL  {shown}: {}: {why}", case.name);
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(failed == 0)
+}
+
+fn find_test_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read the folder `{}`: {e}", dir.display()))?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        if path.is_dir() {
+            find_test_files(&path, out)?;
+        } else if path.to_string_lossy().ends_with(".test.yaml") {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -134,6 +427,40 @@ mod tests {
         assert!(parse_args(&args(&["serve", "--bogus"])).is_err());
         assert!(parse_args(&args(&[])).is_err());
         assert_eq!(parse_args(&args(&["--help"])), Ok(Command::Help));
+        assert_eq!(
+            parse_args(&args(&["check", "--policy", "p.yaml", "--deny-warnings"])),
+            Ok(Command::Check {
+                policy: "p.yaml".into(),
+                callers: None,
+                deny_warnings: true
+            })
+        );
+        assert_eq!(
+            parse_args(&args(&["check"])),
+            Err("`--policy` is required".into())
+        );
+        assert_eq!(
+            parse_args(&args(&[
+                "explain",
+                "--policy=p.yaml",
+                "--region",
+                "us-east-1",
+                "--json",
+                "Action=DescribeCacheClusters"
+            ])),
+            Ok(Command::Explain {
+                policy: "p.yaml".into(),
+                callers: None,
+                region: "us-east-1".into(),
+                caller: None,
+                json: true,
+                request: "Action=DescribeCacheClusters".into()
+            })
+        );
+        assert!(parse_args(&args(&["explain", "--policy", "p", "--region", "r"])).is_err());
+        assert!(parse_args(&args(&["check", "--policy", "a", "--policy", "b"])).is_err());
+        assert!(parse_args(&args(&["check", "--deny-warnings=yes", "--policy", "a"])).is_err());
+        assert!(parse_args(&args(&["test"])).is_err());
     }
 
     #[test]
@@ -149,10 +476,12 @@ mod tests {
         reload::compile(&config, reload::Sources::read(&config).unwrap()).unwrap();
         for entry in std::fs::read_dir(root.join("policies")).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "yaml") {
+            let name = path.to_string_lossy();
+            if name.ends_with(".yaml") && !name.ends_with(".test.yaml") {
                 let text = read(&path, "policy").unwrap();
-                if let Err(e) = crate::policy::compile(&path.display().to_string(), &text) {
-                    panic!("{e}");
+                match policy_tools::check(&name, &text, None) {
+                    Ok((_, warnings)) => assert_eq!(warnings, Vec::<String>::new()),
+                    Err(e) => panic!("{e}"),
                 }
             }
         }

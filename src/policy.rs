@@ -85,6 +85,8 @@ pub(crate) struct Rule {
 #[derive(Debug)]
 pub(crate) struct NameMatcher {
     set: RegexSet,
+    /// The patterns as written, for the linter.
+    pub patterns: Vec<String>,
 }
 
 impl NameMatcher {
@@ -690,7 +692,10 @@ fn name_matcher(
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
     {
-        Ok(set) => Some(Some(NameMatcher { set })),
+        Ok(set) => Some(Some(NameMatcher {
+            set,
+            patterns: list,
+        })),
         Err(e) => {
             ctx.error(
                 Some(field),

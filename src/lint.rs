@@ -1,0 +1,242 @@
+//! Warnings about a policy that is valid but probably not what its author
+//! meant: rules that can never match, allow rules a deny rule always beats,
+//! and regexes that match any name. Pure; used by `check`.
+
+use crate::model::Action;
+use crate::policy::{Effect, Mode, NameMatcher, Policy, Rule};
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PolicyWarning {
+    pub rule: String,
+    /// The rule's index in `rules` (0-based), for positions.
+    pub index: usize,
+    pub field: Option<&'static str>,
+    pub message: String,
+}
+
+/// The actions whose API model has `CacheSecurityGroupName`.
+fn carries_cache_security_group(action: Action) -> bool {
+    matches!(
+        action.name(),
+        "AuthorizeCacheSecurityGroupIngress"
+            | "RevokeCacheSecurityGroupIngress"
+            | "CreateCacheSecurityGroup"
+            | "DeleteCacheSecurityGroup"
+            | "DescribeCacheSecurityGroups"
+    )
+}
+
+/// Names no real cache or EC2 security group name would avoid: if a regex
+/// matches all of them, it matches (nearly) anything.
+const PROBES: [&str; 8] = [
+    "",
+    "a",
+    "prod-web",
+    "sg-0123456789abcdef0",
+    "Z_9.x y",
+    "default",
+    "ünïcödé",
+    "a-very-long-name-with-many-parts-0123456789-0123456789-0123456789",
+];
+
+pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
+    let mut out = Vec::new();
+    let actions: Vec<Vec<Action>> = (0..policy.rules.len())
+        .map(|i| {
+            Action::all()
+                .filter(|a| policy.rules_by_action[a.index()].contains(&i))
+                .collect()
+        })
+        .collect();
+    for (index, rule) in policy.rules.iter().enumerate() {
+        let warn = |field, message: String| PolicyWarning {
+            rule: rule.id.clone(),
+            index,
+            field,
+            message,
+        };
+        let own = &actions[index];
+        if rule.owner_ids.is_some() || rule.ec2_security_groups.is_some() {
+            if !own.iter().any(|a| a.is_ingress_change()) {
+                let field = if rule.owner_ids.is_some() {
+                    "owner_ids"
+                } else {
+                    "ec2_security_groups"
+                };
+                out.push(warn(
+                    Some(field),
+                    format!(
+                        "the rule can never match: `{field}` only applies to AuthorizeCacheSecurityGroupIngress and RevokeCacheSecurityGroupIngress, and the rule names neither"
+                    ),
+                ));
+            }
+        } else if rule.cache_security_groups.is_some()
+            && !own.iter().any(|&a| carries_cache_security_group(a))
+        {
+            out.push(warn(
+                Some("cache_security_groups"),
+                "the rule can never match: none of its actions has a `CacheSecurityGroupName`"
+                    .into(),
+            ));
+        }
+        for (field, matcher) in [
+            ("cache_security_groups", &rule.cache_security_groups),
+            ("ec2_security_groups", &rule.ec2_security_groups),
+        ] {
+            for pattern in matcher.iter().flat_map(|m| &m.patterns) {
+                if matches_everything(pattern) {
+                    out.push(warn(
+                        Some(field),
+                        format!(
+                            "`{pattern}` matches any name; leave `{field}` out if that is meant"
+                        ),
+                    ));
+                }
+            }
+        }
+        if rule.effect == Effect::Allow {
+            let beaten_by = policy.rules.iter().enumerate().find(|(d, deny)| {
+                deny.effect == Effect::Deny
+                    && deny.mode == Mode::Enforce
+                    && !own.is_empty()
+                    && own.iter().all(|a| actions[*d].contains(a))
+                    && covers(deny, rule)
+            });
+            if let Some((_, deny)) = beaten_by {
+                out.push(warn(
+                    None,
+                    format!(
+                        "the allow rule never allows anything: deny rule `{}` matches every request it matches",
+                        deny.id
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn matches_everything(pattern: &str) -> bool {
+    regex::Regex::new(&format!(r"\A(?:{pattern})\z"))
+        .is_ok_and(|re| PROBES.iter().all(|probe| re.is_match(probe)))
+}
+
+/// Whether every request `allow` matches also matches `deny`, judged
+/// condition by condition (so it may miss some overlaps, never invent one).
+fn covers(deny: &Rule, allow: &Rule) -> bool {
+    fn list<T: PartialEq>(deny: &Option<Vec<T>>, allow: &Option<Vec<T>>) -> bool {
+        match (deny, allow) {
+            (None, _) => true,
+            (Some(d), Some(a)) => a.iter().all(|x| d.contains(x)),
+            (Some(_), None) => false,
+        }
+    }
+    fn names(deny: &Option<NameMatcher>, allow: &Option<NameMatcher>) -> bool {
+        match (deny, allow) {
+            (None, _) => true,
+            (Some(d), _) if d.patterns.iter().any(|p| matches_everything(p)) => true,
+            (Some(d), Some(a)) => a.patterns.iter().all(|p| d.patterns.contains(p)),
+            (Some(_), None) => false,
+        }
+    }
+    list(&deny.callers, &allow.callers)
+        && list(&deny.regions, &allow.regions)
+        && list(&deny.owner_ids, &allow.owner_ids)
+        && names(&deny.cache_security_groups, &allow.cache_security_groups)
+        && names(&deny.ec2_security_groups, &allow.ec2_security_groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::compile;
+
+    fn lint(text: &str) -> Vec<(String, Option<&'static str>, String)> {
+        warnings(&compile("p.yaml", text).unwrap())
+            .into_iter()
+            .map(|w| (w.rule, w.field, w.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_policy_has_no_warnings() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/policies/example.yaml"
+        ))
+        .unwrap();
+        assert_eq!(lint(&text), []);
+    }
+
+    #[test]
+    fn rules_that_can_never_match() {
+        let found = lint(
+            r#"
+rules:
+  - id: owner-on-describe
+    effect: allow
+    actions: ["Describe*"]
+    owner_ids: ["123456781234"]
+  - id: groups-on-clusters
+    effect: allow
+    actions: [CreateCacheCluster]
+    cache_security_groups: ["prod-.*"]
+  - id: fine
+    effect: allow
+    actions: [DescribeCacheSecurityGroups]
+    cache_security_groups: ["prod-.*"]
+"#,
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].0, "owner-on-describe");
+        assert_eq!(found[0].1, Some("owner_ids"));
+        assert!(found[0].2.starts_with("the rule can never match"));
+        assert_eq!(found[1].0, "groups-on-clusters");
+    }
+
+    #[test]
+    fn allow_rules_a_deny_always_beats() {
+        let found = lint(
+            r#"
+rules:
+  - id: ingress
+    effect: allow
+    actions: [AuthorizeCacheSecurityGroupIngress]
+    regions: [us-east-1]
+    cache_security_groups: ["prod-.*"]
+  - id: frozen
+    effect: deny
+    actions: ["*CacheSecurityGroupIngress"]
+    regions: [us-east-1, eu-west-1]
+  - id: partly
+    effect: allow
+    actions: [AuthorizeCacheSecurityGroupIngress]
+    regions: [us-west-2]
+  - id: trial
+    effect: deny
+    mode: shadow
+    actions: ["*"]
+"#,
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "ingress");
+        assert!(found[0].2.contains("deny rule `frozen`"), "{found:?}");
+    }
+
+    #[test]
+    fn regexes_that_match_everything() {
+        let found = lint(
+            r#"
+rules:
+  - id: any
+    effect: allow
+    actions: [DescribeCacheSecurityGroups]
+    cache_security_groups: [".*", "prod-.*", "(?s).*|x"]
+"#,
+        );
+        let patterns: Vec<&str> = found.iter().map(|w| w.2.as_str()).collect();
+        assert_eq!(patterns.len(), 2, "{patterns:?}");
+        assert!(patterns[0].starts_with("`.*` matches any name"));
+        assert!(patterns[1].starts_with("`(?s).*|x` matches any name"));
+    }
+}

@@ -1,0 +1,383 @@
+//! What the `check`, `explain` and `test` commands compute: plain functions
+//! of file texts, so the same code runs in CI pipelines and in tests. The
+//! command line (`cli.rs`) reads the files and prints.
+
+use std::fmt::Write as _;
+
+use serde::Deserialize;
+
+use crate::decision::{Decision, RequestFacts};
+use crate::error::ApiError;
+use crate::lint::{self, PolicyWarning};
+use crate::model::{Region, API_VERSION};
+use crate::policy::{self, Policy, PolicyErrors};
+use crate::request::{self, ContentType, HttpParts};
+use crate::yaml_positions::Positions;
+
+/// The request id shown in `explain`'s XML: a real one is random per request.
+pub const EXAMPLE_REQUEST_ID: &str = "00000000-0000-4000-8000-000000000000";
+
+/// Validates a policy and lints it.
+pub fn check(
+    file: &str,
+    text: &str,
+    callers: Option<&[&str]>,
+) -> Result<(Policy, Vec<String>), PolicyErrors> {
+    let policy = policy::compile_for_callers(file, text, callers)?;
+    let positions = Positions::of(text);
+    let warnings = lint::warnings(&policy)
+        .iter()
+        .map(|w| format_warning(file, &positions, w))
+        .collect();
+    Ok((policy, warnings))
+}
+
+fn format_warning(file: &str, positions: &Positions, warning: &PolicyWarning) -> String {
+    let index = warning.index.to_string();
+    let mut path = vec!["rules", index.as_str()];
+    path.extend(warning.field);
+    let mut out = file.to_owned();
+    if let Some(at) = positions.find(&path) {
+        let _ = write!(out, ":{}:{}", at.line, at.column);
+    }
+    let _ = write!(out, ": warning: rule `{}`", warning.rule);
+    if let Some(field) = warning.field {
+        let _ = write!(out, ": `{field}`");
+    }
+    let _ = write!(out, ": {}", warning.message);
+    out
+}
+
+/// A decision with its reasons, as `explain` shows it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Explanation {
+    pub decision: Decision,
+    pub rules: Vec<String>,
+    /// With shadow rules: the decision if they were enforced.
+    pub shadow: Option<(Decision, Vec<String>)>,
+    /// For a denial: the error the caller gets.
+    pub error: Option<ApiError>,
+}
+
+impl Explanation {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "decision": self.decision.as_str(),
+            "rules": self.rules,
+            "shadow": self.shadow.as_ref().map(|(d, rules)| serde_json::json!({
+                "decision": d.as_str(),
+                "rules": rules,
+            })),
+            "error": self.error.as_ref().map(|e| serde_json::json!({
+                "status": e.status,
+                "code": e.code,
+                "message": e.message,
+                "xml": e.to_xml(EXAMPLE_REQUEST_ID),
+            })),
+        })
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut out = format!("decision: {}\n", self.decision.as_str());
+        let rules = if self.rules.is_empty() {
+            "none (no rule allowed the request)".to_owned()
+        } else {
+            self.rules.join(", ")
+        };
+        let _ = writeln!(out, "rules: {rules}");
+        if let Some((decision, rules)) = &self.shadow {
+            let _ = writeln!(
+                out,
+                "shadow decision: {} ({})",
+                decision.as_str(),
+                if rules.is_empty() {
+                    "no rule".to_owned()
+                } else {
+                    rules.join(", ")
+                }
+            );
+        }
+        if let Some(error) = &self.error {
+            let _ = writeln!(
+                out,
+                "the caller gets HTTP {} {}:\n{}",
+                error.status,
+                error.code,
+                error.to_xml(EXAMPLE_REQUEST_ID).trim_end()
+            );
+        }
+        out
+    }
+}
+
+/// Decides a request given as a Query string (`Action=…&…`). A request the
+/// proxy would reject before deciding is an `Err` with that rejection.
+pub fn explain(
+    policy: &Policy,
+    region: &str,
+    caller: Option<&str>,
+    query: &str,
+) -> Result<Explanation, ApiError> {
+    let region = Region::parse(region).ok_or_else(|| {
+        ApiError::invalid_parameter_value(format!("`{region}` is not an AWS region name"))
+    })?;
+    let (parsed, _) = request::parse(&HttpParts {
+        method: "GET",
+        path: "/",
+        query: Some(query),
+        content_type: ContentType::Absent,
+        body: b"",
+    })?;
+    let facts = RequestFacts::of(&parsed, &region, caller);
+    let response = policy.is_authorized(&facts);
+    let error = (!response.is_allowed())
+        .then(|| ApiError::invalid_parameter_combination(response.denial_message(&facts)));
+    Ok(Explanation {
+        decision: response.decision,
+        rules: response.reason.clone(),
+        shadow: response.shadow.map(|s| (s.decision, s.reason)),
+        error,
+    })
+}
+
+/// A file of policy tests.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestFile {
+    /// The policy under test, relative to the test file.
+    pub policy: String,
+    /// Caller names the policy may use; without it names are only checked
+    /// for their form.
+    pub callers: Option<Vec<String>>,
+    pub tests: Vec<TestCase>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCase {
+    pub name: String,
+    pub caller: Option<String>,
+    pub region: String,
+    pub request: TestRequest,
+    pub expect: Expect,
+    /// The deciding rules, exactly (any order).
+    pub rules: Option<Vec<String>>,
+}
+
+/// `"Action=…&…"`, or a mapping of parameters (Version is added when
+/// missing).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum TestRequest {
+    Query(String),
+    Parameters(std::collections::BTreeMap<String, String>),
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    Allow,
+    Deny,
+}
+
+impl TestRequest {
+    fn query(&self) -> String {
+        match self {
+            TestRequest::Query(query) => query.clone(),
+            TestRequest::Parameters(map) => {
+                let mut pairs: Vec<(&str, &str)> =
+                    map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                if !map.contains_key("Version") {
+                    pairs.push(("Version", API_VERSION));
+                }
+                crate::form::encode(pairs)
+            }
+        }
+    }
+}
+
+/// One test's outcome: `Err` says what was wrong.
+pub fn run_case(policy: &Policy, case: &TestCase) -> Result<(), String> {
+    let explanation = explain(
+        policy,
+        &case.region,
+        case.caller.as_deref(),
+        &case.request.query(),
+    )
+    .map_err(|e| format!("the proxy would reject the request before deciding: {e}"))?;
+    let got = match explanation.decision {
+        Decision::Allow => Expect::Allow,
+        Decision::Deny => Expect::Deny,
+    };
+    let shown = |rules: &[String]| {
+        if rules.is_empty() {
+            "no rule".to_owned()
+        } else {
+            rules.join(", ")
+        }
+    };
+    if got != case.expect {
+        return Err(format!(
+            "expected {}, got {} (rules: {})",
+            expect_name(case.expect),
+            expect_name(got),
+            shown(&explanation.rules)
+        ));
+    }
+    if let Some(expected) = &case.rules {
+        let mut want = expected.clone();
+        let mut have = explanation.rules.clone();
+        want.sort();
+        have.sort();
+        if want != have {
+            return Err(format!(
+                "{} as expected, but decided by {} instead of {}",
+                expect_name(got),
+                shown(&explanation.rules),
+                shown(expected)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn expect_name(expect: Expect) -> &'static str {
+    match expect {
+        Expect::Allow => "allow",
+        Expect::Deny => "deny",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = r#"
+rules:
+  - id: read-only
+    effect: allow
+    actions: ["Describe*"]
+  - id: ingress
+    effect: allow
+    actions: [AuthorizeCacheSecurityGroupIngress]
+    callers: [ci-deployer]
+    owner_ids: ["123456781234"]
+  - id: frozen
+    effect: deny
+    actions: [AuthorizeCacheSecurityGroupIngress]
+    cache_security_groups: ["legacy-.*"]
+    message: "legacy groups are frozen"
+"#;
+    const INGRESS: &str = "Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02\
+        &CacheSecurityGroupName=prod-web&EC2SecurityGroupName=app&EC2SecurityGroupOwnerId=123456781234";
+
+    fn policy() -> Policy {
+        policy::compile("p.yaml", POLICY).unwrap()
+    }
+
+    #[test]
+    fn explains_allows_and_denials() {
+        let allowed = explain(&policy(), "us-east-1", Some("ci-deployer"), INGRESS).unwrap();
+        assert_eq!(
+            (allowed.decision, allowed.rules.as_slice()),
+            (Decision::Allow, &["ingress".to_owned()][..])
+        );
+        assert!(allowed.error.is_none());
+        assert!(allowed
+            .to_text()
+            .starts_with("decision: allow\nrules: ingress\n"));
+
+        let denied = explain(&policy(), "us-east-1", Some("app"), INGRESS).unwrap();
+        assert_eq!(denied.decision, Decision::Deny);
+        let text = denied.to_text();
+        assert!(
+            text.contains("rules: none (no rule allowed the request)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("<Code>InvalidParameterCombination</Code>"),
+            "{text}"
+        );
+        assert!(
+            text.contains("caller `app` is not one of its callers"),
+            "{text}"
+        );
+        let json = denied.to_json();
+        assert_eq!(json["decision"], "deny");
+        assert_eq!(json["error"]["status"], 400);
+
+        let frozen = INGRESS.replace("prod-web", "legacy-1");
+        let denied = explain(&policy(), "us-east-1", Some("ci-deployer"), &frozen).unwrap();
+        assert_eq!(denied.rules, ["frozen"]);
+    }
+
+    #[test]
+    fn a_request_the_proxy_would_reject_first() {
+        let err = explain(&policy(), "us-east-1", None, "Version=2015-02-02").unwrap_err();
+        assert_eq!(err.code, "MissingAction");
+        let err = explain(&policy(), "mars-1", None, INGRESS).unwrap_err();
+        assert_eq!(err.code, "InvalidParameterValue");
+    }
+
+    #[test]
+    fn test_cases_check_decisions_and_rules() {
+        let file: TestFile = serde_yaml::from_str(
+            r#"
+policy: p.yaml
+tests:
+  - name: describe
+    region: us-east-1
+    request: {Action: DescribeCacheClusters}
+    expect: allow
+    rules: [read-only]
+  - name: wrong expectation
+    caller: ci-deployer
+    region: us-east-1
+    request: "Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02&CacheSecurityGroupName=legacy-1&EC2SecurityGroupName=app&EC2SecurityGroupOwnerId=123456781234"
+    expect: allow
+  - name: wrong rules
+    region: us-east-1
+    request: {Action: DescribeCacheClusters}
+    expect: allow
+    rules: [ingress]
+  - name: malformed
+    region: us-east-1
+    request: "Version=2015-02-02"
+    expect: deny
+"#,
+        )
+        .unwrap();
+        let results: Vec<Result<(), String>> =
+            file.tests.iter().map(|c| run_case(&policy(), c)).collect();
+        assert_eq!(results[0], Ok(()));
+        assert_eq!(
+            results[1],
+            Err("expected allow, got deny (rules: frozen)".to_owned())
+        );
+        assert_eq!(
+            results[2],
+            Err("allow as expected, but decided by read-only instead of ingress".to_owned())
+        );
+        assert!(results[3].as_ref().unwrap_err().contains("MissingAction"));
+        let unknown = serde_yaml::from_str::<TestFile>("policy: p.yaml\ntests: []\nextra: 1\n");
+        assert!(unknown.is_err());
+    }
+
+    #[test]
+    fn check_reports_warnings_with_positions() {
+        let (_, warnings) = check(
+            "p.yaml",
+            "rules:\n  - id: a\n    effect: allow\n    actions: [DescribeCacheClusters]\n    owner_ids: [\"123456781234\"]\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].starts_with(
+                "p.yaml:5:5: warning: rule `a`: `owner_ids`: the rule can never match"
+            ),
+            "{}",
+            warnings[0]
+        );
+    }
+}
