@@ -65,7 +65,7 @@ async fn route(proxy: &Arc<Proxy>, request: Request<Incoming>) -> Response<Full<
     match (request.uri().path(), method) {
         ("/metrics", Method::GET) => reply(StatusCode::OK, PROMETHEUS_TEXT, proxy.metrics.render()),
         ("/healthz", Method::GET) => reply(StatusCode::OK, TEXT, "ok\n".into()),
-        ("/readyz", Method::GET) => match proxy.readiness() {
+        ("/readyz", Method::GET) => match proxy.readiness().await {
             Ok(()) => reply(StatusCode::OK, TEXT, "ready\n".into()),
             Err(why) => reply(
                 StatusCode::SERVICE_UNAVAILABLE,

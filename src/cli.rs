@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::identity::UpstreamIdentity;
 use crate::policy_tools::{self, TestFile};
-use crate::upstream::ProxyCredentials;
 use crate::{callers, config, reload, server};
 
 const DEFAULT_CONFIG: &str = "config/proxy.yaml";
@@ -25,8 +25,10 @@ usage:
       run the policy tests in *.test.yaml files (folders are searched)
   elasticache-authz-proxy --help | --version
 
-The proxy signs forwarded requests with the credentials in AWS_ACCESS_KEY_ID,
-AWS_SECRET_ACCESS_KEY and (optionally) AWS_SESSION_TOKEN.";
+The proxy signs forwarded requests with its own AWS identity, found as the AWS
+SDKs find it: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN),
+a shared profile (AWS_PROFILE), web identity (EKS IRSA), ECS container or EC2
+instance credentials.";
 
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
@@ -259,13 +261,13 @@ fn serve(config_path: &Path) -> Result<(), String> {
         config_path.parent().unwrap_or(Path::new(".")),
     )?;
     let snapshot = reload::compile(&config, reload::Sources::read(&config)?)?;
-    let credentials = ProxyCredentials::from_env_vars(|name| std::env::var(name).ok())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
-        let proxy = server::Proxy::new(config, snapshot, credentials)?;
+        let identity = UpstreamIdentity::load(config.assume_role.as_ref()).await?;
+        let proxy = server::Proxy::new(config, snapshot, identity)?;
         server::run(proxy).await
     })
 }

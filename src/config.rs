@@ -27,6 +27,7 @@ struct RawConfig {
     audit_failure: Option<String>,
     watch_interval: Option<String>,
     shutdown_grace: Option<String>,
+    assume_role: Option<RawAssumeRole>,
     upstream: RawUpstream,
     #[serde(default)]
     limits: RawLimits,
@@ -38,6 +39,16 @@ struct RawTls {
     cert: String,
     key: String,
     client_ca: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAssumeRole {
+    role_arn: String,
+    external_id: Option<String>,
+    duration: Option<String>,
+    sts_region: Option<String>,
+    sts_endpoint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -75,8 +86,24 @@ pub struct Config {
     pub watch_interval: Option<Duration>,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Sign each caller's forwarded requests with a role session of its own.
+    pub assume_role: Option<AssumeRole>,
     pub upstream: UpstreamConfig,
     pub limits: Limits,
+}
+
+/// `assume_role`: the proxy's identity assumes this role, one session per
+/// caller, named after the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub external_id: Option<String>,
+    /// The session length STS is asked for (15 minutes to 12 hours).
+    pub duration: Duration,
+    /// The STS region; by default the region of the environment or profile.
+    pub sts_region: Option<String>,
+    /// Another STS endpoint (a VPC endpoint, or a local one in tests).
+    pub sts_endpoint: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,6 +195,20 @@ impl EndpointTemplate {
         let scheme = if self.https { "https" } else { "http" };
         format!("{scheme}://{}/", self.authority_for(region))
     }
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`
+fn is_role_arn(text: &str) -> bool {
+    let parts: Vec<&str> = text.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
+    if partition.starts_with("aws")
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && resource.strip_prefix("role/").is_some_and(|name| {
+            !name.is_empty()
+                && name.len() <= 512
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+        }))
 }
 
 /// Parses `500ms`, `10s`, `2m`.
@@ -298,6 +339,64 @@ pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Config, String> 
         Some("0s" | "0ms" | "0m" | "off") => None,
         Some(text) => Some(parse_duration(text).map_err(|e| err("watch_interval", e))?),
     };
+    let assume_role = match raw.assume_role {
+        None => None,
+        Some(raw) => Some(AssumeRole {
+            role_arn: if is_role_arn(&raw.role_arn) {
+                raw.role_arn
+            } else {
+                return Err(err(
+                    "assume_role.role_arn",
+                    format!(
+                        "`{}` is not a role ARN such as `arn:aws:iam::123456789012:role/elasticache-proxy`",
+                        raw.role_arn
+                    ),
+                ));
+            },
+            external_id: match raw.external_id {
+                Some(id) if !(2..=1224).contains(&id.len()) || id.chars().any(char::is_control) => {
+                    return Err(err(
+                        "assume_role.external_id",
+                        "must be 2 to 1224 printable characters".into(),
+                    ))
+                }
+                id => id,
+            },
+            duration: match duration(
+                "assume_role.duration",
+                raw.duration,
+                Duration::from_secs(3600),
+            )? {
+                d if (900..=43_200).contains(&d.as_secs()) => d,
+                _ => {
+                    return Err(err(
+                        "assume_role.duration",
+                        "must be between `15m` and `720m` (12 hours)".into(),
+                    ))
+                }
+            },
+            sts_region: match raw.sts_region {
+                Some(region) if Region::parse(&region).is_none() => {
+                    return Err(err(
+                        "assume_role.sts_region",
+                        format!("`{region}` is not an AWS region name"),
+                    ))
+                }
+                region => region,
+            },
+            sts_endpoint: match raw.sts_endpoint {
+                Some(endpoint)
+                    if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) =>
+                {
+                    return Err(err(
+                        "assume_role.sts_endpoint",
+                        format!("`{endpoint}` must start with `https://` or `http://`"),
+                    ))
+                }
+                endpoint => endpoint,
+            },
+        }),
+    };
     let tls = raw.tls.map(|t| TlsSettings {
         cert: base_dir.join(t.cert),
         key: base_dir.join(t.key),
@@ -317,6 +416,7 @@ pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Config, String> 
             raw.shutdown_grace,
             Duration::from_secs(30),
         )?,
+        assume_role,
         upstream: UpstreamConfig {
             endpoint,
             timeout: duration(
@@ -566,6 +666,52 @@ limits:
             err.contains("`limits.max_concurrent_requests`: must be more than zero"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn assume_role() {
+        let text = format!(
+            "{SAMPLE}assume_role:\n  role_arn: \"arn:aws:iam::123456789012:role/ops/elasticache-proxy\"\n  external_id: \"team-42\"\n  duration: 30m\n  sts_endpoint: \"http://127.0.0.1:9999\"\n"
+        );
+        let config = parse("proxy.yaml", &text, Path::new("/")).unwrap();
+        let role = config.assume_role.unwrap();
+        assert_eq!(
+            role.role_arn,
+            "arn:aws:iam::123456789012:role/ops/elasticache-proxy"
+        );
+        assert_eq!(role.external_id.as_deref(), Some("team-42"));
+        assert_eq!(role.duration, Duration::from_secs(1800));
+        assert_eq!(role.sts_endpoint.as_deref(), Some("http://127.0.0.1:9999"));
+        for (extra, expected) in [
+            (
+                "  role_arn: \"arn:aws:iam::1234:role/x\"\n",
+                "is not a role ARN",
+            ),
+            (
+                "  role_arn: \"arn:aws:iam::123456789012:user/x\"\n",
+                "is not a role ARN",
+            ),
+            (
+                "  role_arn: \"arn:aws:iam::123456789012:role/x\"\n  duration: 5m\n",
+                "must be between",
+            ),
+            (
+                "  role_arn: \"arn:aws:iam::123456789012:role/x\"\n  sts_region: mars\n",
+                "not an AWS region",
+            ),
+            (
+                "  role_arn: \"arn:aws:iam::123456789012:role/x\"\n  session: y\n",
+                "unknown field `session`",
+            ),
+        ] {
+            let err = parse(
+                "proxy.yaml",
+                &format!("{SAMPLE}assume_role:\n{extra}"),
+                Path::new("/"),
+            )
+            .unwrap_err();
+            assert!(err.contains(expected), "{extra}: {err}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod config;
 pub mod decision;
 pub mod error;
 pub mod form;
+pub mod identity;
 pub mod lint;
 pub mod log;
 pub mod metrics;

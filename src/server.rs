@@ -27,13 +27,14 @@ use crate::auth::{
 use crate::config::{Config, Limits};
 use crate::decision::{RequestFacts, Verdict};
 use crate::error::ApiError;
+use crate::identity::UpstreamIdentity;
 use crate::log;
 use crate::metrics::{self, Metrics};
 use crate::policy::Mode;
 use crate::reload::{Live, Snapshot, Trigger};
 use crate::request::{self, ContentType, HttpParts};
 use crate::sigv4::ReceivedRequest;
-use crate::upstream::{ProxyCredentials, Upstream, UpstreamResponse};
+use crate::upstream::{Upstream, UpstreamResponse};
 
 /// Largest request head (request line and headers) the proxy reads.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -46,6 +47,7 @@ pub struct Proxy {
     /// Whether the listener requires client certificates.
     mtls: bool,
     upstream: Upstream,
+    identity: UpstreamIdentity,
     audit: AuditSink,
     /// Requests being handled; past the limit new ones get `Throttling`.
     request_slots: Semaphore,
@@ -64,7 +66,7 @@ impl Proxy {
     pub fn new(
         config: Config,
         snapshot: Snapshot,
-        credentials: ProxyCredentials,
+        identity: UpstreamIdentity,
     ) -> Result<Proxy, String> {
         let metrics = Metrics::new()?;
         metrics.set_policy_revision(&snapshot.revision);
@@ -73,7 +75,8 @@ impl Proxy {
                 .tls
                 .as_ref()
                 .is_some_and(|tls| tls.client_ca.is_some()),
-            upstream: Upstream::new(config.upstream.clone(), credentials)?,
+            upstream: Upstream::new(config.upstream.clone())?,
+            identity,
             audit: AuditSink::open(&config.audit)?,
             request_slots: Semaphore::new(config.limits.max_concurrent_requests),
             live: Live::new(snapshot),
@@ -85,11 +88,11 @@ impl Proxy {
 
     /// Ready to take traffic: a policy in force, upstream credentials, and
     /// not draining. `Err` says why not.
-    pub(crate) fn readiness(&self) -> Result<(), &'static str> {
+    pub(crate) async fn readiness(&self) -> Result<(), &'static str> {
         if self.shutting_down.load(Ordering::Relaxed) {
             return Err("shutting down");
         }
-        if self.upstream.credentials().access_key_id().is_empty() {
+        if self.identity.access_key_id().await.is_none() {
             return Err("no upstream credentials");
         }
         if self.live.current().revision.is_empty() {
@@ -188,11 +191,12 @@ impl Proxy {
             ));
         }
 
-        // 4. Forward.
+        // 4. Forward, signed as the proxy (or as the caller's role session).
+        let credentials = self.identity.for_caller(&caller.caller).await?;
         let started = Instant::now();
         let forwarded = self
             .upstream
-            .forward(&parsed, &region, &parts.headers)
+            .forward(&parsed, &region, &parts.headers, &credentials)
             .await;
         match forwarded {
             Ok(answer) => {
@@ -314,7 +318,8 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
             "rules": snapshot.policy.rule_count(),
             "policy": proxy.config.policy_path.display().to_string(),
             "policy_revision": snapshot.revision,
-            "upstream_access_key_id": proxy.upstream.credentials().access_key_id(),
+            "upstream_access_key_id": proxy.identity.access_key_id().await,
+            "assume_role": proxy.config.assume_role.as_ref().map(|r| r.role_arn.clone()),
         }),
     );
     if let CallerDirectory::Trusted(name) = &snapshot.callers {

@@ -44,32 +44,14 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
-/// The proxy's own AWS identity. Debug output never shows the secret.
+/// Credentials to sign one upstream request with. Debug output never shows
+/// the secret.
 #[derive(Clone, Debug)]
 pub struct ProxyCredentials(Credentials);
 
 impl ProxyCredentials {
-    /// Reads the standard AWS environment variables.
-    pub fn from_env_vars(get: impl Fn(&str) -> Option<String>) -> Result<ProxyCredentials, String> {
-        let non_empty = |name: &str| get(name).filter(|v| !v.is_empty());
-        match (
-            non_empty("AWS_ACCESS_KEY_ID"),
-            non_empty("AWS_SECRET_ACCESS_KEY"),
-        ) {
-            (Some(access_key_id), Some(secret)) => Ok(ProxyCredentials(Credentials::new(
-                access_key_id,
-                secret,
-                non_empty("AWS_SESSION_TOKEN"),
-                None,
-                "environment",
-            ))),
-            _ => Err(
-                "no upstream credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
-                      (and AWS_SESSION_TOKEN for temporary credentials); the proxy signs \
-                      forwarded requests with its own identity"
-                    .to_owned(),
-            ),
-        }
+    pub fn new(credentials: Credentials) -> ProxyCredentials {
+        ProxyCredentials(credentials)
     }
 
     pub fn access_key_id(&self) -> &str {
@@ -143,12 +125,11 @@ pub struct UpstreamResponse {
 /// A pooled HTTPS/HTTP client for the upstream endpoint.
 pub struct Upstream {
     config: UpstreamConfig,
-    credentials: ProxyCredentials,
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl Upstream {
-    pub fn new(config: UpstreamConfig, credentials: ProxyCredentials) -> Result<Upstream, String> {
+    pub fn new(config: UpstreamConfig) -> Result<Upstream, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(provider)
@@ -159,15 +140,7 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
-        Ok(Upstream {
-            config,
-            credentials,
-            client,
-        })
-    }
-
-    pub fn credentials(&self) -> &ProxyCredentials {
-        &self.credentials
+        Ok(Upstream { config, client })
     }
 
     /// Signs and sends an allowed request; the whole exchange is bounded by
@@ -177,6 +150,7 @@ impl Upstream {
         request: &ElastiCacheRequest,
         region: &Region,
         caller_headers: &HeaderMap,
+        credentials: &ProxyCredentials,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let failed = |error| UpstreamError {
             class: "error",
@@ -187,7 +161,7 @@ impl Upstream {
             region,
             &self.config.endpoint,
             caller_headers,
-            &self.credentials,
+            credentials,
             SystemTime::now(),
         )
         .map_err(failed)?;
@@ -275,18 +249,17 @@ mod tests {
     }
 
     fn credentials() -> ProxyCredentials {
-        ProxyCredentials::from_env_vars(|name| match name {
-            "AWS_ACCESS_KEY_ID" => Some("AKIDPROXYTEST0000001".into()),
-            "AWS_SECRET_ACCESS_KEY" => Some("proxy-test-secret".into()),
-            _ => None,
-        })
-        .unwrap()
+        ProxyCredentials::new(Credentials::new(
+            "AKIDPROXYTEST0000001",
+            "proxy-test-secret",
+            None,
+            None,
+            "test",
+        ))
     }
 
     #[test]
-    fn credentials_are_required_and_never_printed() {
-        let err = ProxyCredentials::from_env_vars(|_| None).unwrap_err();
-        assert!(err.contains("AWS_ACCESS_KEY_ID"));
+    fn credentials_are_never_printed() {
         assert!(!format!("{:?}", credentials()).contains("proxy-test-secret"));
     }
 
