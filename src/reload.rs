@@ -97,25 +97,50 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read the {what} `{}`: {e}", path.display()))
 }
 
-/// The callers file holds secrets: refuse it when others can read it, as
+/// The callers file holds secrets: refuse it when others could read it, as
 /// ssh does with keys.
 fn read_callers_file(path: &Path) -> Result<Vec<u8>, String> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::MetadataExt;
         let metadata = std::fs::metadata(path)
             .map_err(|e| format!("cannot read the callers file `{}`: {e}", path.display()))?;
-        let mode = metadata.permissions().mode();
-        if mode & 0o077 != 0 {
+        let mode = metadata.mode() & 0o777;
+        if let Err(why) = callers_file_mode_ok(mode, metadata.uid(), effective_uid()) {
             return Err(format!(
-                "the callers file `{}` holds secret keys but is readable by group or others (mode {:03o}); run `chmod 600 {}`",
+                "the callers file `{}` holds secret keys but {why} (mode {mode:03o}); run `chmod 600 {}`",
                 path.display(),
-                mode & 0o777,
                 path.display()
             ));
         }
     }
     read(path, "callers file")
+}
+
+/// PostgreSQL's rule for its key file: owned by the proxy's user, no access
+/// for group or others; owned by root, the group may also read (what a
+/// Kubernetes Secret volume with an fsGroup gives).
+pub fn callers_file_mode_ok(mode: u32, owner: u32, me: Option<u32>) -> Result<(), &'static str> {
+    let forbidden = if owner == 0 && me != Some(0) {
+        0o037
+    } else {
+        0o077
+    };
+    if mode & forbidden == 0 {
+        Ok(())
+    } else if forbidden == 0o037 {
+        Err("is writable by its group or open to others")
+    } else {
+        Err("is readable by group or others")
+    }
+}
+
+/// The process's effective user id, from /proc (no libc needed); `None`
+/// where there is no /proc.
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
 }
 
 /// What started a reload, for the log.
@@ -274,6 +299,24 @@ mod tests {
         .err()
         .unwrap();
         assert!(err.contains("is not UTF-8 text"), "{err}");
+    }
+
+    #[test]
+    fn callers_file_permissions() {
+        let me = Some(1000);
+        assert!(callers_file_mode_ok(0o600, 1000, me).is_ok());
+        assert!(callers_file_mode_ok(0o400, 1000, me).is_ok());
+        assert!(callers_file_mode_ok(0o640, 1000, me).is_err());
+        assert!(callers_file_mode_ok(0o604, 1000, me).is_err());
+        // Root-owned, group-readable: a Kubernetes Secret with an fsGroup.
+        assert!(callers_file_mode_ok(0o440, 0, me).is_ok());
+        assert!(callers_file_mode_ok(0o640, 0, me).is_ok());
+        assert!(callers_file_mode_ok(0o660, 0, me).is_err());
+        assert!(callers_file_mode_ok(0o444, 0, me).is_err());
+        // The proxy running as root gets the strict rule.
+        assert!(callers_file_mode_ok(0o440, 0, Some(0)).is_err());
+        assert!(callers_file_mode_ok(0o600, 0, None).is_ok());
+        assert!(effective_uid().is_some());
     }
 
     #[test]
