@@ -217,6 +217,18 @@ def sign_raw(
     return request.headers["Authorization"], request.headers["X-Amz-Date"]
 
 
+def capture_signatures(client, into: list[str]) -> None:
+    """Appends the SigV4 signature of every request `client` sends to
+    `into`, so a test can check that none of them is ever logged."""
+
+    def capture(request, **_):
+        value = request.headers.get("Authorization")
+        value = value.decode() if isinstance(value, bytes) else value
+        into.append(value.rsplit("Signature=", 1)[1])
+
+    client.meta.events.register("before-send.elasticache", capture)
+
+
 def json_lines(text: str) -> list[dict]:
     """The JSON objects of a log, one a line (other lines are skipped)."""
     records = []

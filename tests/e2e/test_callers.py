@@ -18,6 +18,7 @@ from support import (
     ALLOWED_INGRESS,
     PROXY_SECRET_KEY,
     assert_api_error,
+    capture_signatures,
     form_encode,
     ingress_pairs,
     send_raw,
@@ -231,12 +232,6 @@ def test_presigned_query_string_request(make_client, authed, upstream):
 
 def test_no_secret_reaches_the_log(make_client, authed, upstream):
     signatures: list[str] = []
-
-    def capture(request, **_):
-        value = request.headers.get("Authorization")
-        value = value.decode() if isinstance(value, bytes) else value
-        signatures.append(value.rsplit("Signature=", 1)[1])
-
     token = "FQoGZXIvYXdzEXAMPLE+session/token/that/must/never/be/logged=="
     clients = [
         make_client(authed, access_key=CI_KEY, secret_key=CI_SECRET),
@@ -246,7 +241,7 @@ def test_no_secret_reaches_the_log(make_client, authed, upstream):
         make_client(authed, access_key="AKIDNOBODY0000000001", secret_key=APP_SECRET),
     ]
     for client in clients:
-        client.meta.events.register("before-send.elasticache", capture)
+        capture_signatures(client, signatures)
         for call in (client.describe_cache_clusters, lambda c=client: c.authorize_cache_security_group_ingress(**ALLOWED_INGRESS)):
             try:
                 call()

@@ -29,6 +29,7 @@ from support import (
     TEST_POLICY,
     RawResponse,
     assert_api_error,
+    capture_signatures,
     form_encode,
     ingress_pairs,
     json_lines,
@@ -385,15 +386,9 @@ def _check_audit_shape(line: dict, policy_text: str) -> None:
 def test_audit_lines_one_per_request_with_every_field(start_proxy, make_client, upstream):
     proxy = start_proxy(admin=True, callers=CALLERS)
     signatures: list[str] = []
-
-    def capture(request, **_):
-        value = request.headers.get("Authorization")
-        value = value.decode() if isinstance(value, bytes) else value
-        signatures.append(value.rsplit("Signature=", 1)[1])
-
     token = "FQoGZXIvYXdzEXAMPLE+audit/session/token/never/logged=="
     client = make_client(proxy, access_key=OPS_KEY, secret_key=OPS_SECRET, session_token=token)
-    client.meta.events.register("before-send.elasticache", capture)
+    capture_signatures(client, signatures)
     # 1. allowed
     allowed = client.authorize_cache_security_group_ingress(**ALLOWED_INGRESS)
     # 2. denied by the policy
@@ -407,7 +402,7 @@ def test_audit_lines_one_per_request_with_every_field(start_proxy, make_client, 
     malformed_id = assert_api_error(malformed, 400, "MissingAction").request_id
     # 4. unauthenticated
     stranger = make_client(proxy, access_key="AKIDNOBODY0000000001", secret_key=OPS_SECRET)
-    stranger.meta.events.register("before-send.elasticache", capture)
+    capture_signatures(stranger, signatures)
     with pytest.raises(botocore.exceptions.ClientError) as raised:
         stranger.describe_cache_clusters()
     unauthenticated_id = raised.value.response["ResponseMetadata"]["RequestId"]
@@ -1061,6 +1056,11 @@ def test_audit_write_failure_with_continue_serves_requests(start_proxy, upstream
 )
 def test_invalid_operations_settings_are_refused_at_start(tmp_path, options, policy, fragment):
     config = write_config(tmp_path, listen_port=free_port(), endpoint="http://127.0.0.1:9", policy=policy, **options)
+    assert fragment in refused_at_start(config)
+
+
+def refused_at_start(config) -> str:
+    """Runs `serve` on a config it must refuse; returns its stderr."""
     done = subprocess.run(
         [str(require_proxy_binary()), "serve", "--config", str(config)],
         env=proxy_env(),
@@ -1070,7 +1070,7 @@ def test_invalid_operations_settings_are_refused_at_start(tmp_path, options, pol
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode != 0, done.stderr
-    assert fragment in done.stderr, done.stderr
+    return done.stderr
 
 
 def test_admin_listen_on_the_data_port_is_refused(tmp_path):
@@ -1078,13 +1078,4 @@ def test_admin_listen_on_the_data_port_is_refused(tmp_path):
     config = write_config(
         tmp_path, listen_port=port, endpoint="http://127.0.0.1:9", policy=TEST_POLICY, admin_port=port
     )
-    done = subprocess.run(
-        [str(require_proxy_binary()), "serve", "--config", str(config)],
-        env=proxy_env(),
-        capture_output=True,
-        text=True,
-        timeout=10,
-        stdin=subprocess.DEVNULL,
-    )
-    assert done.returncode != 0, done.stderr
-    assert "admin_listen" in done.stderr, done.stderr
+    assert "admin_listen" in refused_at_start(config)
