@@ -304,7 +304,6 @@ pub struct ClientCertificate<'a> {
 }
 
 /// Why a caller could not be authenticated, for the metrics.
-/// The names are [`crate::metrics::SIGNATURE_FAILURE_REASONS`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum SignatureFailure {
     Missing,
@@ -317,6 +316,16 @@ pub enum SignatureFailure {
 }
 
 impl SignatureFailure {
+    pub const ALL: [SignatureFailure; 7] = [
+        SignatureFailure::Missing,
+        SignatureFailure::Malformed,
+        SignatureFailure::UnknownKey,
+        SignatureFailure::Mismatch,
+        SignatureFailure::Expired,
+        SignatureFailure::NotYetValid,
+        SignatureFailure::Certificate,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SignatureFailure::Missing => "missing",

@@ -404,19 +404,7 @@ rules:
     };
 
     fn decide(case: Case) -> (Response, String) {
-        let policy = compile("p.yaml", POLICY).unwrap();
-        let region = Region::parse(case.region).unwrap();
-        let facts = RequestFacts {
-            action: Action::from_name(case.action).unwrap(),
-            caller: case.caller,
-            region: &region,
-            owner_id: case.owner.map(|o| AccountId::parse(o).unwrap()),
-            cache_security_group: case.cache,
-            ec2_security_group: case.ec2,
-        };
-        let response = policy.is_authorized(&facts);
-        let message = response.denial_message(&facts);
-        (response, message)
+        decide_with(POLICY, case)
     }
 
     #[test]
@@ -651,23 +639,26 @@ rules:
     actions: ["Describe*"]
 "#;
 
-    fn decide_with(policy: &str, case: Case) -> Response {
+    fn decide_with(policy: &str, case: Case) -> (Response, String) {
         let policy = compile("p.yaml", policy).unwrap();
         let region = Region::parse(case.region).unwrap();
-        policy.is_authorized(&RequestFacts {
+        let facts = RequestFacts {
             action: Action::from_name(case.action).unwrap(),
             caller: case.caller,
             region: &region,
             owner_id: case.owner.map(|o| AccountId::parse(o).unwrap()),
             cache_security_group: case.cache,
             ec2_security_group: case.ec2,
-        })
+        };
+        let response = policy.is_authorized(&facts);
+        let message = response.denial_message(&facts);
+        (response, message)
     }
 
     #[test]
     fn shadow_rules_do_not_take_part_in_the_enforced_decision() {
         // A matching shadow deny: enforced allow, shadow deny, verdict would_deny.
-        let response = decide_with(SHADOW_POLICY, INGRESS);
+        let response = decide_with(SHADOW_POLICY, INGRESS).0;
         assert_eq!(response.decision, Decision::Allow);
         assert_eq!(response.reason, ["ingress"]);
         let shadow = response.shadow.clone().unwrap();
@@ -683,7 +674,7 @@ rules:
         assert!(verdict.forwards());
 
         // The shadow deny does not match: plain allow.
-        let response = decide_with(
+        let (response, _) = decide_with(
             SHADOW_POLICY,
             Case {
                 cache: Some("dev-web"),
@@ -700,7 +691,7 @@ rules:
             ec2: None,
             ..INGRESS
         };
-        let response = decide_with(SHADOW_POLICY, describe);
+        let response = decide_with(SHADOW_POLICY, describe).0;
         assert_eq!(response.decision, Decision::Deny);
         assert_eq!(response.shadow.as_ref().unwrap().decision, Decision::Allow);
         assert_eq!(response.verdict(Mode::Enforce).0, Verdict::Deny);

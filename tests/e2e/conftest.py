@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,8 @@ from support import (
     PROXY_ACCESS_KEY,
     PROXY_SECRET_KEY,
     TEST_POLICY,
+    Metrics,
+    json_lines,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,6 +92,28 @@ def upstream():
 
 
 # ---- the proxy ---------------------------------------------------------------
+# urllib without any HTTP proxy of the machine.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _lower(headers) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
+@dataclass
+class AdminResponse:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+
 @dataclass
 class ProxyProcess:
     proc: subprocess.Popen
@@ -96,26 +123,62 @@ class ProxyProcess:
     stdout_path: Path
     stderr_path: Path
     https: bool = False
+    admin_port: int | None = None
+    audit_path: Path | None = None  # None: the audit log is stdout
 
     @property
     def url(self) -> str:
         scheme = "https" if self.https else "http"
         return f"{scheme}://127.0.0.1:{self.port}"
 
+    @property
+    def admin_url(self) -> str:
+        assert self.admin_port is not None, "this proxy was started without admin=True"
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    @property
+    def policy_path(self) -> Path:
+        return self.workdir / "policy.yaml"
+
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
     def log_records(self) -> list[dict]:
-        """The JSON lines of the proxy's log (other lines are skipped)."""
-        records = []
-        for line in self.stderr().splitlines():
-            try:
-                value = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                records.append(value)
-        return records
+        """The JSON lines of the proxy's operational log (stderr)."""
+        return json_lines(self.stderr())
+
+    def audit_text(self) -> str:
+        path = self.audit_path or self.stdout_path
+        assert not path.is_char_device(), f"the audit log is {path}: nothing to read back"
+        return path.read_text(errors="replace")
+
+    def audit_records(self) -> list[dict]:
+        """The JSON lines of the audit log: stdout, or the configured file."""
+        return json_lines(self.audit_text())
+
+    # ---- the admin listener ----
+    def admin(self, path: str, method: str = "GET", timeout: float = 10) -> AdminResponse:
+        """One request to the admin listener; HTTP errors are answers too."""
+        request = urllib.request.Request(self.admin_url + path, method=method, data=b"" if method == "POST" else None)
+        try:
+            with _DIRECT.open(request, timeout=timeout) as answer:
+                return AdminResponse(answer.status, _lower(answer.headers), answer.read())
+        except urllib.error.HTTPError as err:
+            return AdminResponse(err.code, _lower(err.headers), err.read())
+
+    def metrics(self) -> Metrics:
+        """Scrapes /metrics and parses the Prometheus text format."""
+        answer = self.admin("/metrics")
+        assert answer.status == 200, f"/metrics answered {answer.status}: {answer.text[:2000]}"
+        content_type = answer.headers.get("content-type", "")
+        assert content_type.startswith("text/plain"), f"/metrics Content-Type {content_type!r}"
+        return Metrics.parse(answer.text)
+
+    def reload(self) -> AdminResponse:
+        return self.admin("/reload", method="POST")
+
+    def signal(self, signum: int = signal.SIGHUP) -> None:
+        self.proc.send_signal(signum)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -151,11 +214,23 @@ def write_config(
     max_body_bytes: int = 65536,
     callers: str | None = None,
     tls: dict[str, str] | None = None,
+    admin_port: int | None = None,
+    mode: str | None = None,
+    audit_log: str | None = None,
+    audit_failure: str | None = None,
+    watch_interval: str | None = None,
+    shutdown_grace: str | None = None,
+    idle_timeout: str | None = None,
+    max_concurrent_requests: int | None = None,
+    limits: dict[str, object] | None = None,
+    extra: str = "",
 ) -> Path:
     """Writes proxy.yaml and policy.yaml. Without `callers` (the text of a
     callers file) the proxy runs as a loopback sidecar that trusts every
     request as the caller `local-test`; with it, every request is
-    authenticated. `tls` holds the cert/key/client_ca paths."""
+    authenticated. `tls` holds the cert/key/client_ca paths. Options left
+    at None are not written (the proxy's defaults apply); `limits` adds
+    other `limits:` keys and `extra` is raw top-level YAML."""
     (workdir / "policy.yaml").write_text(policy)
     if callers is None:
         caller_lines = f"callers: none\ntrusted_caller: {TRUSTED_CALLER}\n"
@@ -167,17 +242,35 @@ def write_config(
     tls_lines = ""
     if tls:
         tls_lines = "tls:\n" + "".join(f'  {key}: "{value}"\n' for key, value in tls.items())
+    top = {
+        "admin_listen": f"127.0.0.1:{admin_port}" if admin_port is not None else None,
+        "mode": mode,
+        "audit_log": audit_log,
+        "audit_failure": audit_failure,
+        "watch_interval": watch_interval,
+        "shutdown_grace": shutdown_grace,
+    }
+    top_lines = "".join(f"{key}: {json.dumps(value)}\n" for key, value in top.items() if value is not None)
+    limit_values = {
+        "max_body_bytes": max_body_bytes,
+        "idle_timeout": idle_timeout,
+        "max_concurrent_requests": max_concurrent_requests,
+        **(limits or {}),
+    }
+    limit_lines = "".join(f"  {key}: {json.dumps(value)}\n" for key, value in limit_values.items() if value is not None)
     config = workdir / "proxy.yaml"
     config.write_text(
         f'listen: "127.0.0.1:{listen_port}"\n'
         'policy: "policy.yaml"\n'
         + caller_lines
         + tls_lines
+        + top_lines
         + "upstream:\n"
         f'  endpoint: "{endpoint}"\n'
         f'  timeout: "{timeout}"\n'
         "limits:\n"
-        f"  max_body_bytes: {max_body_bytes}\n"
+        + limit_lines
+        + extra
     )
     return config
 
@@ -193,6 +286,8 @@ def require_proxy_binary() -> Path:
 
 
 def wait_until_listening(proc: subprocess.Popen, port: int, stderr_path: Path) -> None:
+    """Waits until the proxy accepts connections on `port` (call it once per
+    listener); fails the test if the proxy exits or takes too long."""
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
         if proc.poll() is not None:
@@ -219,9 +314,10 @@ def wait_until_listening(proc: subprocess.Popen, port: int, stderr_path: Path) -
 
 @pytest.fixture
 def start_proxy(tmp_path, upstream, request):
-    """Factory: start_proxy(policy=..., endpoint=..., timeout=..., max_body_bytes=...)
-    writes the config and policy to a fresh folder, starts the proxy, waits
-    until it listens and returns a ProxyProcess. Every proxy it started is
+    """Factory: start_proxy(policy=..., endpoint=..., timeout=..., admin=True,
+    mode=..., audit_log=..., ...) writes the config and policy to a fresh
+    folder, starts the proxy, waits until it listens (on the admin port too
+    with admin=True) and returns a ProxyProcess. Every proxy it started is
     stopped at teardown; a failing test shows the proxy's log."""
     started: list[ProxyProcess] = []
 
@@ -232,11 +328,16 @@ def start_proxy(tmp_path, upstream, request):
         max_body_bytes: int = 65536,
         callers: str | None = None,
         tls: dict[str, str] | None = None,
+        admin: bool = False,
+        audit_log: str | None = None,
+        **options,
     ) -> ProxyProcess:
+        """`options` are the other keyword arguments of write_config."""
         binary = require_proxy_binary()
         workdir = tmp_path / f"proxy{len(started)}"
         workdir.mkdir()
         port = free_port()
+        admin_port = free_port() if admin else None
         config = write_config(
             workdir,
             listen_port=port,
@@ -246,7 +347,11 @@ def start_proxy(tmp_path, upstream, request):
             max_body_bytes=max_body_bytes,
             callers=callers,
             tls=tls,
+            admin_port=admin_port,
+            audit_log=audit_log,
+            **options,
         )
+        audit_path = None if audit_log in (None, "-") else workdir / audit_log
         stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
             proc = subprocess.Popen(
@@ -257,9 +362,21 @@ def start_proxy(tmp_path, upstream, request):
                 env=proxy_env(),
                 cwd=workdir,
             )
-        proxy = ProxyProcess(proc, port, workdir, config, stdout_path, stderr_path, https=bool(tls))
+        proxy = ProxyProcess(
+            proc,
+            port,
+            workdir,
+            config,
+            stdout_path,
+            stderr_path,
+            https=bool(tls),
+            admin_port=admin_port,
+            audit_path=audit_path,
+        )
         started.append(proxy)
         wait_until_listening(proc, port, stderr_path)
+        if admin_port is not None:
+            wait_until_listening(proc, admin_port, stderr_path)
         return proxy
 
     yield start
@@ -272,6 +389,8 @@ def start_proxy(tmp_path, upstream, request):
                 f"\n--- proxy on port {proxy.port} exited {proxy.proc.returncode}; its stderr:\n"
                 f"{proxy.stderr()[-8000:]}\n"
             )
+            if proxy.audit_path is None:  # a file is left in the test's folder
+                sys.stderr.write(f"--- its audit log (stdout):\n{proxy.audit_text()[-8000:]}\n")
 
 
 @pytest.fixture

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import http.client
+import json
+import math
+import re
 import socket
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from urllib.parse import quote
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 API_VERSION = "2015-02-02"
 XMLNS = f"http://elasticache.amazonaws.com/doc/{API_VERSION}/"
@@ -189,3 +196,144 @@ def assert_api_error(resp: RawResponse, status: int, code: str, error_type: str 
     assert header_id, f"no x-amzn-RequestId header: {dict(resp.headers)}"
     assert err.request_id == header_id, f"body RequestId {err.request_id!r} != header {header_id!r}"
     return err
+
+
+def sign_raw(
+    port: int,
+    body: str,
+    access_key: str = CALLER_ACCESS_KEY,
+    secret_key: str = CALLER_SECRET_KEY,
+    region: str = "us-east-1",
+) -> tuple[str, str]:
+    """A real SigV4 signature (botocore's) for a form POST of `body` to
+    127.0.0.1:port, as send_raw sends it: (Authorization, X-Amz-Date)."""
+    request = AWSRequest(
+        method="POST",
+        url=f"http://127.0.0.1:{port}/",
+        data=body.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    SigV4Auth(Credentials(access_key, secret_key), "elasticache", region).add_auth(request)
+    return request.headers["Authorization"], request.headers["X-Amz-Date"]
+
+
+def capture_signatures(client, into: list[str]) -> None:
+    """Appends the SigV4 signature of every request `client` sends to
+    `into`, so a test can check that none of them is ever logged."""
+
+    def capture(request, **_):
+        value = request.headers.get("Authorization")
+        value = value.decode() if isinstance(value, bytes) else value
+        into.append(value.rsplit("Signature=", 1)[1])
+
+    client.meta.events.register("before-send.elasticache", capture)
+
+
+def json_lines(text: str) -> list[dict]:
+    """The JSON objects of a log, one a line (other lines are skipped)."""
+    records = []
+    for line in text.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            records.append(value)
+    return records
+
+
+# ---- the Prometheus text format ---------------------------------------------
+METRIC_PREFIX = "elasticache_authz_proxy_"
+
+_SAMPLE_RE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)(?:\s+-?\d+)?$")
+_LABEL_RE = re.compile(r'\s*(?P<key>[a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"(?P<value>(?:[^"\\]|\\.)*)"\s*(?:,|$)')
+_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+
+
+def _parse_labels(text: str) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    pos = 0
+    while pos < len(text):
+        match = _LABEL_RE.match(text, pos)
+        assert match and match.end() > pos, f"bad label set: {{{text}}}"
+        value = re.sub(r"\\.", lambda m: _UNESCAPE.get(m.group(0), m.group(0)), match.group("value"))
+        assert match.group("key") not in labels, f"label {match.group('key')} twice in {{{text}}}"
+        labels[match.group("key")] = value
+        pos = match.end()
+    return labels
+
+
+def _parse_value(text: str) -> float:
+    return {"+Inf": math.inf, "-Inf": -math.inf, "NaN": math.nan}.get(text) or float(text)
+
+
+@dataclass
+class Sample:
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+@dataclass
+class Metrics:
+    """A parsed /metrics scrape. Names are given without the proxy's prefix."""
+
+    text: str
+    samples: list[Sample] = field(default_factory=list)
+    types: dict[str, str] = field(default_factory=dict)  # full family name -> type
+    helps: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> "Metrics":
+        """Parses the text exposition format strictly enough to catch a
+        malformed line: every line is a comment, blank, or a sample."""
+        metrics = cls(text)
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            if line.startswith("#"):
+                parts = line.split(None, 3)
+                if len(parts) >= 3 and parts[1] == "TYPE":
+                    metrics.types[parts[2]] = parts[3].strip() if len(parts) > 3 else ""
+                elif len(parts) >= 3 and parts[1] == "HELP":
+                    metrics.helps[parts[2]] = parts[3] if len(parts) > 3 else ""
+                continue
+            match = _SAMPLE_RE.match(line)
+            assert match, f"not a Prometheus sample line: {line!r}"
+            labels = _parse_labels(match.group("labels") or "")
+            metrics.samples.append(Sample(match.group("name"), labels, _parse_value(match.group("value"))))
+        return metrics
+
+    def series(self, name: str, **labels: str) -> list[Sample]:
+        """The samples of `name` (without prefix) whose labels include `labels`."""
+        full = METRIC_PREFIX + name
+        return [s for s in self.samples if s.name == full and all(s.labels.get(k) == v for k, v in labels.items())]
+
+    def get(self, name: str, **labels: str) -> float | None:
+        """The value of the one series with exactly these labels, or None."""
+        full = METRIC_PREFIX + name
+        found = [s.value for s in self.samples if s.name == full and s.labels == labels]
+        assert len(found) <= 1, f"{full}{labels} appears {len(found)} times"
+        return found[0] if found else None
+
+    def value(self, name: str, **labels: str) -> float:
+        """Like get(), but a series not exposed yet counts as 0."""
+        found = self.get(name, **labels)
+        return 0.0 if found is None else found
+
+    def total(self, name: str, **labels: str) -> float:
+        """The sum over the series of `name` whose labels include `labels`."""
+        return sum(s.value for s in self.series(name, **labels))
+
+    def family_names(self) -> set[str]:
+        """The full base names of the exposed families (histogram and summary
+        samples folded into their family)."""
+        names = set(self.types)
+        for sample in self.samples:
+            base = sample.name
+            for suffix in ("_bucket", "_sum", "_count"):
+                trimmed = base[: -len(suffix)]
+                if base.endswith(suffix) and self.types.get(trimmed) in ("histogram", "summary"):
+                    base = trimmed
+            names.add(base)
+        return names

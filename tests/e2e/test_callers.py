@@ -11,9 +11,6 @@ import urllib.request
 import botocore.auth
 import botocore.exceptions
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from certs import TestCA
 from conftest import free_port, proxy_env, require_proxy_binary, write_config
@@ -21,9 +18,11 @@ from support import (
     ALLOWED_INGRESS,
     PROXY_SECRET_KEY,
     assert_api_error,
+    capture_signatures,
     form_encode,
     ingress_pairs,
     send_raw,
+    sign_raw,
 )
 
 CI_KEY, CI_SECRET = "AKIDCIDEPLOYER000001", "ci/Deployer+Secret/0123456789abcdefghij"
@@ -67,7 +66,8 @@ def authed(start_proxy):
 
 
 def request_lines(proxy) -> list[dict]:
-    return [r for r in proxy.log_records() if r.get("msg") == "request"]
+    """The audit lines (request lines are no longer on stderr)."""
+    return proxy.audit_records()
 
 
 def client_error(raised) -> tuple[int, str, str]:
@@ -180,14 +180,7 @@ def test_signature_four_minutes_old_is_accepted(make_client, authed, upstream, m
 
 
 def _signed(port: int, body: str, key: str = CI_KEY, secret: str = CI_SECRET, region: str = "us-east-1"):
-    request = AWSRequest(
-        method="POST",
-        url=f"http://127.0.0.1:{port}/",
-        data=body.encode(),
-        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-    )
-    SigV4Auth(Credentials(key, secret), "elasticache", region).add_auth(request)
-    return request.headers["Authorization"], request.headers["X-Amz-Date"]
+    return sign_raw(port, body, key, secret, region)
 
 
 def test_tampered_body_fails_the_signature(authed, upstream):
@@ -239,12 +232,6 @@ def test_presigned_query_string_request(make_client, authed, upstream):
 
 def test_no_secret_reaches_the_log(make_client, authed, upstream):
     signatures: list[str] = []
-
-    def capture(request, **_):
-        value = request.headers.get("Authorization")
-        value = value.decode() if isinstance(value, bytes) else value
-        signatures.append(value.rsplit("Signature=", 1)[1])
-
     token = "FQoGZXIvYXdzEXAMPLE+session/token/that/must/never/be/logged=="
     clients = [
         make_client(authed, access_key=CI_KEY, secret_key=CI_SECRET),
@@ -254,7 +241,7 @@ def test_no_secret_reaches_the_log(make_client, authed, upstream):
         make_client(authed, access_key="AKIDNOBODY0000000001", secret_key=APP_SECRET),
     ]
     for client in clients:
-        client.meta.events.register("before-send.elasticache", capture)
+        capture_signatures(client, signatures)
         for call in (client.describe_cache_clusters, lambda c=client: c.authorize_cache_security_group_ingress(**ALLOWED_INGRESS)):
             try:
                 call()
