@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test: the Rust unit and property tests, then the end-to-end suite,
-# in which boto3 and the aws CLI talk to the running proxy in front of a local
-# upstream that checks each forwarded signature with botocore's signer.
+# Runs every test: the Rust unit and property tests, the shipped policies'
+# checks and tests, then the end-to-end suite, in which boto3 and the aws CLI
+# talk to the running proxy in front of a local upstream that checks each
+# forwarded signature with botocore's signer, and the deployment checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv="${VENV:-.venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+  -r tests/e2e/requirements.txt -r tests/deploy/requirements.txt
 
 cargo test --locked
 cargo build --locked
@@ -19,4 +21,6 @@ for policy in policies/*.yaml; do
 done
 "$bin" test policies/
 
-PROXY_BIN="$bin" "$venv/bin/python" -m pytest tests/e2e -q -p no:cacheprovider
+# The end-to-end suite, then the deployment files (manifests, image, unit,
+# alerts and dashboard) checked against the same binary.
+PROXY_BIN="$bin" "$venv/bin/python" -m pytest tests/e2e tests/deploy -q -p no:cacheprovider
