@@ -296,11 +296,13 @@ fn check(policy: &Path, callers: Option<&Path>, deny_warnings: bool) -> Result<b
             for warning in &warnings {
                 println!("{warning}");
             }
+            let plural = |n: usize| if n == 1 { "" } else { "s" };
             println!(
-                "{file}: {} rules, {} warning{}",
+                "{file}: {} rule{}, {} warning{}",
                 compiled.rule_count(),
+                plural(compiled.rule_count()),
                 warnings.len(),
-                if warnings.len() == 1 { "" } else { "s" }
+                plural(warnings.len())
             );
             Ok(warnings.is_empty() || !deny_warnings)
         }
