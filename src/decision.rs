@@ -82,8 +82,10 @@ pub struct Response {
     /// rule allowed the request.
     pub reason: Vec<String>,
     /// For a denial because nothing allowed it: the first condition each
-    /// allow rule for the action failed.
+    /// of the first few allow rules for the action failed.
     pub mismatches: Vec<Mismatch>,
+    /// How many more allow rules for the action did not match.
+    pub more_mismatches: usize,
     /// The `message` of the deny rules that decided.
     pub deny_messages: Vec<String>,
     /// When `mode: shadow` rules name the action: the decision the policy
@@ -126,71 +128,92 @@ impl Policy {
     /// Decides one request, as Cedar's authorizer does. Rules in shadow
     /// mode do not take part in `decision`; they only shape `shadow`.
     pub fn is_authorized(&self, facts: &RequestFacts<'_>) -> Response {
-        let mut response = self.evaluate(facts, Mode::Enforce);
-        let names_shadow_rules = self.rules_by_action[facts.action.index()]
-            .iter()
-            .any(|&i| self.rules[i].mode == Mode::Shadow);
-        if names_shadow_rules {
-            let shadow = self.evaluate(facts, Mode::Shadow);
+        let rules = &self.by_action[facts.action.index()];
+        self.decide(facts, rules.candidates(facts), rules.has_shadow_rules)
+    }
+
+    /// Deciding from candidates lets the tests compare the index's answer
+    /// with a scan of every rule naming the action.
+    fn decide(
+        &self,
+        facts: &RequestFacts<'_>,
+        candidates: impl Iterator<Item = usize> + Clone,
+        has_shadow_rules: bool,
+    ) -> Response {
+        let mut response = self.evaluate(facts, candidates.clone(), Mode::Enforce);
+        if has_shadow_rules {
+            let shadow = self.evaluate(facts, candidates, Mode::Shadow);
             response.shadow = Some(ShadowDecision {
                 decision: shadow.decision,
                 reason: shadow.reason,
             });
         }
+        if response.decision == Decision::Deny && response.reason.is_empty() {
+            self.explain_near_misses(facts, &mut response);
+        }
         response
     }
 
     /// With `Mode::Enforce` only enforced rules count; with `Mode::Shadow`
-    /// every rule does.
-    fn evaluate(&self, facts: &RequestFacts<'_>, mode: Mode) -> Response {
+    /// every rule does. `candidates` must hold every rule that can match.
+    fn evaluate(
+        &self,
+        facts: &RequestFacts<'_>,
+        candidates: impl Iterator<Item = usize>,
+        mode: Mode,
+    ) -> Response {
         let mut allows = Vec::new();
         let mut denies = Vec::new();
         let mut deny_messages = Vec::new();
-        let mut mismatches = Vec::new();
-        for &index in &self.rules_by_action[facts.action.index()] {
+        for index in candidates {
             let rule = &self.rules[index];
             if mode == Mode::Enforce && rule.mode == Mode::Shadow {
                 continue;
             }
-            match (first_failed_condition(rule, facts), rule.effect) {
-                (None, Effect::Allow) => allows.push(rule.id.clone()),
-                (None, Effect::Deny) => {
+            if first_failed_condition(rule, facts).is_some() {
+                continue;
+            }
+            match rule.effect {
+                Effect::Allow => allows.push(rule.id.clone()),
+                Effect::Deny => {
                     denies.push(rule.id.clone());
                     deny_messages.extend(rule.message.clone());
                 }
-                (Some(condition), Effect::Allow) => mismatches.push(Mismatch {
+            }
+        }
+        let (decision, reason) = if !denies.is_empty() {
+            (Decision::Deny, denies)
+        } else if !allows.is_empty() {
+            (Decision::Allow, allows)
+        } else {
+            (Decision::Deny, Vec::new())
+        };
+        Response {
+            decision,
+            reason,
+            mismatches: Vec::new(),
+            more_mismatches: 0,
+            deny_messages,
+            shadow: None,
+        }
+    }
+
+    /// Nothing allowed the request, so every enforced allow rule for the
+    /// action is a near miss; the first few say which condition failed.
+    /// Bounded, so a denial costs no more than an allow.
+    fn explain_near_misses(&self, facts: &RequestFacts<'_>, response: &mut Response) {
+        let allows = &self.by_action[facts.action.index()].enforced_allows;
+        for &index in allows.iter().take(MISMATCHES_SHOWN) {
+            let rule = &self.rules[index];
+            if let Some(condition) = first_failed_condition(rule, facts) {
+                response.mismatches.push(Mismatch {
                     rule: rule.id.clone(),
                     condition,
                     rule_message: rule.message.clone(),
-                }),
-                (Some(_), Effect::Deny) => {}
+                });
             }
         }
-        if !denies.is_empty() {
-            Response {
-                decision: Decision::Deny,
-                reason: denies,
-                mismatches: Vec::new(),
-                deny_messages,
-                shadow: None,
-            }
-        } else if !allows.is_empty() {
-            Response {
-                decision: Decision::Allow,
-                reason: allows,
-                mismatches: Vec::new(),
-                deny_messages: Vec::new(),
-                shadow: None,
-            }
-        } else {
-            Response {
-                decision: Decision::Deny,
-                reason: Vec::new(),
-                mismatches,
-                deny_messages: Vec::new(),
-                shadow: None,
-            }
-        }
+        response.more_mismatches = allows.len().saturating_sub(MISMATCHES_SHOWN);
     }
 }
 
@@ -291,12 +314,8 @@ impl Response {
                 let _ = write!(out, " ({message})");
             }
         }
-        if self.mismatches.len() > MISMATCHES_SHOWN {
-            let _ = write!(
-                out,
-                "; and {} more rules",
-                self.mismatches.len() - MISMATCHES_SHOWN
-            );
+        if self.more_mismatches > 0 {
+            let _ = write!(out, "; and {} more rules", self.more_mismatches);
         }
         out
     }
@@ -734,5 +753,107 @@ rules:
                 .contains("`mode` must be `enforce` or `shadow`"),
             "{err}"
         );
+    }
+
+    /// The index only narrows: on random policies over a small vocabulary
+    /// (literal and non-literal patterns, listed and left-out conditions,
+    /// shadow rules), deciding from the index's candidates gives the same
+    /// response as deciding from every rule that names the action.
+    mod index_agrees_with_a_full_scan {
+        use super::*;
+        use proptest::prelude::*;
+
+        const CALLERS: [&str; 3] = ["ci", "app", "ops"];
+        const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-south-1"];
+        const OWNERS: [&str; 3] = ["111111111111", "222222222222", "333333333333"];
+        const NAMES: [&str; 5] = ["web", "worker", "prod-web", "prod-db", "Web"];
+        const PATTERNS: [&str; 8] = [
+            "web",
+            "prod-web",
+            "(web|worker)",
+            "prod-.*",
+            "(?i)web",
+            "w.*",
+            "prod-(web|db)",
+            "[a-z]+",
+        ];
+        const ACTIONS: [&str; 3] = [
+            "AuthorizeCacheSecurityGroupIngress",
+            "RevokeCacheSecurityGroupIngress",
+            "DescribeCacheSecurityGroups",
+        ];
+
+        fn subset(
+            items: &'static [&'static str],
+        ) -> impl Strategy<Value = Option<Vec<&'static str>>> {
+            proptest::option::of(proptest::sample::subsequence(items, 1..=items.len().min(3)))
+        }
+
+        fn rule_text() -> impl Strategy<Value = String> {
+            (
+                any::<bool>(),
+                any::<bool>(),
+                proptest::sample::subsequence(&ACTIONS[..], 1..=2),
+                subset(&CALLERS),
+                subset(&REGIONS),
+                subset(&OWNERS),
+                subset(&PATTERNS),
+                subset(&PATTERNS),
+            )
+                .prop_map(
+                    |(deny, shadow, actions, callers, regions, owners, cache, ec2)| {
+                        let list = |key: &str, values: Option<Vec<&str>>| {
+                            values.map_or(String::new(), |v| {
+                                let quoted: Vec<String> =
+                                    v.iter().map(|x| format!("\"{x}\"")).collect();
+                                format!("    {key}: [{}]\n", quoted.join(", "))
+                            })
+                        };
+                        format!(
+                            "    effect: {}\n{}    actions: [{}]\n{}{}{}{}{}",
+                            if deny { "deny" } else { "allow" },
+                            if shadow { "    mode: shadow\n" } else { "" },
+                            actions.join(", "),
+                            list("callers", callers),
+                            list("regions", regions),
+                            list("owner_ids", owners),
+                            list("cache_security_groups", cache),
+                            list("ec2_security_groups", ec2),
+                        )
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+            #[test]
+            fn same_response(
+                rules in proptest::collection::vec(rule_text(), 0..12),
+                action in proptest::sample::select(&ACTIONS[..]),
+                caller in proptest::option::of(proptest::sample::select(&CALLERS[..])),
+                region in proptest::sample::select(&REGIONS[..]),
+                owner in proptest::option::of(proptest::sample::select(&OWNERS[..])),
+                cache in proptest::option::of(proptest::sample::select(&NAMES[..])),
+                ec2 in proptest::option::of(proptest::sample::select(&NAMES[..])),
+            ) {
+                let mut text = String::from(if rules.is_empty() { "rules: []\n" } else { "rules:\n" });
+                for (i, rule) in rules.iter().enumerate() {
+                    text.push_str(&format!("  - id: r{i}\n{rule}"));
+                }
+                let policy = compile("p.yaml", &text).unwrap();
+                let region = Region::parse(region).unwrap();
+                let facts = RequestFacts {
+                    action: Action::from_name(action).unwrap(),
+                    caller,
+                    region: &region,
+                    owner_id: owner.map(|o| AccountId::parse(o).unwrap()),
+                    cache_security_group: cache,
+                    ec2_security_group: ec2,
+                };
+                let rules = &policy.by_action[facts.action.index()];
+                let scanned = policy.decide(&facts, rules.all.iter().copied(), rules.has_shadow_rules);
+                prop_assert_eq!(policy.is_authorized(&facts), scanned);
+            }
+        }
     }
 }

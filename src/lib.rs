@@ -28,6 +28,7 @@ pub mod policy;
 pub mod policy_tools;
 pub mod reload;
 pub mod request;
+mod rule_index;
 pub mod server;
 pub mod sigv4;
 pub mod tls;

@@ -44,7 +44,7 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
     let actions: Vec<Vec<Action>> = (0..policy.rules.len())
         .map(|i| {
             Action::all()
-                .filter(|a| policy.rules_by_action[a.index()].contains(&i))
+                .filter(|a| policy.by_action[a.index()].all.contains(&i))
                 .collect()
         })
         .collect();

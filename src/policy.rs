@@ -9,6 +9,7 @@ use regex::{RegexSet, RegexSetBuilder};
 use serde_yaml::Value;
 
 use crate::model::{did_you_mean, AccountId, Action, Region};
+use crate::rule_index::ActionRules;
 use crate::yaml_positions::{Position, Positions};
 
 const RULE_KEYS: [&str; 10] = [
@@ -63,8 +64,8 @@ impl Mode {
 #[derive(Debug)]
 pub struct Policy {
     pub(crate) rules: Vec<Rule>,
-    /// For each action index, the indexes of the rules that name the action.
-    pub(crate) rules_by_action: Vec<Vec<usize>>,
+    /// For each action index, the rules that name the action, indexed.
+    pub(crate) by_action: Vec<ActionRules>,
 }
 
 #[derive(Debug)]
@@ -297,16 +298,14 @@ fn compile_value(
             action_sets.push(actions);
         }
     }
-    let mut rules_by_action = vec![Vec::new(); Action::COUNT];
-    for (rule_index, actions) in action_sets.iter().enumerate() {
+    let mut by_action: Vec<ActionRules> =
+        (0..Action::COUNT).map(|_| ActionRules::default()).collect();
+    for (rule_index, (rule, actions)) in rules.iter().zip(&action_sets).enumerate() {
         for action in Action::all().filter(|a| actions.contains(*a)) {
-            rules_by_action[action.index()].push(rule_index);
+            by_action[action.index()].add(rule_index, rule);
         }
     }
-    Some(Policy {
-        rules,
-        rules_by_action,
-    })
+    Some(Policy { rules, by_action })
 }
 
 /// The set of actions a rule names, as a bit mask over the action list.
@@ -740,9 +739,9 @@ rules:
         .unwrap();
         assert_eq!(policy.rule_count(), 2);
         let describe_clusters = Action::from_name("DescribeCacheClusters").unwrap();
-        assert_eq!(policy.rules_by_action[describe_clusters.index()], vec![1]);
+        assert_eq!(policy.by_action[describe_clusters.index()].all, vec![1]);
         let ingress = Action::from_name("AuthorizeCacheSecurityGroupIngress").unwrap();
-        assert_eq!(policy.rules_by_action[ingress.index()], vec![0]);
+        assert_eq!(policy.by_action[ingress.index()].all, vec![0]);
     }
 
     #[test]

@@ -1,0 +1,251 @@
+//! The pure request path, measured: parse, authenticate (SigV4 verification
+//! of a request signed by aws-sigv4) and decide, against generated policies
+//! of 10, 1,000 and 10,000 rules. `cargo bench --bench request_path`.
+
+use std::hint::black_box;
+use std::time::{Duration, UNIX_EPOCH};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+use elasticache_authz_proxy::auth::{
+    self, AuthorizationHeader, CallerDirectory, ClientCertificate,
+};
+use elasticache_authz_proxy::decision::{Decision, RequestFacts};
+use elasticache_authz_proxy::policy::{self, Policy};
+use elasticache_authz_proxy::request::{self, ContentType, HttpParts};
+use elasticache_authz_proxy::sigv4::ReceivedRequest;
+use elasticache_authz_proxy::{callers, model::Region};
+
+const RULE_COUNTS: [usize; 3] = [10, 1_000, 10_000];
+const KEY: &str = "AKIABENCHCALLER00001";
+const SECRET: &str = "bench-secret-0123456789abcdef";
+/// 2026-11-25T00:00:00Z: the signing time, and "now" for verification.
+const NOW: i64 = 1_795_564_800;
+const REGIONS: [&str; 4] = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"];
+
+/// A policy shaped like a large organisation's: one ingress rule per team
+/// (its account, regions and group patterns), a deny for every tenth team's
+/// frozen group, and a few read-only rules.
+fn policy_text(rules: usize) -> String {
+    let mut text = String::from(
+        "rules:\n  - id: read-only\n    effect: allow\n    actions: [\"Describe*\", ListTagsForResource]\n",
+    );
+    for team in 0..rules.saturating_sub(1) {
+        let region = REGIONS[team % REGIONS.len()];
+        if team % 10 == 9 {
+            text.push_str(&format!(
+                "  - id: team{team}-frozen\n    effect: deny\n    actions: [\"*CacheSecurityGroupIngress\"]\n    owner_ids: [\"{:012}\"]\n    cache_security_groups: [\"team{team}-legacy\"]\n",
+                100_000_000_000u64 + team as u64 - 1
+            ));
+        } else {
+            text.push_str(&format!(
+                "  - id: team{team}-ingress\n    effect: allow\n    actions: [AuthorizeCacheSecurityGroupIngress, RevokeCacheSecurityGroupIngress]\n    callers: [bench]\n    regions: [{region}]\n    owner_ids: [\"{:012}\"]\n    cache_security_groups: [\"team{team}-[a-z0-9-]+\"]\n    ec2_security_groups: [\"app{team}-(web|worker|cron)\", \"ci-runner-{team}\"]\n",
+                100_000_000_000u64 + team as u64
+            ));
+        }
+    }
+    text
+}
+
+/// An ingress request for the team in the middle of the policy, which its
+/// rule allows.
+fn ingress_body(rules: usize) -> String {
+    let team = (rules / 2).saturating_sub(2) / 10 * 10;
+    format!(
+        "Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02\
+         &CacheSecurityGroupName=team{team}-cache&EC2SecurityGroupName=app{team}-web\
+         &EC2SecurityGroupOwnerId={:012}",
+        100_000_000_000u64 + team as u64
+    )
+}
+
+fn region_of(rules: usize) -> &'static str {
+    let team = (rules / 2).saturating_sub(2) / 10 * 10;
+    REGIONS[team % REGIONS.len()]
+}
+
+struct Signed {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Signed {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Signs like aws-sdk-rust does (content-length and x-amz-user-agent signed).
+fn sign_request(body: String, region: &str) -> Signed {
+    let uri = "http://127.0.0.1:8080/";
+    let mut headers = vec![
+        ("host".to_owned(), "127.0.0.1:8080".to_owned()),
+        (
+            "content-type".to_owned(),
+            "application/x-www-form-urlencoded; charset=utf-8".to_owned(),
+        ),
+        ("content-length".to_owned(), body.len().to_string()),
+        (
+            "x-amz-user-agent".to_owned(),
+            "aws-sdk-rust/1.3.9 api/elasticache/1.90.0".to_owned(),
+        ),
+    ];
+    let identity = Credentials::new(KEY, SECRET, None, None, "bench").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("elasticache")
+        .time(UNIX_EPOCH + Duration::from_secs(NOW as u64))
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing parameters")
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        uri,
+        headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .expect("signable request");
+    let (instructions, _) = sign(signable, &params).expect("signature").into_parts();
+    let mut request = http::Request::builder().method("POST").uri(uri);
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    let mut request = request.body(()).expect("request");
+    instructions.apply_to_request_http1x(&mut request);
+    headers = request
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().expect("ascii").to_owned()))
+        .collect();
+    Signed { headers, body }
+}
+
+fn directory() -> CallerDirectory {
+    let file = format!(
+        "callers:\n  - name: bench\n    access_key_id: {KEY}\n    secret_access_key: \"{SECRET}\"\n"
+    );
+    CallerDirectory::Callers(callers::compile("callers.yaml", &file).expect("callers file"))
+}
+
+/// Stages 1 to 3 of the server's request path, without sockets.
+fn parse_authenticate_decide(
+    directory: &CallerDirectory,
+    policy: &Policy,
+    signed: &Signed,
+) -> Decision {
+    let (parsed, query_auth) = request::parse(&HttpParts {
+        method: "POST",
+        path: "/",
+        query: None,
+        content_type: signed
+            .header("content-type")
+            .map_or(ContentType::Absent, ContentType::One),
+        body: signed.body.as_bytes(),
+    })
+    .expect("parses");
+    let signature = auth::caller_signature(
+        signed
+            .header("authorization")
+            .map_or(AuthorizationHeader::Absent, AuthorizationHeader::One),
+        &query_auth,
+    )
+    .expect("signature parses");
+    let headers: Vec<(&str, &str)> = signed
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let received = ReceivedRequest {
+        method: "POST",
+        path: "/",
+        query: None,
+        headers: &headers,
+        body: signed.body.as_bytes(),
+    };
+    let caller = auth::authenticate(
+        directory,
+        &signature,
+        &received,
+        ClientCertificate {
+            required: false,
+            identities: &[],
+        },
+        NOW,
+    )
+    .expect("authenticates");
+    let facts = RequestFacts::of(&parsed, &signature.scope.region, Some(&caller.caller));
+    policy.is_authorized(&facts).decision
+}
+
+fn request_path(c: &mut Criterion) {
+    let directory = directory();
+    let mut group = c.benchmark_group("parse_authenticate_decide");
+    group.throughput(Throughput::Elements(1));
+    for rules in RULE_COUNTS {
+        let policy = policy::compile("bench.yaml", &policy_text(rules)).expect("policy compiles");
+        let signed = sign_request(ingress_body(rules), region_of(rules));
+        assert_eq!(
+            parse_authenticate_decide(&directory, &policy, &signed),
+            Decision::Allow
+        );
+        group.bench_with_input(BenchmarkId::from_parameter(rules), &signed, |b, signed| {
+            b.iter(|| parse_authenticate_decide(&directory, &policy, black_box(signed)))
+        });
+    }
+    group.finish();
+}
+
+fn decide(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decide");
+    for rules in RULE_COUNTS {
+        let policy = policy::compile("bench.yaml", &policy_text(rules)).expect("policy compiles");
+        let (parsed, _) = request::parse(&HttpParts {
+            method: "POST",
+            path: "/",
+            query: None,
+            content_type: ContentType::One("application/x-www-form-urlencoded"),
+            body: ingress_body(rules).as_bytes(),
+        })
+        .expect("parses");
+        let region = Region::parse(region_of(rules)).expect("region");
+        let allowed = RequestFacts::of(&parsed, &region, Some("bench"));
+        assert_eq!(policy.is_authorized(&allowed).decision, Decision::Allow);
+        group.bench_with_input(BenchmarkId::new("allow", rules), &allowed, |b, facts| {
+            b.iter(|| policy.is_authorized(black_box(facts)))
+        });
+        // A denial by default explains itself, which must not cost a scan
+        // of every rule.
+        let stranger = RequestFacts {
+            caller: Some("stranger"),
+            ..allowed
+        };
+        assert_eq!(policy.is_authorized(&stranger).decision, Decision::Deny);
+        group.bench_with_input(BenchmarkId::new("deny", rules), &stranger, |b, facts| {
+            b.iter(|| policy.is_authorized(black_box(facts)))
+        });
+    }
+    group.finish();
+}
+
+fn compile(c: &mut Criterion) {
+    let mut group = c.benchmark_group("compile");
+    group.sample_size(10);
+    for rules in [10, 1_000] {
+        let text = policy_text(rules);
+        group.bench_with_input(BenchmarkId::from_parameter(rules), &text, |b, text| {
+            b.iter(|| policy::compile("bench.yaml", black_box(text)).expect("compiles"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, request_path, decide, compile);
+criterion_main!(benches);
