@@ -11,7 +11,8 @@ venv="${VENV:-.venv}"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
   -r tests/e2e/requirements.txt -r tests/deploy/requirements.txt
 
-cargo test --locked
+# --all-targets also runs each criterion benchmark once, as a test.
+cargo test --locked --all-targets
 cargo build --locked
 bin="$PWD/target/debug/elasticache-authz-proxy"
 
