@@ -19,6 +19,9 @@ pub struct ApiError {
     pub fault: Fault,
     pub code: &'static str,
     pub message: String,
+    /// The message's framing is in doubt, so nothing after it on the same
+    /// connection is read: the answer says `Connection: close`.
+    pub close_connection: bool,
 }
 
 impl ApiError {
@@ -28,7 +31,14 @@ impl ApiError {
             fault: Fault::Sender,
             code,
             message: message.into(),
+            close_connection: false,
         }
+    }
+
+    /// The same error, answered with `Connection: close`.
+    pub fn closing_connection(mut self) -> ApiError {
+        self.close_connection = true;
+        self
     }
 
     pub fn missing_action(message: impl Into<String>) -> ApiError {
@@ -98,6 +108,7 @@ impl ApiError {
             fault: Fault::Receiver,
             code: "ServiceUnavailable",
             message: message.into(),
+            close_connection: false,
         }
     }
     pub fn internal_failure(message: impl Into<String>) -> ApiError {
@@ -106,6 +117,7 @@ impl ApiError {
             fault: Fault::Receiver,
             code: "InternalFailure",
             message: message.into(),
+            close_connection: false,
         }
     }
 

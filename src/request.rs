@@ -115,6 +115,82 @@ impl ElastiCacheRequest {
     }
 }
 
+/// Checks the HTTP message around the parameters: what hyper accepts but a
+/// proxy deciding on the body must not. Each of these is a shape on which
+/// the proxy and another HTTP parser could disagree about which request, or
+/// which bytes, the message carries; the connection is closed after the
+/// rejection, since where the next request starts is in doubt too.
+pub fn check_message(head: &http::request::Parts) -> Result<(), ApiError> {
+    check_head(head).map_err(ApiError::closing_connection)
+}
+
+fn check_head(head: &http::request::Parts) -> Result<(), ApiError> {
+    let uri = &head.uri;
+    if uri.scheme().is_some() || uri.authority().is_some() {
+        // Absolute-form (`POST http://host/`) and authority-form (CONNECT):
+        // SDKs send origin-form only, and the authority would compete with Host.
+        return Err(ApiError::invalid_query_parameter(format!(
+            "request target {} is not served: send ElastiCache Query requests to `/`",
+            quoted(&uri.to_string())
+        )));
+    }
+    let hosts: Vec<_> = head.headers.get_all(http::header::HOST).iter().collect();
+    match hosts.as_slice() {
+        // RFC 9112 section 3.2: one Host in HTTP/1.1, at most one in HTTP/1.0.
+        [] if head.version == http::Version::HTTP_10 => {}
+        [host]
+            if host
+                .to_str()
+                .is_ok_and(|h| !h.contains('@') && h.parse::<http::uri::Authority>().is_ok()) => {}
+        [] => {
+            return Err(ApiError::invalid_query_parameter(
+                "the request has no `Host` header",
+            ))
+        }
+        [_] => {
+            return Err(ApiError::invalid_query_parameter(
+                "the `Host` header is not a host name and port",
+            ))
+        }
+        _ => {
+            return Err(ApiError::invalid_query_parameter(
+                "the request has more than one `Host` header",
+            ))
+        }
+    }
+    let codings: Vec<_> = head
+        .headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .collect();
+    // Hyper decodes `chunked` when it is the last coding and ignores the
+    // rest; a body in any other coding would be read as something it is not.
+    let chunked_once = codings.len() <= 1
+        && codings.iter().all(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"))
+        });
+    if !chunked_once {
+        return Err(ApiError::invalid_query_parameter(
+            "the only transfer coding accepted is a single `Transfer-Encoding: chunked`",
+        ));
+    }
+    let content_codings: Vec<_> = head
+        .headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .collect();
+    if !content_codings.iter().all(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case("identity"))
+    }) {
+        return Err(ApiError::unsupported_media_type(
+            "the body must not have a content coding: send the form uncompressed",
+        ));
+    }
+    Ok(())
+}
+
 /// Parses the request, rejecting anything that two parsers could read two ways.
 pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), ApiError> {
     if http.path != "/" {
@@ -628,6 +704,82 @@ mod tests {
         ] {
             assert_eq!(code(with(bad)), "UnsupportedMediaType", "{bad:?}");
         }
+    }
+
+    fn head(
+        version: http::Version,
+        target: &str,
+        headers: &[(&str, &[u8])],
+    ) -> http::request::Parts {
+        let mut builder = http::Request::builder()
+            .method("POST")
+            .uri(target)
+            .version(version);
+        for (name, value) in headers {
+            builder = builder.header(*name, http::HeaderValue::from_bytes(value).unwrap());
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn message_framing_and_target() {
+        use http::Version;
+        let host: (&str, &[u8]) = ("host", b"127.0.0.1:8080");
+        let ok = |version, target, headers: &[(&str, &[u8])]| {
+            check_message(&head(version, target, headers)).is_ok()
+        };
+        let rejects = |version, target, headers: &[(&str, &[u8])], expected: &str| {
+            let err = check_message(&head(version, target, headers)).unwrap_err();
+            assert_eq!(err.code, expected, "{target} {headers:?}: {}", err.message);
+            assert!(err.close_connection, "{target} {headers:?}");
+        };
+        assert!(ok(Version::HTTP_11, "/", &[host]));
+        assert!(ok(Version::HTTP_11, "/?Action=X", &[host]));
+        assert!(ok(Version::HTTP_10, "/", &[]), "HTTP/1.0 may omit Host");
+        assert!(ok(
+            Version::HTTP_11,
+            "/",
+            &[host, ("transfer-encoding", b"Chunked")]
+        ));
+        assert!(ok(
+            Version::HTTP_11,
+            "/",
+            &[host, ("content-encoding", b"identity")]
+        ));
+        for (target, headers) in [
+            ("http://evil.example/", vec![host]),
+            ("evil.example:443", vec![host]),
+            ("/", vec![]),
+            ("/", vec![host, ("host", b"evil.example")]),
+            ("/", vec![host, host]),
+            ("/", vec![("host", b"user@evil.example")]),
+            ("/", vec![("host", b"a b")]),
+            ("/", vec![("host", b"\xff")]),
+            ("/", vec![host, ("transfer-encoding", b"gzip, chunked")]),
+            ("/", vec![host, ("transfer-encoding", b"chunked, chunked")]),
+            (
+                "/",
+                vec![
+                    host,
+                    ("transfer-encoding", b"gzip"),
+                    ("transfer-encoding", b"chunked"),
+                ],
+            ),
+        ] {
+            rejects(Version::HTTP_11, target, &headers, "InvalidQueryParameter");
+        }
+        rejects(
+            Version::HTTP_10,
+            "/",
+            &[host, host],
+            "InvalidQueryParameter",
+        );
+        rejects(
+            Version::HTTP_11,
+            "/",
+            &[host, ("content-encoding", b"gzip")],
+            "UnsupportedMediaType",
+        );
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE,
+};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -115,6 +117,7 @@ impl Proxy {
     ) -> Result<UpstreamResponse, ApiError> {
         // 1. Read and parse.
         let (parts, body) = request.into_parts();
+        request::check_message(&parts)?;
         let body = read_body(body, &parts.headers, &self.config.limits).await?;
         let (parsed, query_auth) = request::parse(&HttpParts {
             method: parts.method.as_str(),
@@ -611,6 +614,8 @@ async fn serve_connection<S>(
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .max_buf_size(MAX_HEAD_BYTES)
+        // The buffer limit alone lets a head through that arrives in one read.
+        .max_header_size(MAX_HEAD_BYTES)
         .serve_connection(io, service);
     tokio::pin!(conn);
     let limits = &proxy.config.limits;
@@ -707,6 +712,9 @@ pub fn error_response(error: &ApiError, request_id: &str) -> Response<Full<Bytes
     if let Ok(id) = HeaderValue::from_str(request_id) {
         headers.insert("x-amzn-RequestId", id);
     }
+    if error.close_connection {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 
@@ -736,11 +744,17 @@ async fn read_body(
     .await
     .map_err(|_| ApiError::request_timeout("the request body did not arrive in time"))?;
     match collected {
+        // Trailer fields could only add headers after the decision was made.
+        Ok(body) if body.trailers().is_some() => Err(ApiError::invalid_query_parameter(
+            "the request has trailer fields; send every header before the body",
+        )
+        .closing_connection()),
         Ok(body) => Ok(body.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
         Err(e) => Err(ApiError::malformed_query_string(format!(
             "the request body could not be read: {e}"
-        ))),
+        ))
+        .closing_connection()),
     }
 }
 
@@ -831,5 +845,11 @@ mod tests {
         assert_eq!(response.status(), 400);
         assert_eq!(response.headers()["content-type"], "text/xml");
         assert_eq!(response.headers()["x-amzn-requestid"], "id-123");
+        assert!(response.headers().get("connection").is_none());
+        let closing = ApiError::invalid_query_parameter("framing").closing_connection();
+        assert_eq!(
+            error_response(&closing, "id").headers()["connection"],
+            "close"
+        );
     }
 }
