@@ -10,8 +10,19 @@ The soak runs for SOAK_SECONDS (20 by default); run it for minutes with e.g.
 
 from __future__ import annotations
 
-import pytest
+import errno
+import http.client
+import os
+import resource
+import selectors
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import botocore.exceptions
+import pytest
 
 from conftest import free_port
 from fault_upstream import FaultUpstream
@@ -19,12 +30,15 @@ from support import (
     ALLOWED_INGRESS,
     PROXY_ACCESS_KEY,
     PROXY_SECRET_KEY,
+    RawResponse,
     assert_api_error,
+    parse_error_xml,
+    raw_authorization,
     form_encode,
     ingress_pairs,
     send_raw,
 )
-from test_operations import INGRESS, labels, series_of, wait_for
+from test_operations import INGRESS, _wait_closed, audit_line, describe, labels, series_of, wait_for
 
 INGRESS_BODY = form_encode(ingress_pairs())
 
@@ -201,3 +215,294 @@ def test_a_slow_upstream_within_the_timeout_is_waited_for(start_proxy, make_clie
     [line] = ingress_lines(proxy)
     assert (line["decision"], line["error_code"], line["upstream_status"]) == ("allow", None, 200)
     assert series_of(proxy.metrics(), "upstream_requests_total") == {labels(status_class="2xx"): 1}
+
+
+# ---- slow clients ----------------------------------------------------------------------------
+def request_head(port: int, body: str) -> bytes:
+    """The head of a form POST of `body`, as an SDK sends it (trusted caller)."""
+    return (
+        "POST / HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{port}\r\n"
+        f"Authorization: {raw_authorization()}\r\n"
+        "X-Amz-Date: 20261125T050916Z\r\n"
+        "Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+
+
+def read_response(sock: socket.socket) -> RawResponse:
+    response = http.client.HTTPResponse(sock, method="POST")
+    response.begin()
+    return RawResponse(response.status, response.msg, response.read())
+
+
+def test_a_slow_body_gets_408_request_timeout(start_proxy, upstream):
+    proxy = start_proxy(admin=True, limits={"body_read_timeout": "1s"})
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(request_head(proxy.port, INGRESS_BODY) + INGRESS_BODY[:20].encode())  # and no more
+        err = assert_api_error(read_response(sock), 408, "RequestTimeout")
+        _wait_closed(sock, timeout=5)
+    line = audit_line(proxy, err.request_id)
+    assert (line["decision"], line["error_code"], line["upstream_status"]) == ("error", "RequestTimeout", None)
+    assert series_of(proxy.metrics(), "rejections_total") == {labels(code="RequestTimeout"): 1}
+    assert upstream.requests == []
+    assert describe(proxy).status == 200
+
+
+@dataclass
+class SlowClient:
+    """One slowloris connection: `style` is `stuck_head` (part of a head,
+    then nothing), `trickled_head` (the head one byte a round) or
+    `trickled_body` (the whole head, then the body one byte a round)."""
+
+    style: str
+    sock: socket.socket
+    pending: bytes
+    received: bytearray = field(default_factory=bytearray)
+    closed: bool = False
+
+
+class Slowloris:
+    """Many slow clients driven by one thread-less loop: each round reads
+    what the proxy sent (noting closes), then sends each trickling client
+    its next byte."""
+
+    def __init__(self, port: int, counts: dict[str, int]):
+        self.port = port
+        self.selector = selectors.DefaultSelector()  # epoll: no FD_SETSIZE limit
+        self.clients: list[SlowClient] = []
+        head = request_head(port, INGRESS_BODY)
+        for style, count in counts.items():
+            for _ in range(count):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                if style == "stuck_head":
+                    sock.sendall(head[:30])
+                    pending = b""
+                elif style == "trickled_head":
+                    pending = head
+                else:
+                    sock.sendall(head)
+                    pending = INGRESS_BODY.encode()
+                sock.setblocking(False)
+                client = SlowClient(style, sock, pending)
+                self.selector.register(sock, selectors.EVENT_READ, client)
+                self.clients.append(client)
+
+    def open_count(self) -> int:
+        return sum(not c.closed for c in self.clients)
+
+    def round(self) -> None:
+        for key, _ in self.selector.select(timeout=0):
+            client: SlowClient = key.data
+            try:
+                data = client.sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if data:
+                client.received += data
+            else:
+                client.closed = True
+                self.selector.unregister(client.sock)
+                client.sock.close()
+        for client in self.clients:
+            # Once an answer starts, a client stops sending, as a real one would.
+            if not client.closed and client.pending and not client.received:
+                try:
+                    client.sock.send(client.pending[:1])
+                    client.pending = client.pending[1:]
+                except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+                    pass
+
+    def run_until_closed(self, interval: float, deadline: float) -> None:
+        while self.open_count() and time.monotonic() < deadline:
+            self.round()
+            time.sleep(interval)
+
+    def close(self) -> None:
+        for client in self.clients:
+            if not client.closed:
+                client.sock.close()
+        self.selector.close()
+
+
+def parse_answer(data: bytes) -> tuple[int, bytes]:
+    """(status, body) of one HTTP/1.1 answer read off a socket."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+SLOW_CLIENTS = {"stuck_head": 100, "trickled_head": 100, "trickled_body": 300}
+
+
+def test_hundreds_of_slow_clients_do_not_starve_a_normal_one(start_proxy, upstream):
+    # More slow bodies than the default 256 request slots: they must not
+    # take the slots a normal request needs.
+    proxy = start_proxy(admin=True, idle_timeout="4s", limits={"header_read_timeout": "4s", "body_read_timeout": "4s"})
+    wait_for(lambda: proxy.metrics().get("connections_open") == 0, what="connections_open == 0")
+    slow = Slowloris(proxy.port, SLOW_CLIENTS)
+    total, bodies = sum(SLOW_CLIENTS.values()), SLOW_CLIENTS["trickled_body"]
+    driver = threading.Thread(target=slow.run_until_closed, args=(0.25, time.monotonic() + 30), daemon=True)
+    driver.start()
+    try:
+        wait_for(lambda: proxy.metrics().get("connections_open") == total, what=f"{total} slow connections")
+        wait_for(lambda: proxy.metrics().get("in_flight_requests") == bodies, what="the slow bodies to be read")
+        for _ in range(10):
+            assert describe(proxy).status == 200
+        still_open = {c.style for c in slow.clients if not c.closed}
+        assert still_open == set(SLOW_CLIENTS), f"the normal requests did not overlap every slow style: {still_open}"
+        driver.join(timeout=35)
+        assert not driver.is_alive() and slow.open_count() == 0, f"{slow.open_count()} slow clients still open"
+    finally:
+        slow.close()
+
+    answered_ids = []
+    for client in slow.clients:
+        if client.style != "trickled_body":
+            # Cut off before its head was complete, without an answer.
+            assert not client.received, (client.style, bytes(client.received[:200]))
+            assert client.style == "stuck_head" or client.pending, "a trickled head was read to its end"
+        elif client.received:  # a reset can overtake the answer
+            status, body = parse_answer(bytes(client.received))
+            err = parse_error_xml(body)
+            assert (status, err.code) == (408, "RequestTimeout"), (status, body)
+            answered_ids.append(err.request_id)
+    # A reset can overtake a few answers, but most must arrive.
+    assert len(answered_ids) >= bodies // 2, f"only {len(answered_ids)} of {bodies} slow bodies got their 408"
+    timed_out = {r["request_id"] for r in proxy.audit_records() if r["error_code"] == "RequestTimeout"}
+    assert len(timed_out) == bodies and set(answered_ids) <= timed_out
+    assert len(proxy.audit_records()) == bodies + 10
+    assert len(upstream.requests) == 10
+    m = proxy.metrics()
+    assert series_of(m, "rejections_total") == {labels(code="RequestTimeout"): bodies}
+    assert m.get("in_flight_requests") == 0
+    wait_for(lambda: proxy.metrics().get("connections_open") == 0, what="connections_open back to 0")
+
+
+# ---- many connections --------------------------------------------------------------------------
+MIB = 1024 * 1024
+
+
+def rss_bytes(proxy) -> int:
+    """The proxy process's resident set size, from /proc."""
+    for line in (Path("/proc") / str(proxy.proc.pid) / "status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/<pid>/status")
+
+
+def open_idle_connections(proxy, count: int, batch: int = 500) -> list[socket.socket]:
+    """Opens `count` connections that never send a byte, in batches small
+    enough for the listen backlog, each batch accepted before the next."""
+    socks: list[socket.socket] = []
+    selector = selectors.DefaultSelector()
+    try:
+        while len(socks) < count:
+            pending = []
+            for _ in range(min(batch, count - len(socks))):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(sock)
+                sock.setblocking(False)
+                code = sock.connect_ex(("127.0.0.1", proxy.port))
+                assert code in (0, errno.EINPROGRESS), os.strerror(code)
+                selector.register(sock, selectors.EVENT_WRITE)
+                pending.append(sock)
+            deadline = time.monotonic() + 20
+            while pending:
+                assert time.monotonic() < deadline, f"{len(pending)} connections did not complete"
+                for key, _ in selector.select(timeout=1):
+                    error = key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    assert error == 0, os.strerror(error)
+                    selector.unregister(key.fileobj)
+                    pending.remove(key.fileobj)
+            opened = len(socks)
+            wait_for(
+                lambda: proxy.metrics().get("connections_open") >= opened,
+                timeout=20,
+                what=f"the proxy to accept {opened} connections",
+            )
+        return socks
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
+    finally:
+        selector.close()
+
+
+IDLE_CONNECTIONS = 10_000
+# What 10,000 idle connections may add to the proxy's RSS. One that has not
+# sent a byte costs its task, socket registration and timer: about 1.5 KiB
+# (14 MiB in all, measured with the debug build). Building hyper's
+# connection state for it first costs about 16 KiB (over 150 MiB); the bound
+# sits well between the two.
+MAX_IDLE_GROWTH = 48 * MIB
+
+
+def test_ten_thousand_idle_connections(start_proxy, upstream):
+    needed = IDLE_CONNECTIONS + 1000  # in this process, and in the proxy that inherits the limit
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip(f"the hard RLIMIT_NOFILE is {hard}; {IDLE_CONNECTIONS} connections need {needed} descriptors")
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    try:
+        proxy = start_proxy(
+            admin=True,
+            idle_timeout="5m",
+            limits={"header_read_timeout": "5m", "max_connections": IDLE_CONNECTIONS + 100},
+        )
+        assert describe(proxy).status == 200
+        wait_for(lambda: proxy.metrics().get("connections_open") == 0, what="connections_open == 0")
+        idle_rss = rss_bytes(proxy)
+        socks = open_idle_connections(proxy, IDLE_CONNECTIONS)
+        try:
+            assert proxy.metrics().get("connections_open") >= IDLE_CONNECTIONS
+            # Still served, with every idle connection open.
+            assert describe(proxy).status == 200
+            busy_rss = rss_bytes(proxy)
+            print(f"\nproxy RSS: {idle_rss / MIB:.1f} MiB idle, {busy_rss / MIB:.1f} MiB with {IDLE_CONNECTIONS} connections")
+            assert busy_rss - idle_rss < MAX_IDLE_GROWTH, (
+                f"RSS grew from {idle_rss / MIB:.1f} to {busy_rss / MIB:.1f} MiB with {IDLE_CONNECTIONS} idle connections"
+            )
+            for sock in socks[:: IDLE_CONNECTIONS // 20]:
+                with pytest.raises(BlockingIOError):
+                    sock.recv(1)  # nothing to read, and not closed by the proxy
+        finally:
+            for sock in socks:
+                sock.close()
+        wait_for(lambda: proxy.metrics().get("connections_open") == 0, timeout=30, what="connections_open back to 0")
+        assert describe(proxy).status == 200
+        assert len(upstream.requests) == 3
+        assert proxy.proc.poll() is None
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_connections_past_max_connections_wait_for_a_free_one(start_proxy, upstream):
+    proxy = start_proxy(admin=True, idle_timeout="30s", limits={"header_read_timeout": "30s", "max_connections": 2})
+    wait_for(lambda: proxy.metrics().get("connections_open") == 0, what="connections_open == 0")
+    idle = [socket.create_connection(("127.0.0.1", proxy.port), timeout=10) for _ in range(2)]
+    waiting = None
+    try:
+        wait_for(lambda: proxy.metrics().get("connections_open") == 2, what="connections_open == 2")
+        # The kernel completes the handshake; the proxy does not take the
+        # connection while both of its slots are used.
+        waiting = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
+        waiting.sendall(request_head(proxy.port, INGRESS_BODY) + INGRESS_BODY.encode())
+        waiting.settimeout(1)
+        with pytest.raises(socket.timeout):
+            waiting.recv(1)
+        assert proxy.metrics().get("connections_open") == 2
+        assert proxy.admin("/healthz").status == 200
+        assert upstream.requests == []
+
+        idle[0].close()
+        waiting.settimeout(10)
+        assert read_response(waiting).status == 200
+        assert [r.action for r in upstream.requests] == [INGRESS]
+    finally:
+        for sock in [*idle, waiting]:
+            if sock is not None:
+                sock.close()
+    wait_for(lambda: proxy.metrics().get("connections_open") == 0, what="connections_open back to 0")
+    assert describe(proxy).status == 200
