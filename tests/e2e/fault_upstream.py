@@ -44,15 +44,19 @@ MODES = (
     "bad_status_line",  # an HTTP/1.1 status line whose code is not a number
     "too_many_headers",  # a head with 500 header lines
     "huge_head",  # a head of 1 MiB in one header
+    "oversized_body",  # a 200 one byte over the proxy's default max_response_bytes
     "error_500",  # ElastiCache's own 500 InternalFailure
     "error_503",  # ElastiCache's own 503 ServiceUnavailable
     "raw",  # the bytes in `raw_answer`
 )
 
 MAX_REQUEST_HEAD = 64 * 1024
+OVERSIZED_ANSWER = 16 << 20  # the proxy's default upstream.max_response_bytes
 # How long a stalled or idle connection is kept at most, so that a proxy
 # that never gives up cannot hang the test run.
 MAX_HOLD_SECONDS = 60.0
+# Reads wake this often to see whether the test is over.
+READ_POLL_SECONDS = 0.1
 
 
 @dataclass
@@ -166,7 +170,7 @@ class FaultUpstream:
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
 
     def _serve(self, conn: socket.socket) -> None:
-        conn.settimeout(0.1)
+        conn.settimeout(READ_POLL_SECONDS)
         buffer = bytearray()
         try:
             while not self._stop.is_set():
@@ -246,27 +250,27 @@ class FaultUpstream:
         if mode in ("normal", "slow"):
             if mode == "slow":
                 time.sleep(self.delay)
-            conn.sendall(_response(200, self._success_body(params, info["region"] or "us-east-1", request_id), request_id))
+            _send(conn, _response(200, self._success_body(params, info["region"] or "us-east-1", request_id), request_id))
             return True
         if mode in ("error_500", "error_503"):
             status = int(mode[-3:])
-            conn.sendall(_response(status, error_body(status, request_id), request_id))
+            _send(conn, _response(status, error_body(status, request_id), request_id))
             return True
         if mode == "close_after_request":
             return False
         full = _response(200, self._success_body(params, "us-east-1", request_id), request_id)
         head_end = full.index(b"\r\n\r\n") + 4
         if mode == "reset_in_head":
-            conn.sendall(full[: head_end // 2])
+            _send(conn, full[: head_end // 2])
             _reset(conn)
             return False
         if mode == "reset_mid_body":
-            conn.sendall(full[: head_end + (len(full) - head_end) // 2])
+            _send(conn, full[: head_end + (len(full) - head_end) // 2])
             _reset(conn)
             return False
         if mode in ("stall_head", "stall_body"):
             if mode == "stall_body":
-                conn.sendall(full[: head_end + 10])
+                _send(conn, full[: head_end + 10])
             with self._lock:
                 self._stalled += 1
             try:
@@ -276,16 +280,19 @@ class FaultUpstream:
                     self._stalled -= 1
             return False
         if mode == "garbage":
-            conn.sendall(b"\x00\x17\x03\xffSSH-2.0-definitely-not-http\r\n\r\n")
+            _send(conn, b"\x00\x17\x03\xffSSH-2.0-definitely-not-http\r\n\r\n")
         elif mode == "bad_status_line":
-            conn.sendall(b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n")
+            _send(conn, b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n")
         elif mode == "too_many_headers":
             filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"f" * 40) for i in range(500))
-            conn.sendall(b"HTTP/1.1 200 OK\r\n" + filler + b"Content-Length: 0\r\n\r\n")
+            _send(conn, b"HTTP/1.1 200 OK\r\n" + filler + b"Content-Length: 0\r\n\r\n")
+        elif mode == "oversized_body":
+            _send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (OVERSIZED_ANSWER + 1))
+            _send(conn, b"x" * (OVERSIZED_ANSWER + 1))
         elif mode == "raw":
-            conn.sendall(self.raw_answer)
+            _send(conn, self.raw_answer)
         elif mode == "huge_head":
-            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Huge: " + b"h" * (1 << 20) + b"\r\nContent-Length: 0\r\n\r\n")
+            _send(conn, b"HTTP/1.1 200 OK\r\nX-Huge: " + b"h" * (1 << 20) + b"\r\nContent-Length: 0\r\n\r\n")
         else:
             raise AssertionError(f"unknown mode {mode!r}")
         # Serve on: a proxy that keeps the connection gets its next request
@@ -313,6 +320,16 @@ def _response(status: int, body: bytes, request_id: str) -> bytes:
         "\r\n"
     )
     return head.encode() + body
+
+
+def _send(conn: socket.socket, data: bytes) -> None:
+    """Sends it all: the short timeout for reads would bound the whole
+    send, too short for the 16 MiB answers on a busy machine."""
+    conn.settimeout(MAX_HOLD_SECONDS)
+    try:
+        conn.sendall(data)
+    finally:
+        conn.settimeout(READ_POLL_SECONDS)
 
 
 def _reset(conn: socket.socket) -> None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import errno
 import http.client
+import json
 import os
 import resource
 import selectors
+import signal
 import socket
 import threading
 import time
@@ -25,20 +27,37 @@ import botocore.exceptions
 import pytest
 
 from conftest import free_port
-from fault_upstream import FaultUpstream
+from fault_upstream import OVERSIZED_ANSWER, FaultUpstream
 from support import (
     ALLOWED_INGRESS,
     PROXY_ACCESS_KEY,
     PROXY_SECRET_KEY,
+    RAW_AMZ_DATE,
+    TEST_POLICY,
     RawResponse,
     assert_api_error,
-    parse_error_xml,
-    raw_authorization,
     form_encode,
     ingress_pairs,
+    parse_error_xml,
+    raw_authorization,
     send_raw,
+    sign_raw,
 )
-from test_operations import INGRESS, _wait_closed, audit_line, describe, labels, series_of, wait_for
+from test_operations import (
+    CALLERS,
+    INGRESS,
+    OPS_KEY,
+    OPS_SECRET,
+    Background,
+    _wait_closed,
+    audit_line,
+    describe,
+    labels,
+    replace_file,
+    revision,
+    series_of,
+    wait_for,
+)
 
 INGRESS_BODY = form_encode(ingress_pairs())
 
@@ -62,18 +81,18 @@ def assert_recovers(proxy, make_client, fault: FaultUpstream, arrivals_before: i
     non-idempotent call exactly once."""
     assert proxy.proc.poll() is None, "the proxy exited"
     fault.mode = "normal"
+    answered = proxy.metrics().value("upstream_requests_total", status_class="2xx")
     answer = make_client(proxy).authorize_cache_security_group_ingress(**ALLOWED_INGRESS)
     assert answer["CacheSecurityGroup"]["CacheSecurityGroupName"] == ALLOWED_INGRESS["CacheSecurityGroupName"]
     arrivals = fault.arrivals
     assert len(arrivals) == arrivals_before + 1, [a.mode for a in arrivals]
     assert arrivals[-1].mode == "normal" and arrivals[-1].signature_ok, arrivals[-1].signature_problems
-    assert proxy.metrics().get("upstream_requests_total", status_class="2xx") == 1
+    assert proxy.metrics().value("upstream_requests_total", status_class="2xx") == answered + 1
 
 
 # ---- the upstream misbehaving -------------------------------------------------------------
 NO_ANSWER = "the upstream endpoint sent no valid answer: "
 TIMED_OUT = "the upstream endpoint did not answer within 1s"
-OVERSIZED = 16 << 20  # the default upstream.max_response_bytes
 # What a misbehaving upstream makes the proxy answer: always 503
 # ServiceUnavailable (Receiver), with a message that tells the failures
 # apart, counted under a status class, and the call sent to the upstream at
@@ -107,9 +126,9 @@ PROXY_ANSWERED_FAULTS = [
         id="status_600",
     ),
     pytest.param(
-        "raw",
-        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (OVERSIZED + 1, b"x" * (OVERSIZED + 1)),
-        f"the upstream answer is larger than the limit of {OVERSIZED} bytes",
+        "oversized_body",
+        None,
+        f"the upstream answer is larger than the limit of {OVERSIZED_ANSWER} bytes",
         "error",
         1,
         "10s",
@@ -150,6 +169,23 @@ def test_an_upstream_fault_gets_503_service_unavailable(
     assert m.get("in_flight_requests") == 0
 
     assert_recovers(proxy, make_client, fault_upstream, arrivals)
+
+
+def test_a_call_dropped_on_a_reused_upstream_connection_is_not_sent_again(start_proxy, make_client, fault_upstream):
+    # The pool may retry a call on a fresh connection only when the reused
+    # one failed before the call was written; here it was written and read.
+    proxy = start_proxy(admin=True, endpoint=fault_upstream.endpoint)
+    assert send_raw(proxy.port, body=INGRESS_BODY).status == 200
+    fault_upstream.mode = "close_after_request"
+    err = assert_api_error(send_raw(proxy.port, body=INGRESS_BODY), 503, "ServiceUnavailable", error_type="Receiver")
+    assert err.message.startswith(NO_ANSWER), err.message
+    assert [a.mode for a in fault_upstream.arrivals] == ["normal", "close_after_request"]
+    assert fault_upstream.accepted == 1, "the call was sent again on a new connection"
+    assert series_of(proxy.metrics(), "upstream_requests_total") == {
+        labels(status_class="2xx"): 1,
+        labels(status_class="error"): 1,
+    }
+    assert_recovers(proxy, make_client, fault_upstream, 2)
 
 
 def test_an_upstream_that_comes_up_after_refusing_is_used(start_proxy, make_client, upstream):
@@ -224,7 +260,7 @@ def request_head(port: int, body: str) -> bytes:
         "POST / HTTP/1.1\r\n"
         f"Host: 127.0.0.1:{port}\r\n"
         f"Authorization: {raw_authorization()}\r\n"
-        "X-Amz-Date: 20261125T050916Z\r\n"
+        f"X-Amz-Date: {RAW_AMZ_DATE}\r\n"
         "Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
@@ -263,9 +299,9 @@ class SlowClient:
 
 
 class Slowloris:
-    """Many slow clients driven by one thread-less loop: each round reads
-    what the proxy sent (noting closes), then sends each trickling client
-    its next byte."""
+    """Many slow clients, driven round by round from one thread: each round
+    reads what the proxy sent (noting closes), then sends each trickling
+    client its next byte."""
 
     def __init__(self, port: int, counts: dict[str, int]):
         self.port = port
@@ -506,3 +542,223 @@ def test_connections_past_max_connections_wait_for_a_free_one(start_proxy, upstr
                 sock.close()
     wait_for(lambda: proxy.metrics().get("connections_open") == 0, what="connections_open back to 0")
     assert describe(proxy).status == 200
+
+
+# ---- a soak under reload churn -------------------------------------------------------------
+SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "20"))
+SOAK_CLIENTS = 4
+# A warmed-up proxy holds about 26 MiB (debug build); its allocator may take
+# a few MiB more at a concurrency peak. A leak of 1 KiB a request or 50 KiB
+# a reload would pass this within a few minutes' soak.
+SOAK_RSS_SLACK = 16 * MIB
+# Policy B also freezes the `prod-flip-*` groups, which A allows.
+POLICY_A = TEST_POLICY
+POLICY_B = TEST_POLICY + """\
+  - id: freeze-flip
+    effect: deny
+    actions: [AuthorizeCacheSecurityGroupIngress]
+    cache_security_groups: ["prod-flip-[a-z0-9-]+"]
+"""
+POLICY_BROKEN = "rules:\n  - id: typo\n    effect: allow\n    actions: [AuthoriseCacheSecurityGroupIngress]\n"
+REVISIONS = {revision(POLICY_A): "A", revision(POLICY_B): "B"}
+# What each kind of request gets: (rule, allowed) under policy A and under B.
+SOAK_DECISIONS = {
+    "ok": {"A": ("prod-app-ingress", True), "B": ("prod-app-ingress", True)},
+    "flip": {"A": ("prod-app-ingress", True), "B": ("freeze-flip", False)},
+    "legacy": {"A": ("no-legacy-group", False), "B": ("no-legacy-group", False)},
+}
+# Mostly decidable requests, a few malformed ones.
+SOAK_KINDS = ["ok", "flip", "legacy", "flip", "ok", "flip", "legacy", "ok", "flip", "malformed"]
+SOAK_MALFORMED = {"missing_action": (400, "MissingAction"), "bad_signature": (403, "SignatureDoesNotMatch")}
+
+
+@dataclass
+class Sent:
+    """One soak request and its answer."""
+
+    kind: str
+    ec2_group: str
+    status: int
+    request_id: str | None  # the answer's x-amzn-RequestId
+    body: bytes
+
+
+def soak_client(port: int, index: int, deadline: float, sent: list[Sent], keep_alive: bool) -> None:
+    """Signed requests of every kind until the deadline, on one keep-alive
+    connection or a new connection each."""
+    conn = None
+    for n in range(1_000_000):
+        if time.monotonic() > deadline:
+            break
+        kind = SOAK_KINDS[n % len(SOAK_KINDS)]
+        if kind == "malformed":
+            kind = list(SOAK_MALFORMED)[(n // len(SOAK_KINDS)) % len(SOAK_MALFORMED)]
+        ec2_group = f"app-{index}-{n}"
+        group = "prod-legacy" if kind == "legacy" else f"prod-{kind.replace('_', '-')}-{index}-{n}"
+        pairs = ingress_pairs(CacheSecurityGroupName=group, EC2SecurityGroupName=ec2_group)
+        if kind == "missing_action":
+            pairs = [(k, v) for k, v in pairs if k != "Action"]
+        body = form_encode(pairs)
+        secret = "not/the+right/secret/0123456789abcdef" if kind == "bad_signature" else OPS_SECRET
+        authorization, amz_date = sign_raw(port, body, OPS_KEY, secret)
+        if not keep_alive:
+            resp = send_raw(port, body=body, authorization=authorization, amz_date=amz_date)
+            sent.append(Sent(kind, ec2_group, resp.status, resp.header("x-amzn-RequestId"), resp.body))
+            continue
+        if conn is None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+        conn.request(
+            "POST",
+            "/",
+            body=body,
+            headers={
+                "Authorization": authorization,
+                "X-Amz-Date": amz_date,
+                "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+            },
+        )
+        answer = conn.getresponse()
+        data = answer.read()
+        sent.append(Sent(kind, ec2_group, answer.status, answer.getheader("x-amzn-RequestId"), data))
+        if answer.will_close:
+            conn.close()
+            conn = None
+    if conn is not None:
+        conn.close()
+
+
+@dataclass
+class Churn:
+    valid: int = 0
+    invalid: int = 0
+
+
+def reload_churn(proxy, deadline: float, churn: Churn) -> None:
+    """Rewrites the policy between A and B (now and then a broken one) and
+    reloads, by POST /reload and by SIGHUP in turn, until the deadline."""
+    for n in range(1_000_000):
+        if time.monotonic() > deadline:
+            break
+        text = POLICY_BROKEN if n % 4 == 3 else (POLICY_A, POLICY_B)[n % 2]
+        replace_file(proxy.policy_path, text)
+        if n % 3 == 2:
+            m = proxy.metrics()
+            before = m.value("policy_reloads_total", result="success") + m.value("policy_reloads_total", result="failure")
+            proxy.signal(signal.SIGHUP)
+
+            def done():
+                m = proxy.metrics()
+                return m.value("policy_reloads_total", result="success") + m.value("policy_reloads_total", result="failure") > before
+
+            wait_for(done, timeout=10, what="the SIGHUP reload")
+        else:
+            answer = proxy.reload()
+            if text is POLICY_BROKEN:
+                assert answer.status == 400 and answer.json()["result"] == "failed", answer.text
+            else:
+                assert answer.status == 200, answer.text
+                assert answer.json()["policy_revision"] == revision(text)
+        if text is POLICY_BROKEN:
+            churn.invalid += 1
+        else:
+            churn.valid += 1
+        time.sleep(0.05)
+
+
+def proxy_fds(proxy) -> int:
+    return len(os.listdir(f"/proc/{proxy.proc.pid}/fd"))
+
+
+def test_soak_under_reload_churn(start_proxy, upstream):
+    proxy = start_proxy(admin=True, callers=CALLERS, policy=POLICY_A, audit_log="audit.jsonl", watch_interval="0s")
+    wait_for(lambda: proxy.metrics().get("connections_open") == 0, what="connections_open == 0")
+    fds_before = proxy_fds(proxy)
+    started = time.monotonic()
+    deadline = started + SOAK_SECONDS
+    sent: list[list[Sent]] = [[] for _ in range(SOAK_CLIENTS)]
+    churn = Churn()
+    workers = [Background(soak_client, proxy.port, i, deadline, sent[i], keep_alive=i > 0) for i in range(SOAK_CLIENTS)]
+    reloader = Background(reload_churn, proxy, deadline, churn)
+
+    # RSS once a second; the first third of the run is the warm-up.
+    samples: list[tuple[float, int]] = []
+    while time.monotonic() < deadline and not any(w.done for w in [*workers, reloader]):
+        samples.append((time.monotonic() - started, rss_bytes(proxy)))
+        time.sleep(1)
+    for worker in [*workers, reloader]:
+        worker.join(timeout=60)
+    end_rss = rss_bytes(proxy)
+    warm = [rss for at, rss in samples if at >= SOAK_SECONDS / 3]
+    assert warm, "no RSS sample after the warm-up"
+    requests = [s for per_client in sent for s in per_client]
+    print(
+        f"\nsoak: {SOAK_SECONDS:.0f}s, {len(requests)} requests, {churn.valid} reloads, {churn.invalid} refused; "
+        f"RSS {samples[0][1] / MIB:.1f} MiB at start, {warm[0] / MIB:.1f} MiB after warm-up, "
+        f"{max(rss for _, rss in samples) / MIB:.1f} MiB at most, {end_rss / MIB:.1f} MiB at the end"
+    )
+    assert proxy.proc.poll() is None, "the proxy exited"
+    assert churn.valid >= 2 and churn.invalid >= 1, churn
+
+    lines = [json.loads(line) for line in proxy.audit_path.read_text().splitlines()]
+    by_id = {line["request_id"]: line for line in lines}
+    assert len(by_id) == len(lines), "two audit lines share a request id"
+    by_group: dict[str, list[dict]] = {}
+    for line in lines:
+        by_group.setdefault(line["ec2_security_group"], []).append(line)
+    # No audit line lost, none extra, each on a policy that was valid.
+    assert len(lines) == len(requests), f"{len(lines)} audit lines for {len(requests)} requests"
+    assert {line["policy_revision"] for line in lines} <= set(REVISIONS)
+
+    allowed, seen_decisions = set(), set()
+    for request in requests:
+        if request.kind in SOAK_MALFORMED:
+            status, code = SOAK_MALFORMED[request.kind]
+            err = parse_error_xml(request.body)
+            assert (request.status, err.code) == (status, code), request
+            line = by_id[err.request_id]
+            assert (line["decision"], line["error_code"]) == ("error", code), line
+            continue
+        [line] = by_group[request.ec2_group]
+        policy = REVISIONS[line["policy_revision"]]
+        rule, allow = SOAK_DECISIONS[request.kind][policy]
+        seen_decisions.add((request.kind, policy, allow))
+        assert line["rules"] == [rule], (request, line)
+        if allow:
+            assert request.status == 200, (request, line)
+            assert b"<AuthorizeCacheSecurityGroupIngressResult>" in request.body
+            assert (line["decision"], line["error_code"], line["upstream_status"]) == ("allow", None, 200), line
+            allowed.add(request.ec2_group)
+        else:
+            assert request.status == 400, (request, line)
+            err = parse_error_xml(request.body)
+            assert err.code == "InvalidParameterCombination" and f"`{rule}`" in err.message, err
+            assert err.request_id == request.request_id == line["request_id"]
+            assert (line["decision"], line["error_code"], line["upstream_status"]) == (
+                "deny",
+                "InvalidParameterCombination",
+                None,
+            ), line
+    # The churn showed: the same kind of request was decided by both policies.
+    assert {("flip", "A", True), ("flip", "B", False)} <= seen_decisions, seen_decisions
+
+    # The upstream got exactly the allowed calls, each once.
+    forwarded = [r.params.get("EC2SecurityGroupName") for r in upstream.requests]
+    assert len(forwarded) == len(allowed) and set(forwarded) == allowed
+    assert all(r.signature_ok for r in upstream.requests)
+
+    m = proxy.metrics()
+    assert m.value("policy_reloads_total", result="success") == churn.valid
+    assert m.value("policy_reloads_total", result="failure") == churn.invalid
+    assert m.total("requests_total") == len(requests)
+    assert m.get("in_flight_requests") == 0
+    assert m.value("upstream_requests_total", status_class="2xx") == len(allowed)
+    wait_for(lambda: proxy.metrics().get("connections_open") == 0, what="connections_open back to 0")
+    # No connection is left behind: the upstream pool keeps about one idle
+    # connection per client that ran at once (a few more when a request
+    # checks one out just before another is returned), not one per request.
+    assert proxy_fds(proxy) <= fds_before + 2 * SOAK_CLIENTS, (fds_before, proxy_fds(proxy))
+    # Memory: what a warmed-up proxy holds, plus allocator slack, not a
+    # growth with the number of requests or reloads.
+    assert end_rss <= max(warm[0], samples[0][1]) + SOAK_RSS_SLACK, (
+        f"RSS grew from {warm[0] / MIB:.1f} MiB after warm-up to {end_rss / MIB:.1f} MiB"
+    )
