@@ -296,6 +296,10 @@ impl Drop for InFlight<'_> {
 
 /// Serves until SIGINT or SIGTERM, then drains.
 pub async fn run(proxy: Proxy) -> Result<(), String> {
+    let proxy = Arc::new(proxy);
+    // Before anything listens: a SIGHUP sent once the ports answer must
+    // reload, not kill the process with the signal's default action.
+    spawn_reloaders(&proxy);
     let tls = match &proxy.config.tls {
         Some(settings) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
             settings,
@@ -307,7 +311,6 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
     let address = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listen address: {e}"))?;
-    let proxy = Arc::new(proxy);
     if let Some(admin_listen) = proxy.config.admin_listen {
         let admin = TcpListener::bind(admin_listen)
             .await
@@ -344,7 +347,6 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
         );
     }
     drop(snapshot);
-    spawn_reloaders(&proxy);
 
     let max_connections = proxy.config.limits.max_connections;
     let connections = Arc::new(Semaphore::new(max_connections));
