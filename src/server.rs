@@ -375,8 +375,9 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
         let draining = draining.clone();
         tokio::spawn(async move {
             proxy.metrics.connections_open.inc();
-            // Until a client speaks it costs this small task; the serving
-            // state (some KiB of futures and buffers) is allocated then.
+            // Until a client speaks it costs this small task (about 1.5
+            // KiB with its socket); serving it (hyper's connection and the
+            // futures around it, some 16 KiB) is set up once it does.
             if first_bytes(&stream, &proxy.config.limits, draining.clone()).await {
                 Box::pin(serve_accepted(&proxy, tls, stream, peer, draining)).await;
             }
@@ -454,8 +455,7 @@ async fn serve_accepted(
 
 /// Waits for a new connection's first bytes for as long as a new
 /// connection may wait before starting a request; false when it is to be
-/// closed unserved (it hung up, timed out, or the proxy is draining). Until then a client costs its socket and a task, but
-/// not hyper's buffers (16 KiB), which adds up over thousands of idle ones.
+/// closed unserved (it hung up, timed out, or the proxy is draining).
 async fn first_bytes(
     stream: &TcpStream,
     limits: &Limits,
