@@ -19,7 +19,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
 use crate::audit::{AuditSink, RequestRecord};
@@ -51,7 +51,8 @@ pub struct Proxy {
     upstream: Upstream,
     identity: UpstreamIdentity,
     audit: AuditSink,
-    /// Requests being handled; past the limit new ones get `Throttling`.
+    /// Requests being handled, from the end of their body on; past the
+    /// limit new ones get `Throttling`.
     request_slots: Semaphore,
     /// Set on SIGTERM: `/readyz` turns 503 while requests drain.
     pub(crate) shutting_down: AtomicBool,
@@ -119,6 +120,15 @@ impl Proxy {
         let (parts, body) = request.into_parts();
         request::check_message(&parts)?;
         let body = read_body(body, &parts.headers, &self.config.limits).await?;
+        // A slot is taken only once the body is in, so that slow senders
+        // (bounded by max_connections and body_read_timeout) cannot hold
+        // the slots complete requests need.
+        let _slot = self.request_slots.try_acquire().map_err(|_| {
+            ApiError::throttling(format!(
+                "Rate exceeded: more than {} requests are in flight",
+                self.config.limits.max_concurrent_requests
+            ))
+        })?;
         let (parsed, query_auth) = request::parse(&HttpParts {
             method: parts.method.as_str(),
             path: parts.uri.path(),
@@ -289,6 +299,10 @@ impl Drop for InFlight<'_> {
 
 /// Serves until SIGINT or SIGTERM, then drains.
 pub async fn run(proxy: Proxy) -> Result<(), String> {
+    let proxy = Arc::new(proxy);
+    // Before anything listens: a SIGHUP sent once the ports answer must
+    // reload, not kill the process with the signal's default action.
+    spawn_reloaders(&proxy);
     let tls = match &proxy.config.tls {
         Some(settings) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
             settings,
@@ -296,13 +310,10 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
         None => None,
     };
     let listen = proxy.config.listen;
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on `{listen}`: {e}"))?;
+    let listener = bind_data(listen).map_err(|e| format!("cannot listen on `{listen}`: {e}"))?;
     let address = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listen address: {e}"))?;
-    let proxy = Arc::new(proxy);
     if let Some(admin_listen) = proxy.config.admin_listen {
         let admin = TcpListener::bind(admin_listen)
             .await
@@ -339,7 +350,6 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
         );
     }
     drop(snapshot);
-    spawn_reloaders(&proxy);
 
     let max_connections = proxy.config.limits.max_connections;
     let connections = Arc::new(Semaphore::new(max_connections));
@@ -368,41 +378,11 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
         let draining = draining.clone();
         tokio::spawn(async move {
             proxy.metrics.connections_open.inc();
-            let handshake_timeout = proxy.config.limits.header_read_timeout;
-            match tls {
-                None => {
-                    let connection = Connection {
-                        peer,
-                        certificate_identities: Vec::new(),
-                    };
-                    serve_connection(&proxy, stream, connection, draining).await;
-                }
-                Some(acceptor) => {
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            let certificate_identities = stream
-                                .get_ref()
-                                .1
-                                .peer_certificates()
-                                .and_then(|chain| chain.first())
-                                .map(|cert| crate::tls::certificate_identities(cert))
-                                .unwrap_or_default();
-                            let connection = Connection {
-                                peer,
-                                certificate_identities,
-                            };
-                            serve_connection(&proxy, stream, connection, draining).await;
-                        }
-                        Ok(Err(e)) => log::warn(
-                            "tls handshake failed",
-                            serde_json::json!({ "peer": peer.to_string(), "error": e.to_string() }),
-                        ),
-                        Err(_) => log::warn(
-                            "tls handshake timed out",
-                            serde_json::json!({ "peer": peer.to_string() }),
-                        ),
-                    }
-                }
+            // Until a client speaks it costs this small task (about 1.5
+            // KiB with its socket); serving it (hyper's connection and the
+            // futures around it, some 16 KiB) is set up once it does.
+            if first_bytes(&stream, &proxy.config.limits, draining.clone()).await {
+                Box::pin(serve_accepted(&proxy, tls, stream, peer, draining)).await;
             }
             proxy.metrics.connections_open.dec();
             drop(permit);
@@ -428,6 +408,85 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
         ),
     }
     Ok(())
+}
+
+/// Serves an accepted connection, after the TLS handshake if any.
+async fn serve_accepted(
+    proxy: &Arc<Proxy>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    draining: watch::Receiver<bool>,
+) {
+    let handshake_timeout = proxy.config.limits.header_read_timeout;
+    match tls {
+        None => {
+            let connection = Connection {
+                peer,
+                certificate_identities: Vec::new(),
+            };
+            serve_connection(proxy, stream, connection, draining).await;
+        }
+        Some(acceptor) => {
+            match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    let certificate_identities = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|cert| crate::tls::certificate_identities(cert))
+                        .unwrap_or_default();
+                    let connection = Connection {
+                        peer,
+                        certificate_identities,
+                    };
+                    serve_connection(proxy, stream, connection, draining).await;
+                }
+                Ok(Err(e)) => log::warn(
+                    "tls handshake failed",
+                    serde_json::json!({ "peer": peer.to_string(), "error": e.to_string() }),
+                ),
+                Err(_) => log::warn(
+                    "tls handshake timed out",
+                    serde_json::json!({ "peer": peer.to_string() }),
+                ),
+            }
+        }
+    }
+}
+
+/// Waits for a new connection's first bytes for as long as a new
+/// connection may wait before starting a request; false when it is to be
+/// closed unserved (it hung up, timed out, or the proxy is draining).
+async fn first_bytes(
+    stream: &TcpStream,
+    limits: &Limits,
+    mut draining: watch::Receiver<bool>,
+) -> bool {
+    let patience = limits.header_read_timeout.min(limits.idle_timeout);
+    // A peek, since tokio may report a new socket readable before it is.
+    let mut probe = [0u8; 1];
+    tokio::select! {
+        peeked = tokio::time::timeout(patience, stream.peek(&mut probe)) => matches!(peeked, Ok(Ok(1))),
+        Ok(_) = draining.wait_for(|d| *d) => false,
+    }
+}
+
+/// Connections the kernel completes before the proxy accepts them (capped
+/// by `net.core.somaxconn`). The standard 128 drops handshakes in a burst
+/// of reconnecting clients, who then wait a second or more to retry.
+const LISTEN_BACKLOG: u32 = 1024;
+
+fn bind_data(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// SIGHUP and the file watcher reload the policy and callers; SIGHUP also
@@ -666,17 +725,9 @@ async fn handle(
             proxy.config.mode,
             snapshot.revision.clone(),
         );
-        let result = match proxy.request_slots.try_acquire() {
-            Ok(_slot) => {
-                proxy
-                    .process(&snapshot, request, &connection, &mut record)
-                    .await
-            }
-            Err(_) => Err(ApiError::throttling(format!(
-                "Rate exceeded: more than {} requests are in flight",
-                proxy.config.limits.max_concurrent_requests
-            ))),
-        };
+        let result = proxy
+            .process(&snapshot, request, &connection, &mut record)
+            .await;
         let response = match result {
             Ok(answer) => {
                 let mut response = Response::new(Full::new(answer.body));
@@ -799,6 +850,63 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_connection_is_served_only_once_it_speaks() {
+        let limits = Limits {
+            max_body_bytes: 1,
+            header_read_timeout: Duration::from_millis(300),
+            body_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1,
+            max_concurrent_requests: 1,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = bind_data("127.0.0.1:0".parse().unwrap()).unwrap();
+            let address = listener.local_addr().unwrap();
+            let (_drain, draining) = watch::channel(false);
+            let accept = || async { listener.accept().await.unwrap().0 };
+
+            // Silent for longer than the head timeout: closed unserved,
+            // though tokio reports a new socket readable at once.
+            let _silent = TcpStream::connect(address).await.unwrap();
+            let started = Instant::now();
+            assert!(!first_bytes(&accept().await, &limits, draining.clone()).await);
+            assert!(started.elapsed() >= Duration::from_millis(250));
+
+            let mut speaking = TcpStream::connect(address).await.unwrap();
+            let stream = accept().await;
+            tokio::io::AsyncWriteExt::write_all(&mut speaking, b"P")
+                .await
+                .unwrap();
+            assert!(first_bytes(&stream, &limits, draining.clone()).await);
+            // Peeked, not consumed: hyper reads the byte.
+            let mut byte = [0u8; 1];
+            assert_eq!(stream.try_read(&mut byte).unwrap(), 1);
+            assert_eq!(&byte, b"P");
+
+            drop(TcpStream::connect(address).await.unwrap());
+            assert!(!first_bytes(&accept().await, &limits, draining.clone()).await);
+
+            let (drain, draining) = watch::channel(false);
+            let _waiting = TcpStream::connect(address).await.unwrap();
+            let stream = accept().await;
+            drain.send(true).unwrap();
+            let patient = Limits {
+                header_read_timeout: Duration::from_secs(60),
+                ..limits
+            };
+            let waited = tokio::time::timeout(
+                Duration::from_secs(10),
+                first_bytes(&stream, &patient, draining),
+            );
+            assert_eq!(waited.await, Ok(false), "draining ends the wait");
+        });
+    }
 
     #[test]
     fn connection_deadlines() {

@@ -11,7 +11,7 @@ use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettin
 use aws_sigv4::sign::v4;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, CONTENT_TYPE, HOST};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -165,19 +165,31 @@ impl Upstream {
             SystemTime::now(),
         )
         .map_err(failed)?;
+        let max_response_bytes = self.config.max_response_bytes;
         let exchange = async {
             let response = self.client.request(upstream_request).await.map_err(|e| {
-                ApiError::service_unavailable(format!(
-                    "the upstream endpoint cannot be reached: {}",
-                    root_cause(&e)
-                ))
+                if e.is_connect() {
+                    ApiError::service_unavailable(format!(
+                        "the upstream endpoint cannot be reached: {}",
+                        root_cause(&e)
+                    ))
+                } else {
+                    no_valid_answer(&e)
+                }
             })?;
             let (parts, body) = response.into_parts();
-            let body = Limited::new(body, self.config.max_response_bytes)
+            check_status(parts.status)?;
+            let body = Limited::new(body, max_response_bytes)
                 .collect()
                 .await
                 .map_err(|e| {
-                    ApiError::service_unavailable(format!("the upstream response failed: {e}"))
+                    if e.downcast_ref::<LengthLimitError>().is_some() {
+                        ApiError::service_unavailable(format!(
+                            "the upstream answer is larger than the limit of {max_response_bytes} bytes"
+                        ))
+                    } else {
+                        no_valid_answer(e.as_ref())
+                    }
                 })?
                 .to_bytes();
             Ok(UpstreamResponse {
@@ -205,6 +217,28 @@ impl Upstream {
 pub struct UpstreamError {
     pub class: &'static str,
     pub error: ApiError,
+}
+
+/// The upstream was reached but its answer was cut short or is not HTTP.
+fn no_valid_answer(error: &(dyn std::error::Error + 'static)) -> ApiError {
+    ApiError::service_unavailable(format!(
+        "the upstream endpoint sent no valid answer: {}",
+        root_cause(error)
+    ))
+}
+
+/// ElastiCache answers with a final status; an informational one or one
+/// past 599 (which hyper parses) is no answer to pass on: a 101 would tell
+/// the caller its connection had switched protocols.
+fn check_status(status: http::StatusCode) -> Result<(), ApiError> {
+    if (200..=599).contains(&status.as_u16()) {
+        Ok(())
+    } else {
+        Err(ApiError::service_unavailable(format!(
+            "the upstream endpoint sent no valid answer: the status `{}` is not a final HTTP status",
+            status.as_u16()
+        )))
+    }
 }
 
 fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
@@ -324,6 +358,18 @@ mod tests {
             .unwrap();
         let bytes = rt.block_on(body.collect()).unwrap().to_bytes();
         String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn only_final_statuses_are_answers() {
+        for ok in [200, 301, 404, 500, 503, 599] {
+            assert!(check_status(http::StatusCode::from_u16(ok).unwrap()).is_ok());
+        }
+        for bad in [100, 101, 103, 600, 999] {
+            let err = check_status(http::StatusCode::from_u16(bad).unwrap()).unwrap_err();
+            assert_eq!((err.status, err.code), (503, "ServiceUnavailable"));
+            assert!(err.message.contains(&format!("`{bad}`")), "{}", err.message);
+        }
     }
 
     #[test]
