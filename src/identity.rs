@@ -8,6 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use aws_config::environment::EnvironmentVariableRegionProvider;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
@@ -98,8 +101,21 @@ impl UpstreamIdentity {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(Provider::Rustls(CryptoMode::Ring))
             .build_https();
+        // The proxy's region only matters for STS (requests carry their
+        // own), so it comes from the config, the environment or the profile,
+        // else us-east-1; never from a probe of the instance metadata service.
+        let region = RegionProviderChain::first_try(
+            assume_role
+                .and_then(|a| a.sts_region.clone())
+                .map(aws_config::Region::new),
+        )
+        .or_else(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::new())
+        // Without any, the credential chain would probe the metadata service.
+        .or_else(aws_config::Region::from_static("us-east-1"));
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http)
+            .region(region)
             .load()
             .await;
         let chain = sdk

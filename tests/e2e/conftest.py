@@ -196,6 +196,8 @@ def proxy_env(**extra: str) -> dict[str, str]:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "AWS_ACCESS_KEY_ID": PROXY_ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": PROXY_SECRET_KEY,
+        # Nothing may leave loopback: no instance metadata probes.
+        "AWS_EC2_METADATA_DISABLED": "true",
     }
     env.update(extra)
     return env
