@@ -16,6 +16,11 @@ cd "$(dirname "$0")/.."
 
 CARGO_FUZZ_VERSION=0.13.2
 seconds="${FUZZ_SECONDS:-10}"
+# libFuzzer reads 0 as "no limit": every run here stops by itself.
+[[ "$seconds" =~ ^[1-9][0-9]*$ ]] || {
+  echo "fuzz: FUZZ_SECONDS must be a positive number of seconds, not \`$seconds\`" >&2
+  exit 2
+}
 tools="$PWD/.tools"
 export PATH="$tools/bin:$PATH"
 

@@ -397,7 +397,7 @@ fn caller_headers(token: &str) -> http::HeaderMap {
         ("x-amz-date", "20261125T000000Z"),
         ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
         ("x-amz-user-agent", "aws-sdk-rust/1.3.9 api/elasticache/1.90.0"),
-        ("x-forwarded-for", "10.9.8.7"),
+        ("x-forwarded-for", "192.0.2.7"),
     ] {
         headers.insert(name, http::HeaderValue::from_str(value).expect("a header value"));
     }
