@@ -244,7 +244,7 @@ impl Proxy {
         took: Duration,
     ) -> Response<Full<Bytes>> {
         let was_healthy = self.audit.is_healthy();
-        if let Err(e) = self.audit.write(&record.to_json(took)) {
+        if let Err(e) = self.audit.write(&record.line(took)) {
             self.metrics.audit_write_failures.inc();
             if was_healthy {
                 log::error(
