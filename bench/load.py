@@ -16,6 +16,7 @@ See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -379,6 +380,32 @@ class Target:
     latency: list[Run] = field(default_factory=list)
     rss_after_warmup_kib: int = 0
     rss_samples_kib: list[int] = field(default_factory=list)
+    answered: int = 0  # 200s of every request sent, warm-ups included
+
+    def drive(self, **options) -> Run:
+        run = oha(self.service, **options)
+        self.answered += run.requests
+        return run
+
+
+@contextlib.contextmanager
+def perf_record(service: Service, output: Path | None):
+    """Samples `service` with perf (call graphs from DWARF) while the block
+    runs; a no-op without an output path."""
+    if output is None:
+        yield
+        return
+    perf = subprocess.Popen(
+        ["perf", "record", "-q", "-F", "499", "--call-graph", "dwarf,16384", "-p", str(service.proc.pid),
+         "-o", str(output)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        perf.send_signal(signal.SIGINT)
+        perf.wait(timeout=120)
+        log(f"profile of {service.name}: perf report -i {output} --no-children")
 
 
 def measure(target: Target, args, raw: Path, repeat: int) -> None:
@@ -386,18 +413,34 @@ def measure(target: Target, args, raw: Path, repeat: int) -> None:
     tag = f"{service.name}-{repeat}"
     log(f"{target.label}: warm-up {args.warmup}s, then {args.duration}s at -c {c}, "
         f"then {args.duration}s at {args.rate:g} req/s")
-    oha(service, concurrency=c, seconds=args.warmup, rate=None, save=None)
+    target.drive(concurrency=c, seconds=args.warmup, rate=None, save=None)
     if not target.rss_after_warmup_kib:
         target.rss_after_warmup_kib = target.measured.status_kib("VmRSS")
-    target.throughput.append(oha(service, concurrency=c, seconds=args.duration, rate=None,
-                                 save=raw / f"{tag}-throughput.json"))
+    profile = raw / f"{tag}-throughput.perf.data" if service.name in args.perf and repeat == 0 else None
+    with perf_record(service, profile):
+        target.throughput.append(target.drive(concurrency=c, seconds=args.duration, rate=None,
+                                              save=raw / f"{tag}-throughput.json"))
     target.rss_samples_kib.append(target.measured.status_kib("VmRSS"))
-    target.latency.append(oha(service, concurrency=args.rate_concurrency, seconds=args.duration,
-                              rate=args.rate, save=raw / f"{tag}-rate.json"))
+    target.latency.append(target.drive(concurrency=args.rate_concurrency, seconds=args.duration,
+                                       rate=args.rate, save=raw / f"{tag}-rate.json"))
     target.rss_samples_kib.append(target.measured.status_kib("VmRSS"))
     achieved = target.latency[-1].rps
     if achieved < 0.95 * args.rate:
         log(f"warning: {target.label} reached only {achieved:.0f} of {args.rate:g} req/s in the fixed-rate run")
+
+
+def audited_requests(proxy: Service, answered: int) -> int:
+    """The proxy's audit lines, one per request: as many as it answered, each
+    allowed and forwarded (a cheaper path would not be the one benchmarked)."""
+    lines = 0
+    with open(proxy.log_path.parent / "audit.jsonl", "rb") as audit:
+        for line in audit:
+            lines += 1
+            if b'"decision":"allow"' not in line or b'"upstream_status":200' not in line:
+                raise BenchError(f"an audit line shows a request not allowed and forwarded: {line[:2000]!r}")
+    if lines != answered:
+        raise BenchError(f"the proxy answered {answered} requests but wrote {lines} audit lines")
+    return answered
 
 
 def median(values: list[float]) -> float:
@@ -470,8 +513,10 @@ def report(targets: list[Target], args, command: str, nginx: str, load_before: s
     load_after = Path("/proc/loadavg").read_text().split()[:3]
     lines += [
         "",
-        f"- Throughput, proxy / nginx: **{proxy_rps / nginx_rps:.2f}×** (target ≥ 1.00×).",
-        f"- Added p99 at {rate} req/s over direct: **{added_p99:.3f} ms** (target < 1 ms).",
+        f"- Throughput, proxy / nginx: **{proxy_rps / nginx_rps:.2f}×** "
+        f"(target ≥ 1.00×: {'met' if proxy_rps >= nginx_rps else 'missed'}).",
+        f"- Added p99 at {rate} req/s over direct: **{added_p99:.3f} ms** "
+        f"(target < 1 ms: {'met' if added_p99 < 1 else 'missed'}).",
         f"- Proxy RSS after warm-up → after {proxy_requests:,} requests: "
         f"{mib(proxy.rss_after_warmup_kib)} → {mib(proxy.rss_samples_kib[-1])} MiB "
         f"({growth / 1024:+.1f} MiB; samples after each run: "
@@ -495,9 +540,9 @@ def report(targets: list[Target], args, command: str, nginx: str, load_before: s
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=20, help="seconds of each measured run (default 20)")
-    parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up before each target's runs")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds over all targets; medians are reported")
+    parser.add_argument("--duration", type=float, help="seconds of each measured run (default 20; --quick 3)")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up before each target's runs (3; --quick 1)")
+    parser.add_argument("--repeat", type=int, help="rounds over all targets, medians reported (3; --quick 1)")
     parser.add_argument("--concurrency", type=int, default=32, help="connections of the throughput run")
     parser.add_argument("--rate", type=float, default=1000, help="requests/s of the latency run")
     parser.add_argument("--rate-concurrency", type=int, default=8, help="connections of the latency run")
@@ -505,9 +550,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--proxy-bin", type=Path, help="benchmark this binary instead of building one")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.md", help="where the table goes")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (configs, logs, audit)")
+    parser.add_argument("--perf", action="append", default=[], choices=["proxy", "nginx", "upstream"],
+                        help="profile this target's first throughput run with perf record (repeatable)")
     args = parser.parse_args()
-    if args.quick:
-        args.duration, args.warmup, args.repeat = 3, 1, 1
+    # --quick changes the defaults only: what is given explicitly stands.
+    defaults = {"duration": 3, "warmup": 1, "repeat": 1} if args.quick else {"duration": 20, "warmup": 3, "repeat": 3}
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if args.duration <= 0 or args.warmup <= 0 or args.repeat < 1 or args.concurrency < 1:
         parser.error("durations, --repeat and --concurrency must be positive")
     return args
@@ -524,6 +574,8 @@ def main() -> int:
     from fake_upstream import authorize_ingress_xml
     from support import ALLOWED_INGRESS
 
+    # A stopped benchmark still stops what it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     TOOLS.mkdir(parents=True, exist_ok=True)
     ensure_oha()
@@ -556,12 +608,11 @@ def main() -> int:
         ]
         for target in targets:
             check_one_request(target.service)
+            target.answered += 1
         for repeat in range(args.repeat):
             for target in targets:
                 measure(target, args, raw, repeat)
-        audit = proxy.log_path.parent / "audit.jsonl"
-        with open(audit, "rb") as lines:
-            proxy_requests = sum(1 for _ in lines)
+        proxy_requests = audited_requests(proxy, targets[-1].answered)
         table = report(targets, args, command, nginx, load_before, proxy_requests)
     finally:
         for service in reversed(services):
