@@ -12,7 +12,8 @@ use crate::model::{did_you_mean, AccountId, Action, Region};
 use crate::rule_index::ActionRules;
 use crate::yaml_positions::{Position, Positions};
 
-const RULE_KEYS: [&str; 10] = [
+/// The keys a rule may have.
+pub const RULE_KEYS: [&str; 10] = [
     "id",
     "effect",
     "mode",

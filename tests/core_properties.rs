@@ -771,18 +771,6 @@ fn compile_checked(text: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-const RULE_KEYS: [&str; 10] = [
-    "id",
-    "effect",
-    "mode",
-    "actions",
-    "callers",
-    "regions",
-    "owner_ids",
-    "cache_security_groups",
-    "ec2_security_groups",
-    "message",
-];
 
 /// Scalars a policy author (or a typo) might write.
 fn scalar() -> impl Strategy<Value = serde_yaml::Value> {
@@ -827,7 +815,7 @@ fn yaml_value() -> impl Strategy<Value = serde_yaml::Value> {
 
 fn random_rule() -> impl Strategy<Value = serde_yaml::Value> {
     let key = prop_oneof![
-        4 => select(RULE_KEYS.to_vec()).prop_map(str::to_owned),
+        4 => select(policy::RULE_KEYS.to_vec()).prop_map(str::to_owned),
         1 => "[a-z_]{1,12}",
     ];
     proptest::collection::vec((key, yaml_value()), 0..8).prop_map(|entries| {
