@@ -771,7 +771,6 @@ fn compile_checked(text: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-
 /// Scalars a policy author (or a typo) might write.
 fn scalar() -> impl Strategy<Value = serde_yaml::Value> {
     use serde_yaml::Value;
