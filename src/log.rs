@@ -33,34 +33,43 @@ fn emit(level: &str, message: &str, fields: Value) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// A random UUID (version 4), the shape AWS request ids have.
+/// A UUID-shaped request id (version 4 layout), the shape AWS request ids
+/// have: a counter run through SipHash under a key drawn from the OS once per
+/// process. Unique within the process and unguessable across processes,
+/// without a system call or a lock per request.
 pub fn new_request_id() -> String {
-    use ring::rand::SecureRandom;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static KEY: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let key = KEY.get_or_init(std::collections::hash_map::RandomState::new);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let half = |lane: u8| {
+        let mut hasher = key.build_hasher();
+        hasher.write_u64(n);
+        hasher.write_u8(lane);
+        hasher.finish()
+    };
     let mut bytes = [0u8; 16];
-    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
-        // The OS random source failing is not a reason to drop a request;
-        // a time-derived id is still unique enough to correlate logs.
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        bytes = nanos.to_le_bytes();
-    }
+    bytes[..8].copy_from_slice(&half(0).to_le_bytes());
+    bytes[8..].copy_from_slice(&half(1).to_le_bytes());
     format_uuid(bytes)
 }
 
 fn format_uuid(mut bytes: [u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    let mut id = String::with_capacity(36);
+    for (i, byte) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            id.push('-');
+        }
+        id.push(HEX[usize::from(byte >> 4)] as char);
+        id.push(HEX[usize::from(byte & 0x0f)] as char);
+    }
+    id
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC.
@@ -80,13 +89,34 @@ pub fn rfc3339(time: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since_epoch.subsec_millis()
-    )
+    // Hand-formatted: one line per request carries it.
+    let mut out = String::with_capacity(24);
+    for (value, width, then) in [
+        (year as u64, 4, '-'),
+        (month as u64, 2, '-'),
+        (day as u64, 2, 'T'),
+        (rem / 3600, 2, ':'),
+        (rem % 3600 / 60, 2, ':'),
+        (rem % 60, 2, '.'),
+        (u64::from(since_epoch.subsec_millis()), 3, 'Z'),
+    ] {
+        push_padded(&mut out, value, width);
+        out.push(then);
+    }
+    out
+}
+
+/// `value` in decimal, zero-padded to `width` digits (more if it needs them).
+fn push_padded(out: &mut String, value: u64, width: u32) {
+    let digits = value.checked_ilog10().unwrap_or(0) + 1;
+    for _ in digits..width {
+        out.push('0');
+    }
+    let mut divisor = 10u64.pow(digits - 1);
+    while divisor > 0 {
+        out.push(char::from(b'0' + (value / divisor % 10) as u8));
+        divisor /= 10;
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +131,12 @@ mod tests {
         assert_eq!(at(951_782_400), "2000-02-29T00:00:00.000Z");
         assert_eq!(at(1_764_072_000), "2025-11-25T12:00:00.000Z");
         assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59.000Z");
+        assert_eq!(
+            rfc3339(SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_072_000_007)),
+            "2025-11-25T12:00:00.007Z"
+        );
+        assert_eq!(at(253_402_300_799), "9999-12-31T23:59:59.000Z");
+        assert_eq!(at(253_402_300_800), "10000-01-01T00:00:00.000Z");
     }
 
     #[test]
@@ -110,5 +146,19 @@ mod tests {
         assert_eq!(&id[14..15], "4");
         assert_ne!(id, new_request_id());
         assert_eq!(format_uuid([0; 16]), "00000000-0000-4000-8000-000000000000");
+        assert_eq!(
+            format_uuid([0xab; 16]),
+            "abababab-abab-4bab-abab-abababababab"
+        );
+    }
+
+    #[test]
+    fn request_ids_do_not_repeat() {
+        let ids: std::collections::HashSet<String> =
+            (0..100_000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 100_000);
+        assert!(ids.iter().all(|id| id
+            .bytes()
+            .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b))));
     }
 }

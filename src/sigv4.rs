@@ -464,7 +464,7 @@ fn canonical_headers(
 }
 
 /// Trims the value and collapses each run of whitespace to one space.
-fn push_trimmed(value: &str, out: &mut String) {
+pub(crate) fn push_trimmed(value: &str, out: &mut String) {
     for (i, word) in value.split_ascii_whitespace().enumerate() {
         if i > 0 {
             out.push(' ');
@@ -521,7 +521,7 @@ fn encode_unreserved(bytes: &[u8], out: &mut String) {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
@@ -617,7 +617,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 /// `YYYYMMDDTHHMMSSZ` of a Unix time.
-fn format_amz_date(secs: i64) -> String {
+pub(crate) fn format_amz_date(secs: i64) -> String {
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let of_day = secs.rem_euclid(86_400);
     format!(

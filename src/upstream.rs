@@ -3,14 +3,15 @@
 //! path, a short allowlist of SDK headers), signed with the proxy's own
 //! credentials, and sent over a pooled connection with a deadline.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, CONTENT_TYPE, HOST};
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT,
+};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -20,17 +21,22 @@ use crate::config::{EndpointTemplate, UpstreamConfig};
 use crate::error::ApiError;
 use crate::model::{Region, SERVICE};
 use crate::request::ElastiCacheRequest;
+use crate::sigv4;
+use ring::digest;
 
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 
 /// Caller headers worth passing on: SDK identification only. Everything else
 /// the caller sent is dropped; the proxy forwards what it decided on.
-const FORWARDED_HEADERS: [&str; 4] = [
-    "user-agent",
-    "x-amz-user-agent",
-    "amz-sdk-invocation-id",
-    "amz-sdk-request",
+const FORWARDED_HEADERS: [HeaderName; 4] = [
+    USER_AGENT,
+    HeaderName::from_static("x-amz-user-agent"),
+    HeaderName::from_static("amz-sdk-invocation-id"),
+    HeaderName::from_static("amz-sdk-request"),
 ];
+
+const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
 
 /// Hop-by-hop headers of the upstream response, not passed back.
 const HOP_BY_HOP: [&str; 8] = [
@@ -59,7 +65,8 @@ impl ProxyCredentials {
     }
 }
 
-/// Builds the signed upstream request. Pure: the time is passed in.
+/// Builds the signed upstream request. Pure: the time is passed in, and
+/// `keys` only saves work (the same key is derived either way).
 pub fn build_signed_request(
     request: &ElastiCacheRequest,
     region: &Region,
@@ -67,52 +74,179 @@ pub fn build_signed_request(
     caller_headers: &HeaderMap,
     credentials: &ProxyCredentials,
     now: SystemTime,
+    keys: &SigningKeys,
 ) -> Result<http::Request<Full<Bytes>>, ApiError> {
     let body = Bytes::from(request.to_form_body());
+    let amz_date = sigv4::format_amz_date(
+        now.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    );
+    let credentials = &credentials.0;
+    // Every header the upstream gets, lowercase names, sorted: the signed
+    // ones are exactly these but `user-agent`, which intermediaries rewrite
+    // (aws-sigv4 leaves it out for the same reason).
+    let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::with_capacity(8);
     let authority = endpoint.authority_for(region);
-    let mut builder = http::Request::builder()
-        .method(http::Method::POST)
-        .uri(endpoint.uri_for(region))
-        .header(HOST, &authority)
-        .header(CONTENT_TYPE, FORM_CONTENT_TYPE);
+    headers.push((HOST, header_value(&authority)?));
+    headers.push((CONTENT_TYPE, HeaderValue::from_static(FORM_CONTENT_TYPE)));
+    headers.push((X_AMZ_DATE, header_value(&amz_date)?));
+    if let Some(token) = credentials.session_token() {
+        headers.push((X_AMZ_SECURITY_TOKEN, header_value(token)?));
+    }
     for name in FORWARDED_HEADERS {
-        let mut values = caller_headers.get_all(name).iter();
+        let mut values = caller_headers.get_all(&name).iter();
         if let (Some(value), None) = (values.next(), values.next()) {
             if value.to_str().is_ok_and(|v| v.len() <= 512) {
-                builder = builder.header(name, value);
+                headers.push((name, value.clone()));
             }
         }
     }
-    let mut upstream = builder.body(body.clone()).map_err(|e| {
+    headers.sort_unstable_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+
+    let date = &amz_date[..8];
+    let scope = sigv4::credential_scope(date, region.as_str(), SERVICE);
+    let canonical = upstream_canonical_request(&headers, &body);
+    let string_to_sign = sigv4::string_to_sign(&amz_date, &scope, &canonical.text);
+    let key = keys.key_for(
+        credentials.access_key_id(),
+        credentials.secret_access_key(),
+        date,
+        region.as_str(),
+        now,
+    );
+    let signature = v4::calculate_signature(&*key, string_to_sign.as_bytes());
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
+        credentials.access_key_id(),
+        canonical.signed_headers
+    );
+
+    let mut upstream = http::Request::new(Full::new(body));
+    *upstream.method_mut() = http::Method::POST;
+    *upstream.uri_mut() = endpoint.uri_for(region).parse().map_err(|e| {
         ApiError::internal_failure(format!("cannot build the upstream request: {e}"))
     })?;
+    let map = upstream.headers_mut();
+    map.reserve(headers.len() + 1);
+    for (name, value) in headers {
+        map.insert(name, value);
+    }
+    map.insert(AUTHORIZATION, header_value(&authorization)?);
+    Ok(upstream)
+}
 
-    let identity = credentials.0.clone().into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region.as_str())
-        .name(SERVICE)
-        .time(now)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| ApiError::internal_failure(format!("cannot sign the upstream request: {e}")))?
-        .into();
-    let headers: Vec<(&str, &str)> = upstream
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
-        .collect();
-    let uri = upstream.uri().to_string();
-    let signable =
-        SignableRequest::new("POST", uri, headers.into_iter(), SignableBody::Bytes(&body))
-            .map_err(|e| {
-                ApiError::internal_failure(format!("cannot sign the upstream request: {e}"))
-            })?;
-    let (instructions, _signature) = sign(signable, &params)
-        .map_err(|e| ApiError::internal_failure(format!("cannot sign the upstream request: {e}")))?
-        .into_parts();
-    instructions.apply_to_request_http1x(&mut upstream);
-    Ok(upstream.map(Full::new))
+fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(text).map_err(|_| {
+        ApiError::internal_failure("cannot build the upstream request: a header value is not valid")
+    })
+}
+
+struct CanonicalRequest {
+    text: String,
+    signed_headers: String,
+}
+
+/// The canonical request of the proxy's own upstream request: `POST`, path
+/// `/`, no query, `headers` (sorted, lowercase) signed but `user-agent`.
+fn upstream_canonical_request(
+    headers: &[(HeaderName, HeaderValue)],
+    body: &[u8],
+) -> CanonicalRequest {
+    let mut text = String::with_capacity(512);
+    let mut signed_headers = String::with_capacity(96);
+    text.push_str("POST\n/\n\n");
+    for (name, value) in headers.iter().filter(|(n, _)| *n != USER_AGENT) {
+        let name = name.as_str();
+        text.push_str(name);
+        text.push(':');
+        // Values are visible ASCII: they came from `&str` or passed `to_str`.
+        sigv4::push_trimmed(value.to_str().unwrap_or_default(), &mut text);
+        text.push('\n');
+        if !signed_headers.is_empty() {
+            signed_headers.push(';');
+        }
+        signed_headers.push_str(name);
+    }
+    text.push('\n');
+    text.push_str(&signed_headers);
+    text.push('\n');
+    text.push_str(&sigv4::hex(digest::digest(&digest::SHA256, body).as_ref()));
+    CanonicalRequest {
+        text,
+        signed_headers,
+    }
+}
+
+/// Signing keys derived by aws-sigv4, kept per (credentials, day, region):
+/// the derivation is four HMACs, the same all day, and the upstream request
+/// is signed on every allowed call. A handful of entries: one identity, or
+/// one per assumed-role session in use, times the regions called.
+pub struct SigningKeys {
+    entries: Mutex<Vec<SigningKeyEntry>>,
+}
+
+struct SigningKeyEntry {
+    access_key_id: String,
+    secret_access_key: String,
+    date: String,
+    region: String,
+    key: Arc<[u8]>,
+}
+
+const SIGNING_KEYS_KEPT: usize = 32;
+
+impl Default for SigningKeys {
+    fn default() -> Self {
+        SigningKeys::new()
+    }
+}
+
+impl SigningKeys {
+    pub fn new() -> SigningKeys {
+        SigningKeys {
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn key_for(
+        &self,
+        access_key_id: &str,
+        secret_access_key: &str,
+        date: &str,
+        region: &str,
+        now: SystemTime,
+    ) -> Arc<[u8]> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let found = entries.iter().find(|e| {
+            e.date == date
+                && e.region == region
+                && e.access_key_id == access_key_id
+                && e.secret_access_key == secret_access_key
+        });
+        if let Some(entry) = found {
+            return entry.key.clone();
+        }
+        let key: Arc<[u8]> =
+            Arc::from(v4::generate_signing_key(secret_access_key, now, region, SERVICE).as_ref());
+        // Yesterday's keys are never used again.
+        entries.retain(|e| e.date == date);
+        if entries.len() >= SIGNING_KEYS_KEPT {
+            entries.remove(0);
+        }
+        entries.push(SigningKeyEntry {
+            access_key_id: access_key_id.to_owned(),
+            secret_access_key: secret_access_key.to_owned(),
+            date: date.to_owned(),
+            region: region.to_owned(),
+            key: key.clone(),
+        });
+        key
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+    }
 }
 
 /// The upstream's answer, passed back to the caller.
@@ -125,6 +259,7 @@ pub struct UpstreamResponse {
 /// A pooled HTTPS/HTTP client for the upstream endpoint.
 pub struct Upstream {
     config: UpstreamConfig,
+    keys: SigningKeys,
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
@@ -140,7 +275,11 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
-        Ok(Upstream { config, client })
+        Ok(Upstream {
+            config,
+            keys: SigningKeys::new(),
+            client,
+        })
     }
 
     /// Signs and sends an allowed request; the whole exchange is bounded by
@@ -163,6 +302,7 @@ impl Upstream {
             caller_headers,
             credentials,
             SystemTime::now(),
+            &self.keys,
         )
         .map_err(failed)?;
         let max_response_bytes = self.config.max_response_bytes;
@@ -325,9 +465,16 @@ mod tests {
         );
         caller.insert("x-evil", HeaderValue::from_static("1"));
         let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_072_000); // 2025-11-25T12:00:00Z
-        let signed =
-            build_signed_request(&request, &region, &endpoint, &caller, &credentials(), time)
-                .unwrap();
+        let signed = build_signed_request(
+            &request,
+            &region,
+            &endpoint,
+            &caller,
+            &credentials(),
+            time,
+            &SigningKeys::new(),
+        )
+        .unwrap();
         assert_eq!(signed.uri(), "https://elasticache.eu-west-1.amazonaws.com/");
         assert_eq!(signed.method(), "POST");
         let h = signed.headers();
@@ -350,6 +497,178 @@ mod tests {
             bytes,
             "Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02&CacheSecurityGroupName=prod-1&EC2SecurityGroupName=app-1&EC2SecurityGroupOwnerId=123456781234"
         );
+    }
+
+    /// The Authorization header aws-sigv4's full request signer computes for
+    /// the same request: the oracle for the proxy's cached-key signing.
+    fn aws_sigv4_authorization(
+        signed: &http::Request<Full<Bytes>>,
+        body: &[u8],
+        credentials: &Credentials,
+        time: SystemTime,
+    ) -> String {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        // aws-sigv4 adds these itself, from the time and the credentials.
+        let skip = ["authorization", "x-amz-date", "x-amz-security-token"];
+        let headers: Vec<(&str, &str)> = signed
+            .headers()
+            .iter()
+            .filter(|(n, _)| !skip.contains(&n.as_str()))
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
+        let identity = credentials.clone().into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(
+                signed.headers()["authorization"]
+                    .to_str()
+                    .unwrap()
+                    .split('/')
+                    .nth(2)
+                    .unwrap(),
+            )
+            .name(SERVICE)
+            .time(time)
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let signable = SignableRequest::new(
+            "POST",
+            signed.uri().to_string(),
+            headers.into_iter(),
+            SignableBody::Bytes(body),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut oracle = http::Request::new(());
+        instructions.apply_to_request_http1x(&mut oracle);
+        for name in ["x-amz-date", "x-amz-security-token"] {
+            assert_eq!(
+                oracle.headers().get(name),
+                signed.headers().get(name),
+                "{name}"
+            );
+        }
+        oracle.headers()["authorization"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn signatures_agree_with_aws_sigv4s_request_signer() {
+        let (request, _) = parse(&HttpParts {
+            method: "POST",
+            path: "/",
+            query: None,
+            content_type: ContentType::One("application/x-www-form-urlencoded"),
+            body: b"Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02&EC2SecurityGroupOwnerId=123456781234&EC2SecurityGroupName=app%201&CacheSecurityGroupName=prod-1",
+        })
+        .unwrap();
+        let keys = SigningKeys::new();
+        let with_token = Credentials::new(
+            "ASIAPROXY",
+            "secret/with+chars",
+            Some("IQoJb3JpZ2luX2VjEJ//token==".into()),
+            None,
+            "test",
+        );
+        let plain = Credentials::new("AKIDPROXY", "other-secret", None, None, "test");
+        let mut full = HeaderMap::new();
+        full.insert(
+            "user-agent",
+            HeaderValue::from_static("Boto3/1.40  md/x   ua/2.1"),
+        );
+        full.insert(
+            "x-amz-user-agent",
+            HeaderValue::from_static("  aws-sdk-rust/1.3   os/linux  "),
+        );
+        full.insert(
+            "amz-sdk-invocation-id",
+            HeaderValue::from_static("0b3f1c2e-1111-4c4c-8d8d-0123456789ab"),
+        );
+        full.insert(
+            "amz-sdk-request",
+            HeaderValue::from_static("attempt=1; max=3"),
+        );
+        let cases = [
+            (
+                &plain,
+                "eu-west-1",
+                "https://elasticache.{region}.amazonaws.com",
+                HeaderMap::new(),
+                1_764_072_000,
+            ),
+            (
+                &with_token,
+                "us-gov-west-1",
+                "http://127.0.0.1:8443",
+                full.clone(),
+                1_764_072_000,
+            ),
+            (
+                &plain,
+                "cn-north-1",
+                "https://elasticache.{region}.amazonaws.com.cn:443",
+                full,
+                1_764_115_199,
+            ),
+        ];
+        for (credentials, region, endpoint, caller, secs) in cases {
+            let region = Region::parse(region).unwrap();
+            let endpoint = EndpointTemplate::parse(endpoint).unwrap();
+            let time = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+            // Twice: the second signature comes from the cached key.
+            for _ in 0..2 {
+                let signed = build_signed_request(
+                    &request,
+                    &region,
+                    &endpoint,
+                    &caller,
+                    &ProxyCredentials::new(credentials.clone()),
+                    time,
+                    &keys,
+                )
+                .unwrap();
+                let body = request.to_form_body();
+                let ours = signed.headers()["authorization"].to_str().unwrap();
+                assert_eq!(
+                    ours,
+                    aws_sigv4_authorization(&signed, body.as_bytes(), credentials, time),
+                    "{endpoint:?} {region:?}"
+                );
+            }
+        }
+        assert_eq!(keys.len(), 3);
+    }
+
+    #[test]
+    fn signing_keys_follow_the_day_the_region_and_the_secret() {
+        let keys = SigningKeys::new();
+        let day = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_072_000);
+        let a = keys.key_for("AKID", "secret-1", "20251125", "us-east-1", day);
+        assert_eq!(
+            a,
+            keys.key_for("AKID", "secret-1", "20251125", "us-east-1", day)
+        );
+        assert_ne!(
+            a,
+            keys.key_for("AKID", "secret-2", "20251125", "us-east-1", day)
+        );
+        assert_ne!(
+            a,
+            keys.key_for("AKID", "secret-1", "20251125", "eu-west-1", day)
+        );
+        assert_eq!(keys.len(), 3);
+        let next_day = day + Duration::from_secs(86_400);
+        let b = keys.key_for("AKID", "secret-1", "20251126", "us-east-1", next_day);
+        assert_ne!(a, b);
+        assert_eq!(keys.len(), 1, "yesterday's keys are dropped");
+        for i in 0..100 {
+            keys.key_for(&format!("ASIA{i}"), "s", "20251126", "us-east-1", next_day);
+        }
+        assert_eq!(keys.len(), SIGNING_KEYS_KEPT);
     }
 
     fn futures_body(body: Full<Bytes>) -> String {

@@ -444,7 +444,9 @@ proptest! {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(NOW);
         let signed = upstream::build_signed_request(
             &request, &region, &endpoint, &caller_headers(&token), &credentials, now,
+            &upstream::SigningKeys::new(),
         ).unwrap();
+        let oracle = aws_sigv4_authorization(&signed, &request.to_form_body(), now);
         let (parts, body) = signed.into_parts();
         let body = body_of(body);
 
@@ -497,7 +499,59 @@ proptest! {
         };
         let verified = sigv4::verify(&received, &claim_of(&claim), PROXY_SECRET, NOW as i64);
         prop_assert_eq!(verified, Ok(()));
+        // And aws-sigv4's own request signer computes the same signature.
+        prop_assert_eq!(authorization, oracle.as_str());
     }
+}
+
+/// The Authorization header aws-sigv4's full request signer computes for the
+/// request the proxy built (which signs from a cached key).
+fn aws_sigv4_authorization(
+    signed: &http::Request<Full<Bytes>>,
+    body: &str,
+    now: SystemTime,
+) -> String {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let headers: Vec<(&str, &str)> = signed
+        .headers()
+        .iter()
+        .filter(|(n, _)| !matches!(n.as_str(), "authorization" | "x-amz-date"))
+        .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+        .collect();
+    let region = signed.headers()["authorization"]
+        .to_str()
+        .unwrap()
+        .split('/')
+        .nth(2)
+        .unwrap()
+        .to_owned();
+    let identity = Credentials::new(PROXY_KEY, PROXY_SECRET, None, None, "test").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&region)
+        .name("elasticache")
+        .time(now)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        signed.uri().to_string(),
+        headers.into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let mut oracle = http::Request::new(());
+    sign(signable, &params)
+        .unwrap()
+        .into_parts()
+        .0
+        .apply_to_request_http1x(&mut oracle);
+    oracle.headers()["authorization"]
+        .to_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn claim_of(signature: &CallerSignature) -> Claim<'_> {
