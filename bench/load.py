@@ -103,7 +103,8 @@ def ensure_signing_python() -> None:
         [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
          "-r", str(E2E / "requirements.txt")]
     )
-    os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
+    # The script that was run: this one, or bench/ab.py, which imports it.
+    os.execv(str(python), [str(python), str(Path(sys.argv[0]).resolve()), *sys.argv[1:]])
 
 
 def ensure_oha() -> None:
@@ -290,7 +291,11 @@ def start_proxy(binary: Path, workdir: Path, upstream: Service) -> Service:
         audit_log="audit.jsonl",
         limits={"max_connections": 4096},
     )
-    return start("proxy", [str(binary), "serve", "--config", str(config)], port, home, env=proxy_env())
+    # The proxy gets a clean environment; the runtime's size is the one
+    # setting passed through (see bench/README.md).
+    passed = {name: os.environ[name] for name in ("TOKIO_WORKER_THREADS",) if name in os.environ}
+    return start("proxy", [str(binary), "serve", "--config", str(config)], port, home,
+                 env=proxy_env(**passed))
 
 
 # ---- the request -----------------------------------------------------------------

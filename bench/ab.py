@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""A/B comparison of proxy builds: CPU per request and throughput, measured
+interleaved in one session so that the machine's drift spreads over all of
+them.
+
+    python3 bench/ab.py target/release/elasticache-authz-proxy /tmp/other-build
+    python3 bench/ab.py --rounds 5 --rate 8000 --seconds 3 A B C
+
+Every binary gets its own proxy (same config as bench/load.py) in front of
+one shared upstream. Each round runs, per binary in turn, a fixed-rate run
+(CPU µs per request at the same offered load) and a closed-loop run at
+-c 32 (requests/s and CPU µs per request at saturation). Medians at the end.
+Every response must be a 200. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import load  # noqa: E402  (the benchmark's services, signing and oha runs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("binaries", nargs="+", type=Path, help="proxy binaries to compare")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=3, help="length of each run")
+    parser.add_argument("--rate", type=float, default=8000, help="requests/s of the fixed-rate run")
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    if args.rounds < 1 or args.seconds <= 0 or args.rate <= 0:
+        parser.error("--rounds, --seconds and --rate must be positive")
+    for binary in args.binaries:
+        if not os.access(binary, os.X_OK):
+            parser.error(f"`{binary}` is not an executable file")
+
+    load.ensure_signing_python()
+    sys.path.insert(0, str(load.E2E))
+    for name in list(os.environ):  # no AWS settings of this machine reach botocore
+        if name.upper().startswith(("AWS_", "BOTO_")):
+            del os.environ[name]
+    from fake_upstream import authorize_ingress_xml
+    from support import ALLOWED_INGRESS
+
+    load.ensure_oha()
+    nginx = load.ensure_nginx()
+    workdir = Path(tempfile.mkdtemp(prefix="eap-ab-"))
+    workdir.chmod(0o755)  # nginx workers run as another user
+    services: list[load.Service] = []
+    try:
+        xml = authorize_ingress_xml(ALLOWED_INGRESS, load.REGION, load.UPSTREAM_REQUEST_ID).decode()
+        upstream = load.start_nginx(nginx, "upstream", "nginx-upstream.conf.in", workdir, {
+            "REQUEST_ID": load.UPSTREAM_REQUEST_ID,
+            "BODY": xml.replace("\\", "\\\\").replace("'", "\\'"),
+        })
+        services.append(upstream)
+        proxies = []
+        for i, binary in enumerate(args.binaries):
+            home = workdir / f"build-{i}"
+            home.mkdir()
+            proxy = load.start_proxy(binary.resolve(), home, upstream)
+            proxy.name = f"{i}:{binary}"
+            services.append(proxy)
+            proxies.append(proxy)
+            load.check_one_request(proxy)
+            load.oha(proxy, concurrency=args.concurrency, seconds=1, rate=None, save=None)  # warm-up
+        fixed: dict[str, list[float]] = {p.name: [] for p in proxies}
+        saturated: dict[str, list[load.Run]] = {p.name: [] for p in proxies}
+        for round_ in range(args.rounds):
+            for proxy in proxies:
+                at_rate = load.oha(proxy, concurrency=args.concurrency, seconds=args.seconds,
+                                   rate=args.rate, save=None)
+                closed = load.oha(proxy, concurrency=args.concurrency, seconds=args.seconds,
+                                  rate=None, save=None)
+                fixed[proxy.name].append(at_rate.cpu_us_per_request)
+                saturated[proxy.name].append(closed)
+                load.log(f"round {round_ + 1}, {proxy.name}: {at_rate.cpu_us_per_request:.1f} µs/req "
+                         f"at {at_rate.rps:,.0f}/s; {closed.rps:,.0f}/s at "
+                         f"{closed.cpu_us_per_request:.1f} µs/req at -c {args.concurrency}")
+        print(f"| build | CPU µs/req at {args.rate:,.0f}/s | req/s at -c {args.concurrency} "
+              f"| CPU µs/req at -c {args.concurrency} |")
+        print("|---|--:|--:|--:|")
+        for proxy in proxies:
+            runs = saturated[proxy.name]
+            print(f"| `{proxy.name}` | {statistics.median(fixed[proxy.name]):.1f} "
+                  f"| {statistics.median(r.rps for r in runs):,.0f} "
+                  f"| {statistics.median(r.cpu_us_per_request for r in runs):.1f} |")
+        print(f"\nMedians of {args.rounds} interleaved rounds of {args.seconds:g} s runs.")
+    finally:
+        for service in reversed(services):
+            service.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except load.BenchError as err:
+        print(f"[bench] FAILED: {err}", file=sys.stderr)
+        sys.exit(1)
