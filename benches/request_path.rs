@@ -247,5 +247,77 @@ fn compile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, request_path, decide, compile);
+/// Stage 4's signature: the upstream request built and signed as the proxy,
+/// from a cached signing key, beside aws-sigv4's full request signer on the
+/// same request (which derives the key every time).
+fn sign_upstream(c: &mut Criterion) {
+    use elasticache_authz_proxy::config::EndpointTemplate;
+    use elasticache_authz_proxy::upstream::{self, ProxyCredentials, SigningKeys};
+    let mut group = c.benchmark_group("sign_upstream");
+    let (parsed, _) = request::parse(&HttpParts {
+        method: "POST",
+        path: "/",
+        query: None,
+        content_type: ContentType::One("application/x-www-form-urlencoded"),
+        body: ingress_body(10).as_bytes(),
+    })
+    .expect("parses");
+    let region = Region::parse("eu-west-1").expect("region");
+    let endpoint =
+        EndpointTemplate::parse("https://elasticache.{region}.amazonaws.com").expect("endpoint");
+    let credentials = Credentials::new(KEY, SECRET, None, None, "bench");
+    let proxy_credentials = ProxyCredentials::new(credentials.clone());
+    let mut caller_headers = http::HeaderMap::new();
+    caller_headers.insert(
+        "x-amz-user-agent",
+        http::HeaderValue::from_static("aws-sdk-rust/1.3.9 api/elasticache/1.90.0"),
+    );
+    let now = UNIX_EPOCH + Duration::from_secs(NOW as u64);
+    let keys = SigningKeys::new();
+    let build = || {
+        upstream::build_signed_request(
+            &parsed,
+            &region,
+            &endpoint,
+            &caller_headers,
+            &proxy_credentials,
+            now,
+            &keys,
+        )
+        .expect("signs")
+    };
+    group.bench_function("proxy, cached key", |b| b.iter(|| black_box(build())));
+    let built = build();
+    let body = parsed.to_form_body();
+    let identity = credentials.into();
+    group.bench_function("aws-sigv4 request signer", |b| {
+        b.iter(|| {
+            let headers = built
+                .headers()
+                .iter()
+                .filter(|(n, _)| !matches!(n.as_str(), "authorization" | "x-amz-date"))
+                .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)));
+            let params = v4::SigningParams::builder()
+                .identity(&identity)
+                .region("eu-west-1")
+                .name("elasticache")
+                .time(now)
+                .settings(SigningSettings::default())
+                .build()
+                .expect("params")
+                .into();
+            let signable = SignableRequest::new(
+                "POST",
+                "https://elasticache.eu-west-1.amazonaws.com/",
+                headers,
+                SignableBody::Bytes(body.as_bytes()),
+            )
+            .expect("signable");
+            black_box(sign(signable, &params).expect("signs"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, request_path, decide, compile, sign_upstream);
 criterion_main!(benches);

@@ -2,6 +2,12 @@
 //! request is built from the parsed request alone (canonical form body, fixed
 //! path, a short allowlist of SDK headers), signed with the proxy's own
 //! credentials, and sent over a pooled connection with a deadline.
+//!
+//! The request is the proxy's own and always the same shape, so its
+//! canonical form is built here and aws-sigv4 computes the signature from
+//! a signing key kept per day and region (see `SigningKeys`); the tests
+//! check every shape against aws-sigv4's full request signer, and the
+//! end-to-end upstream against botocore's.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
