@@ -423,7 +423,13 @@ pub fn authenticate(
         query_date: signature.query_date.as_deref(),
         query_expires: signature.query_expires,
     };
-    crate::sigv4::verify(received, &claim, secret.expose(), now_unix_secs).map_err(verify_error)?;
+    crate::sigv4::verify_with_key(
+        received,
+        &claim,
+        |date, region, service| secret.signing_key(date, region, service),
+        now_unix_secs,
+    )
+    .map_err(verify_error)?;
 
     if let Some(cert_caller) = certificate_caller {
         if cert_caller.name != caller.name {

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::sync::Mutex;
 
 use serde_yaml::Value;
 
@@ -18,15 +19,77 @@ const CALLER_KEYS: [&str; 5] = [
 ];
 const MIN_SECRET_CHARS: usize = 16;
 
-/// A secret access key. Debug and Display never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// A secret access key. Debug and Display never show it. It keeps the
+/// SigV4 signing keys derived from it lately: a key is the same for a whole
+/// day and region, and deriving one is four HMACs per request otherwise.
+pub struct Secret {
+    value: String,
+    derived: Mutex<Vec<DerivedKey>>,
+}
+
+struct DerivedKey {
+    date: String,
+    region: String,
+    service: String,
+    key: ring::hmac::Key,
+}
+
+/// Regions a caller signs for on one day, kept at most.
+const DERIVED_KEYS_KEPT: usize = 8;
 
 impl Secret {
+    fn new(value: String) -> Secret {
+        Secret {
+            value,
+            derived: Mutex::new(Vec::new()),
+        }
+    }
+
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
+    }
+
+    /// The SigV4 signing key for a day (`YYYYMMDD`), region and service:
+    /// the one `sigv4::signing_key` derives, from memory when it was
+    /// derived before.
+    pub fn signing_key(&self, date: &str, region: &str, service: &str) -> ring::hmac::Key {
+        let mut derived = self.derived.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = derived
+            .iter()
+            .find(|e| e.date == date && e.region == region && e.service == service)
+        {
+            return entry.key.clone();
+        }
+        let key = crate::sigv4::signing_key(&self.value, date, region, service);
+        // A signature's date is checked after this, against the clock: the
+        // cache may see any date a caller claims, so old ones are dropped.
+        derived.retain(|e| e.date == date);
+        if derived.len() >= DERIVED_KEYS_KEPT {
+            derived.remove(0);
+        }
+        derived.push(DerivedKey {
+            date: date.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
+            key: key.clone(),
+        });
+        key
     }
 }
+
+impl Clone for Secret {
+    fn clone(&self) -> Secret {
+        Secret::new(self.value.clone())
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        self.value == other.value
+    }
+}
+
+impl Eq for Secret {}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -268,7 +331,7 @@ fn compile_caller(index: usize, entry: &Value, errors: &mut Vec<String>) -> Opti
             if secret.chars().count() >= MIN_SECRET_CHARS
                 && !secret.chars().any(char::is_whitespace) =>
         {
-            Some(Secret(secret.clone()))
+            Some(Secret::new(secret.clone()))
         }
         // Never echo the value: it is a secret.
         Some(_) => {
@@ -368,6 +431,40 @@ callers:
                 .certificate_only
         );
         assert!(!format!("{callers:?}").contains("ci-secret"));
+    }
+
+    #[test]
+    fn remembered_signing_keys_are_the_derived_ones() {
+        let secret = Secret::new("ci-secret-0123456789abcdef".into());
+        let tag =
+            |key: &ring::hmac::Key| ring::hmac::sign(key, b"string to sign").as_ref().to_vec();
+        for _ in 0..2 {
+            for (date, region) in [
+                ("20261125", "us-east-1"),
+                ("20261125", "eu-west-1"),
+                ("20261126", "us-east-1"),
+            ] {
+                let derived =
+                    crate::sigv4::signing_key(secret.expose(), date, region, "elasticache");
+                assert_eq!(
+                    tag(&secret.signing_key(date, region, "elasticache")),
+                    tag(&derived)
+                );
+            }
+        }
+        let other = Secret::new("app-secret-0123456789abcdef".into());
+        assert_ne!(
+            tag(&other.signing_key("20261126", "us-east-1", "elasticache")),
+            tag(&secret.signing_key("20261126", "us-east-1", "elasticache"))
+        );
+        // Bounded, whatever dates and regions requests claim.
+        for i in 0..50 {
+            secret.signing_key("20261126", &format!("region-{i}"), "elasticache");
+        }
+        assert_eq!(secret.derived.lock().unwrap().len(), DERIVED_KEYS_KEPT);
+        secret.signing_key("20261127", "us-east-1", "elasticache");
+        assert_eq!(secret.derived.lock().unwrap().len(), 1);
+        assert_eq!(format!("{secret:?}"), "<redacted>");
     }
 
     #[test]

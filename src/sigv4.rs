@@ -235,6 +235,23 @@ pub fn verify(
     secret_access_key: &str,
     now_unix_secs: i64,
 ) -> Result<(), VerifyError> {
+    verify_with_key(
+        req,
+        claim,
+        |date, region, service| signing_key(secret_access_key, date, region, service),
+        now_unix_secs,
+    )
+}
+
+/// `verify`, with the signing key for (scope date, region, service) from
+/// `signing_key_for` (a caller's remembered keys), asked for only once every
+/// other check has passed.
+pub fn verify_with_key(
+    req: &ReceivedRequest,
+    claim: &Claim,
+    signing_key_for: impl FnOnce(&str, &str, &str) -> hmac::Key,
+    now_unix_secs: i64,
+) -> Result<(), VerifyError> {
     let amz_date = claimed_date(req, claim)?;
     let Some(date_secs) = parse_amz_date(amz_date) else {
         return Err(VerifyError::MalformedDate {
@@ -267,12 +284,7 @@ pub fn verify(
     let Some(claimed) = decode_signature(claim.signature) else {
         return Err(VerifyError::SignatureDoesNotMatch);
     };
-    let key = signing_key(
-        secret_access_key,
-        claim.scope_date,
-        claim.region,
-        claim.service,
-    );
+    let key = signing_key_for(claim.scope_date, claim.region, claim.service);
     hmac::verify(&key, sts.as_bytes(), &claimed).map_err(|_| VerifyError::SignatureDoesNotMatch)
 }
 
