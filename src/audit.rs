@@ -276,9 +276,9 @@ mod tests {
         assert_eq!(value["source"], "[::1]:5000");
     }
 
-    #[test]
-    fn a_file_sink_appends_whole_lines_and_reports_failures() {
-        let dir = std::env::temp_dir().join(format!("eap-audit-{}", std::process::id()));
+    /// A sink on a fresh file in a fresh folder named after `prefix`.
+    fn file_sink(prefix: &str) -> (std::path::PathBuf, std::path::PathBuf, AuditSink) {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("audit.jsonl");
         let _ = std::fs::remove_file(&path);
@@ -287,6 +287,12 @@ mod tests {
             reject_on_failure: true,
         })
         .unwrap();
+        (dir, path, sink)
+    }
+
+    #[test]
+    fn a_file_sink_appends_whole_lines_and_reports_failures() {
+        let (dir, path, sink) = file_sink("eap-audit");
         sink.write(&json!({"a": 1})).unwrap();
         sink.write(&json!({"b": "x\ny"})).unwrap();
         assert_eq!(
@@ -318,15 +324,7 @@ mod tests {
 
     #[test]
     fn concurrent_writers_and_reopens_never_split_a_line() {
-        let dir = std::env::temp_dir().join(format!("eap-audit-race-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("audit.jsonl");
-        let _ = std::fs::remove_file(&path);
-        let sink = AuditSink::open(&AuditConfig {
-            target: AuditTarget::File(path.clone()),
-            reject_on_failure: true,
-        })
-        .unwrap();
+        let (dir, path, sink) = file_sink("eap-audit-race");
         std::thread::scope(|scope| {
             for writer in 0..8 {
                 let sink = &sink;

@@ -440,13 +440,14 @@ proptest! {
         let decided = RequestFacts::of(&request, &region, Some("ci-deployer"));
 
         let endpoint = EndpointTemplate::parse("https://elasticache.{region}.amazonaws.com").unwrap();
-        let credentials = ProxyCredentials::new(Credentials::new(PROXY_KEY, PROXY_SECRET, None, None, "test"));
+        let credentials = Credentials::new(PROXY_KEY, PROXY_SECRET, None, None, "test");
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(NOW);
         let signed = upstream::build_signed_request(
-            &request, &region, &endpoint, &caller_headers(&token), &credentials, now,
+            &request, &region, &endpoint, &caller_headers(&token),
+            &ProxyCredentials::new(credentials.clone()), now,
             &upstream::SigningKeys::new(),
         ).unwrap();
-        let oracle = aws_sigv4_authorization(&signed, &request.to_form_body(), now);
+        let oracle = aws_sigv4_authorization(&signed, &request.to_form_body(), &credentials, now);
         let (parts, body) = signed.into_parts();
         let body = body_of(body);
 
@@ -509,13 +510,20 @@ proptest! {
 fn aws_sigv4_authorization(
     signed: &http::Request<Full<Bytes>>,
     body: &str,
+    credentials: &Credentials,
     now: SystemTime,
 ) -> String {
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    // aws-sigv4 adds these itself, from the time and the credentials.
     let headers: Vec<(&str, &str)> = signed
         .headers()
         .iter()
-        .filter(|(n, _)| !matches!(n.as_str(), "authorization" | "x-amz-date"))
+        .filter(|(n, _)| {
+            !matches!(
+                n.as_str(),
+                "authorization" | "x-amz-date" | "x-amz-security-token"
+            )
+        })
         .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
         .collect();
     let region = signed.headers()["authorization"]
@@ -525,7 +533,7 @@ fn aws_sigv4_authorization(
         .nth(2)
         .unwrap()
         .to_owned();
-    let identity = Credentials::new(PROXY_KEY, PROXY_SECRET, None, None, "test").into();
+    let identity = credentials.clone().into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region(&region)
@@ -548,10 +556,98 @@ fn aws_sigv4_authorization(
         .into_parts()
         .0
         .apply_to_request_http1x(&mut oracle);
+    for name in ["x-amz-date", "x-amz-security-token"] {
+        assert_eq!(
+            oracle.headers().get(name),
+            signed.headers().get(name),
+            "{name}"
+        );
+    }
     oracle.headers()["authorization"]
         .to_str()
         .unwrap()
         .to_owned()
+}
+
+/// The shapes the property test above does not vary: the proxy's own
+/// session token, every forwarded SDK header (with runs of spaces), a port
+/// in the host, a day's last second. Each signed twice, the second time
+/// from the remembered key.
+#[test]
+fn upstream_signatures_agree_with_aws_sigv4s_request_signer() {
+    let (request, _) = parse(
+        "POST",
+        None,
+        b"Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02&EC2SecurityGroupOwnerId=123456781234&EC2SecurityGroupName=app%201&CacheSecurityGroupName=prod-1",
+    )
+    .unwrap();
+    let keys = upstream::SigningKeys::new();
+    let with_token = Credentials::new(
+        "ASIAPROXY",
+        "secret/with+chars",
+        Some("IQoJb3JpZ2luX2VjEJ//token==".into()),
+        None,
+        "test",
+    );
+    let plain = Credentials::new(PROXY_KEY, PROXY_SECRET, None, None, "test");
+    let mut full = http::HeaderMap::new();
+    for (name, value) in [
+        ("user-agent", "Boto3/1.40  md/x   ua/2.1"),
+        ("x-amz-user-agent", "  aws-sdk-rust/1.3   os/linux  "),
+        (
+            "amz-sdk-invocation-id",
+            "0b3f1c2e-1111-4c4c-8d8d-0123456789ab",
+        ),
+        ("amz-sdk-request", "attempt=1; max=3"),
+    ] {
+        full.insert(name, http::HeaderValue::from_static(value));
+    }
+    let cases = [
+        (
+            &plain,
+            "eu-west-1",
+            "https://elasticache.{region}.amazonaws.com",
+            http::HeaderMap::new(),
+            1_764_072_000,
+        ),
+        (
+            &with_token,
+            "us-gov-west-1",
+            "http://127.0.0.1:8443",
+            full.clone(),
+            1_764_072_000,
+        ),
+        (
+            &plain,
+            "cn-north-1",
+            "https://elasticache.{region}.amazonaws.com.cn:443",
+            full,
+            1_764_115_199,
+        ),
+    ];
+    for (credentials, region, endpoint, caller, secs) in cases {
+        let region = Region::parse(region).unwrap();
+        let endpoint = EndpointTemplate::parse(endpoint).unwrap();
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        for _ in 0..2 {
+            let signed = upstream::build_signed_request(
+                &request,
+                &region,
+                &endpoint,
+                &caller,
+                &ProxyCredentials::new(credentials.clone()),
+                time,
+                &keys,
+            )
+            .unwrap();
+            let ours = signed.headers()["authorization"].to_str().unwrap();
+            assert_eq!(
+                ours,
+                aws_sigv4_authorization(&signed, &request.to_form_body(), credentials, time),
+                "{endpoint:?} {region:?}"
+            );
+        }
+    }
 }
 
 fn claim_of(signature: &CallerSignature) -> Claim<'_> {
