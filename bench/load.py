@@ -267,7 +267,7 @@ def start_nginx(nginx: str, name: str, template: str, workdir: Path, values: dic
     return start(name, [nginx, "-c", str(config), "-e", str(workdir / f"{name}-error.log")], port, workdir)
 
 
-def start_proxy(binary: Path, workdir: Path, upstream: Service) -> Service:
+def start_proxy(binary: Path, workdir: Path, upstream: Service, workers: int | None = None) -> Service:
     from conftest import proxy_env, write_config
     from support import CALLER_ACCESS_KEY, CALLER_SECRET_KEY
 
@@ -290,12 +290,9 @@ def start_proxy(binary: Path, workdir: Path, upstream: Service) -> Service:
         admin_port=free_port(),
         audit_log="audit.jsonl",
         limits={"max_connections": 4096},
+        extra=f"workers: {workers}\n" if workers else "",
     )
-    # The proxy gets a clean environment; the runtime's size is the one
-    # setting passed through (see bench/README.md).
-    passed = {name: os.environ[name] for name in ("TOKIO_WORKER_THREADS",) if name in os.environ}
-    return start("proxy", [str(binary), "serve", "--config", str(config)], port, home,
-                 env=proxy_env(**passed))
+    return start("proxy", [str(binary), "serve", "--config", str(config)], port, home, env=proxy_env())
 
 
 # ---- the request -----------------------------------------------------------------
@@ -559,6 +556,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rate-concurrency", type=int, default=8, help="connections of the latency run")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 s runs, 1 s warm-up, one round")
     parser.add_argument("--proxy-bin", type=Path, help="benchmark this binary instead of building one")
+    parser.add_argument("--proxy-workers", type=int, help="the proxy's `workers` setting (default: one per CPU)")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.md", help="where the table goes")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (configs, logs, audit)")
     parser.add_argument("--perf", action="append", default=[], choices=["proxy", "nginx", "upstream"],
@@ -610,7 +608,7 @@ def main() -> int:
         reverse = start_nginx(nginx, "nginx", "nginx-proxy.conf.in", workdir,
                               {"UPSTREAM_PORT": str(upstream.port)})
         services.append(reverse)
-        proxy = start_proxy(binary, workdir, upstream)
+        proxy = start_proxy(binary, workdir, upstream, args.proxy_workers)
         services.append(proxy)
         targets = [
             Target("direct (no proxy)", upstream, upstream),

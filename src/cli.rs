@@ -261,7 +261,10 @@ fn serve(config_path: &Path) -> Result<(), String> {
         config_path.parent().unwrap_or(Path::new(".")),
     )?;
     let snapshot = reload::compile(&config, reload::Sources::read(&config)?)?;
+    // The control runtime: accepting, the admin listener, reloads and
+    // credential refreshes. Requests are served on `workers`' threads.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;

@@ -27,6 +27,7 @@ struct RawConfig {
     audit_failure: Option<String>,
     watch_interval: Option<String>,
     shutdown_grace: Option<String>,
+    workers: Option<usize>,
     assume_role: Option<RawAssumeRole>,
     upstream: RawUpstream,
     #[serde(default)]
@@ -86,6 +87,9 @@ pub struct Config {
     pub watch_interval: Option<Duration>,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Threads serving requests, each a single-threaded runtime; `None`:
+    /// one per CPU the process may use.
+    pub workers: Option<usize>,
     /// Sign each caller's forwarded requests with a role session of its own.
     pub assume_role: Option<AssumeRole>,
     pub upstream: UpstreamConfig,
@@ -416,6 +420,10 @@ pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Config, String> 
             raw.shutdown_grace,
             Duration::from_secs(30),
         )?,
+        workers: match raw.workers {
+            Some(0) => return Err(err("workers", "must be more than zero".into())),
+            workers => workers,
+        },
         assume_role,
         upstream: UpstreamConfig {
             endpoint,
@@ -488,6 +496,7 @@ limits:
         );
         assert!(config.tls.is_none());
         assert_eq!(config.admin_listen, None);
+        assert_eq!(config.workers, None);
         assert_eq!(config.mode, Mode::Enforce);
         assert_eq!(
             config.audit,
@@ -613,9 +622,10 @@ limits:
     fn operations_settings() {
         let text = format!(
             "{SAMPLE}admin_listen: \"127.0.0.1:9090\"\nmode: shadow\naudit_log: audit/decisions.jsonl\n\
-             audit_failure: continue\nwatch_interval: off\nshutdown_grace: 5s\n"
+             audit_failure: continue\nwatch_interval: off\nshutdown_grace: 5s\nworkers: 3\n"
         );
         let config = parse("proxy.yaml", &text, Path::new("/etc/proxy")).unwrap();
+        assert_eq!(config.workers, Some(3));
         assert_eq!(config.admin_listen.unwrap().to_string(), "127.0.0.1:9090");
         assert_eq!(config.mode, Mode::Shadow);
         assert_eq!(
@@ -653,6 +663,7 @@ limits:
                 "shutdown_grace: 0s\n",
                 "`shutdown_grace`: duration `0s` must be more than zero",
             ),
+            ("workers: 0\n", "`workers`: must be more than zero"),
         ] {
             let err = parse("proxy.yaml", &format!("{SAMPLE}{extra}"), Path::new("/")).unwrap_err();
             assert!(err.contains(expected), "{extra}: {err}");

@@ -5,7 +5,8 @@
 //! reads and verifies the caller's signature ([`sigv4`], [`callers`]),
 //! [`decision`] decides against a compiled [`policy`], [`upstream`] re-signs
 //! and forwards, [`error`] renders rejections, [`audit`] records the
-//! decision. [`server`] wires them to sockets; [`reload`] swaps the policy in
+//! decision. [`server`] wires them to sockets, served by one single-threaded
+//! runtime per core ([`workers`]); [`reload`] swaps the policy in
 //! force, [`metrics`] counts, [`admin`] serves metrics, probes and reloads.
 #![forbid(unsafe_code)]
 
@@ -33,4 +34,5 @@ pub mod server;
 pub mod sigv4;
 pub mod tls;
 pub mod upstream;
+pub mod workers;
 pub mod yaml_positions;

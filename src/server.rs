@@ -37,6 +37,7 @@ use crate::reload::{Live, Snapshot, Trigger};
 use crate::request::{self, ContentType, HttpParts};
 use crate::sigv4::ReceivedRequest;
 use crate::upstream::{Upstream, UpstreamResponse};
+use crate::workers::{self, Workers};
 
 /// Largest request head (request line and headers) the proxy reads.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -56,6 +57,8 @@ pub struct Proxy {
     request_slots: Semaphore,
     /// Set on SIGTERM: `/readyz` turns 503 while requests drain.
     pub(crate) shutting_down: AtomicBool,
+    /// Data-plane threads to start (`workers`).
+    worker_count: usize,
 }
 
 /// What one accepted connection tells about the client.
@@ -73,18 +76,20 @@ impl Proxy {
     ) -> Result<Proxy, String> {
         let metrics = Metrics::new()?;
         metrics.set_policy_revision(&snapshot.revision);
+        let worker_count = config.workers.unwrap_or_else(workers::default_count);
         Ok(Proxy {
             mtls: config
                 .tls
                 .as_ref()
                 .is_some_and(|tls| tls.client_ca.is_some()),
-            upstream: Upstream::new(config.upstream.clone())?,
+            upstream: Upstream::new(config.upstream.clone(), worker_count)?,
             identity,
             audit: AuditSink::open(&config.audit)?,
             request_slots: Semaphore::new(config.limits.max_concurrent_requests),
             live: Live::new(snapshot),
             metrics,
             shutting_down: AtomicBool::new(false),
+            worker_count,
             config,
         })
     }
@@ -309,6 +314,7 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
         )?)),
         None => None,
     };
+    let workers = Workers::start(proxy.worker_count)?;
     let listen = proxy.config.listen;
     let listener = bind_data(listen).map_err(|e| format!("cannot listen on `{listen}`: {e}"))?;
     let address = listener
@@ -334,6 +340,7 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
             "policy_revision": snapshot.revision,
             "upstream_access_key_id": proxy.identity.access_key_id().await,
             "assume_role": proxy.config.assume_role.as_ref().map(|r| r.role_arn.clone()),
+            "workers": workers.len(),
         }),
     );
     if let CallerDirectory::Trusted(name) = &snapshot.callers {
@@ -373,10 +380,25 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
             },
             () = &mut shutdown => break,
         };
+        // The connection moves to a worker: its socket leaves this
+        // runtime's reactor and joins the worker's.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                log::warn(
+                    "cannot hand over a connection",
+                    serde_json::json!({ "error": e.to_string() }),
+                );
+                continue;
+            }
+        };
         let proxy = proxy.clone();
         let tls = tls.clone();
         let draining = draining.clone();
-        tokio::spawn(async move {
+        workers.next().spawn(async move {
+            let Ok(stream) = TcpStream::from_std(stream) else {
+                return;
+            };
             proxy.metrics.connections_open.inc();
             // Until a client speaks it costs this small task (about 1.5
             // KiB with its socket); serving it (hyper's connection and the

@@ -262,15 +262,19 @@ pub struct UpstreamResponse {
     pub body: Bytes,
 }
 
-/// A pooled HTTPS/HTTP client for the upstream endpoint.
+type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Pooled HTTPS/HTTP clients for the upstream endpoint, one per worker
+/// thread: a pooled connection is driven by the runtime that opened it, so
+/// each worker reuses its own.
 pub struct Upstream {
     config: UpstreamConfig,
     keys: SigningKeys,
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    clients: Vec<UpstreamClient>,
 }
 
 impl Upstream {
-    pub fn new(config: UpstreamConfig) -> Result<Upstream, String> {
+    pub fn new(config: UpstreamConfig, workers: usize) -> Result<Upstream, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(provider)
@@ -278,13 +282,17 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .build();
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
+        let clients = (0..workers.max(1))
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .build(connector.clone())
+            })
+            .collect();
         Ok(Upstream {
             config,
             keys: SigningKeys::new(),
-            client,
+            clients,
         })
     }
 
@@ -313,7 +321,8 @@ impl Upstream {
         .map_err(failed)?;
         let max_response_bytes = self.config.max_response_bytes;
         let exchange = async {
-            let response = self.client.request(upstream_request).await.map_err(|e| {
+            let client = &self.clients[crate::workers::current() % self.clients.len()];
+            let response = client.request(upstream_request).await.map_err(|e| {
                 if e.is_connect() {
                     ApiError::service_unavailable(format!(
                         "the upstream endpoint cannot be reached: {}",

@@ -174,7 +174,8 @@ def test_an_upstream_fault_gets_503_service_unavailable(
 def test_a_call_dropped_on_a_reused_upstream_connection_is_not_sent_again(start_proxy, make_client, fault_upstream):
     # The pool may retry a call on a fresh connection only when the reused
     # one failed before the call was written; here it was written and read.
-    proxy = start_proxy(admin=True, endpoint=fault_upstream.endpoint)
+    # One worker: each worker has its own pool, and both calls must use one.
+    proxy = start_proxy(admin=True, endpoint=fault_upstream.endpoint, extra="workers: 1\n")
     assert send_raw(proxy.port, body=INGRESS_BODY).status == 200
     fault_upstream.mode = "close_after_request"
     err = assert_api_error(send_raw(proxy.port, body=INGRESS_BODY), 503, "ServiceUnavailable", error_type="Receiver")
