@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::Mutex;
 
 use serde_yaml::Value;
 
 use crate::model::did_you_mean;
+use crate::sigv4::DailyKeys;
 
 const CALLER_KEYS: [&str; 5] = [
     "name",
@@ -24,14 +24,8 @@ const MIN_SECRET_CHARS: usize = 16;
 /// day and region, and deriving one is four HMACs per request otherwise.
 pub struct Secret {
     value: String,
-    derived: Mutex<Vec<DerivedKey>>,
-}
-
-struct DerivedKey {
-    date: String,
-    region: String,
-    service: String,
-    key: ring::hmac::Key,
+    /// Keyed by (region, service) within a day.
+    derived: DailyKeys<(String, String), ring::hmac::Key>,
 }
 
 /// Regions a caller signs for on one day, kept at most.
@@ -41,7 +35,7 @@ impl Secret {
     fn new(value: String) -> Secret {
         Secret {
             value,
-            derived: Mutex::new(Vec::new()),
+            derived: DailyKeys::new(DERIVED_KEYS_KEPT),
         }
     }
 
@@ -51,29 +45,17 @@ impl Secret {
 
     /// The SigV4 signing key for a day (`YYYYMMDD`), region and service:
     /// the one `sigv4::signing_key` derives, from memory when it was
-    /// derived before.
+    /// derived before. A signature's date is checked against the clock
+    /// before its key is asked for, so only today's dates reach this.
     pub fn signing_key(&self, date: &str, region: &str, service: &str) -> ring::hmac::Key {
-        let mut derived = self.derived.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = derived
-            .iter()
-            .find(|e| e.date == date && e.region == region && e.service == service)
-        {
-            return entry.key.clone();
-        }
-        let key = crate::sigv4::signing_key(&self.value, date, region, service);
-        // A signature's date is checked after this, against the clock: the
-        // cache may see any date a caller claims, so old ones are dropped.
-        derived.retain(|e| e.date == date);
-        if derived.len() >= DERIVED_KEYS_KEPT {
-            derived.remove(0);
-        }
-        derived.push(DerivedKey {
-            date: date.to_owned(),
-            region: region.to_owned(),
-            service: service.to_owned(),
-            key: key.clone(),
-        });
-        key
+        self.derived.get_or_derive(
+            date,
+            |(r, s)| r == region && s == service,
+            || {
+                let key = crate::sigv4::signing_key(&self.value, date, region, service);
+                ((region.to_owned(), service.to_owned()), key)
+            },
+        )
     }
 }
 
@@ -461,9 +443,9 @@ callers:
         for i in 0..50 {
             secret.signing_key("20261126", &format!("region-{i}"), "elasticache");
         }
-        assert_eq!(secret.derived.lock().unwrap().len(), DERIVED_KEYS_KEPT);
+        assert_eq!(secret.derived.len(), DERIVED_KEYS_KEPT);
         secret.signing_key("20261127", "us-east-1", "elasticache");
-        assert_eq!(secret.derived.lock().unwrap().len(), 1);
+        assert_eq!(secret.derived.len(), 1);
         assert_eq!(format!("{secret:?}"), "<redacted>");
     }
 

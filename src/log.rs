@@ -58,16 +58,15 @@ pub fn new_request_id() -> String {
 }
 
 fn format_uuid(mut bytes: [u8; 16]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = crate::sigv4::hex(&bytes);
     let mut id = String::with_capacity(36);
-    for (i, byte) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
+    for (i, digit) in hex.char_indices() {
+        if matches!(i, 8 | 12 | 16 | 20) {
             id.push('-');
         }
-        id.push(HEX[usize::from(byte >> 4)] as char);
-        id.push(HEX[usize::from(byte & 0x0f)] as char);
+        id.push(digit);
     }
     id
 }
@@ -79,16 +78,7 @@ pub fn rfc3339(time: SystemTime) -> String {
         .unwrap_or_default();
     let secs = since_epoch.as_secs();
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::sigv4::civil_from_days(days);
     // Hand-formatted: one line per request carries it.
     let mut out = String::with_capacity(24);
     for (value, width, then) in [

@@ -184,11 +184,22 @@ pub fn credential_scope(date: &str, region: &str, service: &str) -> String {
 /// SignedHeaders is sorted, has no duplicates and names only headers present
 /// in the request; for the query form the `X-Amz-Signature` pair is left out.
 pub fn canonical_request(req: &ReceivedRequest, claim: &Claim) -> Result<String, VerifyError> {
-    check_signed_headers_list(claim.signed_headers)?;
+    canonical_request_of(req, claim.location, claim.signed_headers)
+}
+
+/// The canonical request of `req` with `signed_headers` signed and the
+/// signature in `location`: what a signer signs (the proxy, for its own
+/// upstream requests) and a verifier recomputes.
+pub fn canonical_request_of(
+    req: &ReceivedRequest,
+    location: Location,
+    signed_headers: &[String],
+) -> Result<String, VerifyError> {
+    check_signed_headers_list(signed_headers)?;
     let uri = canonical_uri(req.path);
-    let query = canonical_query(req.query, claim.location)?;
-    let headers = canonical_headers(req.headers, claim.signed_headers)?;
-    let signed = claim.signed_headers.join(";");
+    let query = canonical_query(req.query, location)?;
+    let headers = canonical_headers(req.headers, signed_headers)?;
+    let signed = signed_headers.join(";");
     let body_hash = hex(digest::digest(&digest::SHA256, req.body).as_ref());
     Ok(format!(
         "{}\n{uri}\n{query}\n{headers}\n{signed}\n{body_hash}",
@@ -211,6 +222,54 @@ pub fn signing_key(secret_access_key: &str, date: &str, region: &str, service: &
         key = hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref());
     }
     key
+}
+
+/// Signing keys derived lately, kept for the day they belong to: a key is
+/// the same for a whole day and scope, and deriving one is four HMACs. At
+/// most `capacity` entries; a key of a new day drops the older days' keys.
+/// `K` tells what else a key depends on (the region, the credentials).
+pub struct DailyKeys<K, V> {
+    entries: std::sync::Mutex<Vec<(String, K, V)>>,
+    capacity: usize,
+}
+
+impl<K, V: Clone> DailyKeys<K, V> {
+    pub fn new(capacity: usize) -> DailyKeys<K, V> {
+        DailyKeys {
+            entries: std::sync::Mutex::new(Vec::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The key of `date` (`YYYYMMDD`) whose `K` satisfies `is`, derived by
+    /// `derive` (which gives the `K` to keep it under) when there is none.
+    pub fn get_or_derive(
+        &self,
+        date: &str,
+        is: impl Fn(&K) -> bool,
+        derive: impl FnOnce() -> (K, V),
+    ) -> V {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, _, key)) = entries.iter().find(|(d, k, _)| d == date && is(k)) {
+            return key.clone();
+        }
+        let (k, key) = derive();
+        entries.retain(|(d, _, _)| d == date);
+        if entries.len() >= self.capacity {
+            entries.remove(0);
+        }
+        entries.push((date.to_owned(), k, key.clone()));
+        key
+    }
+
+    /// How many keys are kept.
+    pub fn len(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The hex signature of `string_to_sign`.
@@ -476,7 +535,7 @@ fn canonical_headers(
 }
 
 /// Trims the value and collapses each run of whitespace to one space.
-pub(crate) fn push_trimmed(value: &str, out: &mut String) {
+fn push_trimmed(value: &str, out: &mut String) {
     for (i, word) in value.split_ascii_whitespace().enumerate() {
         if i > 0 {
             out.push(' ');
@@ -610,7 +669,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// Inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z - era * 146_097;

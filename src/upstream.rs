@@ -3,13 +3,14 @@
 //! path, a short allowlist of SDK headers), signed with the proxy's own
 //! credentials, and sent over a pooled connection with a deadline.
 //!
-//! The request is the proxy's own and always the same shape, so its
-//! canonical form is built here and aws-sigv4 computes the signature from
-//! a signing key kept per day and region (see `SigningKeys`); the tests
+//! The request is the proxy's own and always the same shape: its canonical
+//! form comes from `sigv4` (the verifier's, checked against AWS's test
+//! vectors) and aws-sigv4 computes the signature from a signing key kept
+//! per day and region (see `SigningKeys`); the tests
 //! check every shape against aws-sigv4's full request signer, and the
 //! end-to-end upstream against botocore's.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -27,8 +28,7 @@ use crate::config::{EndpointTemplate, UpstreamConfig};
 use crate::error::ApiError;
 use crate::model::{Region, SERVICE};
 use crate::request::ElastiCacheRequest;
-use crate::sigv4;
-use ring::digest;
+use crate::sigv4::{self, DailyKeys, Location, ReceivedRequest};
 
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 
@@ -111,8 +111,29 @@ pub fn build_signed_request(
 
     let date = &amz_date[..8];
     let scope = sigv4::credential_scope(date, region.as_str(), SERVICE);
-    let canonical = upstream_canonical_request(&headers, &body);
-    let string_to_sign = sigv4::string_to_sign(&amz_date, &scope, &canonical.text);
+    // Values are visible ASCII: they came from `&str` or passed `to_str`.
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or_default()))
+        .collect();
+    let signed_headers: Vec<String> = headers
+        .iter()
+        .filter(|(name, _)| *name != USER_AGENT)
+        .map(|(name, _)| name.as_str().to_owned())
+        .collect();
+    let canonical = sigv4::canonical_request_of(
+        &ReceivedRequest {
+            method: "POST",
+            path: "/",
+            query: None,
+            headers: &pairs,
+            body: &body,
+        },
+        Location::Header,
+        &signed_headers,
+    )
+    .map_err(|e| ApiError::internal_failure(format!("cannot sign the upstream request: {e}")))?;
+    let string_to_sign = sigv4::string_to_sign(&amz_date, &scope, &canonical);
     let key = keys.key_for(
         credentials.access_key_id(),
         credentials.secret_access_key(),
@@ -124,7 +145,7 @@ pub fn build_signed_request(
     let authorization = format!(
         "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
         credentials.access_key_id(),
-        canonical.signed_headers
+        signed_headers.join(";")
     );
 
     let mut upstream = http::Request::new(Full::new(body));
@@ -147,57 +168,14 @@ fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
     })
 }
 
-struct CanonicalRequest {
-    text: String,
-    signed_headers: String,
-}
-
-/// The canonical request of the proxy's own upstream request: `POST`, path
-/// `/`, no query, `headers` (sorted, lowercase) signed but `user-agent`.
-fn upstream_canonical_request(
-    headers: &[(HeaderName, HeaderValue)],
-    body: &[u8],
-) -> CanonicalRequest {
-    let mut text = String::with_capacity(512);
-    let mut signed_headers = String::with_capacity(96);
-    text.push_str("POST\n/\n\n");
-    for (name, value) in headers.iter().filter(|(n, _)| *n != USER_AGENT) {
-        let name = name.as_str();
-        text.push_str(name);
-        text.push(':');
-        // Values are visible ASCII: they came from `&str` or passed `to_str`.
-        sigv4::push_trimmed(value.to_str().unwrap_or_default(), &mut text);
-        text.push('\n');
-        if !signed_headers.is_empty() {
-            signed_headers.push(';');
-        }
-        signed_headers.push_str(name);
-    }
-    text.push('\n');
-    text.push_str(&signed_headers);
-    text.push('\n');
-    text.push_str(&sigv4::hex(digest::digest(&digest::SHA256, body).as_ref()));
-    CanonicalRequest {
-        text,
-        signed_headers,
-    }
-}
-
 /// Signing keys derived by aws-sigv4, kept per (credentials, day, region):
 /// the derivation is four HMACs, the same all day, and the upstream request
 /// is signed on every allowed call. A handful of entries: one identity, or
 /// one per assumed-role session in use, times the regions called.
-pub struct SigningKeys {
-    entries: Mutex<Vec<SigningKeyEntry>>,
-}
+pub struct SigningKeys(DailyKeys<SigningIdentity, Arc<[u8]>>);
 
-struct SigningKeyEntry {
-    access_key_id: String,
-    secret_access_key: String,
-    date: String,
-    region: String,
-    key: Arc<[u8]>,
-}
+/// (access key id, secret access key, region)
+type SigningIdentity = (String, String, String);
 
 const SIGNING_KEYS_KEPT: usize = 32;
 
@@ -209,9 +187,7 @@ impl Default for SigningKeys {
 
 impl SigningKeys {
     pub fn new() -> SigningKeys {
-        SigningKeys {
-            entries: Mutex::new(Vec::new()),
-        }
+        SigningKeys(DailyKeys::new(SIGNING_KEYS_KEPT))
     }
 
     fn key_for(
@@ -222,36 +198,21 @@ impl SigningKeys {
         region: &str,
         now: SystemTime,
     ) -> Arc<[u8]> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let found = entries.iter().find(|e| {
-            e.date == date
-                && e.region == region
-                && e.access_key_id == access_key_id
-                && e.secret_access_key == secret_access_key
-        });
-        if let Some(entry) = found {
-            return entry.key.clone();
-        }
-        let key: Arc<[u8]> =
-            Arc::from(v4::generate_signing_key(secret_access_key, now, region, SERVICE).as_ref());
-        // Yesterday's keys are never used again.
-        entries.retain(|e| e.date == date);
-        if entries.len() >= SIGNING_KEYS_KEPT {
-            entries.remove(0);
-        }
-        entries.push(SigningKeyEntry {
-            access_key_id: access_key_id.to_owned(),
-            secret_access_key: secret_access_key.to_owned(),
-            date: date.to_owned(),
-            region: region.to_owned(),
-            key: key.clone(),
-        });
-        key
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+        self.0.get_or_derive(
+            date,
+            |(id, secret, r)| id == access_key_id && secret == secret_access_key && r == region,
+            || {
+                let key = v4::generate_signing_key(secret_access_key, now, region, SERVICE);
+                (
+                    (
+                        access_key_id.to_owned(),
+                        secret_access_key.to_owned(),
+                        region.to_owned(),
+                    ),
+                    Arc::from(key.as_ref()),
+                )
+            },
+        )
     }
 }
 
@@ -535,15 +496,15 @@ mod tests {
             a,
             keys.key_for("AKID", "secret-1", "20251125", "eu-west-1", day)
         );
-        assert_eq!(keys.len(), 3);
+        assert_eq!(keys.0.len(), 3);
         let next_day = day + Duration::from_secs(86_400);
         let b = keys.key_for("AKID", "secret-1", "20251126", "us-east-1", next_day);
         assert_ne!(a, b);
-        assert_eq!(keys.len(), 1, "yesterday's keys are dropped");
+        assert_eq!(keys.0.len(), 1, "yesterday's keys are dropped");
         for i in 0..100 {
             keys.key_for(&format!("ASIA{i}"), "s", "20251126", "us-east-1", next_day);
         }
-        assert_eq!(keys.len(), SIGNING_KEYS_KEPT);
+        assert_eq!(keys.0.len(), SIGNING_KEYS_KEPT);
     }
 
     fn futures_body(body: Full<Bytes>) -> String {
