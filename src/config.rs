@@ -195,9 +195,16 @@ impl EndpointTemplate {
         self.authority.replace("{region}", region.as_str())
     }
 
+    pub fn scheme(&self) -> &'static str {
+        if self.https {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     pub fn uri_for(&self, region: &Region) -> String {
-        let scheme = if self.https { "https" } else { "http" };
-        format!("{scheme}://{}/", self.authority_for(region))
+        format!("{}://{}/", self.scheme(), self.authority_for(region))
     }
 }
 

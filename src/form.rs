@@ -151,7 +151,7 @@ pub(crate) fn hex_value(b: u8) -> Option<u8> {
 
 /// Canonical form encoding of `pairs`, in the order given.
 pub fn encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(256);
     for (i, (name, value)) in pairs.into_iter().enumerate() {
         if i > 0 {
             out.push('&');
@@ -167,13 +167,23 @@ pub fn encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String
 /// canonical form does.
 pub fn encode_component(text: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in text.as_bytes() {
-        if is_unreserved(b) {
-            out.push(b as char);
-        } else {
+    // Runs of unreserved characters are copied whole: most values are one.
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        while bytes.get(i).is_some_and(|b| is_unreserved(*b)) {
+            i += 1;
+        }
+        if i > start {
+            // Unreserved bytes are ASCII, so the run is whole characters.
+            out.push_str(text.get(start..i).unwrap_or_default());
+        }
+        if let Some(&b) = bytes.get(i) {
             out.push('%');
-            out.push(HEX[(b >> 4) as usize] as char);
-            out.push(HEX[(b & 0xf) as usize] as char);
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+            i += 1;
         }
     }
 }
@@ -300,6 +310,22 @@ mod tests {
             let encoded = encode(list.iter().map(|(n, v)| (n.as_str(), v.as_str())));
             let decoded = decode(encoded.as_bytes()).unwrap();
             prop_assert_eq!(decoded, list);
+        }
+
+        #[test]
+        fn encoding_escapes_exactly_the_reserved_bytes(text in any::<String>()) {
+            // Byte by byte, as RFC 3986 says: the run-copying encoder must agree.
+            let mut expected = String::new();
+            for b in text.bytes() {
+                if is_unreserved(b) {
+                    expected.push(char::from(b));
+                } else {
+                    expected.push_str(&format!("%{b:02X}"));
+                }
+            }
+            let mut got = String::new();
+            encode_component(&text, &mut got);
+            prop_assert_eq!(got, expected);
         }
 
         #[test]

@@ -1,6 +1,7 @@
 //! Stage 1 of the request path: parse an HTTP request, once, into the typed
 //! ElastiCache request the proxy decides on and later forwards.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use crate::error::{quoted, ApiError};
@@ -191,6 +192,33 @@ fn check_head(head: &http::request::Parts) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A parameter name ordered as its ASCII lowercase form, without making it.
+#[derive(Clone, Copy)]
+struct CaseFolded<'a>(&'a str);
+
+impl Ord for CaseFolded<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0
+            .bytes()
+            .map(|b| b.to_ascii_lowercase())
+            .cmp(other.0.bytes().map(|b| b.to_ascii_lowercase()))
+    }
+}
+
+impl PartialOrd for CaseFolded<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for CaseFolded<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for CaseFolded<'_> {}
+
 /// Parses the request, rejecting anything that two parsers could read two ways.
 pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), ApiError> {
     if http.path != "/" {
@@ -221,35 +249,51 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Ap
         }
     };
 
+    // Every name once, whatever its case or source: the first spelling and
+    // source of each folded name, to catch duplicates and case variants.
+    let mut seen: BTreeMap<CaseFolded<'_>, (&str, Source)> = BTreeMap::new();
+    let named = query_pairs
+        .iter()
+        .map(|(name, _)| (name.as_str(), Source::Query))
+        .chain(
+            body_pairs
+                .iter()
+                .map(|(name, _)| (name.as_str(), Source::Body)),
+        );
+    for (name, source) in named {
+        let (first, first_source) = match seen.entry(CaseFolded(name)) {
+            Entry::Vacant(entry) => {
+                entry.insert((name, source));
+                continue;
+            }
+            Entry::Occupied(entry) => *entry.get(),
+        };
+        return Err(ApiError::invalid_query_parameter(
+            if first == name && first_source != source {
+                format!(
+                    "parameter {} is in both the query string and the body",
+                    quoted(name)
+                )
+            } else if first == name {
+                format!("parameter {} appears more than once", quoted(name))
+            } else {
+                format!(
+                    "parameters {} and {} differ only in case",
+                    quoted(first),
+                    quoted(name)
+                )
+            },
+        ));
+    }
+    drop(seen);
+
     let mut query_auth = QueryAuth::default();
     let mut params: BTreeMap<String, String> = BTreeMap::new();
-    // Lowercased name -> (spelling, source), to catch duplicates and case variants.
-    let mut seen: BTreeMap<String, (String, Source)> = BTreeMap::new();
     let all = query_pairs
         .into_iter()
         .map(|p| (p, Source::Query))
         .chain(body_pairs.into_iter().map(|p| (p, Source::Body)));
     for ((name, value), source) in all {
-        let folded = name.to_ascii_lowercase();
-        if let Some((first, first_source)) = seen.get(&folded) {
-            return Err(ApiError::invalid_query_parameter(
-                if *first == name && *first_source != source {
-                    format!(
-                        "parameter {} is in both the query string and the body",
-                        quoted(&name)
-                    )
-                } else if *first == name {
-                    format!("parameter {} appears more than once", quoted(&name))
-                } else {
-                    format!(
-                        "parameters {} and {} differ only in case",
-                        quoted(first),
-                        quoted(&name)
-                    )
-                },
-            ));
-        }
-        seen.insert(folded.clone(), (name.clone(), source));
         if let Some(canonical) = QUERY_AUTH_PARAMS
             .iter()
             .find(|p| p.eq_ignore_ascii_case(&name))

@@ -190,27 +190,55 @@ pub fn canonical_request(req: &ReceivedRequest, claim: &Claim) -> Result<String,
 /// The canonical request of `req` with `signed_headers` signed and the
 /// signature in `location`: what a signer signs (the proxy, for its own
 /// upstream requests) and a verifier recomputes.
-pub fn canonical_request_of(
+pub fn canonical_request_of<S: AsRef<str>>(
     req: &ReceivedRequest,
     location: Location,
-    signed_headers: &[String],
+    signed_headers: &[S],
 ) -> Result<String, VerifyError> {
     check_signed_headers_list(signed_headers)?;
-    let uri = canonical_uri(req.path);
-    let query = canonical_query(req.query, location)?;
-    let headers = canonical_headers(req.headers, signed_headers)?;
-    let signed = signed_headers.join(";");
-    let body_hash = hex(digest::digest(&digest::SHA256, req.body).as_ref());
-    Ok(format!(
-        "{}\n{uri}\n{query}\n{headers}\n{signed}\n{body_hash}",
-        req.method
-    ))
+    // One buffer, sized for the usual request: this runs on every request.
+    let mut out = String::with_capacity(
+        192 + req.path.len()
+            + 3 * req.query.map_or(0, str::len)
+            + req
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len() + 2)
+                .sum::<usize>(),
+    );
+    out.push_str(req.method);
+    out.push('\n');
+    if req.path == "/" {
+        out.push('/');
+    } else {
+        out.push_str(&canonical_uri(req.path));
+    }
+    out.push('\n');
+    out.push_str(&canonical_query(req.query, location)?);
+    out.push('\n');
+    push_canonical_headers(req.headers, signed_headers, &mut out)?;
+    out.push('\n');
+    for (i, name) in signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(name.as_ref());
+    }
+    out.push('\n');
+    push_hex(digest::digest(&digest::SHA256, req.body).as_ref(), &mut out);
+    Ok(out)
 }
 
 /// `AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hex sha256(canonical_request)}`
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
     let hash = digest::digest(&digest::SHA256, canonical_request.as_bytes());
-    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", hex(hash.as_ref()))
+    let mut out = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
+    for part in [ALGORITHM, amz_date, scope] {
+        out.push_str(part);
+        out.push('\n');
+    }
+    push_hex(hash.as_ref(), &mut out);
+    out
 }
 
 /// The derived key: HMAC chain over date, region, service and `aws4_request`.
@@ -414,8 +442,9 @@ fn check_time(claim: &Claim, amz_date: &str, date_secs: i64, now: i64) -> Result
 /// SignedHeaders must be non-empty lowercase names, strictly ascending: AWS
 /// signs the list as given, so any other shape means the signer and the
 /// verifier could disagree on what was signed.
-fn check_signed_headers_list(names: &[String]) -> Result<(), VerifyError> {
+fn check_signed_headers_list<S: AsRef<str>>(names: &[S]) -> Result<(), VerifyError> {
     for name in names {
+        let name = name.as_ref();
         let plain = !name.is_empty()
             && name
                 .bytes()
@@ -428,13 +457,14 @@ fn check_signed_headers_list(names: &[String]) -> Result<(), VerifyError> {
         }
     }
     for pair in names.windows(2) {
-        if pair[0] == pair[1] {
+        let (first, second) = (pair[0].as_ref(), pair[1].as_ref());
+        if first == second {
             return Err(VerifyError::malformed(format!(
                 "SignedHeaders lists {:?} twice",
-                shorten(&pair[0])
+                shorten(first)
             )));
         }
-        if pair[0] > pair[1] {
+        if first > second {
             return Err(VerifyError::malformed("SignedHeaders is not sorted"));
         }
     }
@@ -510,12 +540,13 @@ fn canonical_query(query: Option<&str>, location: Location) -> Result<String, Ve
 
 /// The signed headers, in SignedHeaders order, each `name:value\n`; repeated
 /// headers joined with `,` in the order received.
-fn canonical_headers(
+fn push_canonical_headers<S: AsRef<str>>(
     headers: &[(&str, &str)],
-    signed_headers: &[String],
-) -> Result<String, VerifyError> {
-    let mut out = String::new();
+    signed_headers: &[S],
+    out: &mut String,
+) -> Result<(), VerifyError> {
     for name in signed_headers {
+        let name = name.as_ref();
         out.push_str(name);
         out.push(':');
         let mut found = false;
@@ -524,14 +555,16 @@ fn canonical_headers(
                 out.push(',');
             }
             found = true;
-            push_trimmed(value, &mut out);
+            push_trimmed(value, out);
         }
         if !found {
-            return Err(VerifyError::SignedHeaderMissing { name: name.clone() });
+            return Err(VerifyError::SignedHeaderMissing {
+                name: name.to_owned(),
+            });
         }
         out.push('\n');
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Trims the value and collapses each run of whitespace to one space.
@@ -593,13 +626,19 @@ fn encode_unreserved(bytes: &[u8], out: &mut String) {
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(bytes, &mut out);
+    out
+}
+
+/// Lowercase hex of `bytes`, appended to `out`.
+pub(crate) fn push_hex(bytes: &[u8], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
     for &b in bytes {
         out.push(char::from(HEX[usize::from(b >> 4)]));
         out.push(char::from(HEX[usize::from(b & 0xf)]));
     }
-    out
 }
 
 /// 64 lowercase hex digits into 32 bytes; anything else cannot match.

@@ -116,10 +116,10 @@ pub fn build_signed_request(
         .iter()
         .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or_default()))
         .collect();
-    let signed_headers: Vec<String> = headers
+    let signed_headers: Vec<&str> = headers
         .iter()
         .filter(|(name, _)| *name != USER_AGENT)
-        .map(|(name, _)| name.as_str().to_owned())
+        .map(|(name, _)| name.as_str())
         .collect();
     let canonical = sigv4::canonical_request_of(
         &ReceivedRequest {
@@ -142,17 +142,36 @@ pub fn build_signed_request(
         now,
     );
     let signature = v4::calculate_signature(&*key, string_to_sign.as_bytes());
-    let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
+    let mut authorization = String::with_capacity(256);
+    for part in [
+        "AWS4-HMAC-SHA256 Credential=",
         credentials.access_key_id(),
-        signed_headers.join(";")
-    );
+        "/",
+        &scope,
+        ", SignedHeaders=",
+    ] {
+        authorization.push_str(part);
+    }
+    for (i, name) in signed_headers.iter().enumerate() {
+        if i > 0 {
+            authorization.push(';');
+        }
+        authorization.push_str(name);
+    }
+    authorization.push_str(", Signature=");
+    authorization.push_str(&signature);
+    let uri = http::Uri::builder()
+        .scheme(endpoint.scheme())
+        .authority(authority)
+        .path_and_query("/")
+        .build()
+        .map_err(|e| {
+            ApiError::internal_failure(format!("cannot build the upstream request: {e}"))
+        })?;
 
     let mut upstream = http::Request::new(Full::new(body));
     *upstream.method_mut() = http::Method::POST;
-    *upstream.uri_mut() = endpoint.uri_for(region).parse().map_err(|e| {
-        ApiError::internal_failure(format!("cannot build the upstream request: {e}"))
-    })?;
+    *upstream.uri_mut() = uri;
     let map = upstream.headers_mut();
     map.reserve(headers.len() + 1);
     for (name, value) in headers {
