@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use arc_swap::ArcSwapOption;
 use aws_config::environment::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
@@ -45,9 +46,14 @@ pub fn role_session_name(caller: &str) -> String {
     }
 }
 
-/// One cached set of credentials, refreshed by one task at a time.
+/// One cached set of credentials, refreshed by one task at a time. Every
+/// forwarded request reads it, so reading fresh credentials takes no lock
+/// that waits; only a refresh queues on `refreshing`.
 #[derive(Default)]
-struct Slot(tokio::sync::Mutex<Option<Credentials>>);
+struct Slot {
+    current: ArcSwapOption<Credentials>,
+    refreshing: tokio::sync::Mutex<()>,
+}
 
 impl Slot {
     async fn get<F, Fut>(&self, what: &str, fetch: F) -> Result<Credentials, String>
@@ -55,20 +61,40 @@ impl Slot {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Credentials, String>>,
     {
-        let mut cached = self.0.lock().await;
+        if let Some(current) = self.fresh(SystemTime::now()) {
+            return Ok(current);
+        }
+        // Boxed: the provider's future is large and rarely needed, and the
+        // request's future would otherwise carry its size on every call.
+        Box::pin(self.refresh(what, fetch)).await
+    }
+
+    fn fresh(&self, now: SystemTime) -> Option<Credentials> {
+        self.current
+            .load()
+            .as_deref()
+            .filter(|current| !needs_refresh(current.expiry(), now))
+            .cloned()
+    }
+
+    async fn refresh<F, Fut>(&self, what: &str, fetch: F) -> Result<Credentials, String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Credentials, String>>,
+    {
+        let _refreshing = self.refreshing.lock().await;
         let now = SystemTime::now();
-        if let Some(current) = cached.as_ref() {
-            if !needs_refresh(current.expiry(), now) {
-                return Ok(current.clone());
-            }
+        // Another task may have refreshed them while this one waited.
+        if let Some(current) = self.fresh(now) {
+            return Ok(current);
         }
         match fetch().await {
             Ok(fresh) => {
-                *cached = Some(fresh.clone());
+                self.current.store(Some(Arc::new(fresh.clone())));
                 Ok(fresh)
             }
             // A failed early refresh is not yet a failure.
-            Err(e) => match cached.as_ref() {
+            Err(e) => match self.current.load().as_deref() {
                 Some(current) if still_valid(current.expiry(), now) => {
                     log::warn(
                         "cannot refresh credentials; using the current ones until they expire",
@@ -197,13 +223,13 @@ impl UpstreamIdentity {
 
 impl Assumer {
     async fn session(&self, caller: &str) -> Result<Credentials, String> {
-        let slot = self
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(caller.to_owned())
-            .or_default()
-            .clone();
+        let slot = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            match sessions.get(caller) {
+                Some(slot) => slot.clone(),
+                None => sessions.entry(caller.to_owned()).or_default().clone(),
+            }
+        };
         slot.get(caller, || self.assume(caller)).await
     }
 
@@ -276,6 +302,30 @@ mod tests {
     fn session_names_meet_sts_rules() {
         assert_eq!(role_session_name("ci-deployer"), "ci-deployer");
         assert_eq!(role_session_name("a"), "a.");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_share_one_fetch() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let slot = Arc::new(Slot::default());
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (slot, fetches) = (slot.clone(), fetches.clone());
+                tokio::spawn(async move {
+                    slot.get("t", || async {
+                        fetches.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Ok(Credentials::new("AKIDONCE", "s", None, None, "t"))
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap().access_key_id(), "AKIDONCE");
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

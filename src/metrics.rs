@@ -28,6 +28,9 @@ pub struct Metrics {
     pub request_duration: Histogram,
     /// By status class: 2xx, 3xx, 4xx, 5xx, error, timeout.
     pub upstream_requests: IntCounterVec,
+    /// `upstream_requests`' counters, resolved once: one is counted on every
+    /// forward, without the label lookup.
+    upstream_by_class: Vec<(&'static str, IntCounter)>,
     pub upstream_duration: Histogram,
     pub signature_failures: IntCounterVec,
     pub policy_reloads: IntCounterVec,
@@ -51,7 +54,7 @@ impl Metrics {
             )
         };
         let build = || -> prometheus::Result<Metrics> {
-            let metrics = Metrics {
+            let mut metrics = Metrics {
                 requests: counter_vec(
                     "requests_total",
                     "Requests handled, by action, decision (allow, deny, would_deny, error), first deciding rule, caller and proxy mode.",
@@ -71,6 +74,7 @@ impl Metrics {
                     "Requests forwarded upstream, by status class (2xx, 3xx, 4xx, 5xx, error, timeout).",
                     &["status_class"],
                 )?,
+                upstream_by_class: Vec::new(),
                 upstream_duration: histogram(
                     "upstream_duration_seconds",
                     "Time the upstream took to answer a forwarded request.",
@@ -119,8 +123,9 @@ impl Metrics {
             for result in ["success", "failure"] {
                 metrics.policy_reloads.with_label_values(&[result]);
             }
-            for class in ["2xx", "3xx", "4xx", "5xx", "error", "timeout"] {
-                metrics.upstream_requests.with_label_values(&[class]);
+            for class in STATUS_CLASSES {
+                let counter = metrics.upstream_requests.with_label_values(&[class]);
+                metrics.upstream_by_class.push((class, counter));
             }
             for reason in SignatureFailure::ALL {
                 metrics
@@ -145,12 +150,23 @@ impl Metrics {
     }
 
     pub fn observe_upstream(&self, status_class: &str, took: Duration) {
-        self.upstream_requests
-            .with_label_values(&[status_class])
-            .inc();
+        match self
+            .upstream_by_class
+            .iter()
+            .find(|(c, _)| *c == status_class)
+        {
+            Some((_, counter)) => counter.inc(),
+            None => self
+                .upstream_requests
+                .with_label_values(&[status_class])
+                .inc(),
+        }
         self.upstream_duration.observe(took.as_secs_f64());
     }
 }
+
+/// Every value of `upstream_requests_total`'s `status_class`.
+const STATUS_CLASSES: [&str; 6] = ["2xx", "3xx", "4xx", "5xx", "error", "timeout"];
 
 /// `2xx` … `5xx` for an HTTP status.
 pub fn status_class(status: u16) -> &'static str {

@@ -54,7 +54,7 @@ pub struct Proxy {
     audit: AuditSink,
     /// Requests being handled, from the end of their body on; past the
     /// limit new ones get `Throttling`.
-    request_slots: Semaphore,
+    request_slots: RequestSlots,
     /// Set on SIGTERM: `/readyz` turns 503 while requests drain.
     pub(crate) shutting_down: AtomicBool,
     /// Data-plane threads to start (`workers`).
@@ -85,7 +85,7 @@ impl Proxy {
             upstream: Upstream::new(config.upstream.clone(), worker_count)?,
             identity,
             audit: AuditSink::open(&config.audit)?,
-            request_slots: Semaphore::new(config.limits.max_concurrent_requests),
+            request_slots: RequestSlots::new(config.limits.max_concurrent_requests),
             live: Live::new(snapshot),
             metrics,
             shutting_down: AtomicBool::new(false),
@@ -128,7 +128,7 @@ impl Proxy {
         // A slot is taken only once the body is in, so that slow senders
         // (bounded by max_connections and body_read_timeout) cannot hold
         // the slots complete requests need.
-        let _slot = self.request_slots.try_acquire().map_err(|_| {
+        let _slot = self.request_slots.try_take().ok_or_else(|| {
             ApiError::throttling(format!(
                 "Rate exceeded: more than {} requests are in flight",
                 self.config.limits.max_concurrent_requests
@@ -283,6 +283,39 @@ impl Proxy {
         }
         self.metrics.request_duration.observe(took.as_secs_f64());
         response
+    }
+}
+
+/// The limit on requests handled at once. Requests never wait for a slot
+/// (past the limit they get `Throttling`), so a counter is enough: taking
+/// and giving back one is an atomic add, with no lock.
+struct RequestSlots {
+    taken: AtomicUsize,
+    limit: usize,
+}
+
+impl RequestSlots {
+    fn new(limit: usize) -> RequestSlots {
+        RequestSlots {
+            taken: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    fn try_take(&self) -> Option<RequestSlot<'_>> {
+        let before = self.taken.fetch_add(1, Ordering::AcqRel);
+        let slot = RequestSlot(&self.taken);
+        // Over the limit: the guard gives the slot straight back.
+        (before < self.limit).then_some(slot)
+    }
+}
+
+/// A slot taken, given back when dropped.
+struct RequestSlot<'a>(&'a AtomicUsize);
+
+impl Drop for RequestSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -928,6 +961,20 @@ mod tests {
             );
             assert_eq!(waited.await, Ok(false), "draining ends the wait");
         });
+    }
+
+    #[test]
+    fn request_slots_are_limited_and_given_back() {
+        let slots = RequestSlots::new(2);
+        let first = slots.try_take().expect("a free slot");
+        let second = slots.try_take().expect("a free slot");
+        assert!(slots.try_take().is_none(), "over the limit");
+        drop(first);
+        let third = slots.try_take().expect("given back");
+        assert!(slots.try_take().is_none());
+        drop((second, third));
+        assert_eq!(slots.taken.load(Ordering::Relaxed), 0);
+        assert!(RequestSlots::new(0).try_take().is_none());
     }
 
     #[test]
