@@ -6,12 +6,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::oneshot;
 
 use crate::auth::AuthMethod;
 use crate::config::{AuditConfig, AuditTarget};
@@ -20,6 +21,7 @@ use crate::log::rfc3339;
 use crate::model::{Action, Region};
 use crate::policy::Mode;
 use crate::request::ElastiCacheRequest;
+use crate::workers;
 
 /// What one request was and how it was decided.
 pub struct RequestRecord {
@@ -134,8 +136,8 @@ pub struct AuditLine<'a> {
     policy_revision: &'a str,
 }
 
-/// Where audit lines go. Writes are whole lines in one call, so lines from
-/// concurrent requests never interleave: the file is opened for appending,
+/// Where audit lines go. Each write is whole lines (one, or a worker's
+/// group) in one call, so lines from concurrent requests never interleave: the file is opened for appending,
 /// and the kernel makes each append whole, so writers take no lock (a
 /// reopen swaps the file under them).
 pub struct AuditSink {
@@ -143,10 +145,26 @@ pub struct AuditSink {
     file: ArcSwapOption<File>,
     /// False after a failed write, until one succeeds.
     healthy: AtomicBool,
+    /// Lines waiting to be written together, one queue per worker thread.
+    queues: Vec<Arc<Mutex<Queue>>>,
+    /// Write calls made, to check that lines are grouped.
+    #[cfg(test)]
+    writes: std::sync::atomic::AtomicUsize,
+}
+
+/// The lines of one worker's requests that finished since its last write,
+/// and who waits for them.
+#[derive(Default)]
+struct Queue {
+    lines: Vec<u8>,
+    waiting: Vec<oneshot::Sender<Result<(), String>>>,
+    /// A write of this queue is scheduled.
+    flushing: bool,
 }
 
 impl AuditSink {
-    pub fn open(config: &AuditConfig) -> Result<AuditSink, String> {
+    /// `queues`: one per worker thread that appends (see `append`).
+    pub fn open(config: &AuditConfig, queues: usize) -> Result<AuditSink, String> {
         let file = match &config.target {
             AuditTarget::Stdout => None,
             AuditTarget::File(path) => Some(Arc::new(open_append(path)?)),
@@ -155,6 +173,9 @@ impl AuditSink {
             target: config.target.clone(),
             file: ArcSwapOption::new(file),
             healthy: AtomicBool::new(true),
+            queues: (0..queues.max(1)).map(|_| Arc::default()).collect(),
+            #[cfg(test)]
+            writes: Default::default(),
         })
     }
 
@@ -171,26 +192,79 @@ impl AuditSink {
         self.healthy.load(Ordering::Relaxed)
     }
 
-    /// Writes one line. A small synchronous write: it must finish before the
-    /// answer is sent, and handing it to another thread would not make the
-    /// request faster.
+    /// Writes one line now.
     pub fn write(&self, record: &impl Serialize) -> io::Result<()> {
-        let mut line = Vec::with_capacity(512);
-        serde_json::to_writer(&mut line, record)?;
-        line.push(b'\n');
+        self.write_lines(&line_of(record)?)
+    }
+
+    /// Writes one line together with the lines of the requests that finished
+    /// on this worker meanwhile: one write for the group (a group commit),
+    /// and still each line written before its request's answer is sent.
+    /// The group is written once the tasks already queued on the worker have
+    /// run, so it waits for no timer and no other thread.
+    pub async fn append(self: &Arc<Self>, record: &impl Serialize) -> io::Result<()> {
+        let line = line_of(record)?;
+        let queue = &self.queues[workers::current() % self.queues.len()];
+        let (done, written) = oneshot::channel();
+        let schedule = {
+            let mut queue = lock(queue);
+            queue.lines.extend_from_slice(&line);
+            queue.waiting.push(done);
+            !std::mem::replace(&mut queue.flushing, true)
+        };
+        if schedule {
+            let (sink, queue) = (self.clone(), queue.clone());
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                let (lines, waiting) = {
+                    let mut queue = lock(&queue);
+                    queue.flushing = false;
+                    (
+                        std::mem::take(&mut queue.lines),
+                        std::mem::take(&mut queue.waiting),
+                    )
+                };
+                let result = sink.write_lines(&lines).map_err(|e| e.to_string());
+                for waiter in waiting {
+                    let _ = waiter.send(result.clone());
+                }
+            });
+        }
+        match written.await {
+            Ok(result) => result.map_err(io::Error::other),
+            Err(_) => Err(io::Error::other("the audit writer stopped")),
+        }
+    }
+
+    /// Whole lines in one call, so lines from concurrent writers never
+    /// interleave.
+    fn write_lines(&self, lines: &[u8]) -> io::Result<()> {
+        #[cfg(test)]
+        self.writes.fetch_add(1, Ordering::Relaxed);
         let result = match &self.target {
             AuditTarget::Stdout => {
                 let mut out = io::stdout().lock();
-                out.write_all(&line).and_then(|()| out.flush())
+                out.write_all(lines).and_then(|()| out.flush())
             }
             AuditTarget::File(_) => match self.file.load().as_deref() {
-                Some(mut file) => file.write_all(&line),
+                Some(mut file) => file.write_all(lines),
                 None => Err(io::Error::other("the audit file is not open")),
             },
         };
         self.healthy.store(result.is_ok(), Ordering::Relaxed);
         result
     }
+}
+
+fn line_of(record: &impl Serialize) -> io::Result<Vec<u8>> {
+    let mut line = Vec::with_capacity(512);
+    serde_json::to_writer(&mut line, record)?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+fn lock(queue: &Mutex<Queue>) -> std::sync::MutexGuard<'_, Queue> {
+    queue.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn open_append(path: &std::path::Path) -> Result<File, String> {
@@ -282,10 +356,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("audit.jsonl");
         let _ = std::fs::remove_file(&path);
-        let sink = AuditSink::open(&AuditConfig {
-            target: AuditTarget::File(path.clone()),
-            reject_on_failure: true,
-        })
+        let sink = AuditSink::open(
+            &AuditConfig {
+                target: AuditTarget::File(path.clone()),
+                reject_on_failure: true,
+            },
+            1,
+        )
         .unwrap();
         (dir, path, sink)
     }
@@ -303,22 +380,85 @@ mod tests {
 
         #[cfg(target_os = "linux")]
         {
-            let full = AuditSink::open(&AuditConfig {
-                target: AuditTarget::File("/dev/full".into()),
-                reject_on_failure: true,
-            })
+            let full = AuditSink::open(
+                &AuditConfig {
+                    target: AuditTarget::File("/dev/full".into()),
+                    reject_on_failure: true,
+                },
+                1,
+            )
             .unwrap();
             assert!(full.write(&json!({"a": 1})).is_err());
             assert!(!full.is_healthy());
         }
-        let missing = AuditSink::open(&AuditConfig {
-            target: AuditTarget::File(dir.join("no/such/dir/audit.jsonl")),
-            reject_on_failure: true,
-        });
+        let missing = AuditSink::open(
+            &AuditConfig {
+                target: AuditTarget::File(dir.join("no/such/dir/audit.jsonl")),
+                reject_on_failure: true,
+            },
+            1,
+        );
         assert!(missing
             .err()
             .unwrap()
             .starts_with("cannot open the audit log `"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn appends_are_grouped_and_each_is_written_before_it_returns() {
+        let (dir, path, sink) = file_sink("eap-audit-group");
+        let sink = Arc::new(sink);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let tasks: Vec<_> = (0..64)
+                .map(|i| {
+                    let (sink, path) = (sink.clone(), path.clone());
+                    tokio::spawn(async move {
+                        sink.append(&json!({ "i": i })).await.unwrap();
+                        let text = std::fs::read_to_string(&path).unwrap();
+                        assert!(
+                            text.contains(&format!("{{\"i\":{i}}}\n")),
+                            "line {i} written"
+                        );
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 64);
+        let writes = sink.writes.load(Ordering::Relaxed);
+        assert!(writes < 8, "64 lines in {writes} writes");
+
+        // A failed group write fails every request in it.
+        #[cfg(target_os = "linux")]
+        runtime.block_on(async {
+            let full = Arc::new(
+                AuditSink::open(
+                    &AuditConfig {
+                        target: AuditTarget::File("/dev/full".into()),
+                        reject_on_failure: true,
+                    },
+                    1,
+                )
+                .unwrap(),
+            );
+            let tasks: Vec<_> = (0..4)
+                .map(|i| {
+                    let full = full.clone();
+                    tokio::spawn(async move { full.append(&json!({ "i": i })).await })
+                })
+                .collect();
+            for task in tasks {
+                assert!(task.await.unwrap().is_err());
+            }
+            assert!(!full.is_healthy());
+        });
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

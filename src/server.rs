@@ -51,7 +51,7 @@ pub struct Proxy {
     mtls: bool,
     upstream: Upstream,
     identity: UpstreamIdentity,
-    audit: AuditSink,
+    audit: Arc<AuditSink>,
     /// Requests being handled, from the end of their body on; past the
     /// limit new ones get `Throttling`.
     request_slots: RequestSlots,
@@ -84,7 +84,7 @@ impl Proxy {
                 .is_some_and(|tls| tls.client_ca.is_some()),
             upstream: Upstream::new(config.upstream.clone(), worker_count)?,
             identity,
-            audit: AuditSink::open(&config.audit)?,
+            audit: Arc::new(AuditSink::open(&config.audit, worker_count)?),
             request_slots: RequestSlots::new(config.limits.max_concurrent_requests),
             live: Live::new(snapshot),
             metrics,
@@ -242,14 +242,14 @@ impl Proxy {
     /// Stage 5: audit and count. The audit line is written before the
     /// answer is sent; when it cannot be, the answer is withheld, unless the
     /// config says to continue.
-    fn finish(
+    async fn finish(
         &self,
         mut record: RequestRecord,
         mut response: Response<Full<Bytes>>,
         took: Duration,
     ) -> Response<Full<Bytes>> {
         let was_healthy = self.audit.is_healthy();
-        if let Err(e) = self.audit.write(&record.line(took)) {
+        if let Err(e) = self.audit.append(&record.line(took)).await {
             self.metrics.audit_write_failures.inc();
             if was_healthy {
                 log::error(
@@ -795,7 +795,7 @@ async fn handle(
                 error_response(&error, &record.request_id)
             }
         };
-        proxy.finish(record, response, started.elapsed())
+        proxy.finish(record, response, started.elapsed()).await
     });
     let response = task.await.unwrap_or_else(|_| {
         error_response(
