@@ -198,16 +198,17 @@ class Service:
                 pass
         return total
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU time so far, summed over pids()."""
-        ticks = 0
+    def cpu_seconds(self) -> tuple[float, float]:
+        """User and system CPU time so far, summed over pids()."""
+        user = system = 0
         for pid in self.pids():
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
+            user, system = user + int(fields[11]), system + int(fields[12])  # utime, stime
+        tick = os.sysconf("SC_CLK_TCK")
+        return user / tick, system / tick
 
     def wait_listening(self, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
@@ -332,6 +333,7 @@ class Run:
     p99_ms: float
     requests: int
     cpu_us_per_request: float
+    user_us_per_request: float  # of cpu_us_per_request, in user space
 
 
 def oha(service: Service, *, concurrency: int, seconds: float, rate: float | None, save: Path | None) -> Run:
@@ -346,9 +348,11 @@ def oha(service: Service, *, concurrency: int, seconds: float, rate: float | Non
         cmd += ["-H", f"{name}: {value}"]
     if rate:
         cmd += ["-q", str(rate), "--latency-correction"]
-    cpu_before = service.cpu_seconds()
+    user_before, system_before = service.cpu_seconds()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
-    cpu = service.cpu_seconds() - cpu_before
+    user_after, system_after = service.cpu_seconds()
+    user = user_after - user_before
+    cpu = user + system_after - system_before
     if done.returncode != 0:
         raise BenchError(f"oha failed ({done.returncode}): {done.stderr[-2000:]}")
     result = json.loads(done.stdout)
@@ -369,6 +373,7 @@ def oha(service: Service, *, concurrency: int, seconds: float, rate: float | Non
         p99_ms=percentiles["p99"] * 1000,
         requests=ok,
         cpu_us_per_request=cpu / ok * 1e6,
+        user_us_per_request=user / ok * 1e6,
     )
 
 
@@ -524,6 +529,11 @@ def report(targets: list[Target], args, command: str, nginx: str, load_before: s
         f"(target ≥ 1.00×: {'met' if proxy_rps >= nginx_rps else 'missed'}).",
         f"- Added p99 at {rate} req/s over direct: **{proxy_added:.3f} ms** "
         f"(target < 1 ms: {'met' if proxy_added < 1 else 'missed'}).",
+        "- CPU µs per request in the throughput runs, user + kernel: " + "; ".join(
+            f"{t.label} {median([r.user_us_per_request for r in t.throughput]):.1f} + "
+            f"{median([r.cpu_us_per_request - r.user_us_per_request for r in t.throughput]):.1f}"
+            for t in targets
+        ) + ".",
         f"- Proxy RSS after warm-up → after {proxy_requests:,} requests: "
         f"{mib(proxy.rss_after_warmup_kib)} → {mib(proxy.rss_samples_kib[-1])} MiB "
         f"({growth / 1024:+.1f} MiB; samples after each run: "
