@@ -7,11 +7,13 @@ import json
 import math
 import re
 import socket
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from email.message import Message
 from urllib.parse import quote
 
+import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -337,3 +339,15 @@ class Metrics:
                     base = trimmed
             names.add(base)
         return names
+
+
+def wait_for(predicate, timeout: float = 5.0, what: str = "the condition", interval: float = 0.05):
+    """Polls `predicate` until it returns a truthy value, which it returns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
+        time.sleep(interval)

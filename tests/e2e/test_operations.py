@@ -36,6 +36,7 @@ from support import (
     raw_authorization,
     send_raw,
     sign_raw,
+    wait_for,
 )
 
 INGRESS = "AuthorizeCacheSecurityGroupIngress"
@@ -119,18 +120,6 @@ def replace_file(path: Path, text: str, mode: int = 0o644) -> None:
     tmp.write_text(text)
     tmp.chmod(mode)
     os.replace(tmp, path)
-
-
-def wait_for(predicate, timeout: float = 5.0, what: str = "the condition", interval: float = 0.05):
-    """Polls `predicate` until it returns a truthy value, which it returns."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
-        time.sleep(interval)
 
 
 def describe(proxy) -> RawResponse:
