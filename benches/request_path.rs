@@ -3,11 +3,14 @@
 //! of 10, 1,000 and 10,000 rules. `cargo bench --bench request_path`.
 
 use std::hint::black_box;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::http_request::{
+    sign, SignableBody, SignableRequest, SigningParams, SigningSettings,
+};
 use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 use elasticache_authz_proxy::auth::{
@@ -81,6 +84,23 @@ impl Signed {
     }
 }
 
+/// aws-sigv4's parameters for an `elasticache` request, as the SDK sets them.
+fn signing_params<'a>(
+    identity: &'a Identity,
+    region: &'a str,
+    time: SystemTime,
+) -> SigningParams<'a> {
+    v4::SigningParams::builder()
+        .identity(identity)
+        .region(region)
+        .name("elasticache")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing parameters")
+        .into()
+}
+
 /// Signs like aws-sdk-rust does (content-length and x-amz-user-agent signed).
 fn sign_request(body: String, region: &str) -> Signed {
     let uri = "http://127.0.0.1:8080/";
@@ -97,15 +117,11 @@ fn sign_request(body: String, region: &str) -> Signed {
         ),
     ];
     let identity = Credentials::new(KEY, SECRET, None, None, "bench").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("elasticache")
-        .time(UNIX_EPOCH + Duration::from_secs(NOW as u64))
-        .settings(SigningSettings::default())
-        .build()
-        .expect("signing parameters")
-        .into();
+    let params = signing_params(
+        &identity,
+        region,
+        UNIX_EPOCH + Duration::from_secs(NOW as u64),
+    );
     let signable = SignableRequest::new(
         "POST",
         uri,
@@ -297,15 +313,7 @@ fn sign_upstream(c: &mut Criterion) {
                 .iter()
                 .filter(|(n, _)| !matches!(n.as_str(), "authorization" | "x-amz-date"))
                 .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)));
-            let params = v4::SigningParams::builder()
-                .identity(&identity)
-                .region("eu-west-1")
-                .name("elasticache")
-                .time(now)
-                .settings(SigningSettings::default())
-                .build()
-                .expect("params")
-                .into();
+            let params = signing_params(&identity, "eu-west-1", now);
             let signable = SignableRequest::new(
                 "POST",
                 "https://elasticache.eu-west-1.amazonaws.com/",

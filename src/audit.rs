@@ -137,9 +137,9 @@ pub struct AuditLine<'a> {
 }
 
 /// Where audit lines go. Each write is whole lines (one, or a worker's
-/// group) in one call, so lines from concurrent requests never interleave: the file is opened for appending,
-/// and the kernel makes each append whole, so writers take no lock (a
-/// reopen swaps the file under them).
+/// group) in one call, so lines from concurrent requests never interleave:
+/// the file is opened for appending, and the kernel makes each append whole,
+/// so writers take no lock (a reopen swaps the file under them).
 pub struct AuditSink {
     target: AuditTarget,
     file: ArcSwapOption<File>,
@@ -190,11 +190,6 @@ impl AuditSink {
 
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
-    }
-
-    /// Writes one line now.
-    pub fn write(&self, record: &impl Serialize) -> io::Result<()> {
-        self.write_lines(&line_of(record)?)
     }
 
     /// Writes one line together with the lines of the requests that finished
@@ -348,6 +343,13 @@ mod tests {
         assert_eq!(value["rules"], json!(["trial"]));
         assert_eq!(value["owner_id"], "123456781234");
         assert_eq!(value["source"], "[::1]:5000");
+    }
+
+    impl AuditSink {
+        /// One line, written at once.
+        fn write(&self, record: &impl Serialize) -> io::Result<()> {
+            self.write_lines(&line_of(record)?)
+        }
     }
 
     /// A sink on a fresh file in a fresh folder named after `prefix`.

@@ -202,10 +202,6 @@ impl EndpointTemplate {
             "http"
         }
     }
-
-    pub fn uri_for(&self, region: &Region) -> String {
-        format!("{}://{}/", self.scheme(), self.authority_for(region))
-    }
 }
 
 /// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`
@@ -517,8 +513,13 @@ limits:
         assert_eq!(config.limits.idle_timeout, Duration::from_secs(60));
         assert_eq!(config.limits.max_concurrent_requests, 256);
         let region = Region::parse("eu-west-1").unwrap();
+        let endpoint = &config.upstream.endpoint;
         assert_eq!(
-            config.upstream.endpoint.uri_for(&region),
+            format!(
+                "{}://{}/",
+                endpoint.scheme(),
+                endpoint.authority_for(&region)
+            ),
             "https://elasticache.eu-west-1.amazonaws.com/"
         );
     }

@@ -285,7 +285,6 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Ap
             },
         ));
     }
-    drop(seen);
 
     let mut query_auth = QueryAuth::default();
     let mut params: BTreeMap<String, String> = BTreeMap::new();

@@ -208,11 +208,7 @@ pub fn canonical_request_of<S: AsRef<str>>(
     );
     out.push_str(req.method);
     out.push('\n');
-    if req.path == "/" {
-        out.push('/');
-    } else {
-        out.push_str(&canonical_uri(req.path));
-    }
+    push_canonical_uri(req.path, &mut out);
     out.push('\n');
     out.push_str(&canonical_query(req.query, location)?);
     out.push('\n');
@@ -474,7 +470,7 @@ fn check_signed_headers_list<S: AsRef<str>>(names: &[S]) -> Result<(), VerifyErr
 /// Non-S3 canonical URI: drop empty and `.` segments, resolve `..`, keep a
 /// trailing slash, then percent-encode the raw bytes (so `%` in the path as
 /// received becomes `%25`: AWS's non-S3 services encode twice).
-fn canonical_uri(path: &str) -> String {
+fn push_canonical_uri(path: &str, out: &mut String) {
     let mut segments: Vec<&str> = Vec::new();
     for segment in path.split('/') {
         match segment {
@@ -485,18 +481,16 @@ fn canonical_uri(path: &str) -> String {
             other => segments.push(other),
         }
     }
-    let mut out = String::with_capacity(path.len() + 8);
     out.push('/');
     for (i, segment) in segments.iter().enumerate() {
         if i > 0 {
             out.push('/');
         }
-        encode_unreserved(segment.as_bytes(), &mut out);
+        encode_unreserved(segment.as_bytes(), out);
     }
     if !segments.is_empty() && path.ends_with('/') {
         out.push('/');
     }
-    out
 }
 
 fn canonical_query(query: Option<&str>, location: Location) -> Result<String, VerifyError> {
@@ -1536,6 +1530,12 @@ mod tests {
             f.verify_at(VECTOR_NOW),
             Err(VerifyError::Malformed { .. })
         ));
+    }
+
+    fn canonical_uri(path: &str) -> String {
+        let mut out = String::new();
+        push_canonical_uri(path, &mut out);
+        out
     }
 
     #[test]

@@ -142,24 +142,11 @@ pub fn build_signed_request(
         now,
     );
     let signature = v4::calculate_signature(&*key, string_to_sign.as_bytes());
-    let mut authorization = String::with_capacity(256);
-    for part in [
-        "AWS4-HMAC-SHA256 Credential=",
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
         credentials.access_key_id(),
-        "/",
-        &scope,
-        ", SignedHeaders=",
-    ] {
-        authorization.push_str(part);
-    }
-    for (i, name) in signed_headers.iter().enumerate() {
-        if i > 0 {
-            authorization.push(';');
-        }
-        authorization.push_str(name);
-    }
-    authorization.push_str(", Signature=");
-    authorization.push_str(&signature);
+        signed_headers.join(";")
+    );
     let uri = http::Uri::builder()
         .scheme(endpoint.scheme())
         .authority(authority)
