@@ -188,7 +188,7 @@ fn parse_authenticate_decide(
     };
     let caller = auth::authenticate(
         directory,
-        &signature,
+        signature.as_ref(),
         &received,
         ClientCertificate {
             required: false,
@@ -197,7 +197,9 @@ fn parse_authenticate_decide(
         NOW,
     )
     .expect("authenticates");
-    let facts = RequestFacts::of(&parsed, &signature.scope.region, Some(&caller.caller));
+    let region =
+        auth::request_region(signature.as_ref(), signed.header("host"), None).expect("a region");
+    let facts = RequestFacts::of(&parsed, &region, Some(&caller.caller));
     policy.is_authorized(&facts).decision
 }
 

@@ -42,6 +42,50 @@ pub struct RequestRecord {
     pub rules: Vec<String>,
     pub error_code: Option<&'static str>,
     pub upstream_status: Option<u16>,
+    /// For a denial: the full explanation, whatever the caller was told.
+    pub explanation: Option<String>,
+}
+
+/// Longest value of a request field written for a request that was not
+/// authenticated and forwarded: anyone who reaches the port can send one,
+/// so it must not decide how fast the audit log grows.
+pub const MAX_UNTRUSTED_VALUE_BYTES: usize = 256;
+/// Longest explanation written.
+pub const MAX_EXPLANATION_BYTES: usize = 2048;
+
+/// The request fields that can be shortened, as metric labels.
+pub const SHORTENED_FIELDS: [&str; 2] = ["cache_security_group", "ec2_security_group"];
+
+/// The full length in bytes of each value the line shortened.
+#[derive(Serialize, Default, PartialEq, Eq, Debug)]
+pub struct Shortened {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_security_group: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ec2_security_group: Option<usize>,
+}
+
+impl Shortened {
+    /// The names of the shortened fields.
+    pub fn fields(&self) -> impl Iterator<Item = &'static str> {
+        [self.cache_security_group, self.ec2_security_group]
+            .into_iter()
+            .zip(SHORTENED_FIELDS)
+            .filter_map(|(length, field)| length.map(|_| field))
+    }
+}
+
+/// `value`, cut to at most `max` bytes at a character boundary, and its
+/// full length when it was cut.
+fn shorten(value: &str, max: usize) -> (&str, Option<usize>) {
+    if value.len() <= max {
+        return (value, None);
+    }
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&value[..end], Some(value.len()))
 }
 
 impl RequestRecord {
@@ -69,6 +113,7 @@ impl RequestRecord {
             rules: Vec::new(),
             error_code: None,
             upstream_status: None,
+            explanation: None,
         }
     }
 
@@ -86,8 +131,37 @@ impl RequestRecord {
 
     /// The audit line's fields, borrowed from the record: serialized
     /// straight to bytes, without an intermediate JSON tree.
+    ///
+    /// Values from a request that was not authenticated and forwarded are
+    /// cut to [`MAX_UNTRUSTED_VALUE_BYTES`], and `shortened` gives their
+    /// full lengths: a forwarded request's caller is accountable for what
+    /// it sent, anyone else is not.
     pub fn line(&self, duration: Duration) -> AuditLine<'_> {
+        let forwarded = self.verdict.is_some_and(Verdict::forwards);
+        let max = if forwarded {
+            usize::MAX
+        } else {
+            MAX_UNTRUSTED_VALUE_BYTES
+        };
+        let mut shortened = Shortened::default();
+        let cache_security_group = self.cache_security_group.as_deref().map(|v| {
+            let (v, full) = shorten(v, max);
+            shortened.cache_security_group = full;
+            v
+        });
+        let ec2_security_group = self.ec2_security_group.as_deref().map(|v| {
+            let (v, full) = shorten(v, max);
+            shortened.ec2_security_group = full;
+            v
+        });
         AuditLine {
+            cache_security_group,
+            ec2_security_group,
+            shortened: (shortened != Shortened::default()).then_some(shortened),
+            explanation: self
+                .explanation
+                .as_deref()
+                .map(|e| shorten(e, MAX_EXPLANATION_BYTES).0),
             time: rfc3339(self.time),
             request_id: &self.request_id,
             source: self.peer,
@@ -96,8 +170,6 @@ impl RequestRecord {
             action: self.action.map(Action::name),
             region: self.region.as_ref().map(Region::as_str),
             owner_id: self.owner_id.as_deref(),
-            cache_security_group: self.cache_security_group.as_deref(),
-            ec2_security_group: self.ec2_security_group.as_deref(),
             decision: self.decision(),
             mode: self.mode.as_str(),
             rules: &self.rules,
@@ -127,13 +199,24 @@ pub struct AuditLine<'a> {
     owner_id: Option<&'a str>,
     cache_security_group: Option<&'a str>,
     ec2_security_group: Option<&'a str>,
+    /// The full length of each value cut short, or `null`.
+    shortened: Option<Shortened>,
     decision: &'static str,
     mode: &'static str,
     rules: &'a [String],
+    /// For a denial: why, in full.
+    explanation: Option<&'a str>,
     error_code: Option<&'static str>,
     upstream_status: Option<u16>,
     duration_ms: f64,
     policy_revision: &'a str,
+}
+
+impl AuditLine<'_> {
+    /// The fields this line shortened.
+    pub fn shortened_fields(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.shortened.iter().flat_map(Shortened::fields)
+    }
 }
 
 /// Where audit lines go. Each write is whole lines (one, or a worker's
@@ -309,12 +392,14 @@ mod tests {
                 "duration_ms",
                 "ec2_security_group",
                 "error_code",
+                "explanation",
                 "mode",
                 "owner_id",
                 "policy_revision",
                 "region",
                 "request_id",
                 "rules",
+                "shortened",
                 "source",
                 "time",
                 "upstream_status"
@@ -343,6 +428,50 @@ mod tests {
         assert_eq!(value["rules"], json!(["trial"]));
         assert_eq!(value["owner_id"], "123456781234");
         assert_eq!(value["source"], "[::1]:5000");
+    }
+
+    #[test]
+    fn values_of_requests_not_forwarded_are_shortened() {
+        let mut record = RequestRecord::new(
+            SystemTime::UNIX_EPOCH,
+            "id-3".into(),
+            "127.0.0.1:5000".parse().unwrap(),
+            Mode::Enforce,
+            "0123456789ab".into(),
+        );
+        let long = format!("{}é", "a".repeat(60_000));
+        record.cache_security_group = Some(long.clone());
+        record.ec2_security_group = Some("app-web".into());
+        // Rejected before the policy decided (an unknown key, say): cut.
+        let line = record.line(Duration::ZERO);
+        assert_eq!(
+            line.shortened_fields().collect::<Vec<_>>(),
+            ["cache_security_group"]
+        );
+        let value = serde_json::to_value(&line).unwrap();
+        assert_eq!(value["cache_security_group"], "a".repeat(256));
+        assert_eq!(value["ec2_security_group"], "app-web");
+        assert_eq!(value["shortened"], json!({"cache_security_group": 60_002}));
+        assert!(line_of(&line).unwrap().len() < 1024);
+        // Cut at a character boundary.
+        assert_eq!(shorten("aé", 2), ("a", Some(3)));
+        assert_eq!(shorten("aé", 3), ("aé", None));
+        // Denied: cut too.
+        record.verdict = Some(Verdict::Deny);
+        record.explanation = Some("x".repeat(5000));
+        let value = record.to_json(Duration::ZERO);
+        assert_eq!(value["shortened"]["cache_security_group"], 60_002);
+        assert_eq!(
+            value["explanation"].as_str().unwrap().len(),
+            MAX_EXPLANATION_BYTES
+        );
+        // Forwarded: the caller is authenticated and accountable; in full.
+        for verdict in [Verdict::Allow, Verdict::WouldDeny] {
+            record.verdict = Some(verdict);
+            let value = record.to_json(Duration::ZERO);
+            assert_eq!(value["cache_security_group"], long);
+            assert_eq!(value["shortened"], Value::Null);
+        }
     }
 
     impl AuditSink {

@@ -59,24 +59,67 @@ pub enum AuthorizationHeader<'a> {
     Unreadable,
 }
 
-/// Finds and parses the caller's signature. Exactly one form must be used.
+/// Finds and parses the caller's signature: `None` when the request is not
+/// signed (whether that is allowed is for [`authenticate`] to say). At most
+/// one form may be used.
 pub fn caller_signature(
     header: AuthorizationHeader<'_>,
     query: &QueryAuth,
-) -> Result<CallerSignature, ApiError> {
+) -> Result<Option<CallerSignature>, ApiError> {
     match (header, query.is_empty()) {
-        (AuthorizationHeader::Absent, true) => Err(ApiError::missing_authentication_token(
-            "the request is not signed: sign it with SigV4 for service `elasticache` (an `Authorization` header or `X-Amz-*` query parameters)",
-        )),
+        (AuthorizationHeader::Absent, true) => Ok(None),
         (AuthorizationHeader::Unreadable, _) => Err(ApiError::incomplete_signature(
             "the request has more than one `Authorization` header, or one that is not plain text",
         )),
         (AuthorizationHeader::One(_), false) => Err(ApiError::incomplete_signature(
             "the request carries both an `Authorization` header and `X-Amz-*` signature parameters; use one",
         )),
-        (AuthorizationHeader::One(value), true) => parse_authorization_header(value),
-        (AuthorizationHeader::Absent, false) => parse_query_signature(query),
+        (AuthorizationHeader::One(value), true) => parse_authorization_header(value).map(Some),
+        (AuthorizationHeader::Absent, false) => parse_query_signature(query).map(Some),
     }
+}
+
+/// The answer to a request that is not signed, from a caller who must sign.
+fn unsigned() -> ApiError {
+    ApiError::missing_authentication_token(
+        "the request is not signed: sign it with SigV4 for service `elasticache` (an `Authorization` header or `X-Amz-*` query parameters)",
+    )
+}
+
+/// The region a request is for: its signature's credential scope; for an
+/// unsigned request (a `certificate_only` caller's), the region a Host of
+/// the form `elasticache.REGION.amazonaws.com` names, else the configured
+/// `region`.
+pub fn request_region(
+    signature: Option<&CallerSignature>,
+    host: Option<&str>,
+    configured: Option<&Region>,
+) -> Result<Region, ApiError> {
+    if let Some(signature) = signature {
+        return Ok(signature.scope.region.clone());
+    }
+    if let Some(region) = host.and_then(region_of_host) {
+        return Ok(region);
+    }
+    configured.cloned().ok_or_else(|| {
+        ApiError::missing_parameter(
+            "the request is not signed, so it names no region: sign it with SigV4 (its credential scope names the region), send it with `Host: elasticache.REGION.amazonaws.com`, or have the proxy's operator set `region` in its config",
+        )
+    })
+}
+
+/// `elasticache.us-east-1.amazonaws.com[:port]` (and `.amazonaws.com.cn`).
+fn region_of_host(host: &str) -> Option<Region> {
+    let host = host.to_ascii_lowercase();
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host.as_str(),
+    };
+    let rest = name.strip_prefix("elasticache.")?;
+    let region = rest
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| rest.strip_suffix(".amazonaws.com.cn"))?;
+    Region::parse(region)
 }
 
 /// Parses `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.
@@ -337,15 +380,6 @@ impl SignatureFailure {
             SignatureFailure::Certificate => "certificate",
         }
     }
-
-    /// The reason behind an error of `caller_signature`.
-    pub fn of_unreadable(error: &ApiError) -> SignatureFailure {
-        if error.code == "MissingAuthenticationToken" {
-            SignatureFailure::Missing
-        } else {
-            SignatureFailure::Malformed
-        }
-    }
 }
 
 /// An authentication failure: the reason, and the answer the caller gets.
@@ -359,22 +393,28 @@ fn fail(reason: SignatureFailure, error: ApiError) -> AuthFailure {
     AuthFailure { reason, error }
 }
 
-/// Stage 2b: who is calling. Pure: the time is passed in.
+/// Stage 2b: who is calling. Pure: the time is passed in. A request need
+/// not be signed only when a verified client certificate alone identifies
+/// its caller (`certificate_only`).
 pub fn authenticate(
     directory: &CallerDirectory,
-    signature: &CallerSignature,
+    signature: Option<&CallerSignature>,
     received: &crate::sigv4::ReceivedRequest<'_>,
     certificate: ClientCertificate<'_>,
     now_unix_secs: i64,
 ) -> Result<Authenticated, AuthFailure> {
-    let callers = match directory {
-        CallerDirectory::Trusted(name) => {
+    let callers = match (directory, signature) {
+        (CallerDirectory::Trusted(name), Some(_)) => {
             return Ok(Authenticated {
                 caller: name.clone(),
                 method: AuthMethod::Trusted,
             })
         }
-        CallerDirectory::Callers(callers) => callers,
+        // The trusted sidecar still takes the region from the signature.
+        (CallerDirectory::Trusted(_), None) => {
+            return Err(fail(SignatureFailure::Missing, unsigned()))
+        }
+        (CallerDirectory::Callers(callers), _) => callers,
     };
     let certificate_caller = certificate
         .identities
@@ -398,6 +438,9 @@ pub fn authenticate(
             method: AuthMethod::ClientCertificate,
         });
     }
+    let Some(signature) = signature else {
+        return Err(fail(SignatureFailure::Missing, unsigned()));
+    };
 
     let key_id = signature.scope.access_key_id.as_str();
     let (caller, secret) = callers
@@ -480,6 +523,7 @@ mod tests {
 
     fn header(value: &str) -> Result<CallerSignature, ApiError> {
         caller_signature(AuthorizationHeader::One(value), &QueryAuth::default())
+            .map(|s| s.expect("a signature"))
     }
 
     #[test]
@@ -516,7 +560,9 @@ mod tests {
                 .unwrap();
             query.params.insert(name, v.to_owned());
         }
-        let sig = caller_signature(AuthorizationHeader::Absent, &query).unwrap();
+        let sig = caller_signature(AuthorizationHeader::Absent, &query)
+            .unwrap()
+            .unwrap();
         assert_eq!(sig.location, SignatureLocation::QueryString);
         assert_eq!(sig.scope.region.as_str(), "us-east-1");
         assert_eq!(sig.query_expires, Some(300));
@@ -531,8 +577,59 @@ mod tests {
 
     #[test]
     fn no_signature_at_all() {
-        let err = caller_signature(AuthorizationHeader::Absent, &QueryAuth::default()).unwrap_err();
-        assert_eq!((err.status, err.code), (403, "MissingAuthenticationToken"));
+        assert_eq!(
+            caller_signature(AuthorizationHeader::Absent, &QueryAuth::default()),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn the_region_of_an_unsigned_request() {
+        let us_west_2 = Region::parse("us-west-2").unwrap();
+        let region = |host| request_region(None, host, Some(&us_west_2)).unwrap();
+        assert_eq!(
+            region(Some("elasticache.eu-west-1.amazonaws.com")).as_str(),
+            "eu-west-1"
+        );
+        assert_eq!(
+            region(Some("ElastiCache.EU-WEST-1.amazonaws.com:443")).as_str(),
+            "eu-west-1"
+        );
+        assert_eq!(
+            region(Some("elasticache.cn-north-1.amazonaws.com.cn")).as_str(),
+            "cn-north-1"
+        );
+        for other in [
+            "proxy.internal:8443",
+            "elasticache.evil.example",
+            "elasticache..amazonaws.com",
+            "x.elasticache.us-east-1.amazonaws.com",
+        ] {
+            assert_eq!(region(Some(other)).as_str(), "us-west-2", "{other}");
+        }
+        assert_eq!(region(None).as_str(), "us-west-2");
+        let err = request_region(None, Some("127.0.0.1:8443"), None).unwrap_err();
+        assert_eq!((err.status, err.code), (400, "MissingParameter"));
+        assert!(
+            err.message.contains("set `region` in its config"),
+            "{}",
+            err.message
+        );
+        // A signature's scope names the region, whatever the Host says.
+        let signed = header(&format!(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE0000001/20261125/ap-south-1/elasticache/aws4_request, SignedHeaders=host, Signature={SIG}"
+        ))
+        .unwrap();
+        assert_eq!(
+            request_region(
+                Some(&signed),
+                Some("elasticache.eu-west-1.amazonaws.com"),
+                Some(&us_west_2)
+            )
+            .unwrap()
+            .as_str(),
+            "ap-south-1"
+        );
     }
 
     #[test]
@@ -714,10 +811,12 @@ mod tests {
                 headers: &headers,
                 body: signed.body.as_bytes(),
             };
-            authenticate(directory, &signature, &received, certificate, now).map_err(|failure| {
-                REASON.with(|r| r.set(Some(failure.reason)));
-                failure.error
-            })
+            authenticate(directory, signature.as_ref(), &received, certificate, now).map_err(
+                |failure| {
+                    REASON.with(|r| r.set(Some(failure.reason)));
+                    failure.error
+                },
+            )
         }
 
         thread_local! {
@@ -888,6 +987,25 @@ mod tests {
             assert_eq!(
                 (caller.caller.as_str(), caller.method),
                 ("batch", AuthMethod::ClientCertificate)
+            );
+
+            // Unsigned: the certificate-only caller is served, nobody else.
+            let mut bare = header_signed();
+            bare.headers.retain(|(name, _)| name != "authorization");
+            let caller = run(&directory(), &bare, mtls(batch), NOW).unwrap();
+            assert_eq!(
+                (caller.caller.as_str(), caller.method),
+                ("batch", AuthMethod::ClientCertificate)
+            );
+            let (c, status, _) = code(run(&directory(), &bare, mtls(payments), NOW));
+            assert_eq!((c, status), ("MissingAuthenticationToken", 403));
+            assert_eq!(last_reason(), Some(SignatureFailure::Missing));
+            let (c, _, _) = code(run(&directory(), &bare, NO_CERT, NOW));
+            assert_eq!(c, "MissingAuthenticationToken");
+            let trusted = CallerDirectory::Trusted("local-app".to_owned());
+            assert_eq!(
+                code(run(&trusted, &bare, NO_CERT, NOW)).0,
+                "MissingAuthenticationToken"
             );
 
             let (c, _, message) = code(run(&directory(), &signed, mtls(stranger), NOW));

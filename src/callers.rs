@@ -125,6 +125,52 @@ impl Callers {
         self.callers.is_empty()
     }
 
+    /// For a callers file that changed but cannot be installed (it does not
+    /// validate, cannot be read, or may not be trusted): the callers in
+    /// force that `text` still lists with every value that identifies them
+    /// (name, access key id, secret and TLS identities, each as a whole
+    /// value), and the names of the others. A failed reload keeps only the
+    /// first: whoever was removed from the file is revoked even so, and a
+    /// file that cannot be read at all revokes everyone. The text can only
+    /// take callers away, never add one or change a key.
+    pub fn still_listed_in(&self, text: &str) -> (Callers, Vec<String>) {
+        let mut kept = Callers::default();
+        let mut revoked = Vec::new();
+        for caller in &self.callers {
+            let listed = appears_as_value(text, &caller.name)
+                && caller
+                    .access_key_id
+                    .as_deref()
+                    .is_none_or(|key| appears_as_value(text, key))
+                && caller
+                    .secret_access_key
+                    .as_ref()
+                    .is_none_or(|secret| appears_as_value(text, secret.expose()))
+                && caller
+                    .tls_identities
+                    .iter()
+                    .all(|identity| appears_as_value(text, identity));
+            if listed {
+                kept.push(caller.clone());
+            } else {
+                revoked.push(caller.name.clone());
+            }
+        }
+        (kept, revoked)
+    }
+
+    /// Adds a caller whose key and identities are known to be unique.
+    fn push(&mut self, caller: Caller) {
+        let position = self.callers.len();
+        if let Some(key) = &caller.access_key_id {
+            self.by_access_key.insert(key.clone(), position);
+        }
+        for identity in &caller.tls_identities {
+            self.by_tls_identity.insert(identity.clone(), position);
+        }
+        self.callers.push(caller);
+    }
+
     /// Every secret, so tests and log scrubbing can look for them.
     pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
         self.callers
@@ -158,6 +204,19 @@ impl fmt::Display for CallerErrors {
 }
 
 impl std::error::Error for CallerErrors {}
+
+/// Whether `value` occurs in `text` as a whole YAML scalar: not as part of
+/// a longer word. Quoting or escaping that changes the value's spelling
+/// hides it, which only ever revokes.
+fn appears_as_value(text: &str, value: &str) -> bool {
+    const EDGES: &[char] = &[' ', '\t', '\r', '\n', '"', '\'', '[', ']', '{', '}', ','];
+    !value.is_empty()
+        && text.match_indices(value).any(|(at, _)| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + value.len()..].chars().next();
+            before.is_none_or(|c| EDGES.contains(&c)) && after.is_none_or(|c| EDGES.contains(&c))
+        })
+}
 
 pub fn is_valid_caller_name(name: &str) -> bool {
     name.len() <= 64
@@ -447,6 +506,48 @@ callers:
         secret.signing_key("20261127", "us-east-1", "elasticache");
         assert_eq!(secret.derived.len(), 1);
         assert_eq!(format!("{secret:?}"), "<redacted>");
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_installed_still_revokes_whom_it_no_longer_lists() {
+        let callers = compile("callers.yaml", FILE).unwrap();
+        // ci-deployer removed, app-payments' secret rotated, batch kept; and
+        // a syntax error, so the file cannot be installed.
+        let broken = r#"
+callers:
+  - name: app-payments
+    access_key_id: AKIAEXAMPLEAPP000001
+    secret_access_key: "app-secret-0123456789abcdeX"
+    tls_identities: ["spiffe://example.org/app-payments"]
+  - name: batch
+    tls_identities: ["batch.internal.example"]
+    certificate_only: true
+  - name: [
+"#;
+        assert!(compile("callers.yaml", broken).is_err());
+        let (kept, revoked) = callers.still_listed_in(broken);
+        assert_eq!(kept.names().collect::<Vec<_>>(), ["batch"]);
+        assert_eq!(revoked, ["ci-deployer", "app-payments"]);
+        assert!(kept.by_access_key_id("AKIAEXAMPLECI0000001").is_none());
+        assert_eq!(
+            kept.by_tls_identity("batch.internal.example").unwrap().name,
+            "batch"
+        );
+        // Values count only whole: `deployer` is not listed by `ci-deployer`.
+        assert!(appears_as_value("name: ci-deployer\n", "ci-deployer"));
+        assert!(appears_as_value("{name: 'a', k: [x,y]}", "a"));
+        assert!(appears_as_value("[x,y]", "y"));
+        assert!(!appears_as_value("name: ci-deployer\n", "deployer"));
+        assert!(!appears_as_value(
+            "key: AKIAEXAMPLECI00000012",
+            "AKIAEXAMPLECI0000001"
+        ));
+        assert!(!appears_as_value("", "a"));
+        let (kept, revoked) = callers.still_listed_in("");
+        assert!(kept.is_empty());
+        assert_eq!(revoked.len(), 3);
+        let (kept, _) = callers.still_listed_in(FILE);
+        assert_eq!(kept.len(), 3);
     }
 
     #[test]

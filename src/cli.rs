@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::decision::DenialDetail;
 use crate::identity::UpstreamIdentity;
 use crate::policy_tools::{self, TestFile};
-use crate::{callers, config, reload, server};
+use crate::{callers, config, lint, reload, server};
 
 const DEFAULT_CONFIG: &str = "config/proxy.yaml";
 
@@ -19,7 +20,8 @@ usage:
       run the proxy (default config: config/proxy.yaml)
   elasticache-authz-proxy check --policy FILE [--callers FILE] [--deny-warnings]
       validate a policy, print every error and warning
-  elasticache-authz-proxy explain --policy FILE --region REGION [--caller NAME] [--json] 'Action=...&...'
+  elasticache-authz-proxy explain --policy FILE --region REGION [--caller NAME] [--callers FILE]
+                                 [--denial-detail caller|full] [--json] 'Action=...&...'
       decide one request and show why, and the error a denied caller gets
   elasticache-authz-proxy test PATH...
       run the policy tests in *.test.yaml files (folders are searched)
@@ -45,6 +47,7 @@ enum Command {
         callers: Option<PathBuf>,
         region: String,
         caller: Option<String>,
+        detail: DenialDetail,
         json: bool,
         request: String,
     },
@@ -168,9 +171,24 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         Some("explain") => {
             let args = Args::parse(
                 rest,
-                &["--policy", "--callers", "--region", "--caller"],
+                &[
+                    "--policy",
+                    "--callers",
+                    "--region",
+                    "--caller",
+                    "--denial-detail",
+                ],
                 &["--json"],
             )?;
+            let detail = match args.get("--denial-detail").as_deref() {
+                None | Some("caller") => DenialDetail::Caller,
+                Some("full") => DenialDetail::Full,
+                Some(other) => {
+                    return Err(format!(
+                        "`--denial-detail` is `caller` or `full`, not `{other}`"
+                    ))
+                }
+            };
             let request = match args.positional.as_slice() {
                 [request] => request.clone(),
                 [] => return Err("`explain` needs the request, such as 'Action=DescribeCacheClusters&Version=2015-02-02'".into()),
@@ -181,6 +199,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
                 callers: args.get("--callers").map(PathBuf::from),
                 region: args.require("--region")?,
                 caller: args.get("--caller"),
+                detail,
                 json: args.has("--json"),
                 request,
             })
@@ -227,6 +246,7 @@ pub fn main() -> ExitCode {
             callers,
             region,
             caller,
+            detail,
             json,
             request,
         } => explain(
@@ -234,6 +254,7 @@ pub fn main() -> ExitCode {
             callers.as_deref(),
             &region,
             caller.as_deref(),
+            detail,
             json,
             &request,
         ),
@@ -260,7 +281,7 @@ fn serve(config_path: &Path) -> Result<(), String> {
         &read(config_path, "config file")?,
         config_path.parent().unwrap_or(Path::new(".")),
     )?;
-    let snapshot = reload::compile(&config, reload::Sources::read(&config)?)?;
+    let live = reload::Live::start(&config)?;
     // The control runtime: accepting, the admin listener, reloads and
     // credential refreshes. Requests are served on `workers`' threads.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -270,7 +291,7 @@ fn serve(config_path: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
         let identity = UpstreamIdentity::load(config.assume_role.as_ref()).await?;
-        let proxy = server::Proxy::new(config, snapshot, identity)?;
+        let proxy = server::Proxy::new(config, live, identity)?;
         server::run(proxy).await
     })
 }
@@ -317,6 +338,7 @@ fn explain(
     callers: Option<&Path>,
     region: &str,
     caller: Option<&str>,
+    detail: DenialDetail,
     json: bool,
     request: &str,
 ) -> Result<bool, String> {
@@ -325,10 +347,14 @@ fn explain(
         .as_ref()
         .map(|n| n.iter().map(String::as_str).collect());
     let file = policy.display().to_string();
-    let compiled =
-        crate::policy::compile_for_callers(&file, &read(policy, "policy file")?, names.as_deref())
-            .map_err(|e| e.to_string())?;
-    match policy_tools::explain(&compiled, region, caller, request) {
+    let text = read(policy, "policy file")?;
+    let compiled = crate::policy::compile(&file, &text).map_err(|e| e.to_string())?;
+    if names.is_some() {
+        for warning in policy_tools::warnings(&file, &text, &compiled, names.as_deref()) {
+            eprintln!("{warning}");
+        }
+    }
+    match policy_tools::explain(&compiled, region, caller, request, detail) {
         Ok(explanation) if json => println!("{}", explanation.to_json()),
         Ok(explanation) => print!("{}", explanation.to_text()),
         Err(rejection) => {
@@ -364,12 +390,18 @@ fn test(paths: &[PathBuf]) -> Result<bool, String> {
             .callers
             .as_ref()
             .map(|n| n.iter().map(String::as_str).collect());
-        let policy = crate::policy::compile_for_callers(
-            &policy_path.display().to_string(),
-            &read(&policy_path, "policy file")?,
-            names.as_deref(),
-        )
-        .map_err(|e| format!("{shown}: {e}"))?;
+        let policy_file = policy_path.display().to_string();
+        let text = read(&policy_path, "policy file")?;
+        let policy =
+            crate::policy::compile(&policy_file, &text).map_err(|e| format!("{shown}: {e}"))?;
+        if let Some(known) = names.as_deref() {
+            for warning in lint::absent_callers(&policy, known) {
+                println!(
+                    "warn  {shown}: rule `{}`: {}",
+                    warning.rule, warning.message
+                );
+            }
+        }
         for case in &suite.tests {
             match policy_tools::run_case(&policy, case) {
                 Ok(()) => {
@@ -460,6 +492,7 @@ mod tests {
                 callers: None,
                 region: "us-east-1".into(),
                 caller: None,
+                detail: DenialDetail::Caller,
                 json: true,
                 request: "Action=DescribeCacheClusters".into()
             })
@@ -480,7 +513,7 @@ mod tests {
             config_path.parent().unwrap(),
         )
         .unwrap();
-        reload::compile(&config, reload::Sources::read(&config).unwrap()).unwrap();
+        reload::compile(&config, &reload::Sources::read(&config)).unwrap();
         for entry in std::fs::read_dir(root.join("policies")).unwrap() {
             let path = entry.unwrap().path();
             let name = path.to_string_lossy();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::callers::is_valid_caller_name;
+use crate::decision::DenialDetail;
 use crate::model::Region;
 use crate::policy::Mode;
 use crate::tls::TlsSettings;
@@ -26,6 +27,9 @@ struct RawConfig {
     audit_log: Option<String>,
     audit_failure: Option<String>,
     watch_interval: Option<String>,
+    watch_settle: Option<String>,
+    region: Option<String>,
+    denial_detail: Option<String>,
     shutdown_grace: Option<String>,
     workers: Option<usize>,
     assume_role: Option<RawAssumeRole>,
@@ -85,6 +89,15 @@ pub struct Config {
     /// How often the policy and callers files are checked for changes;
     /// `None` turns the watcher off.
     pub watch_interval: Option<Duration>,
+    /// How long a changed file's content must stay the same before the
+    /// watcher installs it, so that a file being written is never installed
+    /// half-written. Zero: at once.
+    pub watch_settle: Duration,
+    /// The region of requests that name none (unsigned requests of
+    /// `certificate_only` callers) when their Host does not name one either.
+    pub region: Option<Region>,
+    /// How much a denied caller is told.
+    pub denial_detail: DenialDetail,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
     /// Threads serving requests, each a single-threaded runtime; `None`:
@@ -346,6 +359,30 @@ pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Config, String> 
         Some("0s" | "0ms" | "0m" | "off") => None,
         Some(text) => Some(parse_duration(text).map_err(|e| err("watch_interval", e))?),
     };
+    let watch_settle = match raw.watch_settle.as_deref().map(str::trim) {
+        None => Duration::from_secs(1),
+        Some("0s" | "0ms" | "0m" | "off") => Duration::ZERO,
+        Some(text) => parse_duration(text).map_err(|e| err("watch_settle", e))?,
+    };
+    let region = match raw.region {
+        None => None,
+        Some(text) => Some(Region::parse(&text).ok_or_else(|| {
+            err(
+                "region",
+                format!("`{text}` is not an AWS region name such as `us-east-1`"),
+            )
+        })?),
+    };
+    let denial_detail = match raw.denial_detail.as_deref() {
+        None | Some("caller") => DenialDetail::Caller,
+        Some("full") => DenialDetail::Full,
+        Some(other) => return Err(err(
+            "denial_detail",
+            format!(
+                "`{other}` must be `caller` (what concerns the caller) or `full` (every near miss)"
+            ),
+        )),
+    };
     let assume_role = match raw.assume_role {
         None => None,
         Some(raw) => Some(AssumeRole {
@@ -418,6 +455,9 @@ pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Config, String> 
         mode,
         audit,
         watch_interval,
+        watch_settle,
+        region,
+        denial_detail,
         shutdown_grace: duration(
             "shutdown_grace",
             raw.shutdown_grace,

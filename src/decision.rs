@@ -99,6 +99,18 @@ pub struct ShadowDecision {
     pub reason: Vec<String>,
 }
 
+/// How much a denied caller is told (`denial_detail`). The audit log and
+/// `explain` always have the full explanation.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum DenialDetail {
+    /// The deny rule that decided, or that no rule allowed the request:
+    /// nothing about other callers' rules.
+    #[default]
+    Caller,
+    /// Also the first few allow rules that nearly matched, and why not.
+    Full,
+}
+
 /// What the proxy does with a request, given the policy's response and the
 /// proxy's mode.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -282,8 +294,9 @@ impl Response {
     }
 
     /// The message a denied caller reads: which rule denied the request, or
-    /// that no rule allowed it and which value failed.
-    pub fn denial_message(&self, facts: &RequestFacts<'_>) -> String {
+    /// that no rule allowed it; with `DenialDetail::Full`, also which value
+    /// failed each of the first few allow rules for the action.
+    pub fn denial_message(&self, facts: &RequestFacts<'_>, detail: DenialDetail) -> String {
         let mut out = String::new();
         if !self.reason.is_empty() {
             let rules: Vec<String> = self.reason.iter().map(|r| format!("`{r}`")).collect();
@@ -303,6 +316,9 @@ impl Response {
             "not allowed by policy: no rule allows {}",
             subject(facts)
         );
+        if detail == DenialDetail::Caller {
+            return out;
+        }
         for mismatch in self.mismatches.iter().take(MISMATCHES_SHOWN) {
             let _ = write!(
                 out,
@@ -619,7 +635,7 @@ rules:
         let denied = policy.is_authorized(&facts(Some("app-payments")));
         assert_eq!(denied.decision, Decision::Deny);
         assert!(denied
-            .denial_message(&facts(Some("app-payments")))
+            .denial_message(&facts(Some("app-payments")), DenialDetail::Full)
             .contains("rule `ci-only`: caller `app-payments` is not one of its callers"));
         assert_eq!(policy.is_authorized(&facts(None)).decision, Decision::Deny);
     }
@@ -670,8 +686,127 @@ rules:
             ec2_security_group: case.ec2,
         };
         let response = policy.is_authorized(&facts);
-        let message = response.denial_message(&facts);
+        let message = response.denial_message(&facts, DenialDetail::Full);
         (response, message)
+    }
+
+    #[test]
+    fn no_spelling_of_a_name_gets_past_a_deny_rule() {
+        use crate::request::{self, ContentType, HttpParts};
+        let policy = compile(
+            "p.yaml",
+            r#"
+rules:
+  - id: ingress
+    effect: allow
+    actions: [AuthorizeCacheSecurityGroupIngress]
+    cache_security_groups: ["(?i)[a-z0-9-]+"]
+  - id: payments-frozen
+    effect: deny
+    cache_security_groups: ["prod-payments.*"]
+  - id: no-default
+    effect: deny
+    ec2_security_groups: ["default", "(?-i)legacy-[a-z]+"]
+"#,
+        )
+        .unwrap();
+        let region = Region::parse("us-east-1").unwrap();
+        for (cache, ec2, rules, forwarded) in [
+            (
+                "PROD-PAYMENTS-1",
+                "app",
+                "payments-frozen",
+                "prod-payments-1",
+            ),
+            (
+                "Prod-Payments-1",
+                "app",
+                "payments-frozen",
+                "prod-payments-1",
+            ),
+            // The Kelvin sign lower-cases to `k`, as ElastiCache would store it.
+            (
+                "PROD-PAYMENTS-%E2%84%AA",
+                "app",
+                "payments-frozen",
+                "prod-payments-k",
+            ),
+            ("prod-web", "Default", "no-default", "prod-web"),
+            ("prod-web", "DEFAULT", "no-default", "prod-web"),
+            ("prod-web", "LEGACY-Db", "no-default", "prod-web"),
+            ("Prod-Web", "app", "ingress", "prod-web"),
+        ] {
+            let query = format!(
+                "Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02&CacheSecurityGroupName={cache}\
+                 &EC2SecurityGroupName={ec2}&EC2SecurityGroupOwnerId=123456781234"
+            );
+            let (parsed, _) = request::parse(&HttpParts {
+                method: "GET",
+                path: "/",
+                query: Some(&query),
+                content_type: ContentType::Absent,
+                body: b"",
+            })
+            .unwrap();
+            let facts = RequestFacts::of(&parsed, &region, Some("ci-deployer"));
+            let response = policy.is_authorized(&facts);
+            assert_eq!(response.reason, [rules], "{cache} {ec2}");
+            // What AWS gets is the name decided on.
+            let body = parsed.to_form_body();
+            assert!(
+                body.contains(&format!("CacheSecurityGroupName={forwarded}&")),
+                "{body}"
+            );
+            assert!(
+                body.contains(&format!("EC2SecurityGroupName={ec2}&")),
+                "{body}"
+            );
+            // The index finds the same rules as a scan of every rule.
+            let all = &policy.by_action[facts.action.index()].all;
+            assert_eq!(
+                policy.decide(&facts, all.iter().copied(), false).reason,
+                response.reason
+            );
+        }
+    }
+
+    #[test]
+    fn a_caller_is_told_only_what_concerns_it() {
+        let policy = compile("p.yaml", POLICY).unwrap();
+        let region = Region::parse("us-west-2").unwrap();
+        let facts = RequestFacts {
+            action: Action::from_name("AuthorizeCacheSecurityGroupIngress").unwrap(),
+            caller: Some("ci-deployer"),
+            region: &region,
+            owner_id: AccountId::parse("123456781234"),
+            cache_security_group: Some("prod-web"),
+            ec2_security_group: Some("app-web"),
+        };
+        let response = policy.is_authorized(&facts);
+        assert_eq!(
+            response.denial_message(&facts, DenialDetail::Caller),
+            "not allowed by policy: no rule allows AuthorizeCacheSecurityGroupIngress by caller `ci-deployer` in region `us-west-2`"
+        );
+        let full = response.denial_message(&facts, DenialDetail::Full);
+        assert!(
+            full.contains("rule `prod-app-ingress`: region `us-west-2` is not one of its regions"),
+            "{full}"
+        );
+        // A deny rule that decided is named, with its message, either way.
+        let frozen = RequestFacts {
+            region: &Region::parse("us-east-1").unwrap(),
+            cache_security_group: Some("prod-legacy"),
+            ..facts
+        };
+        let response = policy.is_authorized(&frozen);
+        let caller = response.denial_message(&frozen, DenialDetail::Caller);
+        assert_eq!(caller, response.denial_message(&frozen, DenialDetail::Full));
+        assert!(
+            caller.starts_with(
+                "denied by policy rule `no-legacy` for AuthorizeCacheSecurityGroupIngress"
+            ) && caller.ends_with(": the legacy group is frozen"),
+            "{caller}"
+        );
     }
 
     #[test]

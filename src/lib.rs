@@ -25,6 +25,7 @@ pub mod lint;
 pub mod log;
 pub mod metrics;
 pub mod model;
+pub mod names;
 pub mod policy;
 pub mod policy_tools;
 pub mod reload;

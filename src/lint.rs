@@ -1,8 +1,10 @@
 //! Warnings about a policy that is valid but probably not what its author
 //! meant: rules that can never match, allow rules a deny rule always beats,
-//! and regexes that match any name. Pure; used by `check`.
+//! regexes that match any name or never a name in the form AWS stores it,
+//! and callers the callers file lacks. Pure; used by `check` and reloads.
 
-use crate::model::Action;
+use crate::model::{did_you_mean, Action};
+use crate::names::{self, NameCase};
 use crate::policy::{Effect, Mode, NameMatcher, Policy, Rule};
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -83,7 +85,16 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
             ("cache_security_groups", &rule.cache_security_groups),
             ("ec2_security_groups", &rule.ec2_security_groups),
         ] {
-            for pattern in matcher.iter().flat_map(|m| &m.patterns) {
+            let Some(matcher) = matcher else { continue };
+            for pattern in &matcher.patterns {
+                if matcher.case == NameCase::StoredLowercase && !matches_lowercase(pattern) {
+                    out.push(warn(
+                        Some(field),
+                        format!(
+                            "`{pattern}` can never match: ElastiCache stores cache security group names in lower case, and the proxy decides on that form (hint: write the pattern in lower case)"
+                        ),
+                    ));
+                }
                 if matches_everything(pattern) {
                     out.push(warn(
                         Some(field),
@@ -114,6 +125,53 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
         }
     }
     out
+}
+
+/// Caller names that rules use but `known` (the callers file) lacks. Such a
+/// name never matches: the rule still applies to its other callers, if any.
+pub fn absent_callers(policy: &Policy, known: &[&str]) -> Vec<PolicyWarning> {
+    let mut out = Vec::new();
+    for (index, rule) in policy.rules.iter().enumerate() {
+        let Some(callers) = &rule.callers else {
+            continue;
+        };
+        for name in callers.iter().filter(|n| !known.contains(&n.as_str())) {
+            let hint = did_you_mean(name, known.iter().copied()).map_or_else(
+                || {
+                    format!(
+                        "known callers: {}",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    )
+                },
+                |s| format!("did you mean `{s}`?"),
+            );
+            let never = if callers.iter().all(|n| !known.contains(&n.as_str())) {
+                "the rule can never match"
+            } else {
+                "the rule never matches for it"
+            };
+            out.push(PolicyWarning {
+                rule: rule.id.clone(),
+                index,
+                field: Some("callers"),
+                message: format!(
+                    "`{name}` is not a caller in the callers file, so {never} (hint: {hint})"
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// Whether a pattern can match a name that is already in lower case.
+fn matches_lowercase(pattern: &str) -> bool {
+    regex_syntax::Parser::new()
+        .parse(pattern)
+        .map_or(true, |hir| names::can_match_lowercase(&hir))
 }
 
 fn matches_everything(pattern: &str) -> bool {
@@ -221,6 +279,53 @@ rules:
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, "ingress");
         assert!(found[0].2.contains("deny rule `frozen`"), "{found:?}");
+    }
+
+    #[test]
+    fn cache_group_patterns_that_no_lowercase_name_matches() {
+        let found = lint(
+            r#"
+rules:
+  - id: capitals
+    effect: deny
+    actions: [AuthorizeCacheSecurityGroupIngress]
+    cache_security_groups: ["Prod-.*", "prod-.*", "(?i)Staging-.*"]
+    ec2_security_groups: ["Default"]
+"#,
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].1, Some("cache_security_groups"));
+        assert!(
+            found[0].2.starts_with("`Prod-.*` can never match: ElastiCache stores cache security group names in lower case"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn callers_the_callers_file_lacks() {
+        let policy = compile(
+            "p.yaml",
+            "rules: [{id: a, effect: allow, callers: [ci-deployer, ci-deploy]}, {id: b, effect: deny, callers: [gone]}, {id: c, effect: allow}]",
+        )
+        .unwrap();
+        let found = absent_callers(&policy, &["ci-deployer", "app"]);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(
+            (found[0].rule.as_str(), found[0].field),
+            ("a", Some("callers"))
+        );
+        assert_eq!(
+            found[0].message,
+            "`ci-deploy` is not a caller in the callers file, so the rule never matches for it (hint: did you mean `ci-deployer`?)"
+        );
+        assert_eq!(
+            found[1].message,
+            "`gone` is not a caller in the callers file, so the rule can never match (hint: known callers: ci-deployer, app)"
+        );
+        assert!(absent_callers(&policy, &["ci-deployer", "ci-deploy", "gone"]).is_empty());
+        assert!(absent_callers(&policy, &[])[1]
+            .message
+            .contains("known callers: none"));
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub policy_info: IntGaugeVec,
     pub in_flight: IntGauge,
     pub audit_write_failures: IntCounter,
+    /// Request values cut short in audit lines, by field.
+    audit_values_shortened: IntCounterVec,
     pub connections_open: IntGauge,
 }
 
@@ -101,6 +103,11 @@ impl Metrics {
                     name("audit_write_failures_total"),
                     "Audit log lines that could not be written.",
                 )?,
+                audit_values_shortened: counter_vec(
+                    "audit_values_shortened_total",
+                    "Request values cut short in audit lines because the request was not authenticated and forwarded, by field.",
+                    &["field"],
+                )?,
                 connections_open: IntGauge::new(
                     name("connections_open"),
                     "Client connections open on the data listener.",
@@ -117,6 +124,7 @@ impl Metrics {
             registry.register(Box::new(metrics.policy_info.clone()))?;
             registry.register(Box::new(metrics.in_flight.clone()))?;
             registry.register(Box::new(metrics.audit_write_failures.clone()))?;
+            registry.register(Box::new(metrics.audit_values_shortened.clone()))?;
             registry.register(Box::new(metrics.connections_open.clone()))?;
             // Known label values start at 0, so rates and alerts work from
             // the first scrape.
@@ -126,6 +134,9 @@ impl Metrics {
             for class in STATUS_CLASSES {
                 let counter = metrics.upstream_requests.with_label_values(&[class]);
                 metrics.upstream_by_class.push((class, counter));
+            }
+            for field in crate::audit::SHORTENED_FIELDS {
+                metrics.audit_values_shortened.with_label_values(&[field]);
             }
             for reason in SignatureFailure::ALL {
                 metrics
@@ -142,6 +153,13 @@ impl Metrics {
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_default()
+    }
+
+    /// A request value cut short in its audit line.
+    pub fn count_shortened(&self, field: &'static str) {
+        self.audit_values_shortened
+            .with_label_values(&[field])
+            .inc();
     }
 
     pub fn set_policy_revision(&self, revision: &str) {

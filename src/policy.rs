@@ -9,6 +9,7 @@ use regex::{RegexSet, RegexSetBuilder};
 use serde_yaml::Value;
 
 use crate::model::{did_you_mean, AccountId, Action, Region};
+use crate::names::{self, NameCase};
 use crate::rule_index::ActionRules;
 use crate::yaml_positions::{Position, Positions};
 
@@ -83,12 +84,14 @@ pub(crate) struct Rule {
     pub message: Option<String>,
 }
 
-/// Regexes that must match a whole name.
+/// Regexes that must match a whole name, compared as AWS compares that
+/// kind of name.
 #[derive(Debug)]
 pub(crate) struct NameMatcher {
     set: RegexSet,
-    /// The patterns as written, for the linter.
+    /// The patterns as written, for the linter and the index.
     pub patterns: Vec<String>,
+    pub case: NameCase,
 }
 
 impl NameMatcher {
@@ -164,20 +167,12 @@ impl fmt::Display for PolicyErrors {
 impl std::error::Error for PolicyErrors {}
 
 /// Validates and compiles a policy. `file` names it in messages. Caller
-/// names in rules are only checked for their form.
+/// names in rules are checked for their form only: a name the callers file
+/// lacks is a warning ([`crate::lint::absent_callers`]), never an error, so
+/// that removing a caller from the callers file always revokes it.
 pub fn compile(file: &str, text: &str) -> Result<Policy, PolicyErrors> {
-    compile_for_callers(file, text, None)
-}
-
-/// Like [`compile`], and every caller name a rule uses must be one of
-/// `known_callers`.
-pub fn compile_for_callers(
-    file: &str,
-    text: &str,
-    known_callers: Option<&[&str]>,
-) -> Result<Policy, PolicyErrors> {
     let mut errors = Vec::new();
-    let policy = compile_value(text, known_callers, &mut errors);
+    let policy = compile_value(text, &mut errors);
     if errors.iter().any(|e| e.position.is_none()) {
         let positions = Positions::of(text);
         for error in errors.iter_mut().filter(|e| e.position.is_none()) {
@@ -199,11 +194,7 @@ pub fn compile_for_callers(
     }
 }
 
-fn compile_value(
-    text: &str,
-    known_callers: Option<&[&str]>,
-    errors: &mut Vec<PolicyError>,
-) -> Option<Policy> {
+fn compile_value(text: &str, errors: &mut Vec<PolicyError>) -> Option<Policy> {
     let top: Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -280,7 +271,7 @@ fn compile_value(
             index,
             errors: &mut *errors,
         };
-        let compiled = compile_rule(raw, known_callers, &mut ctx);
+        let compiled = compile_rule(raw, &mut ctx);
         // Checked whatever else is wrong with the rule, so every error shows at once.
         if let Some(Value::String(id)) = raw.get("id") {
             if !ids.insert(id.clone()) {
@@ -338,11 +329,7 @@ impl RuleContext<'_> {
     }
 }
 
-fn compile_rule(
-    raw: &Value,
-    known_callers: Option<&[&str]>,
-    ctx: &mut RuleContext<'_>,
-) -> Option<(Rule, ActionSet)> {
+fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionSet)> {
     let Value::Mapping(map) = raw else {
         ctx.error(None, "a rule must be a mapping (`- id: …`)".into(), None);
         return None;
@@ -436,27 +423,6 @@ fn compile_rule(
                     format!("`{name}` is not a caller name"),
                     None,
                 );
-            } else if let Some(known) =
-                known_callers.filter(|known| !known.contains(&name.as_str()))
-            {
-                let hint = did_you_mean(name, known.iter().copied()).map_or_else(
-                    || {
-                        format!(
-                            "known callers: {}",
-                            if known.is_empty() {
-                                "none".to_owned()
-                            } else {
-                                known.join(", ")
-                            }
-                        )
-                    },
-                    |s| format!("did you mean `{s}`?"),
-                );
-                ctx.error(
-                    Some("callers"),
-                    format!("`{name}` is not a caller in the callers file"),
-                    Some(hint),
-                );
             }
         }
     });
@@ -479,10 +445,15 @@ fn compile_rule(
     let cache_security_groups = name_matcher(
         map.get("cache_security_groups"),
         "cache_security_groups",
+        NameCase::StoredLowercase,
         ctx,
     );
-    let ec2_security_groups =
-        name_matcher(map.get("ec2_security_groups"), "ec2_security_groups", ctx);
+    let ec2_security_groups = name_matcher(
+        map.get("ec2_security_groups"),
+        "ec2_security_groups",
+        NameCase::Insensitive,
+        ctx,
+    );
     let message = match map.get("message") {
         None => None,
         Some(Value::String(m))
@@ -657,9 +628,11 @@ fn owner_id_list(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Vec
 }
 
 /// Compiles regexes anchored at both ends, so each must match a whole name.
+/// For names compared without case, each pattern is case-folded first.
 fn name_matcher(
     value: Option<&Value>,
     field: &str,
+    case: NameCase,
     ctx: &mut RuleContext<'_>,
 ) -> Option<Option<NameMatcher>> {
     let Some(list) = string_list(value, field, ctx) else {
@@ -687,7 +660,14 @@ fn name_matcher(
     if !ok || list.is_empty() {
         return None;
     }
-    let anchored = list.iter().map(|p| format!(r"\A(?:{p})\z"));
+    let anchored = list.iter().map(|p| match case {
+        NameCase::StoredLowercase => format!(r"\A(?:{p})\z"),
+        // Parsed with the defaults `Regex::new` used above, so it parses.
+        NameCase::Insensitive => match regex_syntax::Parser::new().parse(p) {
+            Ok(hir) => format!(r"\A(?:{})\z", names::fold_ascii_case(hir)),
+            Err(_) => format!(r"\A(?:{p})\z"),
+        },
+    });
     match RegexSetBuilder::new(anchored)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
@@ -695,6 +675,7 @@ fn name_matcher(
         Ok(set) => Some(Some(NameMatcher {
             set,
             patterns: list,
+            case,
         })),
         Err(e) => {
             ctx.error(
@@ -817,24 +798,6 @@ rules:
         assert_eq!(at("missing the key `id`"), Some((12, 5)));
         let bad_yaml = compile("p.yaml", "rules:\n  - id: [\n").unwrap_err();
         assert!(bad_yaml.errors[0].position.is_some(), "{bad_yaml}");
-    }
-
-    #[test]
-    fn caller_names_are_checked_against_the_callers_file() {
-        let text =
-            "rules: [{id: a, effect: allow, callers: [ci-deployer, ci-deploy, app-payments]}]";
-        assert!(compile("p.yaml", text).is_ok());
-        let errs = compile_for_callers("p.yaml", text, Some(&["ci-deployer", "app-payment"]))
-            .unwrap_err()
-            .errors;
-        assert_eq!(errs.len(), 2);
-        assert_eq!(errs[0].field.as_deref(), Some("callers"));
-        assert_eq!(errs[0].hint.as_deref(), Some("did you mean `ci-deployer`?"));
-        assert_eq!(errs[1].hint.as_deref(), Some("did you mean `app-payment`?"));
-        let none = compile_for_callers("p.yaml", text, Some(&[]))
-            .unwrap_err()
-            .errors;
-        assert_eq!(none[0].hint.as_deref(), Some("known callers: none"));
     }
 
     #[test]

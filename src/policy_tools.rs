@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Deserialize;
 
-use crate::decision::{Decision, RequestFacts};
+use crate::decision::{Decision, DenialDetail, RequestFacts};
 use crate::error::ApiError;
 use crate::lint::{self, PolicyWarning};
 use crate::model::{Region, API_VERSION};
@@ -17,19 +17,39 @@ use crate::yaml_positions::Positions;
 /// The request id shown in `explain`'s XML: a real one is random per request.
 pub const EXAMPLE_REQUEST_ID: &str = "00000000-0000-4000-8000-000000000000";
 
-/// Validates a policy and lints it.
+/// Validates a policy and lints it; with `callers` (the names in a callers
+/// file), rules naming other callers are warned about too.
 pub fn check(
     file: &str,
     text: &str,
     callers: Option<&[&str]>,
 ) -> Result<(Policy, Vec<String>), PolicyErrors> {
-    let policy = policy::compile_for_callers(file, text, callers)?;
+    let policy = policy::compile(file, text)?;
+    let warnings = warnings(file, text, &policy, callers);
+    Ok((policy, warnings))
+}
+
+/// Every warning about a compiled policy, formatted with its position, in
+/// rule order.
+pub fn warnings(file: &str, text: &str, policy: &Policy, callers: Option<&[&str]>) -> Vec<String> {
+    let mut found = lint::warnings(policy);
+    if let Some(known) = callers {
+        found.extend(lint::absent_callers(policy, known));
+    }
+    format_warnings(file, text, found)
+}
+
+/// Warnings as `file:line:column: warning: rule …` lines, in rule order.
+pub fn format_warnings(file: &str, text: &str, mut found: Vec<PolicyWarning>) -> Vec<String> {
+    if found.is_empty() {
+        return Vec::new();
+    }
+    found.sort_by_key(|w| w.index);
     let positions = Positions::of(text);
-    let warnings = lint::warnings(&policy)
+    found
         .iter()
         .map(|w| format_warning(file, &positions, w))
-        .collect();
-    Ok((policy, warnings))
+        .collect()
 }
 
 fn format_warning(file: &str, positions: &Positions, warning: &PolicyWarning) -> String {
@@ -55,6 +75,8 @@ pub struct Explanation {
     pub rules: Vec<String>,
     /// With shadow rules: the decision if they were enforced.
     pub shadow: Option<(Decision, Vec<String>)>,
+    /// For a denial: the full explanation (what the audit log records).
+    pub why: Option<String>,
     /// For a denial: the error the caller gets.
     pub error: Option<ApiError>,
 }
@@ -68,6 +90,7 @@ impl Explanation {
                 "decision": d.as_str(),
                 "rules": rules,
             })),
+            "why": self.why,
             "error": self.error.as_ref().map(|e| serde_json::json!({
                 "status": e.status,
                 "code": e.code,
@@ -97,6 +120,9 @@ impl Explanation {
                 }
             );
         }
+        if let Some(why) = &self.why {
+            let _ = writeln!(out, "why: {why}");
+        }
         if let Some(error) = &self.error {
             let _ = writeln!(
                 out,
@@ -117,6 +143,7 @@ pub fn explain(
     region: &str,
     caller: Option<&str>,
     query: &str,
+    detail: DenialDetail,
 ) -> Result<Explanation, ApiError> {
     let region = Region::parse(region).ok_or_else(|| {
         ApiError::invalid_parameter_value(format!("`{region}` is not an AWS region name"))
@@ -130,12 +157,15 @@ pub fn explain(
     })?;
     let facts = RequestFacts::of(&parsed, &region, caller);
     let response = policy.is_authorized(&facts);
-    let error = (!response.is_allowed())
-        .then(|| ApiError::invalid_parameter_combination(response.denial_message(&facts)));
+    let denied = !response.is_allowed();
+    let why = denied.then(|| response.denial_message(&facts, DenialDetail::Full));
+    let error = denied
+        .then(|| ApiError::invalid_parameter_combination(response.denial_message(&facts, detail)));
     Ok(Explanation {
         decision: response.decision,
         rules: response.reason.clone(),
         shadow: response.shadow.map(|s| (s.decision, s.reason)),
+        why,
         error,
     })
 }
@@ -203,6 +233,7 @@ pub fn run_case(policy: &Policy, case: &TestCase) -> Result<(), String> {
         &case.region,
         case.caller.as_deref(),
         &case.request.query(),
+        DenialDetail::Caller,
     )
     .map_err(|e| format!("the proxy would reject the request before deciding: {e}"))?;
     let got = match explanation.decision {
@@ -277,7 +308,14 @@ rules:
 
     #[test]
     fn explains_allows_and_denials() {
-        let allowed = explain(&policy(), "us-east-1", Some("ci-deployer"), INGRESS).unwrap();
+        let allowed = explain(
+            &policy(),
+            "us-east-1",
+            Some("ci-deployer"),
+            INGRESS,
+            DenialDetail::Caller,
+        )
+        .unwrap();
         assert_eq!(
             (allowed.decision, allowed.rules.as_slice()),
             (Decision::Allow, &["ingress".to_owned()][..])
@@ -287,9 +325,37 @@ rules:
             .to_text()
             .starts_with("decision: allow\nrules: ingress\n"));
 
-        let denied = explain(&policy(), "us-east-1", Some("app"), INGRESS).unwrap();
+        let denied = explain(
+            &policy(),
+            "us-east-1",
+            Some("app"),
+            INGRESS,
+            DenialDetail::Caller,
+        )
+        .unwrap();
         assert_eq!(denied.decision, Decision::Deny);
         let text = denied.to_text();
+        // The caller is told no rule allowed it; `why` has the near misses.
+        assert_eq!(
+            denied.error.as_ref().unwrap().message,
+            "not allowed by policy: no rule allows AuthorizeCacheSecurityGroupIngress by caller `app` in region `us-east-1`"
+        );
+        assert!(
+            text.contains("why: not allowed by policy: no rule allows AuthorizeCacheSecurityGroupIngress by caller `app` in region `us-east-1`; rule `ingress`: caller `app` is not one of its callers"),
+            "{text}"
+        );
+        let full = explain(
+            &policy(),
+            "us-east-1",
+            Some("app"),
+            INGRESS,
+            DenialDetail::Full,
+        )
+        .unwrap();
+        assert_eq!(
+            full.error.as_ref().unwrap().message,
+            full.why.clone().unwrap()
+        );
         assert!(
             text.contains("rules: none (no rule allowed the request)"),
             "{text}"
@@ -304,18 +370,33 @@ rules:
         );
         let json = denied.to_json();
         assert_eq!(json["decision"], "deny");
+        assert_eq!(json["why"], denied.why.clone().unwrap());
         assert_eq!(json["error"]["status"], 400);
 
         let frozen = INGRESS.replace("prod-web", "legacy-1");
-        let denied = explain(&policy(), "us-east-1", Some("ci-deployer"), &frozen).unwrap();
+        let denied = explain(
+            &policy(),
+            "us-east-1",
+            Some("ci-deployer"),
+            &frozen,
+            DenialDetail::Caller,
+        )
+        .unwrap();
         assert_eq!(denied.rules, ["frozen"]);
     }
 
     #[test]
     fn a_request_the_proxy_would_reject_first() {
-        let err = explain(&policy(), "us-east-1", None, "Version=2015-02-02").unwrap_err();
+        let err = explain(
+            &policy(),
+            "us-east-1",
+            None,
+            "Version=2015-02-02",
+            DenialDetail::Caller,
+        )
+        .unwrap_err();
         assert_eq!(err.code, "MissingAction");
-        let err = explain(&policy(), "mars-1", None, INGRESS).unwrap_err();
+        let err = explain(&policy(), "mars-1", None, INGRESS, DenialDetail::Caller).unwrap_err();
         assert_eq!(err.code, "InvalidParameterValue");
     }
 

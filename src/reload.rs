@@ -1,58 +1,121 @@
 //! The policy and callers in force, and how they are replaced: read both
-//! files, validate them together, swap atomically. A request keeps the
-//! snapshot it started with; an invalid new file leaves the old one in force.
+//! files, validate each, swap atomically. A request keeps the snapshot it
+//! started with. An invalid policy leaves the old one in force; an invalid
+//! callers file leaves in force only the callers it still lists, so a
+//! failed reload never keeps a removed caller alive. The watcher installs a
+//! changed file only once its content has settled, never half-written.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use ring::digest;
 
 use crate::auth::CallerDirectory;
-use crate::callers;
+use crate::callers::{self, Callers};
 use crate::config::{CallerSource, Config};
+use crate::lint;
 use crate::log;
 use crate::metrics::Metrics;
 use crate::policy::{self, Policy};
+use crate::policy_tools;
 
 /// Everything a decision depends on that can change without a restart.
 pub struct Snapshot {
-    pub policy: Policy,
+    pub policy: Arc<Policy>,
     pub callers: CallerDirectory,
     /// The first 12 hex digits of the policy file's SHA-256.
     pub revision: String,
-    sources: Sources,
+    /// Warnings about this policy with these callers: rules that name a
+    /// caller the callers file lacks (such a name never matches).
+    pub warnings: Vec<String>,
+    /// The policy file's text, for warnings' positions.
+    policy_text: Arc<str>,
 }
 
-/// The bytes a snapshot was built from.
+/// One file as read.
 #[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Sources {
-    policy: Vec<u8>,
-    callers: Option<Vec<u8>>,
+pub struct FileRead {
+    /// The bytes, or why they could not be read.
+    content: Result<Vec<u8>, String>,
+    /// The file the path resolves to through any symlinks: when it changes,
+    /// a symlink was swapped (as Kubernetes updates ConfigMap and Secret
+    /// volumes), which replaces the file whole.
+    resolved: Option<PathBuf>,
+    /// Why the content, though read, may not be trusted (the callers
+    /// file's owner or permissions).
+    refused: Option<String>,
 }
 
-impl Sources {
-    /// Reads the policy and callers files named by the config.
-    pub fn read(config: &Config) -> Result<Sources, String> {
-        let callers = match &config.callers {
-            CallerSource::File(path) => Some(read_callers_file(path)?),
-            CallerSource::Trusted(_) => None,
-        };
-        Ok(Sources {
-            policy: read(&config.policy_path, "policy file")?,
-            callers,
-        })
+impl FileRead {
+    fn of(path: &Path, what: &str) -> FileRead {
+        FileRead {
+            content: read(path, what),
+            resolved: std::fs::canonicalize(path).ok(),
+            refused: None,
+        }
+    }
+
+    /// The content, when it can be used.
+    fn usable(&self) -> Result<&[u8], String> {
+        match (&self.content, &self.refused) {
+            (_, Some(why)) => Err(why.clone()),
+            (Err(why), None) => Err(why.clone()),
+            (Ok(bytes), None) => Ok(bytes),
+        }
+    }
+
+    fn same_content(&self, other: &FileRead) -> bool {
+        self.content == other.content && self.refused == other.refused
     }
 }
 
-/// Pure: validates the policy against the callers and builds a snapshot.
-pub fn compile(config: &Config, sources: Sources) -> Result<Snapshot, String> {
+/// The policy and callers files as read at one moment.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Sources {
+    policy: FileRead,
+    /// `None` with `callers: none`.
+    callers: Option<FileRead>,
+}
+
+impl Sources {
+    /// Reads the policy and callers files named by the config. A file that
+    /// cannot be read is recorded as such, for the reload to act on.
+    pub fn read(config: &Config) -> Sources {
+        Sources {
+            policy: FileRead::of(&config.policy_path, "policy file"),
+            callers: match &config.callers {
+                CallerSource::File(path) => Some(read_callers_file(path)),
+                CallerSource::Trusted(_) => None,
+            },
+        }
+    }
+
+    fn files(&self) -> impl Iterator<Item = &FileRead> {
+        std::iter::once(&self.policy).chain(&self.callers)
+    }
+
+    fn same_content(&self, other: &Sources) -> bool {
+        self.files()
+            .zip(other.files())
+            .all(|(a, b)| a.same_content(b))
+    }
+
+    /// Whether a file's path now resolves to another file than in `before`.
+    fn swapped_since(&self, before: &Sources) -> bool {
+        self.files()
+            .zip(before.files())
+            .any(|(a, b)| a.resolved != b.resolved)
+    }
+}
+
+/// Pure: validates both files and builds the snapshot to start with. Any
+/// problem in either file is an error.
+pub fn compile(config: &Config, sources: &Sources) -> Result<Snapshot, String> {
     let callers = match (&config.callers, &sources.callers) {
-        (CallerSource::File(path), Some(bytes)) => {
-            let text = utf8(bytes, path)?;
-            CallerDirectory::Callers(
-                callers::compile(&path.display().to_string(), text).map_err(|e| e.to_string())?,
-            )
+        (CallerSource::File(path), Some(read)) => {
+            CallerDirectory::Callers(compile_callers(path, read)?)
         }
         (CallerSource::Trusted(name), _) => CallerDirectory::Trusted(name.clone()),
         (CallerSource::File(path), None) => {
@@ -62,21 +125,110 @@ pub fn compile(config: &Config, sources: Sources) -> Result<Snapshot, String> {
             ))
         }
     };
-    let caller_names: Vec<&str> = match &callers {
+    let (policy, text) = compile_policy(config, &sources.policy)?;
+    Ok(snapshot(config, Arc::new(policy), text, callers))
+}
+
+fn snapshot(
+    config: &Config,
+    policy: Arc<Policy>,
+    policy_text: Arc<str>,
+    callers: CallerDirectory,
+) -> Snapshot {
+    let names: Vec<&str> = match &callers {
         CallerDirectory::Callers(callers) => callers.names().collect(),
         CallerDirectory::Trusted(name) => vec![name.as_str()],
     };
-    let policy_name = config.policy_path.display().to_string();
-    let text = utf8(&sources.policy, &config.policy_path)?;
-    let policy = policy::compile_for_callers(&policy_name, text, Some(&caller_names))
-        .map_err(|e| e.to_string())?;
-    drop(caller_names);
-    Ok(Snapshot {
+    let warnings = policy_tools::format_warnings(
+        &config.policy_path.display().to_string(),
+        &policy_text,
+        lint::absent_callers(&policy, &names),
+    );
+    drop(names);
+    Snapshot {
+        revision: revision(policy_text.as_bytes()),
         policy,
         callers,
-        revision: revision(&sources.policy),
-        sources,
-    })
+        warnings,
+        policy_text,
+    }
+}
+
+fn compile_policy(config: &Config, read: &FileRead) -> Result<(Policy, Arc<str>), String> {
+    let bytes = read.usable()?;
+    let text = utf8(bytes, &config.policy_path)?;
+    let policy = policy::compile(&config.policy_path.display().to_string(), text)
+        .map_err(|e| e.to_string())?;
+    Ok((policy, Arc::from(text)))
+}
+
+fn compile_callers(path: &Path, read: &FileRead) -> Result<Callers, String> {
+    let bytes = read.usable()?;
+    callers::compile(&path.display().to_string(), utf8(bytes, path)?).map_err(|e| e.to_string())
+}
+
+/// What a reload makes of the files: the snapshot to install (always: even
+/// a failed reload can revoke callers), and what failed.
+struct Update {
+    snapshot: Snapshot,
+    errors: Vec<String>,
+    /// Callers in force before that the new snapshot no longer has.
+    removed_callers: Vec<String>,
+}
+
+/// Pure: each file that validates replaces its part of `current`. A policy
+/// that does not leaves the current policy in force. A callers file that
+/// does not leaves in force only the current callers it still lists (see
+/// [`Callers::still_listed_in`]).
+fn update(config: &Config, current: &Snapshot, sources: &Sources) -> Update {
+    let mut errors = Vec::new();
+    let callers = match (&config.callers, &sources.callers, &current.callers) {
+        (CallerSource::Trusted(name), _, _) => CallerDirectory::Trusted(name.clone()),
+        (CallerSource::File(path), Some(read), in_force) => match compile_callers(path, read) {
+            Ok(callers) => CallerDirectory::Callers(callers),
+            Err(e) => {
+                errors.push(e);
+                let text = read
+                    .content
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                CallerDirectory::Callers(match in_force {
+                    CallerDirectory::Callers(old) => old.still_listed_in(&text).0,
+                    CallerDirectory::Trusted(_) => Callers::default(),
+                })
+            }
+        },
+        (CallerSource::File(path), None, _) => {
+            errors.push(format!(
+                "the callers file `{}` was not read",
+                path.display()
+            ));
+            CallerDirectory::Callers(Callers::default())
+        }
+    };
+    let removed_callers = match (&current.callers, &callers) {
+        (CallerDirectory::Callers(old), CallerDirectory::Callers(new)) => {
+            let kept: Vec<&str> = new.names().collect();
+            old.names()
+                .filter(|name| !kept.contains(name))
+                .map(str::to_owned)
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let (policy, text) = match compile_policy(config, &sources.policy) {
+        Ok((policy, text)) => (Arc::new(policy), text),
+        Err(e) => {
+            errors.push(e);
+            (current.policy.clone(), current.policy_text.clone())
+        }
+    };
+    Update {
+        snapshot: snapshot(config, policy, text, callers),
+        errors,
+        removed_callers,
+    }
 }
 
 /// The first 12 hex digits of SHA-256.
@@ -97,24 +249,67 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read the {what} `{}`: {e}", path.display()))
 }
 
-/// The callers file holds secrets: refuse it when others could read it, as
-/// ssh does with keys.
-fn read_callers_file(path: &Path) -> Result<Vec<u8>, String> {
+/// The callers file holds secrets: refuse it when others could read or
+/// replace it, as ssh and PostgreSQL do with keys. It is read even so, so
+/// that a refused file can still revoke the callers it no longer lists.
+fn read_callers_file(path: &Path) -> FileRead {
+    let mut file = FileRead::of(path, "callers file");
     #[cfg(unix)]
     {
-        use std::os::unix::fs::MetadataExt;
-        let metadata = std::fs::metadata(path)
-            .map_err(|e| format!("cannot read the callers file `{}`: {e}", path.display()))?;
-        let mode = metadata.mode() & 0o777;
-        if let Err(why) = callers_file_mode_ok(mode, metadata.uid(), effective_uid()) {
-            return Err(format!(
-                "the callers file `{}` holds secret keys but {why} (mode {mode:03o}); run `chmod 600 {}`",
-                path.display(),
-                path.display()
+        file.refused = callers_file_refusal(path, file.resolved.as_deref());
+    }
+    file
+}
+
+#[cfg(unix)]
+fn callers_file_refusal(path: &Path, resolved: Option<&Path>) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = path.display();
+    let metadata = std::fs::metadata(path).ok()?;
+    let me = effective_uid();
+    let mode = metadata.mode() & 0o777;
+    if let Err(why) = owner_ok(metadata.uid(), me) {
+        return Some(format!(
+            "the callers file `{shown}` holds secret keys but {why} (owner uid {}); run `chown {} {shown}`",
+            metadata.uid(),
+            me.unwrap_or(0)
+        ));
+    }
+    if let Err(why) = callers_file_mode_ok(mode, metadata.uid(), me) {
+        return Some(format!(
+            "the callers file `{shown}` holds secret keys but {why} (mode {mode:03o}); run `chmod 600 {shown}`"
+        ));
+    }
+    // Whoever can write the folder can replace the file.
+    let folders = [path.parent(), resolved.and_then(Path::parent)];
+    for folder in folders.into_iter().flatten() {
+        let folder = if folder.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            folder
+        };
+        let Ok(meta) = std::fs::metadata(folder) else {
+            continue;
+        };
+        if let Err(why) = folder_ok(meta.mode() & 0o7777, meta.uid(), me) {
+            return Some(format!(
+                "the callers file `{shown}` holds secret keys but its folder `{}` {why} (mode {:03o}, owner uid {}); keep it in a folder only the proxy's user or root can write",
+                folder.display(),
+                meta.mode() & 0o7777,
+                meta.uid()
             ));
         }
     }
-    read(path, "callers file")
+    None
+}
+
+/// The owner of a secret file or its folder: the proxy's user or root.
+pub fn owner_ok(owner: u32, me: Option<u32>) -> Result<(), &'static str> {
+    if owner == 0 || Some(owner) == me {
+        Ok(())
+    } else {
+        Err("belongs to another user than the proxy's or root")
+    }
 }
 
 /// PostgreSQL's rule for its key file: owned by the proxy's user, no access
@@ -132,6 +327,20 @@ pub fn callers_file_mode_ok(mode: u32, owner: u32, me: Option<u32>) -> Result<()
         Err("is writable by its group or open to others")
     } else {
         Err("is readable by group or others")
+    }
+}
+
+/// A folder holding the callers file: owned by the proxy's user or root,
+/// and not writable by others unless sticky (as `/tmp` and Kubernetes
+/// volume roots are: there only a file's owner may replace it).
+pub fn folder_ok(mode: u32, owner: u32, me: Option<u32>) -> Result<(), &'static str> {
+    const STICKY: u32 = 0o1000;
+    if owner_ok(owner, me).is_err() {
+        Err("belongs to another user than the proxy's or root")
+    } else if mode & 0o002 != 0 && mode & STICKY == 0 {
+        Err("can be written by other users")
+    } else {
+        Ok(())
     }
 }
 
@@ -161,23 +370,86 @@ impl Trigger {
     }
 }
 
+/// What the watcher does with the files it just read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WatchStep {
+    /// Nothing changed since the last reload read them.
+    Unchanged,
+    /// Changed, but not yet the same for the settle interval: look again
+    /// after this long.
+    Settling(Duration),
+    /// Install these.
+    Install(Sources),
+}
+
+/// The watcher's memory: a change is installed only once the files have
+/// read the same for `settle`, so a file caught while being written (`cat >
+/// policy.yaml`, scp, a tool writing in chunks) is never installed. A
+/// symlink swap replaces a file whole, so it is installed at once. Pure:
+/// the time is passed in.
+pub struct Settle {
+    settle: Duration,
+    pending: Option<(Sources, Instant)>,
+}
+
+impl Settle {
+    pub fn new(settle: Duration) -> Settle {
+        Settle {
+            settle,
+            pending: None,
+        }
+    }
+
+    /// `last`: the files as the last reload read them.
+    pub fn observe(&mut self, seen: Sources, last: &Sources, now: Instant) -> WatchStep {
+        if seen == *last {
+            self.pending = None;
+            return WatchStep::Unchanged;
+        }
+        if self.settle.is_zero() || seen.swapped_since(last) {
+            self.pending = None;
+            return WatchStep::Install(seen);
+        }
+        if let Some((pending, since)) = &self.pending {
+            if pending.same_content(&seen) {
+                let waited = now.saturating_duration_since(*since);
+                if waited >= self.settle {
+                    self.pending = None;
+                    return WatchStep::Install(seen);
+                }
+                return WatchStep::Settling(self.settle - waited);
+            }
+        }
+        self.pending = Some((seen, now));
+        WatchStep::Settling(self.settle)
+    }
+}
+
 /// The snapshot in force, swapped atomically.
 pub struct Live {
     current: ArcSwap<Snapshot>,
     /// One reload at a time, so two triggers cannot race to install older
     /// files over newer ones.
     reloading: Mutex<()>,
-    /// Sources that failed to validate: the watcher does not retry them
-    /// until they change again.
-    last_failed: Mutex<Option<Sources>>,
+    /// The files as the last reload (or the start) read them, installed or
+    /// not: the watcher acts only on a change from these, so a file that
+    /// failed is not retried until it changes again.
+    last_read: Mutex<Sources>,
 }
 
 impl Live {
-    pub fn new(snapshot: Snapshot) -> Live {
+    /// Reads and validates the files to start with.
+    pub fn start(config: &Config) -> Result<Live, String> {
+        let sources = Sources::read(config);
+        let snapshot = compile(config, &sources)?;
+        Ok(Live::new(snapshot, sources))
+    }
+
+    pub fn new(snapshot: Snapshot, sources: Sources) -> Live {
         Live {
             current: ArcSwap::from_pointee(snapshot),
             reloading: Mutex::new(()),
-            last_failed: Mutex::new(None),
+            last_read: Mutex::new(sources),
         }
     }
 
@@ -185,8 +457,17 @@ impl Live {
         self.current.load_full()
     }
 
-    /// Reads, validates and installs the files. Returns the revision in
-    /// force, or the errors (the old snapshot stays).
+    /// The files as the last reload read them.
+    pub fn last_read(&self) -> Sources {
+        self.last_read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads, validates and installs the files (SIGHUP, `POST /reload`:
+    /// the operator says the files are complete). Returns the revision in
+    /// force, or the errors.
     pub fn reload(
         &self,
         config: &Config,
@@ -194,55 +475,65 @@ impl Live {
         trigger: Trigger,
     ) -> Result<String, String> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
-        let sources = Sources::read(config);
-        if let (Trigger::Watch, Ok(sources)) = (trigger, &sources) {
-            let unchanged = self.current.load().sources == *sources;
-            let failed_before = self
-                .last_failed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-                == Some(sources);
-            if unchanged || failed_before {
-                return Ok(self.current.load().revision.clone());
-            }
+        self.apply(config, metrics, trigger, Sources::read(config))
+    }
+
+    /// Installs files the watcher saw settle, unless they changed again
+    /// meanwhile or another reload already read them.
+    pub fn install_settled(
+        &self,
+        config: &Config,
+        metrics: &Metrics,
+        settled: Sources,
+    ) -> Option<Result<String, String>> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        if self.last_read() == settled || Sources::read(config) != settled {
+            return None;
         }
-        let result = sources.clone().and_then(|sources| compile(config, sources));
-        match result {
-            Ok(snapshot) => {
-                let revision = snapshot.revision.clone();
-                let previous = self.current.load().revision.clone();
-                log::info(
-                    "policy reloaded",
-                    serde_json::json!({
-                        "trigger": trigger.as_str(),
-                        "revision": revision,
-                        "previous_revision": previous,
-                        "rules": snapshot.policy.rule_count(),
-                    }),
-                );
-                self.current.store(Arc::new(snapshot));
-                *self.last_failed.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                metrics.policy_reloads.with_label_values(&["success"]).inc();
-                metrics.set_policy_revision(&revision);
-                Ok(revision)
-            }
-            Err(errors) => {
-                log::error(
-                    "reload failed; the previous policy stays in force",
-                    serde_json::json!({
-                        "trigger": trigger.as_str(),
-                        "errors": errors.lines().collect::<Vec<_>>(),
-                        "revision_in_force": self.current.load().revision,
-                    }),
-                );
-                if let Ok(sources) = sources {
-                    *self.last_failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(sources);
-                }
-                metrics.policy_reloads.with_label_values(&["failure"]).inc();
-                Err(errors)
-            }
+        Some(self.apply(config, metrics, Trigger::Watch, settled))
+    }
+
+    fn apply(
+        &self,
+        config: &Config,
+        metrics: &Metrics,
+        trigger: Trigger,
+        sources: Sources,
+    ) -> Result<String, String> {
+        let current = self.current.load_full();
+        let Update {
+            snapshot,
+            errors,
+            removed_callers,
+        } = update(config, &current, &sources);
+        *self.last_read.lock().unwrap_or_else(|e| e.into_inner()) = sources;
+        let revision = snapshot.revision.clone();
+        for warning in &snapshot.warnings {
+            log::warn("policy warning", serde_json::json!({ "warning": warning }));
         }
+        let fields = serde_json::json!({
+            "trigger": trigger.as_str(),
+            "revision": revision,
+            "previous_revision": current.revision,
+            "rules": snapshot.policy.rule_count(),
+            "removed_callers": removed_callers,
+        });
+        self.current.store(Arc::new(snapshot));
+        metrics.set_policy_revision(&revision);
+        if errors.is_empty() {
+            log::info("policy reloaded", fields);
+            metrics.policy_reloads.with_label_values(&["success"]).inc();
+            return Ok(revision);
+        }
+        let mut fields = fields;
+        fields["errors"] = errors.iter().flat_map(|e| e.lines()).collect();
+        log::error(
+            "reload failed; a file that failed keeps its previous version in force, \
+             except that callers the callers file no longer lists are revoked",
+            fields,
+        );
+        metrics.policy_reloads.with_label_values(&["failure"]).inc();
+        Err(errors.join("\n"))
     }
 }
 
@@ -264,41 +555,166 @@ mod tests {
         .unwrap()
     }
 
+    fn callers_config() -> Config {
+        config::parse(
+            "proxy.yaml",
+            "listen: \"127.0.0.1:8080\"\npolicy: policy.yaml\ncallers: callers.yaml\n\
+             upstream:\n  endpoint: \"http://127.0.0.1:9000\"\n",
+            Path::new("/nonexistent"),
+        )
+        .unwrap()
+    }
+
+    fn file(text: &str) -> FileRead {
+        FileRead {
+            content: Ok(text.as_bytes().to_vec()),
+            resolved: Some(PathBuf::from("/etc/proxy/file")),
+            refused: None,
+        }
+    }
+
     fn sources(policy: &str) -> Sources {
         Sources {
-            policy: policy.as_bytes().to_vec(),
+            policy: file(policy),
             callers: None,
+        }
+    }
+
+    fn with_callers(policy: &str, callers: &str) -> Sources {
+        Sources {
+            policy: file(policy),
+            callers: Some(file(callers)),
+        }
+    }
+
+    const CALLERS: &str = "callers:\n  - name: ci-deployer\n    access_key_id: AKIAEXAMPLECI0000001\n    secret_access_key: \"ci-secret-0123456789abcdef\"\n  - name: app-payments\n    access_key_id: AKIAEXAMPLEAPP000001\n    secret_access_key: \"app-secret-0123456789abcdef\"\n";
+    const POLICY_NAMING_PAYMENTS: &str =
+        "rules:\n  - id: payments\n    effect: allow\n    callers: [app-payments]\n";
+
+    fn names(snapshot: &Snapshot) -> Vec<String> {
+        match &snapshot.callers {
+            CallerDirectory::Callers(callers) => callers.names().map(str::to_owned).collect(),
+            CallerDirectory::Trusted(name) => vec![name.clone()],
         }
     }
 
     #[test]
     fn compiles_a_snapshot_with_its_revision() {
-        let snapshot = compile(&config(), sources(POLICY_A)).unwrap();
+        let snapshot = compile(&config(), &sources(POLICY_A)).unwrap();
         assert_eq!(snapshot.revision, revision(POLICY_A.as_bytes()));
         assert_eq!(snapshot.revision.len(), 12);
         assert!(snapshot.revision.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_eq!(snapshot.policy.rule_ids().collect::<Vec<_>>(), ["a"]);
+        assert!(snapshot.warnings.is_empty());
     }
 
     #[test]
-    fn checks_caller_names_against_the_directory() {
-        let err = compile(
+    fn caller_names_the_directory_lacks_are_warnings() {
+        let snapshot = compile(
             &config(),
-            sources("rules:\n  - id: a\n    effect: allow\n    callers: [local-ap]\n"),
+            &sources("rules:\n  - id: a\n    effect: allow\n    callers: [local-ap]\n"),
         )
-        .err()
         .unwrap();
-        assert!(err.contains("did you mean `local-app`?"), "{err}");
+        assert_eq!(snapshot.warnings.len(), 1);
+        assert!(
+            snapshot.warnings[0].starts_with("/nonexistent/policy.yaml:4:5: warning: rule `a`: `callers`: `local-ap` is not a caller in the callers file"),
+            "{:?}",
+            snapshot.warnings
+        );
+        assert!(snapshot.warnings[0].contains("did you mean `local-app`?"));
         let err = compile(
             &config(),
-            Sources {
-                policy: vec![0xff],
+            &Sources {
+                policy: FileRead {
+                    content: Ok(vec![0xff]),
+                    resolved: None,
+                    refused: None,
+                },
                 callers: None,
             },
         )
         .err()
         .unwrap();
         assert!(err.contains("is not UTF-8 text"), "{err}");
+    }
+
+    #[test]
+    fn removing_a_caller_revokes_it_though_rules_still_name_it() {
+        let config = callers_config();
+        let metrics = Metrics::new().unwrap();
+        let start = with_callers(POLICY_NAMING_PAYMENTS, CALLERS);
+        let live = Live::new(compile(&config, &start).unwrap(), start);
+        let without = CALLERS
+            .split("  - name: app-payments")
+            .next()
+            .unwrap()
+            .to_owned();
+        let current = live.current();
+        let update = update(
+            &config,
+            &current,
+            &with_callers(POLICY_NAMING_PAYMENTS, &without),
+        );
+        assert!(update.errors.is_empty(), "{:?}", update.errors);
+        assert_eq!(names(&update.snapshot), ["ci-deployer"]);
+        assert_eq!(update.removed_callers, ["app-payments"]);
+        assert!(update.snapshot.warnings[0].contains(
+            "`app-payments` is not a caller in the callers file, so the rule can never match"
+        ));
+        drop(metrics);
+    }
+
+    #[test]
+    fn a_callers_file_that_fails_keeps_only_the_callers_it_still_lists() {
+        let config = callers_config();
+        let start = with_callers(POLICY_NAMING_PAYMENTS, CALLERS);
+        let current = compile(&config, &start).unwrap();
+        // app-payments removed, and a mistake that makes the file invalid.
+        let broken = CALLERS.replace(
+            "  - name: app-payments\n    access_key_id: AKIAEXAMPLEAPP000001\n",
+            "  - nmae: oops\n",
+        );
+        let update = update(&config, &current, &with_callers(POLICY_B, &broken));
+        assert_eq!(update.errors.len(), 1, "{:?}", update.errors);
+        assert!(update.errors[0].contains("unknown key `nmae`"));
+        assert_eq!(names(&update.snapshot), ["ci-deployer"]);
+        assert_eq!(update.removed_callers, ["app-payments"]);
+        // The valid policy file is installed all the same.
+        assert_eq!(update.snapshot.revision, revision(POLICY_B.as_bytes()));
+
+        // A callers file that cannot be read revokes everyone; an invalid
+        // policy keeps the one in force.
+        let unreadable = Sources {
+            policy: file("rules: ["),
+            callers: Some(FileRead {
+                content: Err("cannot read the callers file: gone".into()),
+                resolved: None,
+                refused: None,
+            }),
+        };
+        let update = super::update(&config, &current, &unreadable);
+        assert_eq!(update.errors.len(), 2, "{:?}", update.errors);
+        assert!(names(&update.snapshot).is_empty());
+        assert_eq!(update.snapshot.revision, current.revision);
+        assert_eq!(
+            update.snapshot.policy.rule_ids().collect::<Vec<_>>(),
+            ["payments"]
+        );
+
+        // A refused file (say, others may write it) installs nothing, and
+        // still revokes whom it no longer lists.
+        let mut refused = file(&CALLERS.replace("ci-deployer", "ci-deployer-2"));
+        refused.refused = Some("the callers file is writable by others".into());
+        let update = super::update(
+            &config,
+            &current,
+            &Sources {
+                policy: file(POLICY_NAMING_PAYMENTS),
+                callers: Some(refused),
+            },
+        );
+        assert_eq!(update.errors, ["the callers file is writable by others"]);
+        assert_eq!(names(&update.snapshot), ["app-payments"]);
     }
 
     #[test]
@@ -317,12 +733,75 @@ mod tests {
         assert!(callers_file_mode_ok(0o440, 0, Some(0)).is_err());
         assert!(callers_file_mode_ok(0o600, 0, None).is_ok());
         assert!(effective_uid().is_some());
+        // Owned by the proxy's user or root, never by another user.
+        assert!(owner_ok(1000, me).is_ok());
+        assert!(owner_ok(0, me).is_ok());
+        assert!(owner_ok(1001, me).is_err());
+        assert!(owner_ok(1001, None).is_err());
+        // Its folder: nobody else may write it, unless it is sticky.
+        assert!(folder_ok(0o755, 1000, me).is_ok());
+        assert!(folder_ok(0o755, 0, me).is_ok());
+        assert!(folder_ok(0o1777, 0, me).is_ok());
+        assert!(folder_ok(0o777, 0, me).is_err());
+        assert!(folder_ok(0o757, 1000, me).is_err());
+        assert!(folder_ok(0o700, 1001, me).is_err());
     }
 
     #[test]
-    fn a_failed_reload_keeps_the_snapshot_in_force() {
+    fn a_file_is_installed_once_it_has_settled() {
+        let t0 = Instant::now();
+        let settle = Duration::from_secs(1);
+        let mut watch = Settle::new(settle);
+        let last = sources(POLICY_A);
+        assert_eq!(
+            watch.observe(sources(POLICY_A), &last, t0),
+            WatchStep::Unchanged
+        );
+        // Half written, then complete: each new content restarts the clock.
+        let half = &POLICY_B[..10];
+        assert_eq!(
+            watch.observe(sources(half), &last, t0),
+            WatchStep::Settling(settle)
+        );
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert_eq!(
+            watch.observe(sources(POLICY_B), &last, at(400)),
+            WatchStep::Settling(settle)
+        );
+        assert_eq!(
+            watch.observe(sources(POLICY_B), &last, at(1000)),
+            WatchStep::Settling(Duration::from_millis(400))
+        );
+        assert_eq!(
+            watch.observe(sources(POLICY_B), &last, at(1400)),
+            WatchStep::Install(sources(POLICY_B))
+        );
+        // A symlink swap replaces the file whole: at once.
+        let mut swapped = sources(POLICY_B);
+        swapped.policy.resolved = Some(PathBuf::from("/etc/proxy/..2026_12_01/policy.yaml"));
+        assert_eq!(
+            watch.observe(swapped.clone(), &last, at(1500)),
+            WatchStep::Install(swapped)
+        );
+        // Back to what is in force: nothing to do.
+        assert_eq!(
+            watch.observe(sources(POLICY_A), &last, at(1600)),
+            WatchStep::Unchanged
+        );
+        let mut at_once = Settle::new(Duration::ZERO);
+        assert_eq!(
+            at_once.observe(sources(POLICY_B), &last, t0),
+            WatchStep::Install(sources(POLICY_B))
+        );
+    }
+
+    #[test]
+    fn a_failed_reload_keeps_the_policy_in_force() {
         let metrics = Metrics::new().unwrap();
-        let live = Live::new(compile(&config(), sources(POLICY_A)).unwrap());
+        let live = Live::new(
+            compile(&config(), &sources(POLICY_A)).unwrap(),
+            sources(POLICY_A),
+        );
         // The files do not exist under /nonexistent: the reload fails.
         let err = live
             .reload(&config(), &metrics, Trigger::Admin)
@@ -334,5 +813,7 @@ mod tests {
             1
         );
         assert_ne!(revision(POLICY_A.as_bytes()), revision(POLICY_B.as_bytes()));
+        // What was read is remembered, so the watcher does not retry it.
+        assert_eq!(live.last_read(), Sources::read(&config()));
     }
 }

@@ -53,7 +53,9 @@ pub enum ContentType<'a> {
 }
 
 /// A parsed ElastiCache Query request: the action, the guarded parameters in
-/// typed form, and every other operation parameter.
+/// typed form, and every other operation parameter. The cache security
+/// group name is in the lower case ElastiCache stores it in; the EC2
+/// security group name is as sent (EC2 compares it without case).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ElastiCacheRequest {
     pub action: Action,
@@ -346,7 +348,10 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Ap
     };
     let request = ElastiCacheRequest {
         action,
-        cache_security_group_name: params.remove(CACHE_SECURITY_GROUP_NAME),
+        // ElastiCache acts on the lower-case form: decide on it and forward it.
+        cache_security_group_name: params
+            .remove(CACHE_SECURITY_GROUP_NAME)
+            .map(|name| crate::names::stored_lowercase(&name)),
         ec2_security_group_name: params.remove(EC2_SECURITY_GROUP_NAME),
         ec2_security_group_owner_id,
         other_params: params,
@@ -850,7 +855,8 @@ mod tests {
         ) {
             let request = ElastiCacheRequest {
                 action: Action::from_name("DescribeCacheSecurityGroups").unwrap(),
-                cache_security_group_name: Some(group),
+                // A decided request holds the name in ElastiCache's lower case.
+                cache_security_group_name: Some(crate::names::stored_lowercase(&group)),
                 ec2_security_group_name: Some(ec2),
                 ec2_security_group_owner_id: AccountId::parse("123456781234"),
                 other_params: extra

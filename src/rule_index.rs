@@ -10,7 +10,7 @@
 //! its value plus the "any" rules; the decision evaluates only the smallest
 //! such list, in full, so the index can only narrow, never decide.
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -18,6 +18,7 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 
 use crate::decision::RequestFacts;
 use crate::model::{AccountId, Region};
+use crate::names::{self, NameCase};
 use crate::policy::{Effect, Mode, NameMatcher, Rule};
 
 /// A pattern with more literal expansions than this is posted under "any".
@@ -146,14 +147,22 @@ impl ActionRules {
     /// The rules that can match `facts`, in policy order: the shortest of
     /// the conditions' candidate lists.
     pub fn candidates(&self, facts: &RequestFacts<'_>) -> Candidates<'_> {
+        // EC2 group names are posted under their folded form; most names
+        // already are in it, and then nothing is allocated.
+        let ec2_key: Option<Cow<'_, str>> = facts.ec2_security_group.map(|name| {
+            if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(names::insensitive_key(name))
+            } else {
+                Cow::Borrowed(name)
+            }
+        });
         [
             self.callers.candidates(facts.caller),
             self.regions.candidates(Some(facts.region)),
             self.owner_ids.candidates(facts.owner_id.as_ref()),
             self.cache_security_groups
                 .candidates(facts.cache_security_group),
-            self.ec2_security_groups
-                .candidates(facts.ec2_security_group),
+            self.ec2_security_groups.candidates(ec2_key.as_deref()),
         ]
         .into_iter()
         .min_by_key(Candidates::len)
@@ -165,16 +174,26 @@ impl ActionRules {
 }
 
 /// Every name the matcher's patterns can match, when that is a small finite
-/// set of literals; `None` when any pattern matches more.
+/// set of literals; `None` when any pattern matches more. For names compared
+/// without case, the keys are the literals' folded forms: the folded pattern
+/// matches exactly the names whose folded form is one of them.
 fn literal_names(matcher: &NameMatcher) -> Option<Vec<String>> {
-    let mut names = Vec::new();
+    let mut keys = Vec::new();
     for pattern in &matcher.patterns {
         // Parsed with the settings the matcher was compiled with (the
         // defaults), so a literal here is the literal it matches.
         let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
-        names.extend(literals(&hir)?);
+        let found = literals(&hir)?;
+        match matcher.case {
+            NameCase::StoredLowercase => keys.extend(found),
+            NameCase::Insensitive => {
+                keys.extend(found.iter().map(|name| names::insensitive_key(name)))
+            }
+        }
     }
-    Some(names)
+    keys.sort_unstable();
+    keys.dedup();
+    Some(keys)
 }
 
 /// The finite language of `hir`, or `None` when it is not one of

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{
-    HeaderMap, HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE,
+    HeaderMap, HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST,
 };
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
@@ -27,13 +27,13 @@ use crate::auth::{
     self, AuthorizationHeader, CallerDirectory, ClientCertificate, SignatureFailure,
 };
 use crate::config::{Config, Limits};
-use crate::decision::{RequestFacts, Verdict};
+use crate::decision::{Decision, DenialDetail, RequestFacts, Verdict};
 use crate::error::ApiError;
 use crate::identity::UpstreamIdentity;
 use crate::log;
 use crate::metrics::{self, Metrics};
 use crate::policy::Mode;
-use crate::reload::{Live, Snapshot, Trigger};
+use crate::reload::{Live, Settle, Snapshot, Sources, Trigger, WatchStep};
 use crate::request::{self, ContentType, HttpParts};
 use crate::sigv4::ReceivedRequest;
 use crate::upstream::{Upstream, UpstreamResponse};
@@ -69,13 +69,9 @@ struct Connection {
 }
 
 impl Proxy {
-    pub fn new(
-        config: Config,
-        snapshot: Snapshot,
-        identity: UpstreamIdentity,
-    ) -> Result<Proxy, String> {
+    pub fn new(config: Config, live: Live, identity: UpstreamIdentity) -> Result<Proxy, String> {
         let metrics = Metrics::new()?;
-        metrics.set_policy_revision(&snapshot.revision);
+        metrics.set_policy_revision(&live.current().revision);
         let worker_count = config.workers.unwrap_or_else(workers::default_count);
         Ok(Proxy {
             mtls: config
@@ -86,7 +82,7 @@ impl Proxy {
             identity,
             audit: Arc::new(AuditSink::open(&config.audit, worker_count)?),
             request_slots: RequestSlots::new(config.limits.max_concurrent_requests),
-            live: Live::new(snapshot),
+            live,
             metrics,
             shutting_down: AtomicBool::new(false),
             worker_count,
@@ -157,7 +153,7 @@ impl Proxy {
             },
             &query_auth,
         )
-        .inspect_err(|e| self.count_signature_failure(SignatureFailure::of_unreadable(e)))?;
+        .inspect_err(|_| self.count_signature_failure(SignatureFailure::Malformed))?;
         let headers: Vec<(&str, &str)> = parts
             .headers
             .iter()
@@ -175,7 +171,7 @@ impl Proxy {
             .map_or(0, |d| d.as_secs() as i64);
         let caller = auth::authenticate(
             &snapshot.callers,
-            &signature,
+            signature.as_ref(),
             &received,
             ClientCertificate {
                 required: self.mtls,
@@ -189,7 +185,11 @@ impl Proxy {
         })?;
         record.caller = Some(caller.caller.clone());
         record.auth_method = Some(caller.method);
-        let region = signature.scope.region;
+        let host = match single_header(&parts.headers, HOST.as_str()) {
+            Single::One(host) => Some(host),
+            Single::Absent | Single::Unreadable => None,
+        };
+        let region = auth::request_region(signature.as_ref(), host, self.config.region.as_ref())?;
         record.region = Some(region.clone());
 
         // 3. Decide.
@@ -198,9 +198,13 @@ impl Proxy {
         let (verdict, rules) = response.verdict(self.config.mode);
         record.verdict = Some(verdict);
         record.rules = rules.to_vec();
+        if response.decision == Decision::Deny {
+            // The audit log explains in full; the caller hears what concerns it.
+            record.explanation = Some(response.denial_message(&facts, DenialDetail::Full));
+        }
         if verdict == Verdict::Deny {
             return Err(ApiError::invalid_parameter_combination(
-                response.denial_message(&facts),
+                response.denial_message(&facts, self.config.denial_detail),
             ));
         }
         if self.config.audit.reject_on_failure && !self.audit.is_healthy() {
@@ -249,7 +253,13 @@ impl Proxy {
         took: Duration,
     ) -> Response<Full<Bytes>> {
         let was_healthy = self.audit.is_healthy();
-        if let Err(e) = self.audit.append(&record.line(took)).await {
+        let line = record.line(took);
+        for field in line.shortened_fields() {
+            self.metrics.count_shortened(field);
+        }
+        let written = self.audit.append(&line).await;
+        drop(line);
+        if let Err(e) = written {
             self.metrics.audit_write_failures.inc();
             if was_healthy {
                 log::error(
@@ -382,6 +392,9 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
              use this only for a sidecar that nothing else can reach",
             serde_json::json!({ "trusted_caller": name }),
         );
+    }
+    for warning in &snapshot.warnings {
+        log::warn("policy warning", serde_json::json!({ "warning": warning }));
     }
     if proxy.config.mode == Mode::Shadow {
         log::warn(
@@ -577,10 +590,32 @@ fn spawn_reloaders(proxy: &Arc<Proxy>) {
     if let Some(interval) = proxy.config.watch_interval {
         let proxy = proxy.clone();
         tokio::spawn(async move {
+            let mut settle = Settle::new(proxy.config.watch_settle);
+            let mut wait = interval;
             loop {
-                tokio::time::sleep(interval).await;
-                let reloader = proxy.clone();
-                let _ = tokio::task::spawn_blocking(move || reloader.reload(Trigger::Watch)).await;
+                tokio::time::sleep(wait).await;
+                wait = interval;
+                let reader = proxy.clone();
+                let Ok(seen) =
+                    tokio::task::spawn_blocking(move || Sources::read(&reader.config)).await
+                else {
+                    continue;
+                };
+                match settle.observe(seen, &proxy.live.last_read(), Instant::now()) {
+                    WatchStep::Unchanged => {}
+                    WatchStep::Settling(left) => wait = left.min(interval),
+                    WatchStep::Install(settled) => {
+                        let installer = proxy.clone();
+                        let _ = tokio::task::spawn_blocking(move || {
+                            installer.live.install_settled(
+                                &installer.config,
+                                &installer.metrics,
+                                settled,
+                            )
+                        })
+                        .await;
+                    }
+                }
             }
         });
     }

@@ -24,7 +24,7 @@ use aws_credential_types::Credentials;
 use bytes::Bytes;
 use elasticache_authz_proxy::auth::{self, AuthorizationHeader, CallerSignature};
 use elasticache_authz_proxy::config::EndpointTemplate;
-use elasticache_authz_proxy::decision::{Decision, RequestFacts};
+use elasticache_authz_proxy::decision::{Decision, DenialDetail, RequestFacts};
 use elasticache_authz_proxy::form;
 use elasticache_authz_proxy::model::{AccountId, Action, Region, API_VERSION};
 use elasticache_authz_proxy::policy::{self, Mode};
@@ -143,7 +143,8 @@ struct WellFormed {
 
 impl WellFormed {
     /// What the proxy must forward: Action, Version, then the rest sorted by
-    /// name, the owner id in its 12-digit form.
+    /// name, the owner id in its 12-digit form, the cache security group
+    /// name in lower case.
     fn canonical_body(&self) -> String {
         let mut rest: Vec<(String, String)> = self
             .pairs
@@ -151,6 +152,7 @@ impl WellFormed {
             .filter(|(n, _)| n != "Action" && n != "Version")
             .map(|(n, v)| match n.as_str() {
                 "EC2SecurityGroupOwnerId" => (n.clone(), v.replace('-', "")),
+                "CacheSecurityGroupName" => (n.clone(), v.to_lowercase()),
                 _ => (n.clone(), v.clone()),
             })
             .collect();
@@ -246,7 +248,9 @@ fn well_formed() -> impl Strategy<Value = WellFormed> {
                 pairs,
                 expected: ElastiCacheRequest {
                     action,
-                    cache_security_group_name: cache,
+                    // ElastiCache stores the name in lower case: the proxy
+                    // decides on, and forwards, that form.
+                    cache_security_group_name: cache.map(|c| c.to_lowercase()),
                     ec2_security_group_name: ec2,
                     ec2_security_group_owner_id: owner
                         .map(|o| AccountId::parse(&o).expect("generated owner ids are valid")),
@@ -872,7 +876,7 @@ proptest! {
                 query_auth.params.entry(name).or_insert_with(|| value.to_owned());
             }
         }
-        if let Ok(parsed) = auth::caller_signature(AuthorizationHeader::Absent, &query_auth) {
+        if let Ok(Some(parsed)) = auth::caller_signature(AuthorizationHeader::Absent, &query_auth) {
             check_signature(&parsed)?;
             prop_assert!(parsed.query_expires.is_none_or(|s| (1..=604_800).contains(&s)));
         }
@@ -1058,7 +1062,9 @@ proptest! {
             let _ = response.verdict(mode);
         }
         if !response.is_allowed() {
-            prop_assert!(!response.denial_message(&facts).is_empty());
+            for detail in [DenialDetail::Caller, DenialDetail::Full] {
+                prop_assert!(!response.denial_message(&facts, detail).is_empty());
+            }
         }
     }
 }
@@ -1087,7 +1093,7 @@ const CALLERS: [&str; 2] = ["alice", "bob"];
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 const OWNERS: [&str; 2] = ["123456781234", "111122223333"];
 const GROUP_PATTERNS: [&str; 4] = ["prod-web", "prod-.*", "(staging|dev)-web", "[a-z]+-db"];
-const GROUP_NAMES: [&str; 8] = [
+const GROUP_NAMES: [&str; 11] = [
     "prod-web",
     "prod-db",
     "staging-web",
@@ -1096,6 +1102,9 @@ const GROUP_NAMES: [&str; 8] = [
     "-db",
     "Prod-web",
     "prod-web\n",
+    "PROD-WEB",
+    "Dev-Web",
+    "X-DB",
 ];
 
 fn action_pattern_matches(pattern: &str, action: &str) -> bool {
@@ -1233,7 +1242,11 @@ impl ModelRule {
             && listed(&self.regions, Some(facts.region))
             && listed(&self.owners, facts.owner)
             && pattern(&self.cache_groups, facts.cache_group)
-            && pattern(&self.ec2_groups, facts.ec2_group)
+            // EC2 compares group names without ASCII case.
+            && pattern(
+                &self.ec2_groups,
+                facts.ec2_group.map(str::to_ascii_lowercase).as_deref(),
+            )
     }
 
     fn to_yaml(&self, id: &str) -> String {

@@ -516,7 +516,8 @@ CASES = [
         False,
     ),
     (
-        # Describe allows any group name: forwarded as one value, re-encoded.
+        # Describe allows any group name: forwarded as one value, re-encoded,
+        # in the lower case ElastiCache stores cache security group names in.
         "encoded-separators-forwarded-as-data",
         lambda p: post(
             p,
@@ -527,7 +528,7 @@ CASES = [
             {
                 "Action": "DescribeCacheSecurityGroups",
                 "Version": API_VERSION,
-                "CacheSecurityGroupName": "app-cache&EC2SecurityGroupName=admin-db",
+                "CacheSecurityGroupName": "app-cache&ec2securitygroupname=admin-db",
             }
         ),
         False,

@@ -101,8 +101,15 @@ def test_rule_for_one_caller_denies_another(make_client, authed, upstream):
     with pytest.raises(client.exceptions.InvalidParameterCombinationException) as raised:
         client.authorize_cache_security_group_ingress(**ALLOWED_INGRESS)
     message = client_error(raised)[2]
-    assert "by caller `app-payments` in region `us-east-1`" in message
-    assert "caller `app-payments` is not one of its callers" in message
+    # The caller hears that nothing allowed it, not which other callers' rules exist.
+    assert message == (
+        "not allowed by policy: no rule allows AuthorizeCacheSecurityGroupIngress "
+        "by caller `app-payments` in region `us-east-1`"
+    )
+    assert "ci-ingress" not in message
+    # The audit log explains it in full.
+    [line] = request_lines(authed)
+    assert "rule `ci-ingress`: caller `app-payments` is not one of its callers" in line["explanation"]
     assert upstream.requests == []
     # The same caller may still describe.
     client.describe_cache_clusters()
@@ -278,13 +285,19 @@ def test_callers_file_readable_by_others_is_refused(tmp_path):
     assert CI_SECRET not in done.stderr
 
 
-def test_policy_naming_an_unknown_caller_is_refused(tmp_path):
+def test_policy_naming_an_unknown_caller_starts_with_a_warning(start_proxy, make_client):
+    # A name the callers file lacks never matches; refusing it would keep a
+    # removed caller's key alive until the policy is edited too.
     policy = POLICY.replace("callers: [ci-deployer]", "callers: [ci-deployr]")
-    config = write_config(tmp_path, listen_port=free_port(), endpoint="http://127.0.0.1:9", policy=policy, callers=CALLERS)
-    done = _serve(config)
-    assert done.returncode == 1
-    assert "`ci-deployr` is not a caller in the callers file" in done.stderr
-    assert "did you mean `ci-deployer`?" in done.stderr
+    proxy = start_proxy(policy=policy, callers=CALLERS)
+    wait_for(lambda: any(r.get("msg") == "policy warning" for r in proxy.log_records()), what="the warning")
+    [warning] = [r for r in proxy.log_records() if r.get("msg") == "policy warning"]
+    assert warning["level"] == "warn"
+    assert "`ci-deployr` is not a caller in the callers file" in warning["warning"]
+    assert "did you mean `ci-deployer`?" in warning["warning"]
+    client = make_client(proxy, access_key=CI_KEY, secret_key=CI_SECRET)
+    with pytest.raises(client.exceptions.InvalidParameterCombinationException):
+        client.authorize_cache_security_group_ingress(**ALLOWED_INGRESS)
 
 
 # ---- TLS and mTLS -------------------------------------------------------------------

@@ -73,6 +73,13 @@ def assert_boto_denial(raised, fragment: str):
     return message
 
 
+@pytest.fixture
+def full_proxy(start_proxy):
+    """A proxy whose denials tell the caller every near miss
+    (`denial_detail: full`), so each failed value shows in the message."""
+    return start_proxy(extra="denial_detail: full\n")
+
+
 # ---- allowed calls -------------------------------------------------------------
 def test_allowed_ingress_is_resigned_with_the_proxy_identity(client, upstream):
     result = client.authorize_cache_security_group_ingress(**ALLOWED_INGRESS)
@@ -232,8 +239,8 @@ def test_cli_allowed_ingress(run_aws, proxy, upstream):
     ],
     ids=["owner-id", "region"],
 )
-def test_cli_denied_ingress(run_aws, proxy, upstream, owner, region, fragment):
-    done = run_aws(proxy, *INGRESS_CLI_ARGS, "--ec2-security-group-owner-id", owner, region=region)
+def test_cli_denied_ingress(run_aws, full_proxy, upstream, owner, region, fragment):
+    done = run_aws(full_proxy, *INGRESS_CLI_ARGS, "--ec2-security-group-owner-id", owner, region=region)
     assert done.returncode != 0, done.stdout
     assert "InvalidParameterCombination" in done.stderr
     assert fragment in done.stderr
@@ -251,7 +258,8 @@ DENIALS = [
     pytest.param({"CacheSecurityGroupName": "prod-legacy"}, "us-east-1", "no-legacy-group", id="deny-rule"),
     pytest.param({"CacheSecurityGroupName": "prod-legacy"}, "eu-west-1", "no-legacy-group", id="deny-rule-eu"),
     # Regexes must match the whole name.
-    pytest.param({"CacheSecurityGroupName": "prod-web-EXTRA!"}, "us-east-1", "prod-web-EXTRA!", id="cache-suffix"),
+    # Decided on in the lower case ElastiCache stores it in.
+    pytest.param({"CacheSecurityGroupName": "prod-web-EXTRA!"}, "us-east-1", "`prod-web-extra!`", id="cache-suffix"),
     pytest.param({"CacheSecurityGroupName": "xprod-web"}, "us-east-1", "xprod-web", id="cache-prefix"),
     pytest.param({"EC2SecurityGroupName": "app-frontend!"}, "us-east-1", "app-frontend!", id="ec2-suffix"),
     pytest.param({"EC2SecurityGroupName": "my-app-frontend"}, "us-east-1", "my-app-frontend", id="ec2-prefix"),
@@ -259,12 +267,31 @@ DENIALS = [
 
 
 @pytest.mark.parametrize("overrides, region, fragment", DENIALS)
-def test_policy_denies_ingress(make_client, proxy, upstream, overrides, region, fragment):
+def test_policy_denies_ingress(make_client, full_proxy, upstream, overrides, region, fragment):
+    client = make_client(full_proxy, region=region)
+    with pytest.raises(client.exceptions.InvalidParameterCombinationException) as raised:
+        client.authorize_cache_security_group_ingress(**{**ALLOWED_INGRESS, **overrides})
+    message = assert_boto_denial(raised, fragment)
+    assert upstream.requests == [], "a denied request reached the upstream"
+    # The audit line holds the same full explanation.
+    [line] = full_proxy.audit_records()
+    assert line["explanation"] == message
+
+
+@pytest.mark.parametrize("overrides, region, fragment", DENIALS)
+def test_by_default_the_caller_hears_only_what_concerns_it(make_client, proxy, upstream, overrides, region, fragment):
     client = make_client(proxy, region=region)
     with pytest.raises(client.exceptions.InvalidParameterCombinationException) as raised:
         client.authorize_cache_security_group_ingress(**{**ALLOWED_INGRESS, **overrides})
-    assert_boto_denial(raised, fragment)
-    assert upstream.requests == [], "a denied request reached the upstream"
+    message = assert_boto_denial(raised, ("denied by policy rule", "not allowed by policy: no rule allows"))
+    [line] = proxy.audit_records()
+    fragments = (fragment,) if isinstance(fragment, str) else fragment
+    assert any(f in line["explanation"] for f in fragments), line["explanation"]
+    if message.startswith("not allowed"):
+        # No other rule's id or condition: just who, what and where.
+        assert message == f"not allowed by policy: no rule allows AuthorizeCacheSecurityGroupIngress by caller `local-test` in region `{region}`"
+        assert "prod-app-ingress" in line["explanation"]
+    assert upstream.requests == []
 
 
 @pytest.mark.parametrize("name", ["prod-web\n", "prod-web\nprod-x", "\nprod-web"], ids=["nl-end", "nl-mid", "nl-start"])
@@ -294,13 +321,14 @@ def test_action_no_rule_names_is_denied(client, upstream):
     assert upstream.requests == []
 
 
-def test_denial_message_is_escaped_xml(client, proxy, upstream):
+def test_denial_message_is_escaped_xml(make_client, full_proxy, upstream):
+    client = make_client(full_proxy)
     name = "a<b&c>"
     with pytest.raises(client.exceptions.InvalidParameterCombinationException) as raised:
         client.authorize_cache_security_group_ingress(**{**ALLOWED_INGRESS, "CacheSecurityGroupName": name})
     assert_boto_denial(raised, name)
 
-    resp = send_raw(proxy.port, body=form_encode(ingress_pairs(CacheSecurityGroupName=name)))
+    resp = send_raw(full_proxy.port, body=form_encode(ingress_pairs(CacheSecurityGroupName=name)))
     err = assert_api_error(resp, 400, "InvalidParameterCombination")  # parses the XML
     assert name in err.message
     assert b"a<b" not in resp.body
@@ -333,8 +361,8 @@ def test_raw_get_with_query_string_is_forwarded_as_a_signed_post(proxy, upstream
     assert_forwarded_once(upstream, "us-east-1", expected_ingress_params())
 
 
-def test_raw_get_denied_by_policy(proxy, upstream):
-    resp = send_raw(proxy.port, "GET", "/?" + form_encode(ingress_pairs(EC2SecurityGroupOwnerId="999999999999")))
+def test_raw_get_denied_by_policy(full_proxy, upstream):
+    resp = send_raw(full_proxy.port, "GET", "/?" + form_encode(ingress_pairs(EC2SecurityGroupOwnerId="999999999999")))
     err = assert_api_error(resp, 400, "InvalidParameterCombination")
     assert "999999999999" in err.message
     assert upstream.requests == []
