@@ -376,12 +376,14 @@ pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Config, String> 
     let denial_detail = match raw.denial_detail.as_deref() {
         None | Some("caller") => DenialDetail::Caller,
         Some("full") => DenialDetail::Full,
-        Some(other) => return Err(err(
-            "denial_detail",
-            format!(
+        Some(other) => {
+            return Err(err(
+                "denial_detail",
+                format!(
                 "`{other}` must be `caller` (what concerns the caller) or `full` (every near miss)"
             ),
-        )),
+            ))
+        }
     };
     let assume_role = match raw.assume_role {
         None => None,

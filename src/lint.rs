@@ -95,7 +95,7 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
                         ),
                     ));
                 }
-                if matches_everything(pattern) {
+                if matches_everything(pattern, matcher.case) {
                     out.push(warn(
                         Some(field),
                         format!(
@@ -130,12 +130,14 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
 /// Caller names that rules use but `known` (the callers file) lacks. Such a
 /// name never matches: the rule still applies to its other callers, if any.
 pub fn absent_callers(policy: &Policy, known: &[&str]) -> Vec<PolicyWarning> {
+    let known_set: std::collections::HashSet<&str> = known.iter().copied().collect();
+    let absent = |name: &String| !known_set.contains(name.as_str());
     let mut out = Vec::new();
     for (index, rule) in policy.rules.iter().enumerate() {
         let Some(callers) = &rule.callers else {
             continue;
         };
-        for name in callers.iter().filter(|n| !known.contains(&n.as_str())) {
+        for name in callers.iter().filter(|n| absent(n)) {
             let hint = did_you_mean(name, known.iter().copied()).map_or_else(
                 || {
                     format!(
@@ -149,7 +151,7 @@ pub fn absent_callers(policy: &Policy, known: &[&str]) -> Vec<PolicyWarning> {
                 },
                 |s| format!("did you mean `{s}`?"),
             );
-            let never = if callers.iter().all(|n| !known.contains(&n.as_str())) {
+            let never = if callers.iter().all(absent) {
                 "the rule can never match"
             } else {
                 "the rule never matches for it"
@@ -174,7 +176,12 @@ fn matches_lowercase(pattern: &str) -> bool {
         .map_or(true, |hir| names::can_match_lowercase(&hir))
 }
 
-fn matches_everything(pattern: &str) -> bool {
+/// As the pattern matches: for names compared without case, case-folded.
+fn matches_everything(pattern: &str, case: NameCase) -> bool {
+    let pattern = match (case, regex_syntax::Parser::new().parse(pattern)) {
+        (NameCase::Insensitive, Ok(hir)) => names::fold_ascii_case(hir).to_string(),
+        _ => pattern.to_owned(),
+    };
     regex::Regex::new(&format!(r"\A(?:{pattern})\z"))
         .is_ok_and(|re| PROBES.iter().all(|probe| re.is_match(probe)))
 }
@@ -192,7 +199,7 @@ fn covers(deny: &Rule, allow: &Rule) -> bool {
     fn names(deny: &Option<NameMatcher>, allow: &Option<NameMatcher>) -> bool {
         match (deny, allow) {
             (None, _) => true,
-            (Some(d), _) if d.patterns.iter().any(|p| matches_everything(p)) => true,
+            (Some(d), _) if d.patterns.iter().any(|p| matches_everything(p, d.case)) => true,
             (Some(d), Some(a)) => a.patterns.iter().all(|p| d.patterns.contains(p)),
             (Some(_), None) => false,
         }
@@ -337,11 +344,17 @@ rules:
     effect: allow
     actions: [DescribeCacheSecurityGroups]
     cache_security_groups: [".*", "prod-.*", "(?s).*|x"]
+  - id: any-ec2
+    effect: allow
+    actions: [AuthorizeCacheSecurityGroupIngress]
+    ec2_security_groups: ["[a-z0-9 ._ü-]*|[a-zé-ü]+"]
 "#,
         );
         let patterns: Vec<&str> = found.iter().map(|w| w.2.as_str()).collect();
-        assert_eq!(patterns.len(), 2, "{patterns:?}");
+        assert_eq!(patterns.len(), 3, "{patterns:?}");
         assert!(patterns[0].starts_with("`.*` matches any name"));
         assert!(patterns[1].starts_with("`(?s).*|x` matches any name"));
+        // EC2 names are compared without case, so capitals match too.
+        assert!(patterns[2].starts_with("`[a-z0-9 ._ü-]*|[a-zé-ü]+` matches any name"));
     }
 }

@@ -221,6 +221,9 @@ def write_config(
     audit_log: str | None = None,
     audit_failure: str | None = None,
     watch_interval: str | None = None,
+    watch_settle: str | None = None,
+    region: str | None = None,
+    denial_detail: str | None = None,
     shutdown_grace: str | None = None,
     idle_timeout: str | None = None,
     max_concurrent_requests: int | None = None,
@@ -250,6 +253,9 @@ def write_config(
         "audit_log": audit_log,
         "audit_failure": audit_failure,
         "watch_interval": watch_interval,
+        "watch_settle": watch_settle,
+        "region": region,
+        "denial_detail": denial_detail,
         "shutdown_grace": shutdown_grace,
     }
     top_lines = "".join(f"{key}: {json.dumps(value)}\n" for key, value in top.items() if value is not None)
@@ -332,9 +338,12 @@ def start_proxy(tmp_path, upstream, request):
         tls: dict[str, str] | None = None,
         admin: bool = False,
         audit_log: str | None = None,
+        prepare=None,
         **options,
     ) -> ProxyProcess:
-        """`options` are the other keyword arguments of write_config."""
+        """`options` are the other keyword arguments of write_config.
+        `prepare(workdir)`, if given, runs once the files are written and
+        before the proxy starts (to lay them out as symlinks, say)."""
         binary = require_proxy_binary()
         workdir = tmp_path / f"proxy{len(started)}"
         workdir.mkdir()
@@ -353,6 +362,8 @@ def start_proxy(tmp_path, upstream, request):
             audit_log=audit_log,
             **options,
         )
+        if prepare is not None:
+            prepare(workdir)
         audit_path = None if audit_log in (None, "-") else workdir / audit_log
         stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
