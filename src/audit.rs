@@ -411,15 +411,20 @@ mod tests {
         assert_eq!(value["duration_ms"], 1.5);
     }
 
-    #[test]
-    fn a_decided_record() {
-        let mut record = RequestRecord::new(
+    /// A record of a request that arrived at the epoch from `peer`.
+    fn record_from(peer: &str) -> RequestRecord {
+        RequestRecord::new(
             SystemTime::UNIX_EPOCH,
             "id-2".into(),
-            "[::1]:5000".parse().unwrap(),
+            peer.parse().unwrap(),
             Mode::Enforce,
             "0123456789ab".into(),
-        );
+        )
+    }
+
+    #[test]
+    fn a_decided_record() {
+        let mut record = record_from("[::1]:5000");
         record.verdict = Some(Verdict::WouldDeny);
         record.rules = vec!["trial".into()];
         record.owner_id = Some(AccountId::parse("1234-5678-1234").unwrap().to_string());
@@ -432,13 +437,7 @@ mod tests {
 
     #[test]
     fn values_of_requests_not_forwarded_are_shortened() {
-        let mut record = RequestRecord::new(
-            SystemTime::UNIX_EPOCH,
-            "id-3".into(),
-            "127.0.0.1:5000".parse().unwrap(),
-            Mode::Enforce,
-            "0123456789ab".into(),
-        );
+        let mut record = record_from("127.0.0.1:5000");
         let long = format!("{}é", "a".repeat(60_000));
         record.cache_security_group = Some(long.clone());
         record.ec2_security_group = Some("app-web".into());

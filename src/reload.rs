@@ -719,32 +719,43 @@ mod tests {
 
     #[test]
     fn callers_file_permissions() {
-        let me = Some(1000);
-        assert!(callers_file_mode_ok(0o600, 1000, me).is_ok());
-        assert!(callers_file_mode_ok(0o400, 1000, me).is_ok());
-        assert!(callers_file_mode_ok(0o640, 1000, me).is_err());
-        assert!(callers_file_mode_ok(0o604, 1000, me).is_err());
+        type Rule = fn(u32, u32, Option<u32>) -> Result<(), &'static str>;
+        // Each case: (mode, owner uid, accepted), for the proxy's uid `me`.
+        let check = |rule: Rule, me: Option<u32>, cases: &[(u32, u32, bool)]| {
+            for &(mode, owner, accepted) in cases {
+                let got = rule(mode, owner, me).is_ok();
+                assert_eq!(got, accepted, "{mode:o} owned by {owner}, proxy {me:?}");
+            }
+        };
+        let (me, root) = (Some(1000), Some(0));
+        let mode = callers_file_mode_ok;
+        let own = [
+            (0o600, 1000, true),
+            (0o400, 1000, true),
+            (0o640, 1000, false),
+        ];
+        check(mode, me, &own);
+        check(mode, me, &[(0o604, 1000, false)]);
         // Root-owned, group-readable: a Kubernetes Secret with an fsGroup.
-        assert!(callers_file_mode_ok(0o440, 0, me).is_ok());
-        assert!(callers_file_mode_ok(0o640, 0, me).is_ok());
-        assert!(callers_file_mode_ok(0o660, 0, me).is_err());
-        assert!(callers_file_mode_ok(0o444, 0, me).is_err());
+        let roots = [(0o440, 0, true), (0o640, 0, true), (0o660, 0, false)];
+        check(mode, me, &roots);
+        check(mode, me, &[(0o444, 0, false)]);
         // The proxy running as root gets the strict rule.
-        assert!(callers_file_mode_ok(0o440, 0, Some(0)).is_err());
-        assert!(callers_file_mode_ok(0o600, 0, None).is_ok());
-        assert!(effective_uid().is_some());
+        check(mode, root, &[(0o440, 0, false)]);
+        check(mode, None, &[(0o600, 0, true)]);
         // Owned by the proxy's user or root, never by another user.
-        assert!(owner_ok(1000, me).is_ok());
-        assert!(owner_ok(0, me).is_ok());
-        assert!(owner_ok(1001, me).is_err());
-        assert!(owner_ok(1001, None).is_err());
+        let owner: Rule = |_, owner, me| owner_ok(owner, me);
+        let owners = [(0, 1000, true), (0, 0, true), (0, 1001, false)];
+        check(owner, me, &owners);
+        check(owner, None, &[(0, 1001, false)]);
         // Its folder: nobody else may write it, unless it is sticky.
-        assert!(folder_ok(0o755, 1000, me).is_ok());
-        assert!(folder_ok(0o755, 0, me).is_ok());
-        assert!(folder_ok(0o1777, 0, me).is_ok());
-        assert!(folder_ok(0o777, 0, me).is_err());
-        assert!(folder_ok(0o757, 1000, me).is_err());
-        assert!(folder_ok(0o700, 1001, me).is_err());
+        let shut = [(0o755, 1000, true), (0o755, 0, true), (0o775, 0, true)];
+        check(folder_ok, me, &shut);
+        let open = [(0o1777, 0, true), (0o777, 0, false), (0o757, 1000, false)];
+        check(folder_ok, me, &open);
+        let others = [(0o700, 1001, false), (0o1777, 1001, false)];
+        check(folder_ok, me, &others);
+        assert!(effective_uid().is_some());
     }
 
     #[test]

@@ -293,6 +293,19 @@ def require_proxy_binary() -> Path:
     return PROXY_BIN
 
 
+def serve_once(config: Path) -> subprocess.CompletedProcess:
+    """Runs `serve` on a config it is expected to refuse (bounded by a
+    timeout); returns the finished process with its output."""
+    return subprocess.run(
+        [str(require_proxy_binary()), "serve", "--config", str(config)],
+        env=proxy_env(),
+        capture_output=True,
+        text=True,
+        timeout=10,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def wait_until_listening(proc: subprocess.Popen, port: int, stderr_path: Path) -> None:
     """Waits until the proxy accepts connections on `port` (call it once per
     listener); fails the test if the proxy exits or takes too long."""

@@ -185,6 +185,16 @@ def parse_error_xml(body: bytes) -> ApiError:
     )
 
 
+def client_error(raised) -> tuple[int, str, str]:
+    """The HTTP status, code and message of the ClientError pytest caught."""
+    response = raised.value.response
+    return (
+        response["ResponseMetadata"]["HTTPStatusCode"],
+        response["Error"]["Code"],
+        response["Error"]["Message"],
+    )
+
+
 def assert_api_error(resp: RawResponse, status: int, code: str, error_type: str = "Sender") -> ApiError:
     """Checks a proxy rejection: status, text/xml, the code and type, and the
     same non-empty request id in the x-amzn-RequestId header and the body."""

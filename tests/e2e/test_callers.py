@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import subprocess
 import urllib.request
 
 import botocore.auth
@@ -13,9 +12,10 @@ import botocore.exceptions
 import pytest
 
 from certs import TestCA
-from conftest import free_port, proxy_env, require_proxy_binary, write_config
+from conftest import free_port, serve_once, write_config
 from support import (
     ALLOWED_INGRESS,
+    client_error,
     PROXY_SECRET_KEY,
     assert_api_error,
     capture_signatures,
@@ -71,13 +71,6 @@ def request_lines(proxy) -> list[dict]:
     return proxy.audit_records()
 
 
-def client_error(raised) -> tuple[int, str, str]:
-    response = raised.value.response
-    return (
-        response["ResponseMetadata"]["HTTPStatusCode"],
-        response["Error"]["Code"],
-        response["Error"]["Message"],
-    )
 
 
 # ---- SigV4 callers ---------------------------------------------------------------
@@ -265,21 +258,10 @@ def test_no_secret_reaches_the_log(make_client, authed, upstream):
 
 
 # ---- starting up -------------------------------------------------------------------
-def _serve(config) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(require_proxy_binary()), "serve", "--config", str(config)],
-        env=proxy_env(),
-        capture_output=True,
-        text=True,
-        timeout=10,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def test_callers_file_readable_by_others_is_refused(tmp_path):
     config = write_config(tmp_path, listen_port=free_port(), endpoint="http://127.0.0.1:9", policy=POLICY, callers=CALLERS)
     (tmp_path / "callers.yaml").chmod(0o644)
-    done = _serve(config)
+    done = serve_once(config)
     assert done.returncode == 1
     assert "readable by group or others" in done.stderr and "chmod 600" in done.stderr
     assert CI_SECRET not in done.stderr

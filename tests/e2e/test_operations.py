@@ -8,7 +8,6 @@ import hashlib
 import http.client
 import json
 import os
-import subprocess
 import re
 import signal
 import socket
@@ -19,7 +18,7 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from conftest import REPO, free_port, proxy_env, require_proxy_binary, write_config
+from conftest import REPO, free_port, serve_once, write_config
 from fake_upstream import authorize_ingress_xml
 from support import (
     ALLOWED_INGRESS,
@@ -1051,14 +1050,7 @@ def test_invalid_operations_settings_are_refused_at_start(tmp_path, options, pol
 
 def refused_at_start(config) -> str:
     """Runs `serve` on a config it must refuse; returns its stderr."""
-    done = subprocess.run(
-        [str(require_proxy_binary()), "serve", "--config", str(config)],
-        env=proxy_env(),
-        capture_output=True,
-        text=True,
-        timeout=10,
-        stdin=subprocess.DEVNULL,
-    )
+    done = serve_once(config)
     assert done.returncode != 0, done.stderr
     return done.stderr
 

@@ -39,10 +39,12 @@ import botocore.exceptions
 import pytest
 
 from certs import TestCA
-from conftest import TRUSTED_CALLER, free_port, proxy_env, require_proxy_binary, write_config
+from conftest import TRUSTED_CALLER, free_port, require_proxy_binary, serve_once, write_config
 from support import (
     ALLOWED_INGRESS,
+    client_error,
     API_VERSION,
+    TEST_POLICY,
     PROXY_SECRET_KEY,
     RawResponse,
     assert_api_error,
@@ -119,13 +121,6 @@ def replace_file(path: Path, text: str, mode: int = 0o644) -> None:
     os.replace(tmp, path)
 
 
-def client_error(raised) -> tuple[int, str, str]:
-    response = raised.value.response
-    return (
-        response["ResponseMetadata"]["HTTPStatusCode"],
-        response["Error"]["Code"],
-        response["Error"]["Message"],
-    )
 
 
 def call_error(call) -> tuple[int, str, str] | None:
@@ -163,18 +158,6 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         text=True,
         timeout=30,
         cwd=cwd,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def serve_once(config: Path) -> subprocess.CompletedProcess:
-    """Runs `serve` expecting it to refuse to start (bounded by a timeout)."""
-    return subprocess.run(
-        [str(require_proxy_binary()), "serve", "--config", str(config)],
-        env=proxy_env(),
-        capture_output=True,
-        text=True,
-        timeout=10,
         stdin=subprocess.DEVNULL,
     )
 
@@ -819,21 +802,11 @@ def test_unsigned_request_without_a_certificate(start_proxy, upstream):
 
 
 # ==== 7. a denial tells the caller only what concerns the caller =============================
-DETAIL_POLICY = """\
-rules:
-  - id: prod-app-ingress
-    effect: allow
-    actions: [AuthorizeCacheSecurityGroupIngress]
-    regions: [us-east-1, eu-west-1]
-    owner_ids: ["123456781234"]
-    cache_security_groups: ["prod-[a-z0-9-]+"]
-    ec2_security_groups: ["app-[a-z0-9-]+"]
-  - id: no-legacy-group
-    effect: deny
-    actions: [AuthorizeCacheSecurityGroupIngress]
-    cache_security_groups: ["prod-legacy"]
-    message: "the legacy group is frozen"
-"""
+# The shared test policy, whose deny rule says why.
+DETAIL_POLICY = TEST_POLICY.replace(
+    'cache_security_groups: ["prod-legacy"]\n',
+    'cache_security_groups: ["prod-legacy"]\n    message: "the legacy group is frozen"\n',
+)
 NO_RULE_ALLOWS = (
     "not allowed by policy: no rule allows AuthorizeCacheSecurityGroupIngress "
     f"by caller `{TRUSTED_CALLER}` in region `us-west-2`"
