@@ -197,8 +197,7 @@ fn parse_authenticate_decide(
         NOW,
     )
     .expect("authenticates");
-    let region =
-        auth::request_region(signature.as_ref(), signed.header("host"), None).expect("a region");
+    let region = auth::request_region(signature, signed.header("host"), None).expect("a region");
     let facts = RequestFacts::of(&parsed, &region, Some(&caller.caller));
     policy.is_authorized(&facts).decision
 }

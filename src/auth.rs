@@ -91,12 +91,12 @@ fn unsigned() -> ApiError {
 /// the form `elasticache.REGION.amazonaws.com` names, else the configured
 /// `region`.
 pub fn request_region(
-    signature: Option<&CallerSignature>,
+    signature: Option<CallerSignature>,
     host: Option<&str>,
     configured: Option<&Region>,
 ) -> Result<Region, ApiError> {
     if let Some(signature) = signature {
-        return Ok(signature.scope.region.clone());
+        return Ok(signature.scope.region);
     }
     if let Some(region) = host.and_then(region_of_host) {
         return Ok(region);
@@ -622,7 +622,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             request_region(
-                Some(&signed),
+                Some(signed),
                 Some("elasticache.eu-west-1.amazonaws.com"),
                 Some(&us_west_2)
             )

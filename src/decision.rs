@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use crate::error::quoted;
 use crate::model::{AccountId, Action, Region};
+use crate::names;
 use crate::policy::{Effect, Mode, Policy, Rule};
 use crate::request::{
     ElastiCacheRequest, CACHE_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_NAME,
@@ -141,17 +142,29 @@ impl Policy {
     /// mode do not take part in `decision`; they only shape `shadow`.
     pub fn is_authorized(&self, facts: &RequestFacts<'_>) -> Response {
         let rules = &self.by_action[facts.action.index()];
-        self.decide(facts, rules.candidates(facts), rules.has_shadow_rules)
+        self.decide(
+            facts,
+            |keyed| rules.candidates(keyed),
+            rules.has_shadow_rules,
+        )
     }
 
     /// Deciding from candidates lets the tests compare the index's answer
-    /// with a scan of every rule naming the action.
-    fn decide(
+    /// with a scan of every rule naming the action. The EC2 group name is
+    /// put in the form it is compared in once, here, for the index and
+    /// every rule.
+    fn decide<C: Iterator<Item = usize> + Clone>(
         &self,
         facts: &RequestFacts<'_>,
-        candidates: impl Iterator<Item = usize> + Clone,
+        candidates: impl FnOnce(&RequestFacts<'_>) -> C,
         has_shadow_rules: bool,
     ) -> Response {
+        let ec2_key = facts.ec2_security_group.map(names::insensitive_key);
+        let facts = &RequestFacts {
+            ec2_security_group: ec2_key.as_deref(),
+            ..*facts
+        };
+        let candidates = candidates(facts);
         let mut response = self.evaluate(facts, candidates.clone(), Mode::Enforce);
         if has_shadow_rules {
             let shadow = self.evaluate(facts, candidates, Mode::Shadow);
@@ -764,7 +777,7 @@ rules:
             // The index finds the same rules as a scan of every rule.
             let all = &policy.by_action[facts.action.index()].all;
             assert_eq!(
-                policy.decide(&facts, all.iter().copied(), false).reason,
+                policy.decide(&facts, |_| all.iter().copied(), false).reason,
                 response.reason
             );
         }
@@ -986,7 +999,7 @@ rules:
                     ec2_security_group: ec2,
                 };
                 let rules = &policy.by_action[facts.action.index()];
-                let scanned = policy.decide(&facts, rules.all.iter().copied(), rules.has_shadow_rules);
+                let scanned = policy.decide(&facts, |_| rules.all.iter().copied(), rules.has_shadow_rules);
                 prop_assert_eq!(policy.is_authorized(&facts), scanned);
             }
         }

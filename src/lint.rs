@@ -176,14 +176,19 @@ fn matches_lowercase(pattern: &str) -> bool {
         .map_or(true, |hir| names::can_match_lowercase(&hir))
 }
 
-/// As the pattern matches: for names compared without case, case-folded.
+/// As the policy matches: names compared without case are matched
+/// lower-cased against the lower-cased pattern.
 fn matches_everything(pattern: &str, case: NameCase) -> bool {
     let pattern = match (case, regex_syntax::Parser::new().parse(pattern)) {
-        (NameCase::Insensitive, Ok(hir)) => names::fold_ascii_case(hir).to_string(),
+        (NameCase::Insensitive, Ok(hir)) => names::lower_ascii_case(hir).to_string(),
         _ => pattern.to_owned(),
     };
-    regex::Regex::new(&format!(r"\A(?:{pattern})\z"))
-        .is_ok_and(|re| PROBES.iter().all(|probe| re.is_match(probe)))
+    regex::Regex::new(&format!(r"\A(?:{pattern})\z")).is_ok_and(|re| {
+        PROBES.iter().all(|probe| match case {
+            NameCase::StoredLowercase => re.is_match(probe),
+            NameCase::Insensitive => re.is_match(&names::insensitive_key(probe)),
+        })
+    })
 }
 
 /// Whether every request `allow` matches also matches `deny`, judged

@@ -5,6 +5,8 @@
 //! without case: patterns on them match every case variant of a name.
 //! Pure functions over strings and regex syntax trees.
 
+use std::borrow::Cow;
+
 use regex_syntax::hir::{
     Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
     Repetition,
@@ -23,93 +25,81 @@ pub enum NameCase {
 /// The form of a cache security group name that ElastiCache acts on.
 /// Lower-casing an already lower-cased name changes nothing, so whichever
 /// lower-casing AWS applies to the forwarded name, it acts on this one.
-pub fn stored_lowercase(name: &str) -> String {
-    name.to_lowercase()
+pub fn stored_lowercase(name: String) -> String {
+    // Most names are lower-case ASCII already: keep them as they are.
+    if name
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        name
+    } else {
+        name.to_lowercase()
+    }
 }
 
-/// The key under which a name compared without case is indexed and looked
-/// up: ASCII letters folded, everything else as it is (the same folding as
-/// [`fold_ascii_case`]).
-pub fn insensitive_key(name: &str) -> String {
-    name.to_ascii_lowercase()
+/// A name compared without case, in the one form it is matched and indexed
+/// in: ASCII letters lower-cased, everything else as it is. Most names are
+/// in that form already, and then nothing is allocated.
+pub fn insensitive_key(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
-/// `hir`, made to match every ASCII case variant of what it matched: each
-/// literal letter and each class gains its other case. Applied to the
-/// parsed pattern, so no inline flag such as `(?-i)` can opt out.
-pub fn fold_ascii_case(hir: Hir) -> Hir {
+/// `hir`, made to match the [`insensitive_key`] of every name it matched in
+/// any ASCII case: each literal letter and each class is lower-cased. Then
+/// a name matches without case exactly when its key matches this. Applied
+/// to the parsed pattern, so no inline flag such as `(?-i)` can opt out;
+/// and lower-case literals keep the regex engine's literal search fast.
+pub fn lower_ascii_case(hir: Hir) -> Hir {
     match hir.into_kind() {
-        HirKind::Literal(literal) => fold_literal(&literal.0),
+        HirKind::Literal(literal) => Hir::literal(literal.0.to_ascii_lowercase()),
         HirKind::Class(Class::Unicode(mut class)) => {
-            let mut others = Vec::new();
-            for range in class.iter() {
-                for (low, high, shift) in [(b'A', b'Z', 32i32), (b'a', b'z', -32)] {
-                    let start = (range.start() as u32).max(u32::from(low));
-                    let end = (range.end() as u32).min(u32::from(high));
-                    if start <= end {
-                        let moved = |c: u32| char::from_u32((c as i32 + shift) as u32);
-                        if let (Some(s), Some(e)) = (moved(start), moved(end)) {
-                            others.push(ClassUnicodeRange::new(s, e));
-                        }
-                    }
-                }
-            }
-            class.union(&ClassUnicode::new(others));
+            let upper = ClassUnicode::new([ClassUnicodeRange::new('A', 'Z')]);
+            let mut lowered = class.clone();
+            lowered.intersect(&upper);
+            let shifted = lowered.iter().filter_map(|range| {
+                let down = |c: char| char::from_u32(c as u32 + 32);
+                Some(ClassUnicodeRange::new(
+                    down(range.start())?,
+                    down(range.end())?,
+                ))
+            });
+            let shifted = ClassUnicode::new(shifted);
+            class.difference(&upper);
+            class.union(&shifted);
             Hir::class(Class::Unicode(class))
         }
         HirKind::Class(Class::Bytes(mut class)) => {
-            // For bytes, simple case folding is ASCII case folding.
-            class.case_fold_simple();
+            let upper = ClassBytes::new([ClassBytesRange::new(b'A', b'Z')]);
+            let mut lowered = class.clone();
+            lowered.intersect(&upper);
+            let shifted = ClassBytes::new(
+                lowered
+                    .iter()
+                    .map(|range| ClassBytesRange::new(range.start() + 32, range.end() + 32)),
+            );
+            class.difference(&upper);
+            class.union(&shifted);
             Hir::class(Class::Bytes(class))
         }
         HirKind::Repetition(rep) => Hir::repetition(Repetition {
-            sub: Box::new(fold_ascii_case(*rep.sub)),
+            sub: Box::new(lower_ascii_case(*rep.sub)),
             ..rep
         }),
         HirKind::Capture(capture) => Hir::capture(Capture {
-            sub: Box::new(fold_ascii_case(*capture.sub)),
+            sub: Box::new(lower_ascii_case(*capture.sub)),
             ..capture
         }),
-        HirKind::Concat(parts) => Hir::concat(parts.into_iter().map(fold_ascii_case).collect()),
+        HirKind::Concat(parts) => Hir::concat(parts.into_iter().map(lower_ascii_case).collect()),
         HirKind::Alternation(branches) => {
-            Hir::alternation(branches.into_iter().map(fold_ascii_case).collect())
+            Hir::alternation(branches.into_iter().map(lower_ascii_case).collect())
         }
         HirKind::Look(look) => Hir::look(look),
         HirKind::Empty => Hir::empty(),
     }
-}
-
-/// A literal with each ASCII letter replaced by a class of both its cases.
-/// Multi-byte UTF-8 sequences hold no ASCII bytes, so they stay whole.
-fn fold_literal(bytes: &[u8]) -> Hir {
-    let utf8 = std::str::from_utf8(bytes).is_ok();
-    let mut parts = Vec::new();
-    let mut run = Vec::new();
-    for &b in bytes {
-        if !b.is_ascii_alphabetic() {
-            run.push(b);
-            continue;
-        }
-        if !run.is_empty() {
-            parts.push(Hir::literal(std::mem::take(&mut run)));
-        }
-        let (lower, upper) = (b.to_ascii_lowercase(), b.to_ascii_uppercase());
-        parts.push(if utf8 {
-            Hir::class(Class::Unicode(ClassUnicode::new([
-                ClassUnicodeRange::new(char::from(upper), char::from(upper)),
-                ClassUnicodeRange::new(char::from(lower), char::from(lower)),
-            ])))
-        } else {
-            Hir::class(Class::Bytes(ClassBytes::new([
-                ClassBytesRange::new(upper, upper),
-                ClassBytesRange::new(lower, lower),
-            ])))
-        });
-    }
-    if !run.is_empty() {
-        parts.push(Hir::literal(run));
-    }
-    Hir::concat(parts)
 }
 
 /// Whether `hir` can match some name that lower-casing leaves unchanged:
@@ -144,9 +134,11 @@ fn is_lowercase_stable(c: char) -> bool {
 mod tests {
     use super::*;
 
-    fn folded(pattern: &str) -> regex::Regex {
+    /// Whether `name` matches `pattern` without case, as the policy matches.
+    fn matches_without_case(pattern: &str, name: &str) -> bool {
         let hir = regex_syntax::Parser::new().parse(pattern).unwrap();
-        regex::Regex::new(&format!(r"\A(?:{})\z", fold_ascii_case(hir))).unwrap()
+        let re = regex::Regex::new(&format!(r"\A(?:{})\z", lower_ascii_case(hir))).unwrap();
+        re.is_match(&insensitive_key(name))
     }
 
     fn lowercase_can_match(pattern: &str) -> bool {
@@ -154,24 +146,24 @@ mod tests {
     }
 
     #[test]
-    fn folded_patterns_match_every_case_variant() {
-        let re = folded("default");
+    fn patterns_match_every_case_variant() {
+        let m = matches_without_case;
         for name in ["default", "Default", "DEFAULT", "dEfAuLt"] {
-            assert!(re.is_match(name), "{name}");
+            assert!(m("default", name) && m("DeFault", name), "{name}");
         }
-        assert!(!re.is_match("defaults"));
-        let re = folded("(?-i)prod-[a-z0-9]+");
-        assert!(re.is_match("PROD-WEB1"));
-        assert!(re.is_match("Prod-Web"));
-        assert!(!re.is_match("prod-"));
-        let re = folded(r"[A-C]x\d");
-        assert!(re.is_match("bX7") && re.is_match("Cx0"));
-        assert!(!re.is_match("dx1"));
+        assert!(!m("default", "defaults"));
+        assert!(m("(?-i)prod-[a-z0-9]+", "PROD-WEB1"));
+        assert!(m("(?-i)prod-[a-z0-9]+", "Prod-Web"));
+        assert!(!m("(?-i)prod-[a-z0-9]+", "prod-"));
+        assert!(m(r"[A-C]x\d", "bX7") && m(r"[A-C]x\d", "Cx0"));
+        assert!(!m(r"[A-C]x\d", "dx1"));
+        assert!(m("[^A-Z]+", "ABC") == m("[^a-z]+", "abc"));
+        assert!(m("[@-_]", "a") && m("[@-_]", "A") && m("[@-_]", "_"));
         // Non-ASCII letters are compared as they are.
-        let re = folded("ünï");
-        assert!(re.is_match("ünï") && !re.is_match("ÜNÏ") && !re.is_match("uni"));
-        let re = folded("(?i)x|(?P<n>y{2,3})|^z$");
-        assert!(re.is_match("X") && re.is_match("YyY") && re.is_match("Z"));
+        assert!(m("ünï", "ünï") && !m("ünï", "ÜNÏ") && !m("ünï", "uni"));
+        assert!(m("(?i)x|(?P<n>y{2,3})|^z$", "X"));
+        assert!(m("(?i)x|(?P<n>y{2,3})|^z$", "YyY"));
+        assert!(m("(?i)x|(?P<n>Y{2,3})|^Z$", "z"));
     }
 
     #[test]
@@ -196,14 +188,14 @@ mod tests {
 
     #[test]
     fn stored_and_insensitive_forms() {
-        assert_eq!(stored_lowercase("PROD-Payments-1"), "prod-payments-1");
+        let lower = |name: &str| stored_lowercase(name.to_owned());
+        assert_eq!(lower("PROD-Payments-1"), "prod-payments-1");
+        assert_eq!(lower("prod-payments-1"), "prod-payments-1");
         // The Kelvin sign lower-cases to an ASCII `k`: decided and forwarded as `k`.
-        assert_eq!(stored_lowercase("PROD-\u{212A}"), "prod-k");
-        assert_eq!(
-            stored_lowercase(&stored_lowercase("ÄBC-İ")),
-            stored_lowercase("ÄBC-İ")
-        );
+        assert_eq!(lower("prod-\u{212A}"), "prod-k");
+        assert_eq!(lower(&lower("ÄBC-İ")), lower("ÄBC-İ"));
         assert_eq!(insensitive_key("App-FRONTEND"), "app-frontend");
         assert_eq!(insensitive_key("ÜNÏ"), "ÜnÏ");
+        assert!(matches!(insensitive_key("app-web"), Cow::Borrowed(_)));
     }
 }

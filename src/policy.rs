@@ -95,6 +95,8 @@ pub(crate) struct NameMatcher {
 }
 
 impl NameMatcher {
+    /// `name` in the form it is compared in: for names compared without
+    /// case, its [`names::insensitive_key`] (the decision makes it once).
     pub fn is_match(&self, name: &str) -> bool {
         self.set.is_match(name)
     }
@@ -628,7 +630,8 @@ fn owner_id_list(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Vec
 }
 
 /// Compiles regexes anchored at both ends, so each must match a whole name.
-/// For names compared without case, each pattern is case-folded first.
+/// For names compared without case, each pattern is lower-cased first, and
+/// names are lower-cased before they are matched.
 fn name_matcher(
     value: Option<&Value>,
     field: &str,
@@ -664,7 +667,7 @@ fn name_matcher(
         NameCase::StoredLowercase => format!(r"\A(?:{p})\z"),
         // Parsed with the defaults `Regex::new` used above, so it parses.
         NameCase::Insensitive => match regex_syntax::Parser::new().parse(p) {
-            Ok(hir) => format!(r"\A(?:{})\z", names::fold_ascii_case(hir)),
+            Ok(hir) => format!(r"\A(?:{})\z", names::lower_ascii_case(hir)),
             Err(_) => format!(r"\A(?:{p})\z"),
         },
     });

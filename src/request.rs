@@ -351,7 +351,7 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Ap
         // ElastiCache acts on the lower-case form: decide on it and forward it.
         cache_security_group_name: params
             .remove(CACHE_SECURITY_GROUP_NAME)
-            .map(|name| crate::names::stored_lowercase(&name)),
+            .map(crate::names::stored_lowercase),
         ec2_security_group_name: params.remove(EC2_SECURITY_GROUP_NAME),
         ec2_security_group_owner_id,
         other_params: params,
@@ -856,7 +856,7 @@ mod tests {
             let request = ElastiCacheRequest {
                 action: Action::from_name("DescribeCacheSecurityGroups").unwrap(),
                 // A decided request holds the name in ElastiCache's lower case.
-                cache_security_group_name: Some(crate::names::stored_lowercase(&group)),
+                cache_security_group_name: Some(crate::names::stored_lowercase(group)),
                 ec2_security_group_name: Some(ec2),
                 ec2_security_group_owner_id: AccountId::parse("123456781234"),
                 other_params: extra

@@ -10,7 +10,7 @@
 //! its value plus the "any" rules; the decision evaluates only the smallest
 //! such list, in full, so the index can only narrow, never decide.
 
-use std::borrow::{Borrow, Cow};
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -147,22 +147,15 @@ impl ActionRules {
     /// The rules that can match `facts`, in policy order: the shortest of
     /// the conditions' candidate lists.
     pub fn candidates(&self, facts: &RequestFacts<'_>) -> Candidates<'_> {
-        // EC2 group names are posted under their folded form; most names
-        // already are in it, and then nothing is allocated.
-        let ec2_key: Option<Cow<'_, str>> = facts.ec2_security_group.map(|name| {
-            if name.bytes().any(|b| b.is_ascii_uppercase()) {
-                Cow::Owned(names::insensitive_key(name))
-            } else {
-                Cow::Borrowed(name)
-            }
-        });
         [
             self.callers.candidates(facts.caller),
             self.regions.candidates(Some(facts.region)),
             self.owner_ids.candidates(facts.owner_id.as_ref()),
             self.cache_security_groups
                 .candidates(facts.cache_security_group),
-            self.ec2_security_groups.candidates(ec2_key.as_deref()),
+            // Already in its lower-case form (see `Policy::decide`).
+            self.ec2_security_groups
+                .candidates(facts.ec2_security_group),
         ]
         .into_iter()
         .min_by_key(Candidates::len)
@@ -175,8 +168,8 @@ impl ActionRules {
 
 /// Every name the matcher's patterns can match, when that is a small finite
 /// set of literals; `None` when any pattern matches more. For names compared
-/// without case, the keys are the literals' folded forms: the folded pattern
-/// matches exactly the names whose folded form is one of them.
+/// without case, the keys are the literals' lower-case forms: the matcher
+/// matches exactly the names whose lower-case form is one of them.
 fn literal_names(matcher: &NameMatcher) -> Option<Vec<String>> {
     let mut keys = Vec::new();
     for pattern in &matcher.patterns {
@@ -186,9 +179,11 @@ fn literal_names(matcher: &NameMatcher) -> Option<Vec<String>> {
         let found = literals(&hir)?;
         match matcher.case {
             NameCase::StoredLowercase => keys.extend(found),
-            NameCase::Insensitive => {
-                keys.extend(found.iter().map(|name| names::insensitive_key(name)))
-            }
+            NameCase::Insensitive => keys.extend(
+                found
+                    .iter()
+                    .map(|name| names::insensitive_key(name).into_owned()),
+            ),
         }
     }
     keys.sort_unstable();

@@ -189,7 +189,7 @@ impl Proxy {
             Single::One(host) => Some(host),
             Single::Absent | Single::Unreadable => None,
         };
-        let region = auth::request_region(signature.as_ref(), host, self.config.region.as_ref())?;
+        let region = auth::request_region(signature, host, self.config.region.as_ref())?;
         record.region = Some(region.clone());
 
         // 3. Decide.
