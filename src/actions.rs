@@ -1,5 +1,5 @@
 //! The ElastiCache API's action names (API version 2015-02-02), sorted so that
-//! lookups can binary-search. A test checks this list against the shared copy.
+//! lookups can binary-search. A test checks this list against `tests/data/elasticache-actions.txt`.
 
 pub(crate) const ACTION_NAMES: [&str; 75] = [
     "AddTagsToResource",

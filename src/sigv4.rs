@@ -912,10 +912,7 @@ mod tests {
 
     #[test]
     fn aws_test_suite_vectors() {
-        let root = Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/testdata/sigv4"
-        ));
+        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sigv4"));
         let sts_token = std::fs::read_to_string(root.join("post-sts-token/readme.txt"))
             .expect("readme")
             .lines()
