@@ -458,11 +458,14 @@ impl Live {
     }
 
     /// The files as the last reload read them.
-    pub fn last_read(&self) -> Sources {
-        self.last_read
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    fn last_read_lock(&self) -> std::sync::MutexGuard<'_, Sources> {
+        self.last_read.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What the watcher does with the files it just read (`seen`), judged
+    /// against what the last reload read, without copying that.
+    pub fn watch_step(&self, settle: &mut Settle, seen: Sources, now: Instant) -> WatchStep {
+        settle.observe(seen, &self.last_read_lock(), now)
     }
 
     /// Reads, validates and installs the files (SIGHUP, `POST /reload`:
@@ -487,7 +490,7 @@ impl Live {
         settled: Sources,
     ) -> Option<Result<String, String>> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
-        if self.last_read() == settled || Sources::read(config) != settled {
+        if *self.last_read_lock() == settled || Sources::read(config) != settled {
             return None;
         }
         Some(self.apply(config, metrics, Trigger::Watch, settled))
@@ -506,7 +509,7 @@ impl Live {
             errors,
             removed_callers,
         } = update(config, &current, &sources);
-        *self.last_read.lock().unwrap_or_else(|e| e.into_inner()) = sources;
+        *self.last_read_lock() = sources;
         let revision = snapshot.revision.clone();
         for warning in &snapshot.warnings {
             log::warn("policy warning", serde_json::json!({ "warning": warning }));
@@ -642,26 +645,33 @@ mod tests {
     fn removing_a_caller_revokes_it_though_rules_still_name_it() {
         let config = callers_config();
         let metrics = Metrics::new().unwrap();
-        let start = with_callers(POLICY_NAMING_PAYMENTS, CALLERS);
+        let start_again = || with_callers(POLICY_NAMING_PAYMENTS, CALLERS);
+        let start = start_again();
         let live = Live::new(compile(&config, &start).unwrap(), start);
         let without = CALLERS
             .split("  - name: app-payments")
             .next()
             .unwrap()
             .to_owned();
-        let current = live.current();
-        let update = update(
+        // Installed as a reload installs it: a success, with a warning.
+        let installed = live.apply(
             &config,
-            &current,
-            &with_callers(POLICY_NAMING_PAYMENTS, &without),
+            &metrics,
+            Trigger::Admin,
+            with_callers(POLICY_NAMING_PAYMENTS, &without),
         );
-        assert!(update.errors.is_empty(), "{:?}", update.errors);
-        assert_eq!(names(&update.snapshot), ["ci-deployer"]);
-        assert_eq!(update.removed_callers, ["app-payments"]);
-        assert!(update.snapshot.warnings[0].contains(
+        assert_eq!(installed, Ok(revision(POLICY_NAMING_PAYMENTS.as_bytes())));
+        let current = live.current();
+        assert_eq!(names(&current), ["ci-deployer"]);
+        assert!(current.warnings[0].contains(
             "`app-payments` is not a caller in the callers file, so the rule can never match"
         ));
-        drop(metrics);
+        assert_eq!(
+            metrics.policy_reloads.with_label_values(&["success"]).get(),
+            1
+        );
+        let update = update(&config, &current, &start_again());
+        assert_eq!(update.removed_callers, Vec::<String>::new());
     }
 
     #[test]
@@ -825,6 +835,6 @@ mod tests {
         );
         assert_ne!(revision(POLICY_A.as_bytes()), revision(POLICY_B.as_bytes()));
         // What was read is remembered, so the watcher does not retry it.
-        assert_eq!(live.last_read(), Sources::read(&config()));
+        assert_eq!(*live.last_read_lock(), Sources::read(&config()));
     }
 }

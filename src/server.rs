@@ -601,7 +601,7 @@ fn spawn_reloaders(proxy: &Arc<Proxy>) {
                 else {
                     continue;
                 };
-                match settle.observe(seen, &proxy.live.last_read(), Instant::now()) {
+                match proxy.live.watch_step(&mut settle, seen, Instant::now()) {
                     WatchStep::Unchanged => {}
                     WatchStep::Settling(left) => wait = left.min(interval),
                     WatchStep::Install(settled) => {

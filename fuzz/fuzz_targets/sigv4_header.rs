@@ -161,7 +161,13 @@ fuzz_target!(|data: &[u8]| {
         required: false,
         identities: &[],
     };
-    match auth::authenticate(directory(), Some(&signature), &received, no_certificate, NOW) {
+    match auth::authenticate(
+        directory(),
+        Some(&signature),
+        &received,
+        no_certificate,
+        NOW,
+    ) {
         Ok(caller) => assert_eq!(caller.caller, "fuzz-caller"),
         Err(failure) => {
             let shown = format!("{} {:?}", failure.error.to_xml("fuzz"), failure);
