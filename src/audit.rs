@@ -57,7 +57,7 @@ pub const MAX_EXPLANATION_BYTES: usize = 2048;
 pub const SHORTENED_FIELDS: [&str; 2] = ["cache_security_group", "ec2_security_group"];
 
 /// The full length in bytes of each value the line shortened.
-#[derive(Serialize, Default, PartialEq, Eq, Debug)]
+#[derive(Serialize, Default, Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Shortened {
     #[serde(skip_serializing_if = "Option::is_none")]
     cache_security_group: Option<usize>,
@@ -213,9 +213,9 @@ pub struct AuditLine<'a> {
 }
 
 impl AuditLine<'_> {
-    /// The fields this line shortened.
-    pub fn shortened_fields(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.shortened.iter().flat_map(Shortened::fields)
+    /// What this line shortened.
+    pub fn shortened(&self) -> Shortened {
+        self.shortened.unwrap_or_default()
     }
 }
 
@@ -444,7 +444,7 @@ mod tests {
         // Rejected before the policy decided (an unknown key, say): cut.
         let line = record.line(Duration::ZERO);
         assert_eq!(
-            line.shortened_fields().collect::<Vec<_>>(),
+            line.shortened().fields().collect::<Vec<_>>(),
             ["cache_security_group"]
         );
         let value = serde_json::to_value(&line).unwrap();

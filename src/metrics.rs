@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
+use crate::audit::{RequestRecord, Shortened};
 use crate::auth::SignatureFailure;
+use crate::policy::Mode;
 use prometheus::{
     Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -22,25 +24,25 @@ const DURATION_BUCKETS: [f64; 14] = [
 pub struct Metrics {
     registry: Registry,
     /// One per request: action, decision, first deciding rule, caller, mode.
-    pub requests: IntCounterVec,
+    requests: IntCounterVec,
     /// One per rejected request, by the AWS error code sent.
-    pub rejections: IntCounterVec,
-    pub request_duration: Histogram,
+    rejections: IntCounterVec,
+    request_duration: Histogram,
     /// By status class: 2xx, 3xx, 4xx, 5xx, error, timeout.
-    pub upstream_requests: IntCounterVec,
+    upstream_requests: IntCounterVec,
     /// `upstream_requests`' counters, resolved once: one is counted on every
     /// forward, without the label lookup.
     upstream_by_class: Vec<(&'static str, IntCounter)>,
-    pub upstream_duration: Histogram,
-    pub signature_failures: IntCounterVec,
-    pub policy_reloads: IntCounterVec,
+    upstream_duration: Histogram,
+    signature_failures: IntCounterVec,
+    policy_reloads: IntCounterVec,
     /// 1 for the policy revision in force, and only that one.
-    pub policy_info: IntGaugeVec,
-    pub in_flight: IntGauge,
-    pub audit_write_failures: IntCounter,
+    policy_info: IntGaugeVec,
+    in_flight: IntGauge,
+    audit_write_failures: IntCounter,
     /// Request values cut short in audit lines, by field.
     audit_values_shortened: IntCounterVec,
-    pub connections_open: IntGauge,
+    connections_open: IntGauge,
 }
 
 impl Metrics {
@@ -128,8 +130,8 @@ impl Metrics {
             registry.register(Box::new(metrics.connections_open.clone()))?;
             // Known label values start at 0, so rates and alerts work from
             // the first scrape.
-            for result in ["success", "failure"] {
-                metrics.policy_reloads.with_label_values(&[result]);
+            for result in ReloadResult::ALL {
+                metrics.policy_reloads.with_label_values(&[result.as_str()]);
             }
             for class in STATUS_CLASSES {
                 let counter = metrics.upstream_requests.with_label_values(&[class]);
@@ -155,11 +157,59 @@ impl Metrics {
             .unwrap_or_default()
     }
 
-    /// A request value cut short in its audit line.
-    pub fn count_shortened(&self, field: &'static str) {
-        self.audit_values_shortened
-            .with_label_values(&[field])
+    /// One finished request: counted by its labels, its rejection code and
+    /// its duration, and each value its audit line cut short.
+    pub fn record_request(&self, record: &RequestRecord, shortened: Shortened, took: Duration) {
+        let labels = RequestLabels::of(record);
+        self.requests
+            .with_label_values(&[
+                labels.action,
+                labels.decision,
+                labels.rule,
+                labels.caller,
+                labels.mode.as_str(),
+            ])
             .inc();
+        if let Some(code) = record.error_code {
+            self.rejections.with_label_values(&[code]).inc();
+        }
+        self.request_duration.observe(took.as_secs_f64());
+        for field in shortened.fields() {
+            self.audit_values_shortened
+                .with_label_values(&[field])
+                .inc();
+        }
+    }
+
+    pub fn count_signature_failure(&self, reason: SignatureFailure) {
+        self.signature_failures
+            .with_label_values(&[reason.as_str()])
+            .inc();
+    }
+
+    pub fn count_reload(&self, result: ReloadResult) {
+        self.policy_reloads
+            .with_label_values(&[result.as_str()])
+            .inc();
+    }
+
+    pub fn count_audit_write_failure(&self) {
+        self.audit_write_failures.inc();
+    }
+
+    /// Requests being handled now.
+    pub fn in_flight(&self) -> i64 {
+        self.in_flight.get()
+    }
+
+    /// Counts a request in flight until the guard is dropped.
+    pub fn enter_request(&self) -> Held<'_> {
+        Held::on(&self.in_flight)
+    }
+
+    /// Counts an open client connection until the guard is dropped.
+    pub fn open_connection(&self) -> Held<'_> {
+        Held::on(&self.connections_open)
     }
 
     pub fn set_policy_revision(&self, revision: &str) {
@@ -183,6 +233,62 @@ impl Metrics {
     }
 }
 
+/// The labels of `requests_total` for one request: bounded, as the module
+/// says (`unknown` and `none` where the request never got that far).
+struct RequestLabels<'a> {
+    action: &'static str,
+    decision: &'static str,
+    rule: &'a str,
+    caller: &'a str,
+    mode: Mode,
+}
+
+impl<'a> RequestLabels<'a> {
+    fn of(record: &'a RequestRecord) -> RequestLabels<'a> {
+        RequestLabels {
+            action: record.action.map_or("unknown", |a| a.name()),
+            decision: record.decision(),
+            rule: record.rules.first().map_or("none", String::as_str),
+            caller: record.caller.as_deref().unwrap_or("unknown"),
+            mode: record.mode,
+        }
+    }
+}
+
+/// How a reload of the policy and callers files ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReloadResult {
+    Success,
+    Failure,
+}
+
+impl ReloadResult {
+    const ALL: [ReloadResult; 2] = [ReloadResult::Success, ReloadResult::Failure];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ReloadResult::Success => "success",
+            ReloadResult::Failure => "failure",
+        }
+    }
+}
+
+/// A gauge held up by one while this lives.
+pub struct Held<'a>(&'a IntGauge);
+
+impl<'a> Held<'a> {
+    fn on(gauge: &'a IntGauge) -> Held<'a> {
+        gauge.inc();
+        Held(gauge)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Every value of `upstream_requests_total`'s `status_class`.
 const STATUS_CLASSES: [&str; 6] = ["2xx", "3xx", "4xx", "5xx", "error", "timeout"];
 
@@ -203,20 +309,27 @@ mod tests {
     #[test]
     fn every_metric_is_rendered_with_help_and_the_prefix() {
         let metrics = Metrics::new().unwrap();
-        metrics
-            .requests
-            .with_label_values(&["DescribeCacheClusters", "allow", "r", "c", "enforce"])
-            .inc();
-        metrics.rejections.with_label_values(&["Throttling"]).inc();
+        let mut record = RequestRecord::new(
+            std::time::SystemTime::UNIX_EPOCH,
+            "id".into(),
+            "127.0.0.1:5000".parse().unwrap(),
+            Mode::Enforce,
+            "0123456789ab".into(),
+        );
+        record.action = crate::model::Action::from_name("DescribeCacheClusters");
+        record.error_code = Some("Throttling");
+        record.cache_security_group = Some("x".repeat(300));
+        let shortened = record.line(Duration::ZERO).shortened();
+        metrics.record_request(&record, shortened, Duration::from_millis(1));
         metrics.observe_upstream("2xx", Duration::from_millis(3));
-        metrics
-            .signature_failures
-            .with_label_values(&["mismatch"])
-            .inc();
-        metrics.policy_reloads.with_label_values(&["success"]).inc();
+        metrics.count_signature_failure(SignatureFailure::Mismatch);
+        metrics.count_reload(ReloadResult::Success);
         metrics.set_policy_revision("aaaaaaaaaaaa");
         metrics.set_policy_revision("bbbbbbbbbbbb");
-        metrics.request_duration.observe(0.001);
+        let held = metrics.enter_request();
+        assert_eq!(metrics.in_flight(), 1);
+        drop(held);
+        assert_eq!(metrics.in_flight(), 0);
         let text = metrics.render();
         for name in [
             "requests_total",
@@ -229,6 +342,7 @@ mod tests {
             "policy_info",
             "in_flight_requests",
             "audit_write_failures_total",
+            "audit_values_shortened_total",
             "connections_open",
         ] {
             assert!(
@@ -240,6 +354,16 @@ mod tests {
         assert!(!text.contains("aaaaaaaaaaaa"), "the old revision is gone");
         assert!(text
             .contains(r#"elasticache_authz_proxy_upstream_requests_total{status_class="2xx"} 1"#));
+        for series in [
+            r#"elasticache_authz_proxy_requests_total{action="DescribeCacheClusters",caller="unknown",decision="error",mode="enforce",rule="none"} 1"#,
+            r#"elasticache_authz_proxy_rejections_total{code="Throttling"} 1"#,
+            r#"elasticache_authz_proxy_audit_values_shortened_total{field="cache_security_group"} 1"#,
+            r#"elasticache_authz_proxy_signature_failures_total{reason="mismatch"} 1"#,
+            r#"elasticache_authz_proxy_policy_reloads_total{result="success"} 1"#,
+            r#"elasticache_authz_proxy_policy_reloads_total{result="failure"} 0"#,
+        ] {
+            assert!(text.contains(series), "{series} missing:\n{text}");
+        }
     }
 
     #[test]

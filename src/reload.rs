@@ -17,7 +17,7 @@ use crate::callers::{self, Callers};
 use crate::config::{CallerSource, Config};
 use crate::lint;
 use crate::log;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ReloadResult};
 use crate::policy::{self, Policy};
 use crate::policy_tools;
 
@@ -525,7 +525,7 @@ impl Live {
         metrics.set_policy_revision(&revision);
         if errors.is_empty() {
             log::info("policy reloaded", fields);
-            metrics.policy_reloads.with_label_values(&["success"]).inc();
+            metrics.count_reload(ReloadResult::Success);
             return Ok(revision);
         }
         let mut fields = fields;
@@ -535,7 +535,7 @@ impl Live {
              except that callers the callers file no longer lists are revoked",
             fields,
         );
-        metrics.policy_reloads.with_label_values(&["failure"]).inc();
+        metrics.count_reload(ReloadResult::Failure);
         Err(errors.join("\n"))
     }
 }
@@ -666,10 +666,9 @@ mod tests {
         assert!(current.warnings[0].contains(
             "`app-payments` is not a caller in the callers file, so the rule can never match"
         ));
-        assert_eq!(
-            metrics.policy_reloads.with_label_values(&["success"]).get(),
-            1
-        );
+        assert!(metrics
+            .render()
+            .contains("elasticache_authz_proxy_policy_reloads_total{result=\"success\"} 1"));
         let update = update(&config, &current, &start_again());
         assert_eq!(update.removed_callers, Vec::<String>::new());
     }
@@ -829,10 +828,9 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("cannot read the policy file"), "{err}");
         assert_eq!(live.current().revision, revision(POLICY_A.as_bytes()));
-        assert_eq!(
-            metrics.policy_reloads.with_label_values(&["failure"]).get(),
-            1
-        );
+        assert!(metrics
+            .render()
+            .contains("elasticache_authz_proxy_policy_reloads_total{result=\"failure\"} 1"));
         assert_ne!(revision(POLICY_A.as_bytes()), revision(POLICY_B.as_bytes()));
         // What was read is remembered, so the watcher does not retry it.
         assert_eq!(*live.last_read_lock(), Sources::read(&config()));

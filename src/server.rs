@@ -153,7 +153,10 @@ impl Proxy {
             },
             &query_auth,
         )
-        .inspect_err(|_| self.count_signature_failure(SignatureFailure::Malformed))?;
+        .inspect_err(|_| {
+            self.metrics
+                .count_signature_failure(SignatureFailure::Malformed)
+        })?;
         let headers: Vec<(&str, &str)> = parts
             .headers
             .iter()
@@ -180,7 +183,7 @@ impl Proxy {
             now,
         )
         .map_err(|failure| {
-            self.count_signature_failure(failure.reason);
+            self.metrics.count_signature_failure(failure.reason);
             failure.error
         })?;
         record.caller = Some(caller.caller.clone());
@@ -236,13 +239,6 @@ impl Proxy {
         }
     }
 
-    fn count_signature_failure(&self, reason: SignatureFailure) {
-        self.metrics
-            .signature_failures
-            .with_label_values(&[reason.as_str()])
-            .inc();
-    }
-
     /// Stage 5: audit and count. The audit line is written before the
     /// answer is sent; when it cannot be, the answer is withheld, unless the
     /// config says to continue.
@@ -254,13 +250,10 @@ impl Proxy {
     ) -> Response<Full<Bytes>> {
         let was_healthy = self.audit.is_healthy();
         let line = record.line(took);
-        for field in line.shortened_fields() {
-            self.metrics.count_shortened(field);
-        }
         let written = self.audit.append(&line).await;
-        drop(line);
+        let shortened = line.shortened();
         if let Err(e) = written {
-            self.metrics.audit_write_failures.inc();
+            self.metrics.count_audit_write_failure();
             if was_healthy {
                 log::error(
                     "cannot write the audit log",
@@ -275,23 +268,7 @@ impl Proxy {
                 record.error_code = Some(error.code);
             }
         }
-        let action = record.action.map_or("unknown", |a| a.name());
-        let rule = record.rules.first().map_or("none", String::as_str);
-        let caller = record.caller.as_deref().unwrap_or("unknown");
-        self.metrics
-            .requests
-            .with_label_values(&[
-                action,
-                record.decision(),
-                rule,
-                caller,
-                record.mode.as_str(),
-            ])
-            .inc();
-        if let Some(code) = record.error_code {
-            self.metrics.rejections.with_label_values(&[code]).inc();
-        }
-        self.metrics.request_duration.observe(took.as_secs_f64());
+        self.metrics.record_request(&record, shortened, took);
         response
     }
 }
@@ -326,22 +303,6 @@ struct RequestSlot<'a>(&'a AtomicUsize);
 impl Drop for RequestSlot<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Counts a request in flight for as long as it lives.
-struct InFlight<'a>(&'a prometheus::IntGauge);
-
-impl<'a> InFlight<'a> {
-    fn enter(gauge: &'a prometheus::IntGauge) -> InFlight<'a> {
-        gauge.inc();
-        InFlight(gauge)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.dec();
     }
 }
 
@@ -445,14 +406,14 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
             let Ok(stream) = TcpStream::from_std(stream) else {
                 return;
             };
-            proxy.metrics.connections_open.inc();
+            let open = proxy.metrics.open_connection();
             // Until a client speaks it costs this small task (about 1.5
             // KiB with its socket); serving it (hyper's connection and the
             // futures around it, some 16 KiB) is set up once it does.
             if first_bytes(&stream, &proxy.config.limits, draining.clone()).await {
                 Box::pin(serve_accepted(&proxy, tls, stream, peer, draining)).await;
             }
-            proxy.metrics.connections_open.dec();
+            drop(open);
             drop(permit);
         });
     }
@@ -464,7 +425,7 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
     let grace = proxy.config.shutdown_grace;
     log::info(
         "shutting down",
-        serde_json::json!({ "grace_ms": grace.as_millis() as u64, "in_flight": proxy.metrics.in_flight.get() }),
+        serde_json::json!({ "grace_ms": grace.as_millis() as u64, "in_flight": proxy.metrics.in_flight() }),
     );
     let _ = drain.send(true);
     let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
@@ -472,7 +433,7 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
         Ok(_) => log::info("stopped", serde_json::json!({})),
         Err(_) => log::warn(
             "stopped with requests still in flight after the grace period",
-            serde_json::json!({ "in_flight": proxy.metrics.in_flight.get() }),
+            serde_json::json!({ "in_flight": proxy.metrics.in_flight() }),
         ),
     }
     Ok(())
@@ -806,7 +767,7 @@ async fn handle(
     // between forwarding and auditing.
     let task = tokio::spawn(async move {
         let started = Instant::now();
-        let _in_flight = InFlight::enter(&proxy.metrics.in_flight);
+        let _in_flight = proxy.metrics.enter_request();
         let snapshot = proxy.live.current();
         let mut record = RequestRecord::new(
             SystemTime::now(),
