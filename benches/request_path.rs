@@ -268,8 +268,8 @@ fn compile(c: &mut Criterion) {
 /// from a cached signing key, beside aws-sigv4's full request signer on the
 /// same request (which derives the key every time).
 fn sign_upstream(c: &mut Criterion) {
-    use elasticache_authz_proxy::config::EndpointTemplate;
-    use elasticache_authz_proxy::upstream::{self, ProxyCredentials, SigningKeys};
+    use elasticache_authz_proxy::proxy::config::EndpointTemplate;
+    use elasticache_authz_proxy::proxy::upstream::{self, ProxyCredentials, SigningKeys};
     let mut group = c.benchmark_group("sign_upstream");
     let (parsed, _) = request::parse(&HttpParts {
         method: "POST",

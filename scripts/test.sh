@@ -12,7 +12,7 @@ venv="${VENV:-.venv}"
   -r tests/e2e/requirements.txt -r tests/deploy/requirements.txt
 
 # --all-targets also runs each criterion benchmark once, as a test.
-cargo test --locked --all-targets
+cargo test --locked --workspace --all-targets
 cargo build --locked
 bin="$PWD/target/debug/elasticache-authz-proxy"
 

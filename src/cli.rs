@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::decision::DenialDetail;
-use crate::identity::UpstreamIdentity;
 use crate::policy_tools::{self, TestFile};
-use crate::{callers, config, lint, reload, server};
+use crate::proxy::identity::UpstreamIdentity;
+use crate::proxy::{self, config, listener, reload};
+use crate::{callers, lint};
 
 const DEFAULT_CONFIG: &str = "config/proxy.yaml";
 
@@ -291,8 +292,8 @@ fn serve(config_path: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
         let identity = UpstreamIdentity::load(config.assume_role.as_ref()).await?;
-        let proxy = server::Proxy::new(config, live, identity)?;
-        server::run(proxy).await
+        let proxy = proxy::Proxy::new(config, live, identity)?;
+        listener::run(proxy).await
     })
 }
 

@@ -1,39 +1,18 @@
 //! elasticache-authz-proxy: a policy-enforcing authorization proxy for the
 //! Amazon ElastiCache Query API.
 //!
-//! The request path, one module per stage: [`request`] parses, [`auth`]
-//! reads and verifies the caller's signature ([`sigv4`], [`callers`]),
-//! [`decision`] decides against a compiled [`policy`], [`upstream`] re-signs
-//! and forwards, [`error`] renders rejections, [`audit`] records the
-//! decision. [`server`] wires them to sockets, served by one single-threaded
-//! runtime per core ([`workers`]); [`reload`] swaps the policy in
-//! force, [`metrics`] counts, [`admin`] serves metrics, probes and reloads.
+//! Two crates. The pure core (`core/`, crate `elasticache-authz-core`,
+//! re-exported here module by module) parses, authenticates and decides,
+//! with no I/O. This crate is the proxy around it ([`proxy`]: the
+//! listener, connections, the request pipeline, upstream, audit, reload,
+//! metrics, admin) and the command line ([`cli`]). ARCHITECTURE.md walks
+//! the request path through both.
 #![forbid(unsafe_code)]
 
-mod actions;
-pub mod admin;
-pub mod audit;
-pub mod auth;
-pub mod callers;
+pub use elasticache_authz_core::{
+    auth, callers, decision, error, facts, form, lint, model, names, policy, policy_tools, request,
+    sigv4, yaml_positions,
+};
+
 pub mod cli;
-pub mod config;
-pub mod decision;
-pub mod error;
-pub mod form;
-pub mod identity;
-pub mod lint;
-pub mod log;
-pub mod metrics;
-pub mod model;
-pub mod names;
-pub mod policy;
-pub mod policy_tools;
-pub mod reload;
-pub mod request;
-mod rule_index;
-pub mod server;
-pub mod sigv4;
-pub mod tls;
-pub mod upstream;
-pub mod workers;
-pub mod yaml_positions;
+pub mod proxy;

@@ -23,17 +23,17 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use bytes::Bytes;
 use elasticache_authz_proxy::auth::{self, AuthorizationHeader, CallerSignature};
-use elasticache_authz_proxy::config::EndpointTemplate;
 use elasticache_authz_proxy::decision::{Decision, DenialDetail, RequestFacts};
 use elasticache_authz_proxy::form;
 use elasticache_authz_proxy::model::{AccountId, Action, Region, API_VERSION};
 use elasticache_authz_proxy::policy::{self, Mode};
 use elasticache_authz_proxy::policy_tools;
+use elasticache_authz_proxy::proxy::config::EndpointTemplate;
+use elasticache_authz_proxy::proxy::upstream::{self, ProxyCredentials};
 use elasticache_authz_proxy::request::{
     self, ContentType, ElastiCacheRequest, HttpParts, QueryAuth, QUERY_AUTH_PARAMS,
 };
 use elasticache_authz_proxy::sigv4::{self, Claim, Location, ReceivedRequest};
-use elasticache_authz_proxy::upstream::{self, ProxyCredentials};
 use http_body_util::{BodyExt, Full};
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence, Index};

@@ -7,11 +7,11 @@
 //! rules say (a deny needs a matching deny rule or no matching allow rule).
 #![no_main]
 
-use elasticache_authz_proxy::decision::{Decision, DenialDetail, RequestFacts};
-use elasticache_authz_proxy::model::{AccountId, Action, Region};
-use elasticache_authz_proxy::policy;
-use elasticache_authz_proxy::policy_tools;
-use elasticache_authz_proxy::yaml_positions::Positions;
+use elasticache_authz_core::decision::{Decision, DenialDetail, RequestFacts};
+use elasticache_authz_core::model::{AccountId, Action, Region};
+use elasticache_authz_core::policy;
+use elasticache_authz_core::policy_tools;
+use elasticache_authz_core::yaml_positions::Positions;
 use libfuzzer_sys::fuzz_target;
 
 const FILE: &str = "fuzz.yaml";

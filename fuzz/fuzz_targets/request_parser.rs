@@ -15,8 +15,8 @@
 //! carries none of the caller's signature parameters.
 #![no_main]
 
-use elasticache_authz_proxy::form;
-use elasticache_authz_proxy::request::{self, ContentType, HttpParts, QUERY_AUTH_PARAMS};
+use elasticache_authz_core::form;
+use elasticache_authz_core::request::{self, ContentType, HttpParts, QUERY_AUTH_PARAMS};
 use libfuzzer_sys::fuzz_target;
 
 const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";

@@ -21,13 +21,13 @@
 
 use std::sync::OnceLock;
 
-use elasticache_authz_proxy::auth::{
+use elasticache_authz_core::auth::{
     self, AuthorizationHeader, CallerDirectory, CallerSignature, ClientCertificate,
 };
-use elasticache_authz_proxy::callers;
-use elasticache_authz_proxy::model::Region;
-use elasticache_authz_proxy::request::{self, ContentType, HttpParts, QueryAuth};
-use elasticache_authz_proxy::sigv4::ReceivedRequest;
+use elasticache_authz_core::callers;
+use elasticache_authz_core::model::Region;
+use elasticache_authz_core::request::{self, ContentType, HttpParts, QueryAuth};
+use elasticache_authz_core::sigv4::ReceivedRequest;
 use libfuzzer_sys::fuzz_target;
 
 const SECRET: &str = "fuzz-secret-0123456789abcdef";

@@ -5,11 +5,13 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use regex::{RegexSet, RegexSetBuilder};
+use regex::RegexSetBuilder;
 use serde_yaml::Value;
 
 use crate::model::{did_you_mean, AccountId, Action, Region};
 use crate::names::{self, NameCase};
+pub use crate::rule::{Effect, Mode};
+use crate::rule::{NameMatcher, Rule};
 use crate::rule_index::ActionRules;
 use crate::yaml_positions::{Position, Positions};
 
@@ -30,76 +32,12 @@ const MAX_MESSAGE_CHARS: usize = 512;
 /// Bound on a compiled regex set, so a policy cannot exhaust memory.
 const REGEX_SIZE_LIMIT: usize = 4 << 20;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Effect {
-    Allow,
-    Deny,
-}
-
-/// Whether a rule takes part in the enforced decision or only in the
-/// shadow one (computed, logged and counted, never enforced).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub enum Mode {
-    #[default]
-    Enforce,
-    Shadow,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Enforce => "enforce",
-            Mode::Shadow => "shadow",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Mode> {
-        match text {
-            "enforce" => Some(Mode::Enforce),
-            "shadow" => Some(Mode::Shadow),
-            _ => None,
-        }
-    }
-}
-
 /// A compiled policy, ready to decide.
 #[derive(Debug)]
 pub struct Policy {
     pub(crate) rules: Vec<Rule>,
     /// For each action index, the rules that name the action, indexed.
     pub(crate) by_action: Vec<ActionRules>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Rule {
-    pub id: String,
-    pub effect: Effect,
-    pub mode: Mode,
-    /// `None`: the condition was left out and matches anything.
-    pub callers: Option<Vec<String>>,
-    pub regions: Option<Vec<Region>>,
-    pub owner_ids: Option<Vec<AccountId>>,
-    pub cache_security_groups: Option<NameMatcher>,
-    pub ec2_security_groups: Option<NameMatcher>,
-    pub message: Option<String>,
-}
-
-/// Regexes that must match a whole name, compared as AWS compares that
-/// kind of name.
-#[derive(Debug)]
-pub(crate) struct NameMatcher {
-    set: RegexSet,
-    /// The patterns as written, for the linter and the index.
-    pub patterns: Vec<String>,
-    pub case: NameCase,
-}
-
-impl NameMatcher {
-    /// `name` in the form it is compared in: for names compared without
-    /// case, its [`names::insensitive_key`] (the decision makes it once).
-    pub fn is_match(&self, name: &str) -> bool {
-        self.set.is_match(name)
-    }
 }
 
 impl Policy {
@@ -170,7 +108,7 @@ impl std::error::Error for PolicyErrors {}
 
 /// Validates and compiles a policy. `file` names it in messages. Caller
 /// names in rules are checked for their form only: a name the callers file
-/// lacks is a warning ([`crate::lint::absent_callers`]), never an error, so
+/// lacks is a warning (`lint::absent_callers`), never an error, so
 /// that removing a caller from the callers file always revokes it.
 pub fn compile(file: &str, text: &str) -> Result<Policy, PolicyErrors> {
     let mut errors = Vec::new();
@@ -675,11 +613,7 @@ fn name_matcher(
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
     {
-        Ok(set) => Some(Some(NameMatcher {
-            set,
-            patterns: list,
-            case,
-        })),
+        Ok(set) => Some(Some(NameMatcher::new(set, list, case))),
         Err(e) => {
             ctx.error(
                 Some(field),

@@ -15,13 +15,13 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::auth::AuthMethod;
-use crate::config::{AuditConfig, AuditTarget};
 use crate::decision::Verdict;
-use crate::log::rfc3339;
 use crate::model::{Action, Region};
 use crate::policy::Mode;
+use crate::proxy::config::{AuditConfig, AuditTarget};
+use crate::proxy::log::rfc3339;
+use crate::proxy::workers;
 use crate::request::ElastiCacheRequest;
-use crate::workers;
 
 /// What one request was and how it was decided.
 pub struct RequestRecord {

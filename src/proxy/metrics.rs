@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use crate::audit::{RequestRecord, Shortened};
 use crate::auth::SignatureFailure;
 use crate::policy::Mode;
+use crate::proxy::audit::{RequestRecord, Shortened};
 use prometheus::{
     Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -137,7 +137,7 @@ impl Metrics {
                 let counter = metrics.upstream_requests.with_label_values(&[class]);
                 metrics.upstream_by_class.push((class, counter));
             }
-            for field in crate::audit::SHORTENED_FIELDS {
+            for field in crate::proxy::audit::SHORTENED_FIELDS {
                 metrics.audit_values_shortened.with_label_values(&[field]);
             }
             for reason in SignatureFailure::ALL {

@@ -17,10 +17,10 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
-use crate::config::AssumeRole;
 use crate::error::ApiError;
-use crate::log;
-use crate::upstream::ProxyCredentials;
+use crate::proxy::config::AssumeRole;
+use crate::proxy::log;
+use crate::proxy::upstream::ProxyCredentials;
 
 /// Credentials this close to expiry are replaced before use.
 pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);

@@ -5,42 +5,13 @@
 use std::fmt::Write as _;
 
 use crate::error::quoted;
-use crate::model::{AccountId, Action, Region};
+pub use crate::facts::RequestFacts;
 use crate::names;
-use crate::policy::{Effect, Mode, Policy, Rule};
+use crate::policy::Policy;
 use crate::request::{
-    ElastiCacheRequest, CACHE_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_NAME,
-    EC2_SECURITY_GROUP_OWNER_ID,
+    CACHE_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_OWNER_ID,
 };
-
-/// What the policy looks at.
-#[derive(Clone, Copy, Debug)]
-pub struct RequestFacts<'a> {
-    pub action: Action,
-    /// The authenticated caller's name.
-    pub caller: Option<&'a str>,
-    pub region: &'a Region,
-    pub owner_id: Option<AccountId>,
-    pub cache_security_group: Option<&'a str>,
-    pub ec2_security_group: Option<&'a str>,
-}
-
-impl<'a> RequestFacts<'a> {
-    pub fn of(
-        request: &'a ElastiCacheRequest,
-        region: &'a Region,
-        caller: Option<&'a str>,
-    ) -> RequestFacts<'a> {
-        RequestFacts {
-            action: request.action,
-            caller,
-            region,
-            owner_id: request.ec2_security_group_owner_id,
-            cache_security_group: request.cache_security_group_name.as_deref(),
-            ec2_security_group: request.ec2_security_group_name.as_deref(),
-        }
-    }
-}
+use crate::rule::{Effect, Mode, Rule};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Decision {
@@ -406,6 +377,7 @@ fn describe(condition: Condition, facts: &RequestFacts<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{AccountId, Action, Region};
     use crate::policy::compile;
 
     const POLICY: &str = r#"

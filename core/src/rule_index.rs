@@ -16,10 +16,10 @@ use std::hash::Hash;
 
 use regex_syntax::hir::{Class, Hir, HirKind};
 
-use crate::decision::RequestFacts;
+use crate::facts::RequestFacts;
 use crate::model::{AccountId, Region};
 use crate::names::{self, NameCase};
-use crate::policy::{Effect, Mode, NameMatcher, Rule};
+use crate::rule::{Effect, Mode, NameMatcher, Rule};
 
 /// A pattern with more literal expansions than this is posted under "any".
 const MAX_LITERALS_PER_PATTERN: usize = 64;

@@ -14,12 +14,12 @@ use ring::digest;
 
 use crate::auth::CallerDirectory;
 use crate::callers::{self, Callers};
-use crate::config::{CallerSource, Config};
 use crate::lint;
-use crate::log;
-use crate::metrics::{Metrics, ReloadResult};
 use crate::policy::{self, Policy};
 use crate::policy_tools;
+use crate::proxy::config::{CallerSource, Config};
+use crate::proxy::log;
+use crate::proxy::metrics::{Metrics, ReloadResult};
 
 /// Everything a decision depends on that can change without a restart.
 pub struct Snapshot {
@@ -543,7 +543,7 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config;
+    use crate::proxy::config;
 
     const POLICY_A: &str = "rules:\n  - id: a\n    effect: allow\n    callers: [local-app]\n";
     const POLICY_B: &str = "rules:\n  - id: b\n    effect: allow\n";

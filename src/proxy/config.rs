@@ -12,7 +12,7 @@ use crate::callers::is_valid_caller_name;
 use crate::decision::DenialDetail;
 use crate::model::Region;
 use crate::policy::Mode;
-use crate::tls::TlsSettings;
+use crate::proxy::tls::TlsSettings;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

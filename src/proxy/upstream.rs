@@ -24,9 +24,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::config::{EndpointTemplate, UpstreamConfig};
 use crate::error::ApiError;
 use crate::model::{Region, SERVICE};
+use crate::proxy::config::{EndpointTemplate, UpstreamConfig};
 use crate::request::ElastiCacheRequest;
 use crate::sigv4::{self, DailyKeys, Location, ReceivedRequest};
 
@@ -288,7 +288,7 @@ impl Upstream {
         .map_err(failed)?;
         let max_response_bytes = self.config.max_response_bytes;
         let exchange = async {
-            let client = &self.clients[crate::workers::current() % self.clients.len()];
+            let client = &self.clients[crate::proxy::workers::current() % self.clients.len()];
             let response = client.request(upstream_request).await.map_err(|e| {
                 if e.is_connect() {
                     ApiError::service_unavailable(format!(

@@ -15,9 +15,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-use crate::log;
-use crate::reload::Trigger;
-use crate::server::Proxy;
+use super::Proxy;
+use crate::proxy::log;
+use crate::proxy::reload::Trigger;
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,0 +1,33 @@
+//! The pure core of elasticache-authz-proxy: everything that decides, and
+//! nothing that waits. Each stage is a plain function of its inputs, with
+//! no I/O, no clock (time is passed in) and no globals, so it is
+//! unit-tested, property-tested and fuzzed on its own; the proxy crate
+//! around it owns the sockets, files and clocks.
+//!
+//! The request path through it, in order: [`request`] parses an HTTP
+//! request into the typed ElastiCache request (with the [`form`] codec and
+//! the [`names`] AWS acts on), [`auth`] reads and verifies the caller's
+//! signature ([`sigv4`], against the [`callers`] file), [`decision`] decides
+//! on the request's [`facts`] against a compiled [`policy`] (rules indexed
+//! per action), and [`error`]
+//! renders every rejection in the Query API's format. [`lint`] and
+//! [`policy_tools`] are what `check`, `explain` and `test` compute.
+#![forbid(unsafe_code)]
+
+mod actions;
+pub mod auth;
+pub mod callers;
+pub mod decision;
+pub mod error;
+pub mod facts;
+pub mod form;
+pub mod lint;
+pub mod model;
+pub mod names;
+pub mod policy;
+pub mod policy_tools;
+pub mod request;
+mod rule;
+mod rule_index;
+pub mod sigv4;
+pub mod yaml_positions;

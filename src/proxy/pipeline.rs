@@ -1,0 +1,318 @@
+//! One request, read top to bottom as its phases run: read the body and
+//! parse (stage 1), authenticate (2), decide (3), forward or reject (4),
+//! and audit and count (5), which runs for every request, rejected or not.
+//! Every rejection becomes an HTTP answer in one place, [`error_response`].
+
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST,
+};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+
+use super::{Connection, Proxy};
+use crate::auth::{self, AuthorizationHeader, ClientCertificate, SignatureFailure};
+use crate::decision::{Decision, DenialDetail, RequestFacts, Verdict};
+use crate::error::ApiError;
+use crate::proxy::audit::RequestRecord;
+use crate::proxy::config::Limits;
+use crate::proxy::log;
+use crate::proxy::metrics;
+use crate::proxy::reload::Snapshot;
+use crate::proxy::upstream::UpstreamResponse;
+use crate::request::{self, ContentType, HttpParts};
+use crate::sigv4::ReceivedRequest;
+
+/// Serves one request: its record, the phases, the answer, its audit line.
+pub(super) async fn serve(
+    proxy: &Proxy,
+    request: Request<Incoming>,
+    connection: &Connection,
+) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let _in_flight = proxy.metrics.enter_request();
+    let snapshot = proxy.live.current();
+    let mut record = RequestRecord::new(
+        SystemTime::now(),
+        log::new_request_id(),
+        connection.peer,
+        proxy.config.mode,
+        snapshot.revision.clone(),
+    );
+    let result = proxy
+        .process(&snapshot, request, connection, &mut record)
+        .await;
+    let response = match result {
+        Ok(answer) => {
+            let mut response = Response::new(Full::new(answer.body));
+            *response.status_mut() = answer.status;
+            *response.headers_mut() = answer.headers;
+            response
+        }
+        Err(error) => {
+            record.error_code = Some(error.code);
+            error_response(&error, &record.request_id)
+        }
+    };
+    proxy.finish(record, response, started.elapsed()).await
+}
+
+impl Proxy {
+    /// One request, from bytes to the upstream's answer or a rejection.
+    async fn process(
+        &self,
+        snapshot: &Snapshot,
+        request: Request<Incoming>,
+        connection: &Connection,
+        record: &mut RequestRecord,
+    ) -> Result<UpstreamResponse, ApiError> {
+        // 1. Read and parse.
+        let (parts, body) = request.into_parts();
+        request::check_message(&parts)?;
+        let body = read_body(body, &parts.headers, &self.config.limits).await?;
+        // A slot is taken only once the body is in, so that slow senders
+        // (bounded by max_connections and body_read_timeout) cannot hold
+        // the slots complete requests need.
+        let _slot = self.request_slots.try_take().ok_or_else(|| {
+            ApiError::throttling(format!(
+                "Rate exceeded: more than {} requests are in flight",
+                self.config.limits.max_concurrent_requests
+            ))
+        })?;
+        let (parsed, query_auth) = request::parse(&HttpParts {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            content_type: match single_header(&parts.headers, CONTENT_TYPE.as_str()) {
+                Single::Absent => ContentType::Absent,
+                Single::One(v) => ContentType::One(v),
+                Single::Unreadable => ContentType::Unreadable,
+            },
+            body: &body,
+        })?;
+        record.action = Some(parsed.action);
+        record.set_parameters(&parsed);
+
+        // 2. Authenticate.
+        let signature = auth::caller_signature(
+            match single_header(&parts.headers, AUTHORIZATION.as_str()) {
+                Single::Absent => AuthorizationHeader::Absent,
+                Single::One(v) => AuthorizationHeader::One(v),
+                Single::Unreadable => AuthorizationHeader::Unreadable,
+            },
+            &query_auth,
+        )
+        .inspect_err(|_| {
+            self.metrics
+                .count_signature_failure(SignatureFailure::Malformed)
+        })?;
+        let headers: Vec<(&str, &str)> = parts
+            .headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+            .collect();
+        let received = ReceivedRequest {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &headers,
+            body: &body,
+        };
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let caller = auth::authenticate(
+            &snapshot.callers,
+            signature.as_ref(),
+            &received,
+            ClientCertificate {
+                required: self.mtls,
+                identities: &connection.certificate_identities,
+            },
+            now,
+        )
+        .map_err(|failure| {
+            self.metrics.count_signature_failure(failure.reason);
+            failure.error
+        })?;
+        record.caller = Some(caller.caller.clone());
+        record.auth_method = Some(caller.method);
+        let host = match single_header(&parts.headers, HOST.as_str()) {
+            Single::One(host) => Some(host),
+            Single::Absent | Single::Unreadable => None,
+        };
+        let region = auth::request_region(signature, host, self.config.region.as_ref())?;
+        record.region = Some(region.clone());
+
+        // 3. Decide.
+        let facts = RequestFacts::of(&parsed, &region, Some(&caller.caller));
+        let response = snapshot.policy.is_authorized(&facts);
+        let (verdict, rules) = response.verdict(self.config.mode);
+        record.verdict = Some(verdict);
+        record.rules = rules.to_vec();
+        if response.decision == Decision::Deny {
+            // The audit log explains in full; the caller hears what concerns it.
+            record.explanation = Some(response.denial_message(&facts, DenialDetail::Full));
+        }
+        if verdict == Verdict::Deny {
+            return Err(ApiError::invalid_parameter_combination(
+                response.denial_message(&facts, self.config.denial_detail),
+            ));
+        }
+        if self.config.audit.reject_on_failure && !self.audit.is_healthy() {
+            return Err(ApiError::service_unavailable(
+                "the audit log cannot be written, so nothing is forwarded until it can",
+            ));
+        }
+
+        // 4. Forward, signed as the proxy (or as the caller's role session).
+        let credentials = self.identity.for_caller(&caller.caller).await?;
+        let started = Instant::now();
+        let forwarded = self
+            .upstream
+            .forward(&parsed, &region, &parts.headers, &credentials)
+            .await;
+        match forwarded {
+            Ok(answer) => {
+                let status = answer.status.as_u16();
+                self.metrics
+                    .observe_upstream(metrics::status_class(status), started.elapsed());
+                record.upstream_status = Some(status);
+                Ok(answer)
+            }
+            Err(failure) => {
+                self.metrics
+                    .observe_upstream(failure.class, started.elapsed());
+                Err(failure.error)
+            }
+        }
+    }
+
+    /// Stage 5: audit and count. The audit line is written before the
+    /// answer is sent; when it cannot be, the answer is withheld, unless the
+    /// config says to continue.
+    async fn finish(
+        &self,
+        mut record: RequestRecord,
+        mut response: Response<Full<Bytes>>,
+        took: Duration,
+    ) -> Response<Full<Bytes>> {
+        let was_healthy = self.audit.is_healthy();
+        let line = record.line(took);
+        let written = self.audit.append(&line).await;
+        let shortened = line.shortened();
+        if let Err(e) = written {
+            self.metrics.count_audit_write_failure();
+            if was_healthy {
+                log::error(
+                    "cannot write the audit log",
+                    serde_json::json!({ "error": e.to_string() }),
+                );
+            }
+            if self.config.audit.reject_on_failure {
+                let error = ApiError::service_unavailable(
+                    "the audit log cannot be written, so the proxy does not answer what it cannot record",
+                );
+                response = error_response(&error, &record.request_id);
+                record.error_code = Some(error.code);
+            }
+        }
+        self.metrics.record_request(&record, shortened, took);
+        response
+    }
+}
+
+/// The one place a rejection becomes an HTTP response: status, `text/xml`,
+/// and the request id in both the header (aws-sdk-rust) and the body (botocore).
+pub fn error_response(error: &ApiError, request_id: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(error.to_xml(request_id))));
+    *response.status_mut() =
+        http::StatusCode::from_u16(error.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-RequestId", id);
+    }
+    if error.close_connection {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Reads the whole body within the size and time limits, chunked or not.
+async fn read_body(
+    body: Incoming,
+    headers: &HeaderMap,
+    limits: &Limits,
+) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::request_entity_too_large(format!(
+            "the request body is larger than the limit of {} bytes",
+            limits.max_body_bytes
+        ))
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limits.max_body_bytes as u64) {
+        return Err(too_large());
+    }
+    let collected = tokio::time::timeout(
+        limits.body_read_timeout,
+        Limited::new(body, limits.max_body_bytes).collect(),
+    )
+    .await
+    .map_err(|_| ApiError::request_timeout("the request body did not arrive in time"))?;
+    match collected {
+        // Trailer fields could only add headers after the decision was made.
+        Ok(body) if body.trailers().is_some() => Err(ApiError::invalid_query_parameter(
+            "the request has trailer fields; send every header before the body",
+        )
+        .closing_connection()),
+        Ok(body) => Ok(body.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) => Err(ApiError::malformed_query_string(format!(
+            "the request body could not be read: {e}"
+        ))
+        .closing_connection()),
+    }
+}
+
+enum Single<'a> {
+    Absent,
+    One(&'a str),
+    Unreadable,
+}
+
+/// A header that must appear at most once, as visible ASCII.
+fn single_header<'a>(headers: &'a HeaderMap, name: &str) -> Single<'a> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Single::Absent,
+        (Some(value), None) => value.to_str().map_or(Single::Unreadable, Single::One),
+        (Some(_), Some(_)) => Single::Unreadable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_responses_carry_the_request_id_twice() {
+        let response = error_response(&ApiError::invalid_parameter_combination("no"), "id-123");
+        assert_eq!(response.status(), 400);
+        assert_eq!(response.headers()["content-type"], "text/xml");
+        assert_eq!(response.headers()["x-amzn-requestid"], "id-123");
+        assert!(response.headers().get("connection").is_none());
+        let closing = ApiError::invalid_query_parameter("framing").closing_connection();
+        assert_eq!(
+            error_response(&closing, "id").headers()["connection"],
+            "close"
+        );
+    }
+}
