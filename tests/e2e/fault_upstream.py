@@ -201,32 +201,30 @@ class FaultUpstream:
         closed the connection or the test is over."""
         deadline = time.monotonic() + MAX_HOLD_SECONDS
         while b"\r\n\r\n" not in buffer:
-            if self._stop.is_set() or time.monotonic() > deadline or len(buffer) > MAX_REQUEST_HEAD:
+            if len(buffer) > MAX_REQUEST_HEAD or not self._receive(conn, buffer, deadline):
                 return None
-            try:
-                data = conn.recv(65536)
-            except socket.timeout:
-                continue
-            if not data:
-                return None
-            buffer += data
         head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         headers = [tuple(part.strip() for part in line.split(":", 1)) for line in lines[1:]]
         length = int(next((v for k, v in headers if k.lower() == "content-length"), "0"))
         body = bytearray(rest)
         while len(body) < length:
-            if self._stop.is_set() or time.monotonic() > deadline:
+            if not self._receive(conn, body, deadline):
                 return None
-            try:
-                data = conn.recv(65536)
-            except socket.timeout:
-                continue
-            if not data:
-                return None
-            body += data
         buffer[:] = body[length:]
         return lines[0], headers, bytes(body[:length])
+
+    def _receive(self, conn: socket.socket, into: bytearray, deadline: float) -> bool:
+        """Appends what the peer sends next (nothing on a socket timeout);
+        False when it closed, the deadline passed or the test is over."""
+        if self._stop.is_set() or time.monotonic() > deadline:
+            return False
+        try:
+            data = conn.recv(65536)
+        except socket.timeout:
+            return True
+        into += data
+        return bool(data)
 
     def _answer(self, conn: socket.socket, request_line: str, headers, body: bytes) -> bool:
         """Answers one request as the current mode says; False when the

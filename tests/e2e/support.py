@@ -185,6 +185,17 @@ def parse_error_xml(body: bytes) -> ApiError:
     )
 
 
+def assert_ingress_authorized(result) -> None:
+    """boto3's answer to the allowed ingress call, as the fake upstream
+    gives it: the group, its owner and the EC2 group being authorized."""
+    group = result["CacheSecurityGroup"]
+    assert group["CacheSecurityGroupName"] == "prod-web"
+    assert group["OwnerId"] == "210987654321"
+    assert group["EC2SecurityGroups"] == [
+        {"Status": "authorizing", "EC2SecurityGroupName": "app-frontend", "EC2SecurityGroupOwnerId": "123456781234"}
+    ]
+
+
 def client_error(raised) -> tuple[int, str, str]:
     """The HTTP status, code and message of the ClientError pytest caught."""
     response = raised.value.response

@@ -16,6 +16,7 @@ from botocore.credentials import Credentials
 
 from support import (
     ALLOWED_INGRESS,
+    assert_ingress_authorized,
     NS,
     PROXY_ACCESS_KEY,
     PROXY_SECRET_KEY,
@@ -207,12 +208,7 @@ def direct_client(make_client, upstream):
 def test_botocore_parses_the_fake_answers(direct_client, upstream):
     client = direct_client(region="eu-west-1")
     result = client.authorize_cache_security_group_ingress(**ALLOWED_INGRESS)
-    group = result["CacheSecurityGroup"]
-    assert group["CacheSecurityGroupName"] == "prod-web"
-    assert group["OwnerId"] == "210987654321"
-    assert group["EC2SecurityGroups"] == [
-        {"Status": "authorizing", "EC2SecurityGroupName": "app-frontend", "EC2SecurityGroupOwnerId": "123456781234"}
-    ]
+    assert_ingress_authorized(result)
     assert result["ResponseMetadata"]["RequestId"] == result["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
 
     clusters = client.describe_cache_clusters()["CacheClusters"]

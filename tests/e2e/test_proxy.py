@@ -14,6 +14,7 @@ import pytest
 from conftest import free_port, proxy_env, require_proxy_binary, write_config
 from support import (
     ALLOWED_INGRESS,
+    assert_ingress_authorized,
     API_VERSION,
     CALLER_ACCESS_KEY,
     CALLER_SECRET_KEY,
@@ -83,13 +84,7 @@ def full_proxy(start_proxy):
 # ---- allowed calls -------------------------------------------------------------
 def test_allowed_ingress_is_resigned_with_the_proxy_identity(client, upstream):
     result = client.authorize_cache_security_group_ingress(**ALLOWED_INGRESS)
-
-    group = result["CacheSecurityGroup"]
-    assert group["CacheSecurityGroupName"] == "prod-web"
-    assert group["OwnerId"] == "210987654321"
-    assert group["EC2SecurityGroups"] == [
-        {"Status": "authorizing", "EC2SecurityGroupName": "app-frontend", "EC2SecurityGroupOwnerId": "123456781234"}
-    ]
+    assert_ingress_authorized(result)
     rec = assert_forwarded_once(upstream, "us-east-1", expected_ingress_params())
     assert rec.header("Host") == upstream.host_header
     # The upstream's answer came back unchanged, its request id included.
