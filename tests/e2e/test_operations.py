@@ -72,9 +72,11 @@ AUDIT_KEYS = {
     "owner_id",
     "cache_security_group",
     "ec2_security_group",
+    "shortened",
     "decision",
     "mode",
     "rules",
+    "explanation",
     "error_code",
     "upstream_status",
     "duration_ms",
@@ -92,6 +94,7 @@ SPEC_METRICS = [
     "policy_info",
     "in_flight_requests",
     "audit_write_failures_total",
+    "audit_values_shortened_total",
     "connections_open",
 ]
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -424,6 +427,8 @@ def test_audit_lines_one_per_request_with_every_field(start_proxy, make_client, 
         "error_code": None,
         "upstream_status": 200,
         "policy_revision": revision(TEST_POLICY),
+        "shortened": None,
+        "explanation": None,
     }
     assert second["request_id"] == denied_id
     assert {k: second[k] for k in ("caller", "auth", "action", "cache_security_group", "decision", "rules")} == {
