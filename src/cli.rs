@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::callers;
 use crate::decision::DenialDetail;
 use crate::policy_tools::{self, TestFile};
 use crate::proxy::identity::UpstreamIdentity;
 use crate::proxy::{self, config, listener, reload};
-use crate::{callers, lint};
 
 const DEFAULT_CONFIG: &str = "config/proxy.yaml";
 
@@ -350,8 +350,8 @@ fn explain(
     let file = policy.display().to_string();
     let text = read(policy, "policy file")?;
     let compiled = crate::policy::compile(&file, &text).map_err(|e| e.to_string())?;
-    if names.is_some() {
-        for warning in policy_tools::warnings(&file, &text, &compiled, names.as_deref()) {
+    if let Some(known) = names.as_deref() {
+        for warning in policy_tools::caller_warnings(&file, &text, &compiled, known) {
             eprintln!("{warning}");
         }
     }
@@ -396,11 +396,8 @@ fn test(paths: &[PathBuf]) -> Result<bool, String> {
         let policy =
             crate::policy::compile(&policy_file, &text).map_err(|e| format!("{shown}: {e}"))?;
         if let Some(known) = names.as_deref() {
-            for warning in lint::absent_callers(&policy, known) {
-                println!(
-                    "warn  {shown}: rule `{}`: {}",
-                    warning.rule, warning.message
-                );
+            for warning in policy_tools::caller_warnings(&policy_file, &text, &policy, known) {
+                println!("warn  {shown}: {warning}");
             }
         }
         for case in &suite.tests {

@@ -180,16 +180,8 @@ fn matches_lowercase(pattern: &str) -> bool {
 /// As the policy matches: names compared without case are matched
 /// lower-cased against the lower-cased pattern.
 fn matches_everything(pattern: &str, case: NameCase) -> bool {
-    let pattern = match (case, regex_syntax::Parser::new().parse(pattern)) {
-        (NameCase::Insensitive, Ok(hir)) => names::lower_ascii_case(hir).to_string(),
-        _ => pattern.to_owned(),
-    };
-    regex::Regex::new(&format!(r"\A(?:{pattern})\z")).is_ok_and(|re| {
-        PROBES.iter().all(|probe| match case {
-            NameCase::StoredLowercase => re.is_match(probe),
-            NameCase::Insensitive => re.is_match(&names::insensitive_key(probe)),
-        })
-    })
+    regex::Regex::new(&format!(r"\A(?:{})\z", case.compiled_pattern(pattern)))
+        .is_ok_and(|re| PROBES.iter().all(|probe| re.is_match(&case.key(probe))))
 }
 
 /// Whether every request `allow` matches also matches `deny`, judged

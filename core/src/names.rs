@@ -22,6 +22,32 @@ pub enum NameCase {
     Insensitive,
 }
 
+impl NameCase {
+    /// A pattern as it is compiled: for names compared without case,
+    /// lower-cased ([`lower_ascii_case`]); a pattern that does not parse is
+    /// left for the regex compiler to reject.
+    pub fn compiled_pattern(self, pattern: &str) -> Cow<'_, str> {
+        if self == NameCase::StoredLowercase {
+            return Cow::Borrowed(pattern);
+        }
+        // Parsed with the defaults `regex::Regex::new` parses with.
+        match regex_syntax::Parser::new().parse(pattern) {
+            Ok(hir) => Cow::Owned(lower_ascii_case(hir).to_string()),
+            Err(_) => Cow::Borrowed(pattern),
+        }
+    }
+
+    /// A name in the form it is matched and indexed in: for names compared
+    /// without case its [`insensitive_key`]; names stored in lower case
+    /// were lower-cased when the request was parsed.
+    pub fn key(self, name: &str) -> Cow<'_, str> {
+        match self {
+            NameCase::StoredLowercase => Cow::Borrowed(name),
+            NameCase::Insensitive => insensitive_key(name),
+        }
+    }
+}
+
 /// The form of a cache security group name that ElastiCache acts on.
 /// Lower-casing an already lower-cased name changes nothing, so whichever
 /// lower-casing AWS applies to the forwarded name, it acts on this one.

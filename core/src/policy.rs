@@ -9,7 +9,7 @@ use regex::RegexSetBuilder;
 use serde_yaml::Value;
 
 use crate::model::{did_you_mean, AccountId, Action, Region};
-use crate::names::{self, NameCase};
+use crate::names::NameCase;
 pub use crate::rule::{Effect, Mode};
 use crate::rule::{NameMatcher, Rule};
 use crate::rule_index::ActionRules;
@@ -601,14 +601,9 @@ fn name_matcher(
     if !ok || list.is_empty() {
         return None;
     }
-    let anchored = list.iter().map(|p| match case {
-        NameCase::StoredLowercase => format!(r"\A(?:{p})\z"),
-        // Parsed with the defaults `Regex::new` used above, so it parses.
-        NameCase::Insensitive => match regex_syntax::Parser::new().parse(p) {
-            Ok(hir) => format!(r"\A(?:{})\z", names::lower_ascii_case(hir)),
-            Err(_) => format!(r"\A(?:{p})\z"),
-        },
-    });
+    let anchored = list
+        .iter()
+        .map(|p| format!(r"\A(?:{})\z", case.compiled_pattern(p)));
     match RegexSetBuilder::new(anchored)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()

@@ -39,8 +39,15 @@ pub fn warnings(file: &str, text: &str, policy: &Policy, callers: Option<&[&str]
     format_warnings(file, text, found)
 }
 
+/// Warnings about rules that name callers the callers file lacks (`known`),
+/// formatted with their positions: what a reload logs, and what `explain`
+/// and `test` show beside their results.
+pub fn caller_warnings(file: &str, text: &str, policy: &Policy, known: &[&str]) -> Vec<String> {
+    format_warnings(file, text, lint::absent_callers(policy, known))
+}
+
 /// Warnings as `file:line:column: warning: rule …` lines, in rule order.
-pub fn format_warnings(file: &str, text: &str, mut found: Vec<PolicyWarning>) -> Vec<String> {
+fn format_warnings(file: &str, text: &str, mut found: Vec<PolicyWarning>) -> Vec<String> {
     if found.is_empty() {
         return Vec::new();
     }

@@ -18,7 +18,6 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 
 use crate::facts::RequestFacts;
 use crate::model::{AccountId, Region};
-use crate::names::{self, NameCase};
 use crate::rule::{Effect, Mode, NameMatcher, Rule};
 
 /// A pattern with more literal expansions than this is posted under "any".
@@ -177,14 +176,7 @@ fn literal_names(matcher: &NameMatcher) -> Option<Vec<String>> {
         // defaults), so a literal here is the literal it matches.
         let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
         let found = literals(&hir)?;
-        match matcher.case {
-            NameCase::StoredLowercase => keys.extend(found),
-            NameCase::Insensitive => keys.extend(
-                found
-                    .iter()
-                    .map(|name| names::insensitive_key(name).into_owned()),
-            ),
-        }
+        keys.extend(found.iter().map(|name| matcher.case.key(name).into_owned()));
     }
     keys.sort_unstable();
     keys.dedup();

@@ -14,7 +14,6 @@ use ring::digest;
 
 use crate::auth::CallerDirectory;
 use crate::callers::{self, Callers};
-use crate::lint;
 use crate::policy::{self, Policy};
 use crate::policy_tools;
 use crate::proxy::config::{CallerSource, Config};
@@ -139,10 +138,11 @@ fn snapshot(
         CallerDirectory::Callers(callers) => callers.names().collect(),
         CallerDirectory::Trusted(name) => vec![name.as_str()],
     };
-    let warnings = policy_tools::format_warnings(
+    let warnings = policy_tools::caller_warnings(
         &config.policy_path.display().to_string(),
         &policy_text,
-        lint::absent_callers(&policy, &names),
+        &policy,
+        &names,
     );
     drop(names);
     Snapshot {

@@ -111,3 +111,19 @@ def test_test_runs_cases_and_fails_on_a_wrong_decision(tmp_path):
     assert done.stdout.rstrip().endswith("1 passed, 1 failed")
     shipped = run("test", "policies")
     assert shipped.returncode == 0, shipped.stdout
+
+
+def test_test_warns_about_callers_the_test_file_does_not_list(tmp_path):
+    (tmp_path / "policy.yaml").write_text("rules:\n  - id: a\n    effect: allow\n    callers: [ci-deploy]\n")
+    (tmp_path / "mine.test.yaml").write_text(
+        "policy: policy.yaml\ncallers: [ci-deployer]\ntests:\n"
+        "  - name: nothing matches a name the callers lack\n    caller: ci-deployer\n    region: us-east-1\n"
+        "    request: {Action: DescribeCacheClusters}\n    expect: deny\n"
+    )
+    done = run("test", str(tmp_path))
+    # A warning, and the tests still run.
+    assert done.returncode == 0, done.stdout
+    assert "warning: rule `a`: `callers`: `ci-deploy` is not a caller in the callers file" in done.stdout
+    [warning] = [line for line in done.stdout.splitlines() if line.startswith("warn  ")]
+    assert ":4:5: warning:" in warning and "did you mean `ci-deployer`?" in warning, warning
+    assert done.stdout.rstrip().endswith("1 passed, 0 failed")
