@@ -151,6 +151,7 @@ impl Callers {
                     .iter()
                     .all(|identity| appears_as_value(text, identity));
             if listed {
+                // Identities were unique in the callers in force.
                 kept.push(caller.clone());
             } else {
                 revoked.push(caller.name.clone());
@@ -159,16 +160,25 @@ impl Callers {
         (kept, revoked)
     }
 
-    /// Adds a caller whose key and identities are known to be unique.
-    fn push(&mut self, caller: Caller) {
+    /// Adds a caller; returns the TLS identities another caller already had
+    /// (none when the callers come from a validated file).
+    fn push(&mut self, caller: Caller) -> Vec<String> {
         let position = self.callers.len();
         if let Some(key) = &caller.access_key_id {
             self.by_access_key.insert(key.clone(), position);
         }
+        let mut taken = Vec::new();
         for identity in &caller.tls_identities {
-            self.by_tls_identity.insert(identity.clone(), position);
+            if self
+                .by_tls_identity
+                .insert(identity.clone(), position)
+                .is_some()
+            {
+                taken.push(identity.clone());
+            }
         }
         self.callers.push(caller);
+        taken
     }
 
     /// Every secret, so tests and log scrubbing can look for them.
@@ -294,23 +304,12 @@ fn compile_value(text: &str, errors: &mut Vec<String>) -> Option<Callers> {
         let Some(caller) = compile_caller(index, entry, errors) else {
             continue;
         };
-        let position = callers.callers.len();
-        if let Some(key) = &caller.access_key_id {
-            callers.by_access_key.insert(key.clone(), position);
+        let name = caller.name.clone();
+        for identity in callers.push(caller) {
+            errors.push(format!(
+                "caller `{name}`: tls identity `{identity}` is used by another caller"
+            ));
         }
-        for identity in &caller.tls_identities {
-            if callers
-                .by_tls_identity
-                .insert(identity.clone(), position)
-                .is_some()
-            {
-                errors.push(format!(
-                    "caller `{}`: tls identity `{identity}` is used by another caller",
-                    caller.name
-                ));
-            }
-        }
-        callers.callers.push(caller);
     }
     Some(callers)
 }
@@ -548,6 +547,19 @@ callers:
         assert_eq!(revoked.len(), 3);
         let (kept, _) = callers.still_listed_in(FILE);
         assert_eq!(kept.len(), 3);
+    }
+
+    #[test]
+    fn a_tls_identity_belongs_to_one_caller() {
+        let err = compile(
+            "callers.yaml",
+            "callers:\n  - {name: a, tls_identities: [x.example], certificate_only: true}\n  - {name: b, tls_identities: [y.example, x.example], certificate_only: true}\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.errors,
+            ["caller `b`: tls identity `x.example` is used by another caller"]
+        );
     }
 
     #[test]

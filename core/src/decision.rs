@@ -130,7 +130,9 @@ impl Policy {
         candidates: impl FnOnce(&RequestFacts<'_>) -> C,
         has_shadow_rules: bool,
     ) -> Response {
-        let ec2_key = facts.ec2_security_group.map(names::insensitive_key);
+        let ec2_key = facts
+            .ec2_security_group
+            .map(|name| names::EC2_SECURITY_GROUP_NAMES.key(name));
         let facts = &RequestFacts {
             ec2_security_group: ec2_key.as_deref(),
             ..*facts

@@ -22,6 +22,11 @@ pub enum NameCase {
     Insensitive,
 }
 
+/// How ElastiCache keeps cache security group names.
+pub const CACHE_SECURITY_GROUP_NAMES: NameCase = NameCase::StoredLowercase;
+/// How EC2 compares security group names.
+pub const EC2_SECURITY_GROUP_NAMES: NameCase = NameCase::Insensitive;
+
 impl NameCase {
     /// A pattern as it is compiled: for names compared without case,
     /// lower-cased ([`lower_ascii_case`]); a pattern that does not parse is

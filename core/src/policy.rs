@@ -9,7 +9,7 @@ use regex::RegexSetBuilder;
 use serde_yaml::Value;
 
 use crate::model::{did_you_mean, AccountId, Action, Region};
-use crate::names::NameCase;
+use crate::names::{self, NameCase};
 pub use crate::rule::{Effect, Mode};
 use crate::rule::{NameMatcher, Rule};
 use crate::rule_index::ActionRules;
@@ -385,13 +385,13 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
     let cache_security_groups = name_matcher(
         map.get("cache_security_groups"),
         "cache_security_groups",
-        NameCase::StoredLowercase,
+        names::CACHE_SECURITY_GROUP_NAMES,
         ctx,
     );
     let ec2_security_groups = name_matcher(
         map.get("ec2_security_groups"),
         "ec2_security_groups",
-        NameCase::Insensitive,
+        names::EC2_SECURITY_GROUP_NAMES,
         ctx,
     );
     let message = match map.get("message") {

@@ -88,6 +88,17 @@ fn shorten(value: &str, max: usize) -> (&str, Option<usize>) {
     (&value[..end], Some(value.len()))
 }
 
+/// A field's value cut to `max` bytes, its full length noted in `full`.
+fn shorten_field<'v>(
+    value: &'v Option<String>,
+    max: usize,
+    full: &mut Option<usize>,
+) -> Option<&'v str> {
+    let (value, length) = shorten(value.as_deref()?, max);
+    *full = length;
+    Some(value)
+}
+
 impl RequestRecord {
     pub fn new(
         time: SystemTime,
@@ -144,16 +155,16 @@ impl RequestRecord {
             MAX_UNTRUSTED_VALUE_BYTES
         };
         let mut shortened = Shortened::default();
-        let cache_security_group = self.cache_security_group.as_deref().map(|v| {
-            let (v, full) = shorten(v, max);
-            shortened.cache_security_group = full;
-            v
-        });
-        let ec2_security_group = self.ec2_security_group.as_deref().map(|v| {
-            let (v, full) = shorten(v, max);
-            shortened.ec2_security_group = full;
-            v
-        });
+        let cache_security_group = shorten_field(
+            &self.cache_security_group,
+            max,
+            &mut shortened.cache_security_group,
+        );
+        let ec2_security_group = shorten_field(
+            &self.ec2_security_group,
+            max,
+            &mut shortened.ec2_security_group,
+        );
         AuditLine {
             cache_security_group,
             ec2_security_group,
