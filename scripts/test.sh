@@ -14,7 +14,7 @@ venv="${VENV:-.venv}"
 # --all-targets also runs each criterion benchmark once, as a test.
 cargo test --locked --workspace --all-targets
 cargo build --locked
-bin="$PWD/target/debug/elasticache-authz-proxy"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/elasticache-authz-proxy"
 
 # The shipped policies: no errors, no warnings, and their own tests pass.
 for policy in policies/*.yaml; do
