@@ -13,12 +13,10 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-use elasticache_authz_proxy::auth::{
-    self, AuthorizationHeader, CallerDirectory, ClientCertificate,
-};
+use elasticache_authz_proxy::auth::{self, CallerDirectory, ClientCertificate};
 use elasticache_authz_proxy::decision::{Decision, RequestFacts};
 use elasticache_authz_proxy::policy::{self, Policy};
-use elasticache_authz_proxy::request::{self, ContentType, HttpParts};
+use elasticache_authz_proxy::request::{self, HttpParts, SingleHeader};
 use elasticache_authz_proxy::sigv4::ReceivedRequest;
 use elasticache_authz_proxy::{callers, model::Region};
 
@@ -163,14 +161,14 @@ fn parse_authenticate_decide(
         query: None,
         content_type: signed
             .header("content-type")
-            .map_or(ContentType::Absent, ContentType::One),
+            .map_or(SingleHeader::Absent, SingleHeader::One),
         body: signed.body.as_bytes(),
     })
     .expect("parses");
     let signature = auth::caller_signature(
         signed
             .header("authorization")
-            .map_or(AuthorizationHeader::Absent, AuthorizationHeader::One),
+            .map_or(SingleHeader::Absent, SingleHeader::One),
         &query_auth,
     )
     .expect("signature parses");
@@ -228,7 +226,7 @@ fn decide(c: &mut Criterion) {
             method: "POST",
             path: "/",
             query: None,
-            content_type: ContentType::One("application/x-www-form-urlencoded"),
+            content_type: SingleHeader::One("application/x-www-form-urlencoded"),
             body: ingress_body(rules).as_bytes(),
         })
         .expect("parses");
@@ -275,7 +273,7 @@ fn sign_upstream(c: &mut Criterion) {
         method: "POST",
         path: "/",
         query: None,
-        content_type: ContentType::One("application/x-www-form-urlencoded"),
+        content_type: SingleHeader::One("application/x-www-form-urlencoded"),
         body: ingress_body(10).as_bytes(),
     })
     .expect("parses");

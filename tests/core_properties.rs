@@ -22,8 +22,9 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use bytes::Bytes;
-use elasticache_authz_proxy::auth::{self, AuthorizationHeader, CallerSignature};
+use elasticache_authz_proxy::auth::{self, CallerSignature};
 use elasticache_authz_proxy::decision::{Decision, DenialDetail, RequestFacts};
+use elasticache_authz_proxy::error::{ApiError, Rejection};
 use elasticache_authz_proxy::form;
 use elasticache_authz_proxy::model::{AccountId, Action, Region, API_VERSION};
 use elasticache_authz_proxy::policy::{self, Mode};
@@ -31,7 +32,7 @@ use elasticache_authz_proxy::policy_tools;
 use elasticache_authz_proxy::proxy::config::EndpointTemplate;
 use elasticache_authz_proxy::proxy::upstream::{self, ProxyCredentials};
 use elasticache_authz_proxy::request::{
-    self, ContentType, ElastiCacheRequest, HttpParts, QueryAuth, QUERY_AUTH_PARAMS,
+    self, ElastiCacheRequest, HttpParts, QueryAuth, SingleHeader, QUERY_AUTH_PARAMS,
 };
 use elasticache_authz_proxy::sigv4::{self, Claim, Location, ReceivedRequest};
 use http_body_util::{BodyExt, Full};
@@ -47,7 +48,7 @@ const GUARDED: [&str; 3] = [
 
 // ---- helpers ---------------------------------------------------------------
 
-type Parsed = Result<(ElastiCacheRequest, QueryAuth), elasticache_authz_proxy::error::ApiError>;
+type Parsed = Result<(ElastiCacheRequest, QueryAuth), ApiError>;
 
 fn parse(method: &str, query: Option<&str>, body: &[u8]) -> Parsed {
     request::parse(&HttpParts {
@@ -55,12 +56,13 @@ fn parse(method: &str, query: Option<&str>, body: &[u8]) -> Parsed {
         path: "/",
         query,
         content_type: if method == "POST" {
-            ContentType::One(FORM)
+            SingleHeader::One(FORM)
         } else {
-            ContentType::Absent
+            SingleHeader::Absent
         },
         body,
     })
+    .map_err(|e| Rejection::from(e).answer())
 }
 
 fn post(body: &str) -> Parsed {
@@ -464,7 +466,7 @@ proptest! {
             method: "POST",
             path: "/",
             query: None,
-            content_type: content_type.map_or(ContentType::Absent, ContentType::One),
+            content_type: content_type.map_or(SingleHeader::Absent, SingleHeader::One),
             body: &body,
         }).unwrap();
         prop_assert_eq!(&forwarded, &request);
@@ -737,9 +739,9 @@ proptest! {
             path: &path,
             query: query.as_deref(),
             content_type: match content_type.as_str() {
-                "" => ContentType::Absent,
-                "!" => ContentType::Unreadable,
-                one => ContentType::One(one),
+                "" => SingleHeader::Absent,
+                "!" => SingleHeader::Unreadable,
+                one => SingleHeader::One(one),
             },
             body: &body,
         });
@@ -752,6 +754,7 @@ proptest! {
                 prop_assert_eq!(again.to_form_body(), forwarded);
             }
             Err(error) => {
+                let error = Rejection::from(error).answer();
                 prop_assert!(!error.message.is_empty());
                 prop_assert!(error.to_xml("id").contains(error.code));
             }
@@ -830,11 +833,12 @@ proptest! {
         match auth::parse_authorization_header(&header) {
             Ok(parsed) => check_signature(&parsed)?,
             Err(error) => {
+                let error = Rejection::from(error).answer();
                 prop_assert_eq!(error.code, "IncompleteSignature");
                 prop_assert!(!error.to_xml("id").is_empty());
             }
         }
-        let _ = auth::caller_signature(AuthorizationHeader::One(&header), &QueryAuth::default());
+        let _ = auth::caller_signature(SingleHeader::One(&header), &QueryAuth::default());
     }
 
     #[test]
@@ -876,7 +880,7 @@ proptest! {
                 query_auth.params.entry(name).or_insert_with(|| value.to_owned());
             }
         }
-        if let Ok(Some(parsed)) = auth::caller_signature(AuthorizationHeader::Absent, &query_auth) {
+        if let Ok(Some(parsed)) = auth::caller_signature(SingleHeader::Absent, &query_auth) {
             check_signature(&parsed)?;
             prop_assert!(parsed.query_expires.is_none_or(|s| (1..=604_800).contains(&s)));
         }

@@ -18,6 +18,7 @@ mod actions;
 pub mod auth;
 pub mod callers;
 pub mod decision;
+pub mod encoding;
 pub mod error;
 pub mod facts;
 pub mod form;

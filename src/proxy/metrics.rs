@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::auth::SignatureFailure;
+use crate::error::SignatureFailure;
 use crate::policy::Mode;
 use crate::proxy::audit::{RequestRecord, Shortened};
 use prometheus::{
