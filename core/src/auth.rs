@@ -201,8 +201,11 @@ pub fn parse_credential(credential: &str) -> Result<CredentialScope, AuthError> 
             quoted(credential)
         )));
     };
-    let key_ok = (16..=128).contains(&access_key_id.len())
-        && access_key_id.bytes().all(|b| b.is_ascii_alphanumeric());
+    // Only what could not be a key at all is malformed here: whether the
+    // key is one the callers file issued is `authenticate`'s question, and a
+    // trusted sidecar accepts LocalStack-style keys such as `test`.
+    let key_ok = (1..=128).contains(&access_key_id.len())
+        && access_key_id.bytes().all(|b| b.is_ascii_graphic());
     if !key_ok {
         return Err(syntax(format!(
             "access key id {} is malformed",
@@ -325,14 +328,15 @@ pub fn authenticate(
     now_unix_secs: i64,
 ) -> Result<Authenticated, AuthError> {
     let callers = match (directory, signature) {
-        (CallerDirectory::Trusted(name), Some(_)) => {
+        // The trusted sidecar verifies nothing, so it takes what SDKs send
+        // locally: any key, or no signature (the region then comes from the
+        // Host or the config, see `request_region`).
+        (CallerDirectory::Trusted(name), _) => {
             return Ok(Authenticated {
                 caller: name.clone(),
                 method: AuthMethod::Trusted,
             })
         }
-        // The trusted sidecar still takes the region from the signature.
-        (CallerDirectory::Trusted(_), None) => return Err(AuthError::Unsigned),
         (CallerDirectory::Callers(callers), _) => callers,
     };
     let certificate_caller = certificate
@@ -519,6 +523,23 @@ mod tests {
     }
 
     #[test]
+    fn any_key_shape_parses_and_only_the_callers_file_says_whose_it_is() {
+        for key in ["test", "AKID", "local_dev-key.1"] {
+            let sig = header(&format!(
+                "AWS4-HMAC-SHA256 Credential={key}/20261125/us-east-1/elasticache/aws4_request, SignedHeaders=host, Signature={SIG}"
+            ))
+            .unwrap();
+            assert_eq!(sig.scope.access_key_id, key);
+        }
+        let too_long = "K".repeat(129);
+        let err = header(&format!(
+            "AWS4-HMAC-SHA256 Credential={too_long}/20261125/us-east-1/elasticache/aws4_request, SignedHeaders=host, Signature={SIG}"
+        ))
+        .unwrap_err();
+        assert_eq!(err.code, "IncompleteSignature");
+    }
+
+    #[test]
     fn rejects_malformed_headers() {
         let good_cred = "AKIDEXAMPLE0000001/20261125/us-east-1/elasticache/aws4_request";
         for bad in [
@@ -536,7 +557,7 @@ mod tests {
             format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE0000001/20261125/evil.example/elasticache/aws4_request, SignedHeaders=host, Signature={SIG}"),
             format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE0000001/2026112/us-east-1/elasticache/aws4_request, SignedHeaders=host, Signature={SIG}"),
             format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE0000001/20261125/us-east-1/elasticache/aws4_request/x, SignedHeaders=host, Signature={SIG}"),
-            format!("AWS4-HMAC-SHA256 Credential=AKID/20261125/us-east-1/elasticache/aws4_request, SignedHeaders=host, Signature={SIG}"),
+            format!("AWS4-HMAC-SHA256 Credential=/20261125/us-east-1/elasticache/aws4_request, SignedHeaders=host, Signature={SIG}"),
             format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE0000001/20261125/us-east-1/elasticache/aws4_requesx, SignedHeaders=host, Signature={SIG}"),
         ] {
             let err = header(&bad).unwrap_err();
@@ -890,10 +911,12 @@ mod tests {
             assert_eq!(last_reason(), Some(SignatureFailure::Missing));
             let (c, _, _) = code(run(&directory(), &bare, NO_CERT, NOW));
             assert_eq!(c, "MissingAuthenticationToken");
+            // The trusted sidecar serves unsigned requests too.
             let trusted = CallerDirectory::Trusted("local-app".to_owned());
+            let caller = run(&trusted, &bare, NO_CERT, NOW).unwrap();
             assert_eq!(
-                code(run(&trusted, &bare, NO_CERT, NOW)).0,
-                "MissingAuthenticationToken"
+                (caller.caller.as_str(), caller.method),
+                ("local-app", AuthMethod::Trusted)
             );
 
             let (c, _, message) = code(run(&directory(), &signed, mtls(stranger), NOW));
