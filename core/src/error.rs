@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::model::{Action, API_VERSION};
+use crate::service_model::{Bounds, BOTOCORE_VERSION};
 use crate::sigv4::VerifyError;
 
 /// Why a request was not served, by the stage that stopped it. Stages
@@ -98,10 +99,52 @@ pub enum ParseError {
         names: Vec<&'static str>,
     },
     Empty(&'static str),
+    /// A parameter the action does not have in the proxy's model (a newer
+    /// SDK may send one); the hint is the closest name it has.
     UnexpectedParameter {
         action: Action,
         name: String,
+        hint: Option<String>,
     },
+    /// A structure (or map entry) lacks required members.
+    MissingMembers {
+        name: String,
+        members: Vec<&'static str>,
+    },
+    /// A list or structure sent as a plain value, or the other way round.
+    Shape {
+        name: String,
+        expected: &'static str,
+    },
+    /// A list item numbered other than as botocore numbers them.
+    ListIndex {
+        name: String,
+        index: String,
+    },
+    ListGap {
+        name: String,
+        missing: String,
+    },
+    /// `found` is `None` for a secret, whose value is never echoed.
+    WrongType {
+        name: String,
+        expected: &'static str,
+        found: Option<String>,
+    },
+    NotInEnum {
+        name: String,
+        found: Option<String>,
+        allowed: &'static [&'static str],
+        hint: Option<&'static str>,
+    },
+    /// A length, count or number outside the model's bounds.
+    OutOfBounds {
+        name: String,
+        what: &'static str,
+        found: Option<i64>,
+        bounds: Bounds,
+    },
+    RepeatedMapKey(String),
 }
 
 /// The caller could not be authenticated.
@@ -373,10 +416,90 @@ fn parse_answer(e: &ParseError) -> ApiError {
                 .join(", ")
         )),
         ParseError::Empty(name) => E::invalid_parameter_value(format!("`{name}` must not be empty")),
-        ParseError::UnexpectedParameter { action, name } => E::invalid_query_parameter(format!(
-            "{action} does not take the parameter {}",
+        ParseError::UnexpectedParameter { action, name, hint } => {
+            E::invalid_query_parameter(format!(
+                "{action} does not take the parameter {}{}; this proxy knows the ElastiCache {API_VERSION} model of botocore {BOTOCORE_VERSION}, so a parameter a newer SDK sends needs a newer proxy",
+                quoted(name),
+                hint.as_deref()
+                    .map(|h| format!(" (did you mean {}?)", quoted(h)))
+                    .unwrap_or_default()
+            ))
+        }
+        ParseError::MissingMembers { name, members } => E::missing_parameter(format!(
+            "{} lacks the member(s) {}",
+            quoted(name),
+            members
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        ParseError::Shape { name, expected } => E::invalid_query_parameter(format!(
+            "{} is {expected}",
             quoted(name)
         )),
+        ParseError::ListIndex { name, index } => E::invalid_query_parameter(format!(
+            "{}: list items are numbered 1, 2, 3 and so on, without leading zeros, not {}",
+            quoted(name),
+            quoted(index)
+        )),
+        ParseError::ListGap { name, missing } => E::invalid_query_parameter(format!(
+            "the items of {} skip {}: they must be numbered 1 to n without gaps",
+            quoted(name),
+            quoted(missing)
+        )),
+        ParseError::WrongType {
+            name,
+            expected,
+            found,
+        } => E::invalid_parameter_value(format!(
+            "{} must be {expected}, not {}",
+            quoted(name),
+            shown(found.as_deref())
+        )),
+        ParseError::NotInEnum {
+            name,
+            found,
+            allowed,
+            hint,
+        } => E::invalid_parameter_value(format!(
+            "{} must be one of {}, not {}{}",
+            quoted(name),
+            allowed
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            shown(found.as_deref()),
+            hint.map(|h| format!("; did you mean `{h}`?"))
+                .unwrap_or_default()
+        )),
+        ParseError::OutOfBounds {
+            name,
+            what,
+            found,
+            bounds,
+        } => {
+            let allowed = match (bounds.min, bounds.max) {
+                (Some(min), Some(max)) => format!("{min} to {max}"),
+                (Some(min), None) => format!("at least {min}"),
+                (None, Some(max)) => format!("at most {max}"),
+                (None, None) => "any".to_owned(),
+            };
+            let found = match (found, *what) {
+                (Some(n), "value") => format!("is {n}"),
+                (Some(n), what) => format!("has {n} {what}"),
+                (None, "value") => "is a secret value".to_owned(),
+                (None, what) => format!("has a number of {what}"),
+            };
+            E::invalid_parameter_value(format!(
+                "{} {found}, outside the range the model allows ({allowed})",
+                quoted(name)
+            ))
+        }
+        ParseError::RepeatedMapKey(name) => {
+            E::invalid_query_parameter(format!("{} repeats a key", quoted(name)))
+        }
     }
 }
 
@@ -620,6 +743,11 @@ pub fn xml_escape(text: &str) -> Cow<'_, str> {
 
 fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// A value for a message, or that it is a secret.
+fn shown(value: Option<&str>) -> String {
+    value.map_or("the value sent (a secret, not shown)".to_owned(), quoted)
 }
 
 /// User input quoted for a message: in backticks, cut short so that a huge

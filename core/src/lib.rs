@@ -25,6 +25,7 @@ pub mod form;
 pub mod lint;
 pub mod model;
 pub mod names;
+pub mod params;
 pub mod policy;
 pub mod policy_tools;
 pub mod request;

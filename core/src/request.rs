@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use crate::error::{MessageError, ParseError, Place};
 use crate::form;
 use crate::model::{did_you_mean, AccountId, Action, API_VERSION};
+use crate::params::{Params, Value};
 
 pub const CACHE_SECURITY_GROUP_NAME: &str = "CacheSecurityGroupName";
 pub const EC2_SECURITY_GROUP_NAME: &str = "EC2SecurityGroupName";
@@ -63,9 +64,9 @@ pub struct ElastiCacheRequest {
     pub cache_security_group_name: Option<String>,
     pub ec2_security_group_name: Option<String>,
     pub ec2_security_group_owner_id: Option<AccountId>,
-    /// Parameters the policy does not look at, forwarded as parsed. Always
-    /// empty for the ingress actions, whose parameters are all known.
-    pub other_params: BTreeMap<String, String>,
+    /// Every other parameter of the action, typed by the service model.
+    /// Always empty for the ingress actions, whose parameters are all known.
+    pub params: Params,
 }
 
 /// SigV4 query-string authentication parameters, from the query string only.
@@ -91,31 +92,44 @@ enum Source {
 
 impl ElastiCacheRequest {
     /// The parameters to forward, in canonical order: Action, Version, then
-    /// the rest sorted by name. This is exactly what the policy decided on.
-    pub fn form_pairs(&self) -> Vec<(&str, &str)> {
-        let mut rest: Vec<(&str, &str)> = self
-            .other_params
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        if let Some(v) = &self.cache_security_group_name {
-            rest.push((CACHE_SECURITY_GROUP_NAME, v));
-        }
-        if let Some(v) = &self.ec2_security_group_name {
-            rest.push((EC2_SECURITY_GROUP_NAME, v));
-        }
-        if let Some(v) = &self.ec2_security_group_owner_id {
-            rest.push((EC2_SECURITY_GROUP_OWNER_ID, v.as_str()));
+    /// the rest sorted by name, serialized from the typed values as
+    /// botocore serializes them. This is exactly what the policy decided on.
+    pub fn form_pairs(&self) -> Vec<(String, String)> {
+        let mut rest = Vec::with_capacity(self.params.len() + 3);
+        self.params.push_pairs("", &mut rest);
+        let typed = [
+            (
+                CACHE_SECURITY_GROUP_NAME,
+                self.cache_security_group_name.as_deref(),
+            ),
+            (
+                EC2_SECURITY_GROUP_NAME,
+                self.ec2_security_group_name.as_deref(),
+            ),
+            (
+                EC2_SECURITY_GROUP_OWNER_ID,
+                self.ec2_security_group_owner_id
+                    .as_ref()
+                    .map(AccountId::as_str),
+            ),
+        ];
+        for (name, value) in typed {
+            if let Some(value) = value {
+                rest.push((name.to_owned(), value.to_owned()));
+            }
         }
         rest.sort_unstable();
-        let mut pairs = vec![("Action", self.action.name()), ("Version", API_VERSION)];
+        let mut pairs = Vec::with_capacity(rest.len() + 2);
+        pairs.push(("Action".to_owned(), self.action.name().to_owned()));
+        pairs.push(("Version".to_owned(), API_VERSION.to_owned()));
         pairs.extend(rest);
         pairs
     }
 
     /// The canonical form body sent upstream.
     pub fn to_form_body(&self) -> String {
-        form::encode(self.form_pairs())
+        let pairs = self.form_pairs();
+        form::encode(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 }
 
@@ -288,7 +302,19 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Pa
         Some(_) => {}
     }
 
-    let ec2_security_group_owner_id = match params.remove(EC2_SECURITY_GROUP_OWNER_ID) {
+    let input = crate::service_model::operation(action.name())
+        .map(|operation| operation.input())
+        .ok_or(ParseError::NoAction)?;
+    let mut typed = crate::params::parse(action, input, &params)?;
+    let mut take = |name: &str| match typed.remove(name) {
+        Some(Value::String(value)) => Some(value),
+        _ => None,
+    };
+    // The model marks the cache security group name as stored in lower
+    // case, so the parser has lower-cased it already.
+    let cache_security_group_name = take(CACHE_SECURITY_GROUP_NAME);
+    let ec2_security_group_name = take(EC2_SECURITY_GROUP_NAME);
+    let ec2_security_group_owner_id = match take(EC2_SECURITY_GROUP_OWNER_ID) {
         None => None,
         Some(raw) => Some(AccountId::parse(&raw).ok_or(ParseError::AccountId {
             parameter: EC2_SECURITY_GROUP_OWNER_ID,
@@ -297,13 +323,10 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Pa
     };
     let request = ElastiCacheRequest {
         action,
-        // ElastiCache acts on the lower-case form: decide on it and forward it.
-        cache_security_group_name: params
-            .remove(CACHE_SECURITY_GROUP_NAME)
-            .map(crate::names::stored_lowercase),
-        ec2_security_group_name: params.remove(EC2_SECURITY_GROUP_NAME),
+        cache_security_group_name,
+        ec2_security_group_name,
         ec2_security_group_owner_id,
-        other_params: params,
+        params: typed,
     };
     if action.is_ingress_change() {
         check_ingress_shape(&request)?;
@@ -354,32 +377,8 @@ fn take_action(params: &mut BTreeMap<String, String>) -> Result<Action, ParseErr
 }
 
 /// Authorize and Revoke CacheSecurityGroupIngress carry exactly three
-/// parameters, all required; anything else would be forwarded unchecked.
+/// parameters; the model requires each, and none may be empty.
 fn check_ingress_shape(request: &ElastiCacheRequest) -> Result<(), ParseError> {
-    let missing: Vec<&str> = [
-        (
-            CACHE_SECURITY_GROUP_NAME,
-            request.cache_security_group_name.is_none(),
-        ),
-        (
-            EC2_SECURITY_GROUP_NAME,
-            request.ec2_security_group_name.is_none(),
-        ),
-        (
-            EC2_SECURITY_GROUP_OWNER_ID,
-            request.ec2_security_group_owner_id.is_none(),
-        ),
-    ]
-    .into_iter()
-    .filter(|(_, absent)| *absent)
-    .map(|(name, _)| name)
-    .collect();
-    if !missing.is_empty() {
-        return Err(ParseError::MissingParameters {
-            action: request.action,
-            names: missing,
-        });
-    }
     for (name, value) in [
         (
             CACHE_SECURITY_GROUP_NAME,
@@ -390,12 +389,6 @@ fn check_ingress_shape(request: &ElastiCacheRequest) -> Result<(), ParseError> {
         if value.as_deref().is_some_and(str::is_empty) {
             return Err(ParseError::Empty(name));
         }
-    }
-    if let Some(extra) = request.other_params.keys().next() {
-        return Err(ParseError::UnexpectedParameter {
-            action: request.action,
-            name: extra.clone(),
-        });
     }
     Ok(())
 }
@@ -457,7 +450,7 @@ mod tests {
             request.ec2_security_group_owner_id.unwrap().as_str(),
             "123456781234"
         );
-        assert!(request.other_params.is_empty());
+        assert!(request.params.is_empty());
         assert!(auth.is_empty());
         assert_eq!(get(INGRESS).unwrap().0, request);
     }
@@ -476,7 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn keeps_other_parameters_of_other_actions() {
+    fn keeps_other_parameters_of_other_actions_typed() {
         let (request, _) = post(
             "Action=DescribeCacheClusters&Version=2015-02-02&MaxRecords=20&ShowCacheNodeInfo=true",
         )
@@ -494,7 +487,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(auth.get("X-Amz-Algorithm"), Some("AWS4-HMAC-SHA256"));
-        assert!(request.other_params.is_empty());
+        assert!(request.params.is_empty());
         assert!(!request.to_form_body().contains("X-Amz"));
     }
 
@@ -782,18 +775,15 @@ mod tests {
     proptest! {
         #[test]
         fn forwarded_body_re_parses_to_the_decided_request(
-            group in "[ -~]{1,30}", ec2 in "\\PC{1,30}", extra in proptest::collection::btree_map("[A-Z][a-zA-Z.]{0,12}", "\\PC{0,12}", 0..4)
+            group in "[ -~]{1,30}", ec2 in "\\PC{1,30}"
         ) {
             let request = ElastiCacheRequest {
-                action: Action::from_name("DescribeCacheSecurityGroups").unwrap(),
+                action: Action::from_name("AuthorizeCacheSecurityGroupIngress").unwrap(),
                 // A decided request holds the name in ElastiCache's lower case.
                 cache_security_group_name: Some(crate::names::stored_lowercase(group)),
                 ec2_security_group_name: Some(ec2),
                 ec2_security_group_owner_id: AccountId::parse("123456781234"),
-                other_params: extra
-                    .into_iter()
-                    .filter(|(k, _)| !KNOWN_PARAMS.iter().chain(QUERY_AUTH_PARAMS.iter()).any(|p| p.eq_ignore_ascii_case(k)))
-                    .collect(),
+                params: Params::default(),
             };
             let (again, _) = post(&request.to_form_body()).unwrap();
             prop_assert_eq!(again, request);
