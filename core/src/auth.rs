@@ -575,12 +575,9 @@ mod tests {
         use super::*;
         use crate::callers;
         use crate::request::{self, HttpParts, SingleHeader};
+        use crate::sdk_signer::{self, Signed};
         use crate::sigv4::ReceivedRequest;
-        use aws_credential_types::Credentials;
-        use aws_sigv4::http_request::{
-            sign, SignableBody, SignableRequest, SignatureLocation as Placement, SigningSettings,
-        };
-        use aws_sigv4::sign::v4;
+        use aws_sigv4::http_request::SignatureLocation as Placement;
         use std::time::{Duration, UNIX_EPOCH};
 
         const CI_KEY: &str = "AKIAEXAMPLECI0000001";
@@ -591,21 +588,7 @@ mod tests {
             &CacheSecurityGroupName=prod-cache&EC2SecurityGroupName=app-web\
             &EC2SecurityGroupOwnerId=123456781234";
 
-        struct Signed {
-            method: &'static str,
-            query: Option<String>,
-            headers: Vec<(String, String)>,
-            body: String,
-        }
-
         impl Signed {
-            fn header(&self, name: &str) -> Option<&str> {
-                self.headers
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, v)| v.as_str())
-            }
-
             fn set_header(&mut self, name: &str, value: &str) {
                 for (n, v) in &mut self.headers {
                     if n == name {
@@ -627,59 +610,15 @@ mod tests {
             placement: Placement,
             expires: Option<u64>,
         ) -> Signed {
-            let (method, uri, body) = match placement {
-                Placement::Headers => ("POST", "http://127.0.0.1:8080/".to_owned(), BODY),
-                _ => ("GET", format!("http://127.0.0.1:8080/?{BODY}"), ""),
-            };
-            let mut headers = vec![("host".to_owned(), "127.0.0.1:8080".to_owned())];
-            if method == "POST" {
-                headers.push((
-                    "content-type".to_owned(),
-                    "application/x-www-form-urlencoded; charset=utf-8".to_owned(),
-                ));
-                headers.push(("content-length".to_owned(), body.len().to_string()));
-                headers.push((
-                    "x-amz-user-agent".to_owned(),
-                    "aws-sdk-rust/1.3.9 api/elasticache/1.90.0".to_owned(),
-                ));
-            }
-            let identity = Credentials::new(key, secret, None, None, "test").into();
-            let mut settings = SigningSettings::default();
-            settings.signature_location = placement;
-            settings.expires_in = expires.map(Duration::from_secs);
-            let params = v4::SigningParams::builder()
-                .identity(&identity)
-                .region("us-east-1")
-                .name("elasticache")
-                .time(UNIX_EPOCH + Duration::from_secs(NOW as u64))
-                .settings(settings)
-                .build()
-                .unwrap()
-                .into();
-            let signable = SignableRequest::new(
-                method,
-                &uri,
-                headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-                SignableBody::Bytes(body.as_bytes()),
+            sdk_signer::sign_form(
+                key,
+                secret,
+                "us-east-1",
+                UNIX_EPOCH + Duration::from_secs(NOW as u64),
+                BODY,
+                placement,
+                expires.map(Duration::from_secs),
             )
-            .unwrap();
-            let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-            let mut request = http::Request::builder().method(method).uri(&uri);
-            for (name, value) in &headers {
-                request = request.header(name, value);
-            }
-            let mut request = request.body(()).unwrap();
-            instructions.apply_to_request_http1x(&mut request);
-            Signed {
-                method,
-                query: request.uri().query().map(str::to_owned),
-                headers: request
-                    .headers()
-                    .iter()
-                    .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
-                    .collect(),
-                body: body.to_owned(),
-            }
         }
 
         fn header_signed() -> Signed {
@@ -708,11 +647,7 @@ mod tests {
                 &query_auth,
             )
             .map_err(wire)?;
-            let headers: Vec<(&str, &str)> = signed
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
+            let headers = signed.header_pairs();
             let received = ReceivedRequest {
                 method: signed.method,
                 path: "/",

@@ -31,6 +31,8 @@ pub mod policy_tools;
 pub mod request;
 mod rule;
 mod rule_index;
+#[cfg(test)]
+mod sdk_signer;
 pub mod service_model;
 pub mod sigv4;
 pub mod yaml_positions;
