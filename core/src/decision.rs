@@ -32,10 +32,14 @@ impl Decision {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Condition {
     Caller,
+    /// The caller is one the rule's `except_callers` excepts.
+    ExceptedCaller,
     Region,
     OwnerId,
     CacheSecurityGroup,
     Ec2SecurityGroup,
+    /// The rule's `params` condition of this index.
+    Param(u16),
 }
 
 /// Why an allow rule that names the action did not match.
@@ -43,6 +47,8 @@ pub enum Condition {
 pub struct Mismatch {
     pub rule: String,
     pub condition: Condition,
+    /// The failed condition, said with the request's value.
+    pub detail: String,
     pub rule_message: Option<String>,
 }
 
@@ -207,6 +213,7 @@ impl Policy {
                 response.mismatches.push(Mismatch {
                     rule: rule.id.clone(),
                     condition,
+                    detail: describe(condition, rule, facts),
                     rule_message: rule.message.clone(),
                 });
             }
@@ -224,6 +231,14 @@ fn first_failed_condition(rule: &Rule, facts: &RequestFacts<'_>) -> Option<Condi
             .is_some_and(|c| callers.iter().any(|allowed| allowed == c))
         {
             return Some(Condition::Caller);
+        }
+    }
+    if let Some(excepted) = &rule.except_callers {
+        if facts
+            .caller
+            .is_some_and(|c| excepted.iter().any(|name| name == c))
+        {
+            return Some(Condition::ExceptedCaller);
         }
     }
     if let Some(regions) = &rule.regions {
@@ -250,6 +265,11 @@ fn first_failed_condition(rule: &Rule, facts: &RequestFacts<'_>) -> Option<Condi
             .is_some_and(|n| matcher.is_match(n))
         {
             return Some(Condition::Ec2SecurityGroup);
+        }
+    }
+    for (index, condition) in rule.params.iter().enumerate() {
+        if !condition.holds(facts.params) {
+            return Some(Condition::Param(index as u16));
         }
     }
     None
@@ -306,12 +326,7 @@ impl Response {
             return out;
         }
         for mismatch in self.mismatches.iter().take(MISMATCHES_SHOWN) {
-            let _ = write!(
-                out,
-                "; rule `{}`: {}",
-                mismatch.rule,
-                describe(mismatch.condition, facts)
-            );
+            let _ = write!(out, "; rule `{}`: {}", mismatch.rule, mismatch.detail);
             if let Some(message) = &mismatch.rule_message {
                 let _ = write!(out, " ({message})");
             }
@@ -340,8 +355,20 @@ fn subject(facts: &RequestFacts<'_>) -> String {
     }
 }
 
-fn describe(condition: Condition, facts: &RequestFacts<'_>) -> String {
+fn describe(condition: Condition, rule: &Rule, facts: &RequestFacts<'_>) -> String {
     let (name, value) = match condition {
+        Condition::ExceptedCaller => {
+            return format!(
+                "caller {} is one of its excepted callers",
+                quoted(facts.caller.unwrap_or_default())
+            )
+        }
+        Condition::Param(index) => {
+            return rule
+                .params
+                .get(usize::from(index))
+                .map_or_else(String::new, |c| c.describe_failure(facts.params))
+        }
         Condition::Caller => {
             return match facts.caller {
                 Some(caller) => format!("caller {} is not one of its callers", quoted(caller)),
@@ -539,6 +566,7 @@ rules:
             owner_id: None,
             cache_security_group: group,
             ec2_security_group: None,
+            params: &crate::params::EMPTY,
         };
         assert_eq!(
             policy.is_authorized(&request(Some("prod-legacy"))).reason,
@@ -614,6 +642,7 @@ rules:
             owner_id: None,
             cache_security_group: None,
             ec2_security_group: None,
+            params: &crate::params::EMPTY,
         };
         assert_eq!(
             policy.is_authorized(&facts(Some("ci-deployer"))).reason,
@@ -639,6 +668,7 @@ rules:
                 owner_id: None,
                 cache_security_group: None,
                 ec2_security_group: None,
+                params: &crate::params::EMPTY,
             };
             assert_eq!(policy.is_authorized(&facts).decision, Decision::Deny);
         }
@@ -671,6 +701,7 @@ rules:
             owner_id: case.owner.map(|o| AccountId::parse(o).unwrap()),
             cache_security_group: case.cache,
             ec2_security_group: case.ec2,
+            params: &crate::params::EMPTY,
         };
         let response = policy.is_authorized(&facts);
         let message = response.denial_message(&facts, DenialDetail::Full);
@@ -768,6 +799,7 @@ rules:
             owner_id: AccountId::parse("123456781234"),
             cache_security_group: Some("prod-web"),
             ec2_security_group: Some("app-web"),
+            params: &crate::params::EMPTY,
         };
         let response = policy.is_authorized(&facts);
         assert_eq!(
@@ -971,6 +1003,7 @@ rules:
                     owner_id: owner.map(|o| AccountId::parse(o).unwrap()),
                     cache_security_group: cache,
                     ec2_security_group: ec2,
+                    params: &crate::params::EMPTY,
                 };
                 let rules = &policy.by_action[facts.action.index()];
                 let scanned = policy.decide(&facts, |_| rules.all.iter().copied(), rules.has_shadow_rules);

@@ -17,6 +17,7 @@
 
 pub mod auth;
 pub mod callers;
+mod conditions;
 pub mod decision;
 pub mod encoding;
 pub mod error;

@@ -50,6 +50,11 @@ pub struct Params {
     members: Vec<(&'static Member, Value)>,
 }
 
+/// No parameters, for facts made without a request.
+pub static EMPTY: Params = Params {
+    members: Vec::new(),
+};
+
 impl PartialEq for Params {
     fn eq(&self, other: &Params) -> bool {
         self.members.len() == other.members.len()
