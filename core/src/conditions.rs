@@ -608,6 +608,17 @@ fn yaml_text(value: &Yaml) -> String {
 }
 
 impl ParamCondition {
+    /// A `matches` pattern on a name ElastiCache stores in lower case, for
+    /// the linter.
+    pub fn lowercase_pattern(&self) -> Option<&str> {
+        match &self.test {
+            Test::Matches { pattern, .. } if self.case == Some(NameCase::StoredLowercase) => {
+                Some(pattern)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the request's parameters satisfy the condition.
     pub fn holds(&self, params: &Params) -> bool {
         let Some(value) = params.get(self.name) else {
@@ -655,7 +666,7 @@ impl ParamCondition {
         if let Test::Present(_) = self.test {
             return format!("the request has `{name}`, which it must not");
         }
-        let shown = crate::error::quoted(&render(value));
+        let shown = crate::error::quoted(&value.render());
         match &self.test {
             Test::Present(_) => String::new(),
             Test::OneOf(options) => format!(
@@ -714,36 +725,6 @@ fn tag(value: &Value) -> Option<(&str, Option<&str>)> {
         fields.get("Key")?.as_str()?,
         fields.get("Value").and_then(Value::as_str),
     ))
-}
-
-/// A value as one line: `[a, b]` for lists, `{Key=…, Value=…}` for
-/// structures.
-pub fn render(value: &Value) -> String {
-    match value {
-        Value::String(s) | Value::Timestamp(s) => s.clone(),
-        Value::Boolean(b) => b.to_string(),
-        Value::Integer(n) => n.to_string(),
-        Value::List(items) => format!(
-            "[{}]",
-            items.iter().map(render).collect::<Vec<_>>().join(", ")
-        ),
-        Value::Structure(fields) => format!(
-            "{{{}}}",
-            fields
-                .iter()
-                .map(|(m, v)| format!("{}={}", m.query_name(), render(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Value::Map(entries) => format!(
-            "{{{}}}",
-            entries
-                .iter()
-                .map(|(k, v)| format!("{}={}", render(k), render(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
 }
 
 #[cfg(test)]

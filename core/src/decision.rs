@@ -64,6 +64,9 @@ pub struct Response {
     pub mismatches: Vec<Mismatch>,
     /// How many more allow rules for the action did not match.
     pub more_mismatches: usize,
+    /// The parameters (`params:` conditions) the deciding rules, or for a
+    /// denial because nothing allowed it the near misses, looked at.
+    pub looked_at: Vec<&'static str>,
     /// The `message` of the deny rules that decided.
     pub deny_messages: Vec<String>,
     /// When `mode: shadow` rules name the action: the decision the policy
@@ -169,6 +172,7 @@ impl Policy {
         let mut allows = Vec::new();
         let mut denies = Vec::new();
         let mut deny_messages = Vec::new();
+        let (mut allow_params, mut deny_params) = (Vec::new(), Vec::new());
         for index in candidates {
             let rule = &self.rules[index];
             if mode == Mode::Enforce && rule.mode == Mode::Shadow {
@@ -177,26 +181,34 @@ impl Policy {
             if first_failed_condition(rule, facts).is_some() {
                 continue;
             }
+            let looked = rule.params.iter().map(|c| c.name);
             match rule.effect {
-                Effect::Allow => allows.push(rule.id.clone()),
+                Effect::Allow => {
+                    allows.push(rule.id.clone());
+                    allow_params.extend(looked);
+                }
                 Effect::Deny => {
                     denies.push(rule.id.clone());
                     deny_messages.extend(rule.message.clone());
+                    deny_params.extend(looked);
                 }
             }
         }
-        let (decision, reason) = if !denies.is_empty() {
-            (Decision::Deny, denies)
+        let (decision, reason, mut looked_at) = if !denies.is_empty() {
+            (Decision::Deny, denies, deny_params)
         } else if !allows.is_empty() {
-            (Decision::Allow, allows)
+            (Decision::Allow, allows, allow_params)
         } else {
-            (Decision::Deny, Vec::new())
+            (Decision::Deny, Vec::new(), Vec::new())
         };
+        looked_at.sort_unstable();
+        looked_at.dedup();
         Response {
             decision,
             reason,
             mismatches: Vec::new(),
             more_mismatches: 0,
+            looked_at,
             deny_messages,
             shadow: None,
         }
@@ -210,6 +222,12 @@ impl Policy {
         for &index in allows.iter().take(MISMATCHES_SHOWN) {
             let rule = &self.rules[index];
             if let Some(condition) = first_failed_condition(rule, facts) {
+                if let Condition::Param(i) = condition {
+                    let name = rule.params.get(usize::from(i)).map(|c| c.name);
+                    if let Some(name) = name.filter(|n| !response.looked_at.contains(n)) {
+                        response.looked_at.push(name);
+                    }
+                }
                 response.mismatches.push(Mismatch {
                     rule: rule.id.clone(),
                     condition,
