@@ -70,6 +70,45 @@ fn ingress_body(rules: usize) -> String {
     )
 }
 
+/// A policy of one CreateReplicationGroup rule per team, with the new
+/// parameter conditions: the team's security groups, node types,
+/// encryption and its tag.
+fn create_policy_text(rules: usize) -> String {
+    let mut text = String::from("rules:\n");
+    for team in 0..rules {
+        let region = REGIONS[team % REGIONS.len()];
+        text.push_str(&format!(
+            "  - id: team{team}-create\n    effect: allow\n    actions: [CreateReplicationGroup]\n    callers: [team{team}]\n    regions: [{region}]\n    params:\n      SecurityGroupIds: {{all_in: [sg-{team:08x}a, sg-{team:08x}b, sg-{team:08x}c]}}\n      CacheNodeType: {{one_of: [cache.r7g.large, cache.r7g.xlarge]}}\n      TransitEncryptionEnabled: {{one_of: [true]}}\n      AtRestEncryptionEnabled: {{one_of: [true]}}\n      NumCacheClusters: {{range: [1, 6]}}\n      ReplicationGroupId: {{matches: \"team{team}-[a-z0-9-]+\"}}\n      Tags: {{tags: {{team: team{team}}}}}\n      AuthToken: {{present: false}}\n"
+        ));
+    }
+    text
+}
+
+/// The middle team of a create policy.
+fn create_team(rules: usize) -> usize {
+    rules / 2
+}
+
+/// A CreateReplicationGroup with 30 parameters, as boto3 writes them.
+fn create_body(team: usize) -> String {
+    format!(
+        "Action=CreateReplicationGroup&Version=2015-02-02\
+         &ReplicationGroupId=team{team}-orders&ReplicationGroupDescription=orders%20cache\
+         &CacheNodeType=cache.r7g.large&Engine=redis&EngineVersion=7.1&NumCacheClusters=3\
+         &AutomaticFailoverEnabled=true&MultiAZEnabled=true&CacheParameterGroupName=default.redis7\
+         &CacheSubnetGroupName=team{team}-private\
+         &SecurityGroupIds.SecurityGroupId.1=sg-{team:08x}a&SecurityGroupIds.SecurityGroupId.2=sg-{team:08x}b\
+         &SecurityGroupIds.SecurityGroupId.3=sg-{team:08x}c\
+         &Tags.Tag.1.Key=team&Tags.Tag.1.Value=team{team}&Tags.Tag.2.Key=env&Tags.Tag.2.Value=prod\
+         &Tags.Tag.3.Key=cost-center&Tags.Tag.3.Value=cc-{team}\
+         &Port=6379&PreferredMaintenanceWindow=sun%3A05%3A00-sun%3A06%3A00&SnapshotRetentionLimit=7\
+         &SnapshotWindow=03%3A00-04%3A00&AutoMinorVersionUpgrade=true&TransitEncryptionEnabled=true\
+         &AtRestEncryptionEnabled=true&KmsKeyId=alias%2Fteam{team}\
+         &NotificationTopicArn=arn%3Aaws%3Asns%3Aeu-west-1%3A123456781234%3Ateam{team}\
+         &NetworkType=ipv4&IpDiscovery=ipv4"
+    )
+}
+
 fn region_of(rules: usize) -> &'static str {
     let team = (rules / 2).saturating_sub(2) / 10 * 10;
     REGIONS[team % REGIONS.len()]
@@ -107,8 +146,12 @@ fn sign_request(body: &str, region: &str) -> Signed {
 }
 
 fn directory() -> CallerDirectory {
+    directory_of("bench")
+}
+
+fn directory_of(name: &str) -> CallerDirectory {
     let file = format!(
-        "callers:\n  - name: bench\n    access_key_id: {KEY}\n    secret_access_key: \"{SECRET}\"\n"
+        "callers:\n  - name: {name}\n    access_key_id: {KEY}\n    secret_access_key: \"{SECRET}\"\n"
     );
     CallerDirectory::Callers(callers::compile("callers.yaml", &file).expect("callers file"))
 }
@@ -173,6 +216,75 @@ fn request_path(c: &mut Criterion) {
         );
         group.bench_with_input(BenchmarkId::from_parameter(rules), &signed, |b, signed| {
             b.iter(|| parse_authenticate_decide(&directory, &policy, black_box(signed)))
+        });
+    }
+    group.finish();
+}
+
+/// The same path for a 30-parameter CreateReplicationGroup against policies
+/// whose rules use the parameter conditions.
+fn create_path(c: &mut Criterion) {
+    let mut group = c.benchmark_group("create_replication_group");
+    group.throughput(Throughput::Elements(1));
+    for rules in RULE_COUNTS {
+        let team = create_team(rules);
+        let directory = directory_of(&format!("team{team}"));
+        let policy =
+            policy::compile("bench.yaml", &create_policy_text(rules)).expect("policy compiles");
+        let signed = sign_request(&create_body(team), REGIONS[team % REGIONS.len()]);
+        assert_eq!(
+            parse_authenticate_decide(&directory, &policy, &signed),
+            Decision::Allow
+        );
+        group.bench_with_input(BenchmarkId::from_parameter(rules), &signed, |b, signed| {
+            b.iter(|| parse_authenticate_decide(&directory, &policy, black_box(signed)))
+        });
+    }
+    group.finish();
+}
+
+/// Stage 1 alone, for the ingress and the 30-parameter create.
+fn parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse");
+    for (name, body) in [("ingress", ingress_body(10)), ("create", create_body(5))] {
+        let parts = |body: &str| {
+            request::parse(&HttpParts {
+                method: "POST",
+                path: "/",
+                query: None,
+                content_type: SingleHeader::One("application/x-www-form-urlencoded; charset=utf-8"),
+                body: body.as_bytes(),
+            })
+            .map(|(request, _)| request.params.len())
+        };
+        assert!(parts(&body).is_ok());
+        group.bench_function(name, |b| b.iter(|| parts(black_box(&body))));
+        let action = elasticache_authz_proxy::model::Action::from_name(if name == "create" {
+            "CreateReplicationGroup"
+        } else {
+            "AuthorizeCacheSecurityGroupIngress"
+        })
+        .expect("an action");
+        let map: std::collections::BTreeMap<String, String> =
+            elasticache_authz_proxy::form::decode(body.as_bytes())
+                .expect("decodes")
+                .into_iter()
+                .filter(|(k, _)| k != "Action" && k != "Version")
+                .collect();
+        group.bench_function(format!("{name}-params"), |b| {
+            b.iter(|| {
+                elasticache_authz_proxy::params::parse(
+                    action,
+                    action.operation().input(),
+                    black_box(&map),
+                )
+                .map(|p| p.len())
+            })
+        });
+        group.bench_function(format!("{name}-form"), |b| {
+            b.iter(|| {
+                elasticache_authz_proxy::form::decode(black_box(body.as_bytes())).map(|v| v.len())
+            })
         });
     }
     group.finish();
@@ -286,5 +398,13 @@ fn sign_upstream(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, request_path, decide, compile, sign_upstream);
+criterion_group!(
+    benches,
+    request_path,
+    create_path,
+    parse,
+    decide,
+    compile,
+    sign_upstream
+);
 criterion_main!(benches);

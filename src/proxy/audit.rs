@@ -464,6 +464,7 @@ mod tests {
                 "explanation",
                 "mode",
                 "owner_id",
+                "params",
                 "policy_revision",
                 "region",
                 "request_id",
