@@ -11,13 +11,15 @@
 //! on the request's [`facts`] against a compiled [`policy`] (rules indexed
 //! per action), and [`error`]
 //! renders every rejection in the Query API's format. [`lint`] and
-//! [`policy_tools`] are what `check`, `explain` and `test` compute.
+//! [`policy_tools`] are what `check`, `explain` and `test` compute;
+//! [`diagnostics`] is how every file's errors are reported.
 #![forbid(unsafe_code)]
 
 mod actions;
 pub mod auth;
 pub mod callers;
 pub mod decision;
+pub mod diagnostics;
 pub mod error;
 pub mod facts;
 pub mod form;
