@@ -7,20 +7,25 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    sign, SignableBody, SignableRequest, SigningParams, SigningSettings,
+    sign, SignableBody, SignableRequest, SignatureLocation, SigningParams, SigningSettings,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-use elasticache_authz_proxy::auth::{
-    self, AuthorizationHeader, CallerDirectory, ClientCertificate,
-};
+use elasticache_authz_proxy::auth::{self, CallerDirectory, ClientCertificate};
 use elasticache_authz_proxy::decision::{Decision, RequestFacts};
 use elasticache_authz_proxy::policy::{self, Policy};
-use elasticache_authz_proxy::request::{self, ContentType, HttpParts};
+use elasticache_authz_proxy::request::{self, HttpParts, SingleHeader};
 use elasticache_authz_proxy::sigv4::ReceivedRequest;
 use elasticache_authz_proxy::{callers, model::Region};
+
+// The core's authentication tests sign with it too. They read the method
+// and query of its GET requests, which this bench does not send.
+#[allow(dead_code)]
+#[path = "../core/src/sdk_signer.rs"]
+mod sdk_signer;
+use sdk_signer::Signed;
 
 const RULE_COUNTS: [usize; 3] = [10, 1_000, 10_000];
 const KEY: &str = "AKIABENCHCALLER00001";
@@ -70,20 +75,6 @@ fn region_of(rules: usize) -> &'static str {
     REGIONS[team % REGIONS.len()]
 }
 
-struct Signed {
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Signed {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// aws-sigv4's parameters for an `elasticache` request, as the SDK sets them.
 fn signing_params<'a>(
     identity: &'a Identity,
@@ -102,46 +93,17 @@ fn signing_params<'a>(
 }
 
 /// Signs like aws-sdk-rust does (content-length and x-amz-user-agent signed).
-fn sign_request(body: String, region: &str) -> Signed {
-    let uri = "http://127.0.0.1:8080/";
-    let mut headers = vec![
-        ("host".to_owned(), "127.0.0.1:8080".to_owned()),
-        (
-            "content-type".to_owned(),
-            "application/x-www-form-urlencoded; charset=utf-8".to_owned(),
-        ),
-        ("content-length".to_owned(), body.len().to_string()),
-        (
-            "x-amz-user-agent".to_owned(),
-            "aws-sdk-rust/1.3.9 api/elasticache/1.90.0".to_owned(),
-        ),
-    ];
-    let identity = Credentials::new(KEY, SECRET, None, None, "bench").into();
-    let params = signing_params(
-        &identity,
+fn sign_request(body: &str, region: &str) -> Signed {
+    let now = UNIX_EPOCH + Duration::from_secs(NOW as u64);
+    sdk_signer::sign_form(
+        KEY,
+        SECRET,
         region,
-        UNIX_EPOCH + Duration::from_secs(NOW as u64),
-    );
-    let signable = SignableRequest::new(
-        "POST",
-        uri,
-        headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-        SignableBody::Bytes(body.as_bytes()),
+        now,
+        body,
+        SignatureLocation::Headers,
+        None,
     )
-    .expect("signable request");
-    let (instructions, _) = sign(signable, &params).expect("signature").into_parts();
-    let mut request = http::Request::builder().method("POST").uri(uri);
-    for (name, value) in &headers {
-        request = request.header(name, value);
-    }
-    let mut request = request.body(()).expect("request");
-    instructions.apply_to_request_http1x(&mut request);
-    headers = request
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().expect("ascii").to_owned()))
-        .collect();
-    Signed { headers, body }
 }
 
 fn directory() -> CallerDirectory {
@@ -163,22 +125,18 @@ fn parse_authenticate_decide(
         query: None,
         content_type: signed
             .header("content-type")
-            .map_or(ContentType::Absent, ContentType::One),
+            .map_or(SingleHeader::Absent, SingleHeader::One),
         body: signed.body.as_bytes(),
     })
     .expect("parses");
     let signature = auth::caller_signature(
         signed
             .header("authorization")
-            .map_or(AuthorizationHeader::Absent, AuthorizationHeader::One),
+            .map_or(SingleHeader::Absent, SingleHeader::One),
         &query_auth,
     )
     .expect("signature parses");
-    let headers: Vec<(&str, &str)> = signed
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
+    let headers = signed.header_pairs();
     let received = ReceivedRequest {
         method: "POST",
         path: "/",
@@ -208,7 +166,7 @@ fn request_path(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for rules in RULE_COUNTS {
         let policy = policy::compile("bench.yaml", &policy_text(rules)).expect("policy compiles");
-        let signed = sign_request(ingress_body(rules), region_of(rules));
+        let signed = sign_request(&ingress_body(rules), region_of(rules));
         assert_eq!(
             parse_authenticate_decide(&directory, &policy, &signed),
             Decision::Allow
@@ -228,7 +186,7 @@ fn decide(c: &mut Criterion) {
             method: "POST",
             path: "/",
             query: None,
-            content_type: ContentType::One("application/x-www-form-urlencoded"),
+            content_type: SingleHeader::One("application/x-www-form-urlencoded"),
             body: ingress_body(rules).as_bytes(),
         })
         .expect("parses");
@@ -275,7 +233,7 @@ fn sign_upstream(c: &mut Criterion) {
         method: "POST",
         path: "/",
         query: None,
-        content_type: ContentType::One("application/x-www-form-urlencoded"),
+        content_type: SingleHeader::One("application/x-www-form-urlencoded"),
         body: ingress_body(10).as_bytes(),
     })
     .expect("parses");

@@ -22,6 +22,8 @@ for policy in policies/*.yaml; do
 done
 "$bin" test policies/
 
-# The end-to-end suite, then the deployment files (manifests, image, unit,
-# alerts and dashboard) checked against the same binary.
-PROXY_BIN="$bin" "$venv/bin/python" -m pytest tests/e2e tests/deploy -q -p no:cacheprovider
+# The service model (core/model/) against what scripts/gen_model.py makes
+# from the pinned botocore, the end-to-end suite, then the deployment files
+# (manifests, image, unit, alerts and dashboard) checked against the same
+# binary.
+PROXY_BIN="$bin" "$venv/bin/python" -m pytest tests/model tests/e2e tests/deploy -q -p no:cacheprovider

@@ -22,18 +22,22 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use bytes::Bytes;
-use elasticache_authz_proxy::auth::{self, AuthorizationHeader, CallerSignature};
+use elasticache_authz_proxy::auth::{self, CallerSignature};
 use elasticache_authz_proxy::decision::{Decision, DenialDetail, RequestFacts};
 use elasticache_authz_proxy::diagnostics;
+use elasticache_authz_proxy::error::{ApiError, Rejection};
 use elasticache_authz_proxy::form;
 use elasticache_authz_proxy::model::{AccountId, Action, Region, API_VERSION};
+use elasticache_authz_proxy::names::NameCase;
+use elasticache_authz_proxy::params;
 use elasticache_authz_proxy::policy::{self, Mode};
 use elasticache_authz_proxy::policy_tools;
 use elasticache_authz_proxy::proxy::config::EndpointTemplate;
 use elasticache_authz_proxy::proxy::upstream::{self, ProxyCredentials};
 use elasticache_authz_proxy::request::{
-    self, ContentType, ElastiCacheRequest, HttpParts, QueryAuth, QUERY_AUTH_PARAMS,
+    self, ElastiCacheRequest, HttpParts, QueryAuth, SingleHeader, QUERY_AUTH_PARAMS,
 };
+use elasticache_authz_proxy::service_model::{self, Kind, Member};
 use elasticache_authz_proxy::sigv4::{self, Claim, Location, ReceivedRequest};
 use http_body_util::{BodyExt, Full};
 use proptest::prelude::*;
@@ -48,7 +52,7 @@ const GUARDED: [&str; 3] = [
 
 // ---- helpers ---------------------------------------------------------------
 
-type Parsed = Result<(ElastiCacheRequest, QueryAuth), elasticache_authz_proxy::error::ApiError>;
+type Parsed = Result<(ElastiCacheRequest, QueryAuth), ApiError>;
 
 fn parse(method: &str, query: Option<&str>, body: &[u8]) -> Parsed {
     request::parse(&HttpParts {
@@ -56,12 +60,13 @@ fn parse(method: &str, query: Option<&str>, body: &[u8]) -> Parsed {
         path: "/",
         query,
         content_type: if method == "POST" {
-            ContentType::One(FORM)
+            SingleHeader::One(FORM)
         } else {
-            ContentType::Absent
+            SingleHeader::Absent
         },
         body,
     })
+    .map_err(|e| Rejection::from(e).answer())
 }
 
 fn post(body: &str) -> Parsed {
@@ -151,10 +156,15 @@ impl WellFormed {
             .pairs
             .iter()
             .filter(|(n, _)| n != "Action" && n != "Version")
-            .map(|(n, v)| match n.as_str() {
-                "EC2SecurityGroupOwnerId" => (n.clone(), v.replace('-', "")),
-                "CacheSecurityGroupName" => (n.clone(), v.to_lowercase()),
-                _ => (n.clone(), v.clone()),
+            .map(|(n, v)| {
+                let lowercase = service_model::operation(self.expected.action.name())
+                    .and_then(|op| op.member(n))
+                    .is_some_and(|m| m.case() == Some(NameCase::StoredLowercase));
+                match n.as_str() {
+                    "EC2SecurityGroupOwnerId" => (n.clone(), v.replace('-', "")),
+                    _ if lowercase => (n.clone(), v.to_lowercase()),
+                    _ => (n.clone(), v.clone()),
+                }
             })
             .collect();
         rest.sort();
@@ -192,25 +202,27 @@ fn owner_id() -> impl Strategy<Value = String> {
     })
 }
 
-/// Other operation parameters, none of them a case variant of a name the
-/// proxy relies on or of one another.
-fn other_params() -> impl Strategy<Value = BTreeMap<String, String>> {
-    proptest::collection::vec(("[A-Za-z][A-Za-z0-9._-]{0,24}", value()), 0..5).prop_map(|list| {
-        let mut by_folded = BTreeMap::new();
-        for (name, value) in list {
-            let reserved = ["Action", "Version"]
-                .iter()
-                .chain(GUARDED.iter())
-                .chain(QUERY_AUTH_PARAMS.iter())
-                .any(|p| p.eq_ignore_ascii_case(&name));
-            if !reserved {
-                by_folded
-                    .entry(name.to_ascii_lowercase())
-                    .or_insert((name, value));
-            }
-        }
-        by_folded.into_values().collect()
-    })
+/// A top-level string member the model puts no enum or length on: any
+/// value is valid for it.
+fn is_plain_string(member: &Member) -> bool {
+    matches!(member.shape().kind(), Kind::String(s)
+        if s.enum_values().is_empty() && s.length().min.is_none() && s.length().max.is_none())
+}
+
+/// The actions whose required parameters are all plain strings, so that
+/// any values make a valid request of them.
+fn simple_actions() -> Vec<&'static str> {
+    Action::all_names()
+        .iter()
+        .copied()
+        .filter(|name| {
+            service_model::operation(name).is_some_and(|op| {
+                op.members()
+                    .iter()
+                    .all(|m| !m.is_required() || is_plain_string(m))
+            })
+        })
+        .collect()
 }
 
 fn well_formed() -> impl Strategy<Value = WellFormed> {
@@ -221,20 +233,45 @@ fn well_formed() -> impl Strategy<Value = WellFormed> {
     );
     let ingress = (non_empty_value(), non_empty_value(), owner_id());
     (
-        select(Action::all_names().to_vec()),
+        select(simple_actions()),
         guarded,
         ingress,
-        other_params(),
+        proptest::collection::vec((any::<bool>(), value()), 12),
     )
-        .prop_map(|(name, guarded, ingress, others)| {
+        .prop_map(|(name, guarded, ingress, choices)| {
             let action = Action::from_name(name).expect("a listed action");
-            let (cache, ec2, owner, others) = if action.is_ingress_change() {
+            let input = service_model::operation(name)
+                .expect("a model action")
+                .input();
+            let (cache, ec2, owner) = if action.is_ingress_change() {
                 let (cache, ec2, owner) = ingress;
-                (Some(cache), Some(ec2), Some(owner), BTreeMap::new())
+                (Some(cache), Some(ec2), Some(owner))
             } else {
+                // Each where the action has it, and always where it needs it.
                 let (cache, ec2, owner) = guarded;
-                (cache, ec2, owner, others)
+                let (needed_cache, needed_ec2, needed_owner) = ingress;
+                let pick =
+                    |param: &str, sent: Option<String>, needed: String| match input.member(param) {
+                        Some(m) if m.is_required() => Some(sent.unwrap_or(needed)),
+                        Some(_) => sent,
+                        None => None,
+                    };
+                (
+                    pick(GUARDED[0], cache, needed_cache),
+                    pick(GUARDED[1], ec2, needed_ec2),
+                    pick(GUARDED[2], owner, needed_owner),
+                )
             };
+            // Every required member, and some optional ones, of the plain
+            // strings beside the guarded three.
+            let others: BTreeMap<String, String> = input
+                .members()
+                .iter()
+                .filter(|m| is_plain_string(m) && !GUARDED.contains(&m.query_name()))
+                .zip(choices.into_iter().cycle())
+                .filter(|(m, (include, _))| m.is_required() || *include)
+                .map(|(m, (_, value))| (m.query_name().to_owned(), value))
+                .collect();
             let mut pairs = vec![
                 ("Action".to_owned(), name.to_owned()),
                 ("Version".to_owned(), API_VERSION.to_owned()),
@@ -245,6 +282,7 @@ fn well_formed() -> impl Strategy<Value = WellFormed> {
                 }
             }
             pairs.extend(others.clone());
+            let (cache_sent, ec2_sent, owner_sent) = (cache.clone(), ec2.clone(), owner.clone());
             WellFormed {
                 pairs,
                 expected: ElastiCacheRequest {
@@ -255,7 +293,25 @@ fn well_formed() -> impl Strategy<Value = WellFormed> {
                     ec2_security_group_name: ec2,
                     ec2_security_group_owner_id: owner
                         .map(|o| AccountId::parse(&o).expect("generated owner ids are valid")),
-                    other_params: others,
+                    // The rest as the model types them (the parser's own
+                    // round trip over every shape is a property in the core).
+                    params: {
+                        // Parsed with the guarded three, which the request
+                        // then keeps typed apart.
+                        let mut all = others.clone();
+                        for (param, value) in
+                            GUARDED.iter().zip([&cache_sent, &ec2_sent, &owner_sent])
+                        {
+                            if let Some(value) = value {
+                                all.insert((*param).to_owned(), value.clone());
+                            }
+                        }
+                        let mut typed = params::parse(action, input, &all).expect("plain strings");
+                        for param in GUARDED {
+                            typed.remove(param);
+                        }
+                        typed
+                    },
                 },
             }
         })
@@ -465,7 +521,7 @@ proptest! {
             method: "POST",
             path: "/",
             query: None,
-            content_type: content_type.map_or(ContentType::Absent, ContentType::One),
+            content_type: content_type.map_or(SingleHeader::Absent, SingleHeader::One),
             body: &body,
         }).unwrap();
         prop_assert_eq!(&forwarded, &request);
@@ -738,9 +794,9 @@ proptest! {
             path: &path,
             query: query.as_deref(),
             content_type: match content_type.as_str() {
-                "" => ContentType::Absent,
-                "!" => ContentType::Unreadable,
-                one => ContentType::One(one),
+                "" => SingleHeader::Absent,
+                "!" => SingleHeader::Unreadable,
+                one => SingleHeader::One(one),
             },
             body: &body,
         });
@@ -753,6 +809,7 @@ proptest! {
                 prop_assert_eq!(again.to_form_body(), forwarded);
             }
             Err(error) => {
+                let error = Rejection::from(error).answer();
                 prop_assert!(!error.message.is_empty());
                 prop_assert!(error.to_xml("id").contains(error.code));
             }
@@ -831,11 +888,12 @@ proptest! {
         match auth::parse_authorization_header(&header) {
             Ok(parsed) => check_signature(&parsed)?,
             Err(error) => {
+                let error = Rejection::from(error).answer();
                 prop_assert_eq!(error.code, "IncompleteSignature");
                 prop_assert!(!error.to_xml("id").is_empty());
             }
         }
-        let _ = auth::caller_signature(AuthorizationHeader::One(&header), &QueryAuth::default());
+        let _ = auth::caller_signature(SingleHeader::One(&header), &QueryAuth::default());
     }
 
     #[test]
@@ -877,7 +935,7 @@ proptest! {
                 query_auth.params.entry(name).or_insert_with(|| value.to_owned());
             }
         }
-        if let Ok(Some(parsed)) = auth::caller_signature(AuthorizationHeader::Absent, &query_auth) {
+        if let Ok(Some(parsed)) = auth::caller_signature(SingleHeader::Absent, &query_auth) {
             check_signature(&parsed)?;
             prop_assert!(parsed.query_expires.is_none_or(|s| (1..=604_800).contains(&s)));
         }

@@ -3,11 +3,10 @@
 //! value, whose credential scope gives the request's region, then verify it
 //! against the callers file and the client certificate. No I/O, no clock.
 
-use crate::error::{quoted, ApiError};
+use crate::error::{quoted, AuthError, Rejection};
 use crate::model::{Region, SERVICE};
-use crate::request::QueryAuth;
-
-pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+use crate::request::{QueryAuth, SingleHeader};
+use crate::sigv4::{Location, ALGORITHM};
 
 /// `AKID/YYYYMMDD/REGION/elasticache/aws4_request`
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -17,16 +16,10 @@ pub struct CredentialScope {
     pub region: Region,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum SignatureLocation {
-    Header,
-    QueryString,
-}
-
 /// The caller's signature, parsed but not yet verified.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CallerSignature {
-    pub location: SignatureLocation,
+    pub location: Location,
     pub scope: CredentialScope,
     /// Lowercase header names, in the order given.
     pub signed_headers: Vec<String>,
@@ -50,40 +43,25 @@ impl std::fmt::Debug for CallerSignature {
     }
 }
 
-/// The `Authorization` header as received.
-#[derive(Clone, Copy, Debug)]
-pub enum AuthorizationHeader<'a> {
-    Absent,
-    One(&'a str),
-    /// Several headers, or one that is not visible ASCII.
-    Unreadable,
-}
-
 /// Finds and parses the caller's signature: `None` when the request is not
 /// signed (whether that is allowed is for [`authenticate`] to say). At most
 /// one form may be used.
 pub fn caller_signature(
-    header: AuthorizationHeader<'_>,
+    header: SingleHeader<'_>,
     query: &QueryAuth,
-) -> Result<Option<CallerSignature>, ApiError> {
+) -> Result<Option<CallerSignature>, AuthError> {
     match (header, query.is_empty()) {
-        (AuthorizationHeader::Absent, true) => Ok(None),
-        (AuthorizationHeader::Unreadable, _) => Err(ApiError::incomplete_signature(
-            "the request has more than one `Authorization` header, or one that is not plain text",
-        )),
-        (AuthorizationHeader::One(_), false) => Err(ApiError::incomplete_signature(
-            "the request carries both an `Authorization` header and `X-Amz-*` signature parameters; use one",
-        )),
-        (AuthorizationHeader::One(value), true) => parse_authorization_header(value).map(Some),
-        (AuthorizationHeader::Absent, false) => parse_query_signature(query).map(Some),
+        (SingleHeader::Absent, true) => Ok(None),
+        (SingleHeader::Unreadable, _) => Err(AuthError::SeveralAuthorizations),
+        (SingleHeader::One(_), false) => Err(AuthError::BothSignatureForms),
+        (SingleHeader::One(value), true) => parse_authorization_header(value).map(Some),
+        (SingleHeader::Absent, false) => parse_query_signature(query).map(Some),
     }
 }
 
-/// The answer to a request that is not signed, from a caller who must sign.
-fn unsigned() -> ApiError {
-    ApiError::missing_authentication_token(
-        "the request is not signed: sign it with SigV4 for service `elasticache` (an `Authorization` header or `X-Amz-*` query parameters)",
-    )
+/// A signature whose syntax is wrong; the detail names the part at fault.
+fn syntax(detail: impl Into<String>) -> AuthError {
+    AuthError::Syntax(detail.into())
 }
 
 /// The region a request is for: its signature's credential scope; for an
@@ -94,18 +72,14 @@ pub fn request_region(
     signature: Option<CallerSignature>,
     host: Option<&str>,
     configured: Option<&Region>,
-) -> Result<Region, ApiError> {
+) -> Result<Region, Rejection> {
     if let Some(signature) = signature {
         return Ok(signature.scope.region);
     }
     if let Some(region) = host.and_then(region_of_host) {
         return Ok(region);
     }
-    configured.cloned().ok_or_else(|| {
-        ApiError::missing_parameter(
-            "the request is not signed, so it names no region: sign it with SigV4 (its credential scope names the region), send it with `Host: elasticache.REGION.amazonaws.com`, or have the proxy's operator set `region` in its config",
-        )
-    })
+    configured.cloned().ok_or(Rejection::NoRegion)
 }
 
 /// `elasticache.us-east-1.amazonaws.com[:port]` (and `.amazonaws.com.cn`).
@@ -123,10 +97,10 @@ fn region_of_host(host: &str) -> Option<Region> {
 }
 
 /// Parses `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.
-pub fn parse_authorization_header(value: &str) -> Result<CallerSignature, ApiError> {
+pub fn parse_authorization_header(value: &str) -> Result<CallerSignature, AuthError> {
     let value = value.trim();
     let Some((algorithm, rest)) = value.split_once(' ') else {
-        return Err(ApiError::incomplete_signature(
+        return Err(syntax(
             "`Authorization` is not a SigV4 header: expected `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`",
         ));
     };
@@ -135,7 +109,7 @@ pub fn parse_authorization_header(value: &str) -> Result<CallerSignature, ApiErr
     for component in rest.split(',') {
         let component = component.trim();
         let Some((key, val)) = component.split_once('=') else {
-            return Err(ApiError::incomplete_signature(format!(
+            return Err(syntax(format!(
                 "`Authorization` component {} is not `Key=Value`",
                 quoted(component)
             )));
@@ -145,23 +119,21 @@ pub fn parse_authorization_header(value: &str) -> Result<CallerSignature, ApiErr
             "SignedHeaders" => &mut signed_headers,
             "Signature" => &mut signature,
             other => {
-                return Err(ApiError::incomplete_signature(format!(
+                return Err(syntax(format!(
                     "`Authorization` has an unknown component {}",
                     quoted(other)
                 )))
             }
         };
         if slot.replace(val).is_some() {
-            return Err(ApiError::incomplete_signature(format!(
+            return Err(syntax(format!(
                 "`Authorization` repeats the component `{key}`"
             )));
         }
     }
-    let missing = |name: &str| {
-        ApiError::incomplete_signature(format!("`Authorization` lacks the component `{name}`"))
-    };
+    let missing = |name: &str| syntax(format!("`Authorization` lacks the component `{name}`"));
     Ok(CallerSignature {
-        location: SignatureLocation::Header,
+        location: Location::Header,
         scope: parse_credential(credential.ok_or_else(|| missing("Credential"))?)?,
         signed_headers: parse_signed_headers(
             signed_headers.ok_or_else(|| missing("SignedHeaders"))?,
@@ -172,10 +144,10 @@ pub fn parse_authorization_header(value: &str) -> Result<CallerSignature, ApiErr
     })
 }
 
-fn parse_query_signature(query: &QueryAuth) -> Result<CallerSignature, ApiError> {
+fn parse_query_signature(query: &QueryAuth) -> Result<CallerSignature, AuthError> {
     let required = |name: &str| {
         query.get(name).ok_or_else(|| {
-            ApiError::incomplete_signature(format!(
+            syntax(format!(
                 "query-string signature lacks the parameter `{name}`"
             ))
         })
@@ -192,7 +164,7 @@ fn parse_query_signature(query: &QueryAuth) -> Result<CallerSignature, ApiError>
                 .ok()
                 .filter(|s| (1..=604_800).contains(s))
                 .ok_or_else(|| {
-                    ApiError::incomplete_signature(format!(
+                    syntax(format!(
                         "`X-Amz-Expires` {} is not a number of seconds from 1 to 604800",
                         quoted(raw)
                     ))
@@ -200,7 +172,7 @@ fn parse_query_signature(query: &QueryAuth) -> Result<CallerSignature, ApiError>
         ),
     };
     Ok(CallerSignature {
-        location: SignatureLocation::QueryString,
+        location: Location::QueryString,
         scope,
         signed_headers,
         signature,
@@ -209,11 +181,11 @@ fn parse_query_signature(query: &QueryAuth) -> Result<CallerSignature, ApiError>
     })
 }
 
-fn check_algorithm(algorithm: &str) -> Result<(), ApiError> {
+fn check_algorithm(algorithm: &str) -> Result<(), AuthError> {
     if algorithm == ALGORITHM {
         Ok(())
     } else {
-        Err(ApiError::incomplete_signature(format!(
+        Err(syntax(format!(
             "unsupported signing algorithm {}: use `{ALGORITHM}`",
             quoted(algorithm)
         )))
@@ -221,42 +193,45 @@ fn check_algorithm(algorithm: &str) -> Result<(), ApiError> {
 }
 
 /// Parses `AKID/YYYYMMDD/REGION/elasticache/aws4_request`.
-pub fn parse_credential(credential: &str) -> Result<CredentialScope, ApiError> {
+pub fn parse_credential(credential: &str) -> Result<CredentialScope, AuthError> {
     let parts: Vec<&str> = credential.split('/').collect();
     let [access_key_id, date, region, service, terminator] = parts[..] else {
-        return Err(ApiError::incomplete_signature(format!(
+        return Err(syntax(format!(
             "credential {} is not `ACCESS_KEY_ID/YYYYMMDD/REGION/elasticache/aws4_request`",
             quoted(credential)
         )));
     };
-    let key_ok = (16..=128).contains(&access_key_id.len())
-        && access_key_id.bytes().all(|b| b.is_ascii_alphanumeric());
+    // Only what could not be a key at all is malformed here: whether the
+    // key is one the callers file issued is `authenticate`'s question, and a
+    // trusted sidecar accepts LocalStack-style keys such as `test`.
+    let key_ok = (1..=128).contains(&access_key_id.len())
+        && access_key_id.bytes().all(|b| b.is_ascii_graphic());
     if !key_ok {
-        return Err(ApiError::incomplete_signature(format!(
+        return Err(syntax(format!(
             "access key id {} is malformed",
             quoted(access_key_id)
         )));
     }
     if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::incomplete_signature(format!(
+        return Err(syntax(format!(
             "credential date {} is not YYYYMMDD",
             quoted(date)
         )));
     }
     let region = Region::parse(region).ok_or_else(|| {
-        ApiError::incomplete_signature(format!(
+        syntax(format!(
             "credential scope region {} is not an AWS region name",
             quoted(region)
         ))
     })?;
     if service != SERVICE {
-        return Err(ApiError::incomplete_signature(format!(
+        return Err(syntax(format!(
             "credential should be scoped to the service `{SERVICE}`, not {}",
             quoted(service)
         )));
     }
     if terminator != "aws4_request" {
-        return Err(ApiError::incomplete_signature(format!(
+        return Err(syntax(format!(
             "credential should end in `aws4_request`, not {}",
             quoted(terminator)
         )));
@@ -268,7 +243,7 @@ pub fn parse_credential(credential: &str) -> Result<CredentialScope, ApiError> {
     })
 }
 
-fn parse_signed_headers(list: &str) -> Result<Vec<String>, ApiError> {
+fn parse_signed_headers(list: &str) -> Result<Vec<String>, AuthError> {
     let names: Vec<String> = list.split(';').map(str::to_owned).collect();
     let well_formed = names.iter().all(|n| {
         !n.is_empty()
@@ -277,20 +252,18 @@ fn parse_signed_headers(list: &str) -> Result<Vec<String>, ApiError> {
             })
     });
     if !well_formed {
-        return Err(ApiError::incomplete_signature(format!(
+        return Err(syntax(format!(
             "SignedHeaders {} is not a `;`-separated list of lowercase header names",
             quoted(list)
         )));
     }
     if !names.iter().any(|n| n == "host") {
-        return Err(ApiError::incomplete_signature(
-            "SignedHeaders must include `host`",
-        ));
+        return Err(syntax("SignedHeaders must include `host`"));
     }
     Ok(names)
 }
 
-fn parse_signature(signature: &str) -> Result<String, ApiError> {
+fn parse_signature(signature: &str) -> Result<String, AuthError> {
     if signature.len() == 64
         && signature
             .bytes()
@@ -299,9 +272,7 @@ fn parse_signature(signature: &str) -> Result<String, ApiError> {
         Ok(signature.to_owned())
     } else {
         // The value itself stays out of the message: it is secret-derived.
-        Err(ApiError::incomplete_signature(
-            "Signature is not 64 lowercase hex digits",
-        ))
+        Err(syntax("Signature is not 64 lowercase hex digits"))
     }
 }
 
@@ -346,53 +317,6 @@ pub struct ClientCertificate<'a> {
     pub identities: &'a [String],
 }
 
-/// Why a caller could not be authenticated, for the metrics.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum SignatureFailure {
-    Missing,
-    Malformed,
-    UnknownKey,
-    Mismatch,
-    Expired,
-    NotYetValid,
-    Certificate,
-}
-
-impl SignatureFailure {
-    pub const ALL: [SignatureFailure; 7] = [
-        SignatureFailure::Missing,
-        SignatureFailure::Malformed,
-        SignatureFailure::UnknownKey,
-        SignatureFailure::Mismatch,
-        SignatureFailure::Expired,
-        SignatureFailure::NotYetValid,
-        SignatureFailure::Certificate,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SignatureFailure::Missing => "missing",
-            SignatureFailure::Malformed => "malformed",
-            SignatureFailure::UnknownKey => "unknown_key",
-            SignatureFailure::Mismatch => "mismatch",
-            SignatureFailure::Expired => "expired",
-            SignatureFailure::NotYetValid => "not_yet_valid",
-            SignatureFailure::Certificate => "certificate",
-        }
-    }
-}
-
-/// An authentication failure: the reason, and the answer the caller gets.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct AuthFailure {
-    pub reason: SignatureFailure,
-    pub error: ApiError,
-}
-
-fn fail(reason: SignatureFailure, error: ApiError) -> AuthFailure {
-    AuthFailure { reason, error }
-}
-
 /// Stage 2b: who is calling. Pure: the time is passed in. A request need
 /// not be signed only when a verified client certificate alone identifies
 /// its caller (`certificate_only`).
@@ -402,17 +326,16 @@ pub fn authenticate(
     received: &crate::sigv4::ReceivedRequest<'_>,
     certificate: ClientCertificate<'_>,
     now_unix_secs: i64,
-) -> Result<Authenticated, AuthFailure> {
+) -> Result<Authenticated, AuthError> {
     let callers = match (directory, signature) {
-        (CallerDirectory::Trusted(name), Some(_)) => {
+        // The trusted sidecar verifies nothing, so it takes what SDKs send
+        // locally: any key, or no signature (the region then comes from the
+        // Host or the config, see `request_region`).
+        (CallerDirectory::Trusted(name), _) => {
             return Ok(Authenticated {
                 caller: name.clone(),
                 method: AuthMethod::Trusted,
             })
-        }
-        // The trusted sidecar still takes the region from the signature.
-        (CallerDirectory::Trusted(_), None) => {
-            return Err(fail(SignatureFailure::Missing, unsigned()))
         }
         (CallerDirectory::Callers(callers), _) => callers,
     };
@@ -421,15 +344,8 @@ pub fn authenticate(
         .iter()
         .find_map(|identity| callers.by_tls_identity(identity));
     if certificate.required && certificate_caller.is_none() {
-        let shown = certificate
-            .identities
-            .first()
-            .map_or("none".to_owned(), |i| quoted(i));
-        return Err(fail(
-            SignatureFailure::Certificate,
-            ApiError::access_denied(format!(
-                "the client certificate (identity {shown}) does not belong to any caller"
-            )),
+        return Err(AuthError::CertificateUnknown(
+            certificate.identities.first().cloned(),
         ));
     }
     if let Some(caller) = certificate_caller.filter(|c| c.certificate_only) {
@@ -439,24 +355,16 @@ pub fn authenticate(
         });
     }
     let Some(signature) = signature else {
-        return Err(fail(SignatureFailure::Missing, unsigned()));
+        return Err(AuthError::Unsigned);
     };
 
     let key_id = signature.scope.access_key_id.as_str();
     let (caller, secret) = callers
         .by_access_key_id(key_id)
         .and_then(|c| Some((c, c.secret_access_key.as_ref()?)))
-        .ok_or_else(|| {
-            fail(SignatureFailure::UnknownKey, ApiError::invalid_client_token_id(format!(
-                "the security token included in the request is invalid: access key id {} is not a caller's",
-                quoted(key_id)
-            )))
-        })?;
+        .ok_or_else(|| AuthError::UnknownKey(key_id.to_owned()))?;
     let claim = crate::sigv4::Claim {
-        location: match signature.location {
-            SignatureLocation::Header => crate::sigv4::Location::Header,
-            SignatureLocation::QueryString => crate::sigv4::Location::QueryString,
-        },
+        location: signature.location,
         access_key_id: key_id,
         scope_date: &signature.scope.date,
         region: signature.scope.region.as_str(),
@@ -472,17 +380,14 @@ pub fn authenticate(
         |date, region, service| secret.signing_key(date, region, service),
         now_unix_secs,
     )
-    .map_err(verify_error)?;
+    .map_err(AuthError::Verify)?;
 
     if let Some(cert_caller) = certificate_caller {
         if cert_caller.name != caller.name {
-            return Err(fail(
-                SignatureFailure::Certificate,
-                ApiError::access_denied(format!(
-                    "the client certificate belongs to caller `{}` but the request is signed by caller `{}`",
-                    cert_caller.name, caller.name
-                )),
-            ));
+            return Err(AuthError::CertificateMismatch {
+                certificate: cert_caller.name.clone(),
+                signer: caller.name.clone(),
+            });
         }
     }
     Ok(Authenticated {
@@ -491,39 +396,22 @@ pub fn authenticate(
     })
 }
 
-fn verify_error(error: crate::sigv4::VerifyError) -> AuthFailure {
-    use crate::sigv4::VerifyError;
-    match error {
-        VerifyError::SignatureDoesNotMatch => fail(
-            SignatureFailure::Mismatch,
-            ApiError::signature_does_not_match(
-                "the request signature we calculated does not match the signature you provided; check your secret access key and signing method",
-            ),
-        ),
-        e @ VerifyError::Expired { .. } => fail(
-            SignatureFailure::Expired,
-            ApiError::request_expired(e.to_string()),
-        ),
-        e @ VerifyError::NotYetValid { .. } => fail(
-            SignatureFailure::NotYetValid,
-            ApiError::signature_does_not_match(e.to_string()),
-        ),
-        e => fail(
-            SignatureFailure::Malformed,
-            ApiError::incomplete_signature(e.to_string()),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{ApiError, SignatureFailure};
+
+    /// What the caller would see.
+    fn wire(e: impl Into<Rejection>) -> ApiError {
+        e.into().answer()
+    }
 
     const SIG: &str = "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b";
 
     fn header(value: &str) -> Result<CallerSignature, ApiError> {
-        caller_signature(AuthorizationHeader::One(value), &QueryAuth::default())
+        caller_signature(SingleHeader::One(value), &QueryAuth::default())
             .map(|s| s.expect("a signature"))
+            .map_err(wire)
     }
 
     #[test]
@@ -536,7 +424,7 @@ mod tests {
         assert_eq!(sig.scope.access_key_id, "AKIDEXAMPLE0000001");
         assert_eq!(sig.scope.date, "20261125");
         assert_eq!(sig.signed_headers, ["content-type", "host", "x-amz-date"]);
-        assert_eq!(sig.location, SignatureLocation::Header);
+        assert_eq!(sig.location, Location::Header);
         assert!(!format!("{sig:?}").contains(SIG));
     }
 
@@ -560,17 +448,17 @@ mod tests {
                 .unwrap();
             query.params.insert(name, v.to_owned());
         }
-        let sig = caller_signature(AuthorizationHeader::Absent, &query)
+        let sig = caller_signature(SingleHeader::Absent, &query)
             .unwrap()
             .unwrap();
-        assert_eq!(sig.location, SignatureLocation::QueryString);
+        assert_eq!(sig.location, Location::QueryString);
         assert_eq!(sig.scope.region.as_str(), "us-east-1");
         assert_eq!(sig.query_expires, Some(300));
         let both =
-            caller_signature(AuthorizationHeader::One("AWS4-HMAC-SHA256 x"), &query).unwrap_err();
+            wire(caller_signature(SingleHeader::One("AWS4-HMAC-SHA256 x"), &query).unwrap_err());
         assert_eq!(both.code, "IncompleteSignature");
         query.params.remove("X-Amz-Signature");
-        let err = caller_signature(AuthorizationHeader::Absent, &query).unwrap_err();
+        let err = wire(caller_signature(SingleHeader::Absent, &query).unwrap_err());
         assert_eq!(err.code, "IncompleteSignature");
         assert!(err.message.contains("X-Amz-Signature"));
     }
@@ -578,7 +466,7 @@ mod tests {
     #[test]
     fn no_signature_at_all() {
         assert_eq!(
-            caller_signature(AuthorizationHeader::Absent, &QueryAuth::default()),
+            caller_signature(SingleHeader::Absent, &QueryAuth::default()),
             Ok(None)
         );
     }
@@ -608,7 +496,9 @@ mod tests {
             assert_eq!(region(Some(other)).as_str(), "us-west-2", "{other}");
         }
         assert_eq!(region(None).as_str(), "us-west-2");
-        let err = request_region(None, Some("127.0.0.1:8443"), None).unwrap_err();
+        let err = request_region(None, Some("127.0.0.1:8443"), None)
+            .unwrap_err()
+            .answer();
         assert_eq!((err.status, err.code), (400, "MissingParameter"));
         assert!(
             err.message.contains("set `region` in its config"),
@@ -633,6 +523,23 @@ mod tests {
     }
 
     #[test]
+    fn any_key_shape_parses_and_only_the_callers_file_says_whose_it_is() {
+        for key in ["test", "AKID", "local_dev-key.1"] {
+            let sig = header(&format!(
+                "AWS4-HMAC-SHA256 Credential={key}/20261125/us-east-1/elasticache/aws4_request, SignedHeaders=host, Signature={SIG}"
+            ))
+            .unwrap();
+            assert_eq!(sig.scope.access_key_id, key);
+        }
+        let too_long = "K".repeat(129);
+        let err = header(&format!(
+            "AWS4-HMAC-SHA256 Credential={too_long}/20261125/us-east-1/elasticache/aws4_request, SignedHeaders=host, Signature={SIG}"
+        ))
+        .unwrap_err();
+        assert_eq!(err.code, "IncompleteSignature");
+    }
+
+    #[test]
     fn rejects_malformed_headers() {
         let good_cred = "AKIDEXAMPLE0000001/20261125/us-east-1/elasticache/aws4_request";
         for bad in [
@@ -650,7 +557,7 @@ mod tests {
             format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE0000001/20261125/evil.example/elasticache/aws4_request, SignedHeaders=host, Signature={SIG}"),
             format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE0000001/2026112/us-east-1/elasticache/aws4_request, SignedHeaders=host, Signature={SIG}"),
             format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE0000001/20261125/us-east-1/elasticache/aws4_request/x, SignedHeaders=host, Signature={SIG}"),
-            format!("AWS4-HMAC-SHA256 Credential=AKID/20261125/us-east-1/elasticache/aws4_request, SignedHeaders=host, Signature={SIG}"),
+            format!("AWS4-HMAC-SHA256 Credential=/20261125/us-east-1/elasticache/aws4_request, SignedHeaders=host, Signature={SIG}"),
             format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE0000001/20261125/us-east-1/elasticache/aws4_requesx, SignedHeaders=host, Signature={SIG}"),
         ] {
             let err = header(&bad).unwrap_err();
@@ -658,7 +565,7 @@ mod tests {
             assert!(!err.message.contains(SIG), "{}", err.message);
         }
         let err =
-            caller_signature(AuthorizationHeader::Unreadable, &QueryAuth::default()).unwrap_err();
+            wire(caller_signature(SingleHeader::Unreadable, &QueryAuth::default()).unwrap_err());
         assert_eq!(err.code, "IncompleteSignature");
     }
 
@@ -667,13 +574,10 @@ mod tests {
     mod authentication {
         use super::*;
         use crate::callers;
-        use crate::request::{self, ContentType, HttpParts};
+        use crate::request::{self, HttpParts, SingleHeader};
+        use crate::sdk_signer::{self, Signed};
         use crate::sigv4::ReceivedRequest;
-        use aws_credential_types::Credentials;
-        use aws_sigv4::http_request::{
-            sign, SignableBody, SignableRequest, SignatureLocation as Placement, SigningSettings,
-        };
-        use aws_sigv4::sign::v4;
+        use aws_sigv4::http_request::SignatureLocation as Placement;
         use std::time::{Duration, UNIX_EPOCH};
 
         const CI_KEY: &str = "AKIAEXAMPLECI0000001";
@@ -684,21 +588,7 @@ mod tests {
             &CacheSecurityGroupName=prod-cache&EC2SecurityGroupName=app-web\
             &EC2SecurityGroupOwnerId=123456781234";
 
-        struct Signed {
-            method: &'static str,
-            query: Option<String>,
-            headers: Vec<(String, String)>,
-            body: String,
-        }
-
         impl Signed {
-            fn header(&self, name: &str) -> Option<&str> {
-                self.headers
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, v)| v.as_str())
-            }
-
             fn set_header(&mut self, name: &str, value: &str) {
                 for (n, v) in &mut self.headers {
                     if n == name {
@@ -720,59 +610,15 @@ mod tests {
             placement: Placement,
             expires: Option<u64>,
         ) -> Signed {
-            let (method, uri, body) = match placement {
-                Placement::Headers => ("POST", "http://127.0.0.1:8080/".to_owned(), BODY),
-                _ => ("GET", format!("http://127.0.0.1:8080/?{BODY}"), ""),
-            };
-            let mut headers = vec![("host".to_owned(), "127.0.0.1:8080".to_owned())];
-            if method == "POST" {
-                headers.push((
-                    "content-type".to_owned(),
-                    "application/x-www-form-urlencoded; charset=utf-8".to_owned(),
-                ));
-                headers.push(("content-length".to_owned(), body.len().to_string()));
-                headers.push((
-                    "x-amz-user-agent".to_owned(),
-                    "aws-sdk-rust/1.3.9 api/elasticache/1.90.0".to_owned(),
-                ));
-            }
-            let identity = Credentials::new(key, secret, None, None, "test").into();
-            let mut settings = SigningSettings::default();
-            settings.signature_location = placement;
-            settings.expires_in = expires.map(Duration::from_secs);
-            let params = v4::SigningParams::builder()
-                .identity(&identity)
-                .region("us-east-1")
-                .name("elasticache")
-                .time(UNIX_EPOCH + Duration::from_secs(NOW as u64))
-                .settings(settings)
-                .build()
-                .unwrap()
-                .into();
-            let signable = SignableRequest::new(
-                method,
-                &uri,
-                headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-                SignableBody::Bytes(body.as_bytes()),
+            sdk_signer::sign_form(
+                key,
+                secret,
+                "us-east-1",
+                UNIX_EPOCH + Duration::from_secs(NOW as u64),
+                BODY,
+                placement,
+                expires.map(Duration::from_secs),
             )
-            .unwrap();
-            let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-            let mut request = http::Request::builder().method(method).uri(&uri);
-            for (name, value) in &headers {
-                request = request.header(name, value);
-            }
-            let mut request = request.body(()).unwrap();
-            instructions.apply_to_request_http1x(&mut request);
-            Signed {
-                method,
-                query: request.uri().query().map(str::to_owned),
-                headers: request
-                    .headers()
-                    .iter()
-                    .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
-                    .collect(),
-                body: body.to_owned(),
-            }
         }
 
         fn header_signed() -> Signed {
@@ -791,19 +637,17 @@ mod tests {
                 method: signed.method,
                 path: "/",
                 query: signed.query.as_deref(),
-                content_type: header("content-type").map_or(ContentType::Absent, ContentType::One),
+                content_type: header("content-type")
+                    .map_or(SingleHeader::Absent, SingleHeader::One),
                 body: signed.body.as_bytes(),
-            })?;
+            })
+            .map_err(wire)?;
             let signature = caller_signature(
-                header("authorization")
-                    .map_or(AuthorizationHeader::Absent, AuthorizationHeader::One),
+                header("authorization").map_or(SingleHeader::Absent, SingleHeader::One),
                 &query_auth,
-            )?;
-            let headers: Vec<(&str, &str)> = signed
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
+            )
+            .map_err(wire)?;
+            let headers = signed.header_pairs();
             let received = ReceivedRequest {
                 method: signed.method,
                 path: "/",
@@ -813,8 +657,8 @@ mod tests {
             };
             authenticate(directory, signature.as_ref(), &received, certificate, now).map_err(
                 |failure| {
-                    REASON.with(|r| r.set(Some(failure.reason)));
-                    failure.error
+                    REASON.with(|r| r.set(Some(failure.reason())));
+                    wire(failure)
                 },
             )
         }
@@ -1002,10 +846,12 @@ mod tests {
             assert_eq!(last_reason(), Some(SignatureFailure::Missing));
             let (c, _, _) = code(run(&directory(), &bare, NO_CERT, NOW));
             assert_eq!(c, "MissingAuthenticationToken");
+            // The trusted sidecar serves unsigned requests too.
             let trusted = CallerDirectory::Trusted("local-app".to_owned());
+            let caller = run(&trusted, &bare, NO_CERT, NOW).unwrap();
             assert_eq!(
-                code(run(&trusted, &bare, NO_CERT, NOW)).0,
-                "MissingAuthenticationToken"
+                (caller.caller.as_str(), caller.method),
+                ("local-app", AuthMethod::Trusted)
             );
 
             let (c, _, message) = code(run(&directory(), &signed, mtls(stranger), NOW));

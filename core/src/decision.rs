@@ -679,7 +679,7 @@ rules:
 
     #[test]
     fn no_spelling_of_a_name_gets_past_a_deny_rule() {
-        use crate::request::{self, ContentType, HttpParts};
+        use crate::request::{self, HttpParts, SingleHeader};
         let policy = compile(
             "p.yaml",
             r#"
@@ -731,7 +731,7 @@ rules:
                 method: "GET",
                 path: "/",
                 query: Some(&query),
-                content_type: ContentType::Absent,
+                content_type: SingleHeader::Absent,
                 body: b"",
             })
             .unwrap();

@@ -4,6 +4,584 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::model::{Action, API_VERSION};
+use crate::service_model::{Bounds, BOTOCORE_VERSION};
+use crate::sigv4::VerifyError;
+
+/// Why a request was not served, by the stage that stopped it. Stages
+/// return their own error; [`Rejection::answer`] is the one place any of
+/// them becomes what the caller sees.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Rejection {
+    /// Stage 1a: the HTTP message around the parameters.
+    Message(MessageError),
+    /// Stage 1b: the parameters.
+    Parse(ParseError),
+    /// Stage 2: who is calling.
+    Auth(AuthError),
+    /// The request names no region (unsigned, no ElastiCache Host, none
+    /// configured).
+    NoRegion,
+    /// Stage 3: the policy denied it; the message says why, to the detail
+    /// the config allows.
+    Denied(String),
+    /// The proxy's own limits and its upstream.
+    Service(ServiceError),
+}
+
+/// A message shape on which the proxy and another HTTP parser could
+/// disagree about which request, or which bytes, it carries. Where the
+/// next request starts is in doubt too, so the connection is closed.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum MessageError {
+    /// Absolute-form or authority-form request target.
+    Target(String),
+    NoHost,
+    HostNotAuthority,
+    SeveralHosts,
+    TransferCoding,
+    ContentCoding,
+    Trailers,
+    /// The body's framing broke while it was read.
+    BodyUnreadable(String),
+}
+
+/// Where form pairs were read from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Place {
+    Query,
+    Body,
+}
+
+/// The parameters are not one well-formed ElastiCache request.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ParseError {
+    Path(String),
+    /// A region given to `explain` that is no AWS region name.
+    Region(String),
+    /// Not `application/x-www-form-urlencoded` bytes; the detail says where.
+    Form {
+        place: Place,
+        detail: String,
+    },
+    GetWithBody,
+    Method(String),
+    ContentTypeMissing,
+    ContentTypeUnreadable,
+    ContentType(String),
+    InQueryAndBody(String),
+    Repeated(String),
+    CaseVariants {
+        first: String,
+        second: String,
+    },
+    SignatureParameterMisplaced {
+        found: String,
+        canonical: &'static str,
+    },
+    Misspelled {
+        found: String,
+        canonical: &'static str,
+    },
+    NoAction,
+    UnknownAction {
+        found: String,
+        hint: Option<&'static str>,
+    },
+    NoVersion,
+    Version(String),
+    AccountId {
+        parameter: &'static str,
+        found: String,
+    },
+    MissingParameters {
+        action: Action,
+        names: Vec<&'static str>,
+    },
+    Empty(&'static str),
+    /// A parameter the action does not have in the proxy's model (a newer
+    /// SDK may send one); the hint is the closest name it has.
+    UnexpectedParameter {
+        action: Action,
+        name: String,
+        hint: Option<String>,
+    },
+    /// A structure (or map entry) lacks required members.
+    MissingMembers {
+        name: String,
+        members: Vec<&'static str>,
+    },
+    /// A list or structure sent as a plain value, or the other way round.
+    Shape {
+        name: String,
+        expected: &'static str,
+    },
+    /// A list item numbered other than as botocore numbers them.
+    ListIndex {
+        name: String,
+        index: String,
+    },
+    ListGap {
+        name: String,
+        missing: String,
+    },
+    /// `found` is `None` for a secret, whose value is never echoed.
+    WrongType {
+        name: String,
+        expected: &'static str,
+        found: Option<String>,
+    },
+    NotInEnum {
+        name: String,
+        found: Option<String>,
+        allowed: &'static [&'static str],
+        hint: Option<&'static str>,
+    },
+    /// A length, count or number outside the model's bounds.
+    OutOfBounds {
+        name: String,
+        what: &'static str,
+        found: Option<i64>,
+        bounds: Bounds,
+    },
+    RepeatedMapKey(String),
+}
+
+/// The caller could not be authenticated.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum AuthError {
+    SeveralAuthorizations,
+    BothSignatureForms,
+    /// The signature's syntax; the detail names the part at fault.
+    Syntax(String),
+    Unsigned,
+    UnknownKey(String),
+    Verify(VerifyError),
+    /// mTLS is required and the certificate (its first identity, if any)
+    /// is no caller's.
+    CertificateUnknown(Option<String>),
+    CertificateMismatch {
+        certificate: String,
+        signer: String,
+    },
+}
+
+/// Why a caller could not be authenticated, as the metrics count it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SignatureFailure {
+    Missing,
+    Malformed,
+    UnknownKey,
+    Mismatch,
+    Expired,
+    NotYetValid,
+    Certificate,
+}
+
+impl SignatureFailure {
+    pub const ALL: [SignatureFailure; 7] = [
+        SignatureFailure::Missing,
+        SignatureFailure::Malformed,
+        SignatureFailure::UnknownKey,
+        SignatureFailure::Mismatch,
+        SignatureFailure::Expired,
+        SignatureFailure::NotYetValid,
+        SignatureFailure::Certificate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureFailure::Missing => "missing",
+            SignatureFailure::Malformed => "malformed",
+            SignatureFailure::UnknownKey => "unknown_key",
+            SignatureFailure::Mismatch => "mismatch",
+            SignatureFailure::Expired => "expired",
+            SignatureFailure::NotYetValid => "not_yet_valid",
+            SignatureFailure::Certificate => "certificate",
+        }
+    }
+}
+
+impl AuthError {
+    /// The metric reason, from the type alone.
+    pub fn reason(&self) -> SignatureFailure {
+        match self {
+            AuthError::SeveralAuthorizations
+            | AuthError::BothSignatureForms
+            | AuthError::Syntax(_) => SignatureFailure::Malformed,
+            AuthError::Unsigned => SignatureFailure::Missing,
+            AuthError::UnknownKey(_) => SignatureFailure::UnknownKey,
+            AuthError::Verify(VerifyError::SignatureDoesNotMatch) => SignatureFailure::Mismatch,
+            AuthError::Verify(VerifyError::Expired { .. }) => SignatureFailure::Expired,
+            AuthError::Verify(VerifyError::NotYetValid { .. }) => SignatureFailure::NotYetValid,
+            AuthError::Verify(_) => SignatureFailure::Malformed,
+            AuthError::CertificateUnknown(_) | AuthError::CertificateMismatch { .. } => {
+                SignatureFailure::Certificate
+            }
+        }
+    }
+}
+
+/// The proxy's own limits, its audit log and its upstream.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ServiceError {
+    BodyTooLarge {
+        limit: usize,
+    },
+    BodyTimeout,
+    Throttled {
+        limit: usize,
+    },
+    /// Checked before forwarding: nothing is forwarded that cannot be audited.
+    AuditUnhealthy,
+    /// The audit line of this request could not be written.
+    AuditWriteFailed,
+    NoCredentials,
+    /// The upstream request could not be signed, or built.
+    UpstreamSigning(String),
+    UpstreamRequest(String),
+    UpstreamUnreachable(String),
+    UpstreamAnswerTooLarge {
+        limit: usize,
+    },
+    UpstreamAnswerInvalid(String),
+    UpstreamNotFinal(u16),
+    UpstreamTimeout(std::time::Duration),
+    /// The task serving the request ended without an answer.
+    Internal,
+}
+
+/// Each stage's error is a rejection, and prints as the message its caller
+/// would get.
+macro_rules! stage_error {
+    ($($stage:ident => $variant:ident),* $(,)?) => {$(
+        impl From<$stage> for Rejection {
+            fn from(e: $stage) -> Rejection {
+                Rejection::$variant(e)
+            }
+        }
+        impl fmt::Display for $stage {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&Rejection::$variant(self.clone()).answer().message)
+            }
+        }
+    )*};
+}
+
+stage_error!(
+    MessageError => Message,
+    ParseError => Parse,
+    AuthError => Auth,
+    ServiceError => Service,
+);
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.answer().message)
+    }
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+impl Rejection {
+    /// The one mapping from a rejection to the AWS code, the HTTP status and
+    /// the message the caller sees. No message holds a secret.
+    pub fn answer(&self) -> ApiError {
+        use ApiError as E;
+        match self {
+            Rejection::Message(e) => {
+                let error = match e {
+                    MessageError::Target(target) => E::invalid_query_parameter(format!(
+                        "request target {} is not served: send ElastiCache Query requests to `/`",
+                        quoted(target)
+                    )),
+                    MessageError::NoHost => {
+                        E::invalid_query_parameter("the request has no `Host` header")
+                    }
+                    MessageError::HostNotAuthority => {
+                        E::invalid_query_parameter("the `Host` header is not a host name and port")
+                    }
+                    MessageError::SeveralHosts => {
+                        E::invalid_query_parameter("the request has more than one `Host` header")
+                    }
+                    MessageError::TransferCoding => E::invalid_query_parameter(
+                        "the only transfer coding accepted is a single `Transfer-Encoding: chunked`",
+                    ),
+                    MessageError::ContentCoding => E::unsupported_media_type(
+                        "the body must not have a content coding: send the form uncompressed",
+                    ),
+                    MessageError::Trailers => E::invalid_query_parameter(
+                        "the request has trailer fields; send every header before the body",
+                    ),
+                    MessageError::BodyUnreadable(detail) => E::malformed_query_string(format!(
+                        "the request body could not be read: {detail}"
+                    )),
+                };
+                error.closing_connection()
+            }
+            Rejection::Parse(e) => parse_answer(e),
+            Rejection::Auth(e) => auth_answer(e),
+            Rejection::NoRegion => E::missing_parameter(
+                "the request is not signed, so it names no region: sign it with SigV4 (its credential scope names the region), send it with `Host: elasticache.REGION.amazonaws.com`, or have the proxy's operator set `region` in its config",
+            ),
+            Rejection::Denied(message) => E::invalid_parameter_combination(message.as_str()),
+            Rejection::Service(e) => service_answer(e),
+        }
+    }
+}
+
+fn parse_answer(e: &ParseError) -> ApiError {
+    use ApiError as E;
+    match e {
+        ParseError::Path(path) => E::invalid_query_parameter(format!(
+            "request path {} is not served: send ElastiCache Query requests to `/`",
+            quoted(path)
+        )),
+        ParseError::Region(found) => {
+            E::invalid_parameter_value(format!("{} is not an AWS region name", quoted(found)))
+        }
+        ParseError::Form { place, detail } => E::malformed_query_string(format!(
+            "{}: {detail}",
+            match place {
+                Place::Query => "query string",
+                Place::Body => "body",
+            }
+        )),
+        ParseError::GetWithBody => E::invalid_query_parameter(
+            "a GET request must not have a body: send the parameters in the query string or POST a form",
+        ),
+        ParseError::Method(method) => E::method_not_allowed(format!(
+            "method {} is not supported: use POST with a form body, or GET",
+            quoted(method)
+        )),
+        ParseError::ContentTypeMissing => {
+            E::unsupported_media_type(format!("a POST body needs `Content-Type: {FORM}`"))
+        }
+        ParseError::ContentTypeUnreadable => E::unsupported_media_type(
+            "the request has more than one Content-Type, or one that is not plain text",
+        ),
+        ParseError::ContentType(found) => E::unsupported_media_type(format!(
+            "Content-Type {} is not supported: send `{FORM}` (charset utf-8)",
+            quoted(found)
+        )),
+        ParseError::InQueryAndBody(name) => E::invalid_query_parameter(format!(
+            "parameter {} is in both the query string and the body",
+            quoted(name)
+        )),
+        ParseError::Repeated(name) => E::invalid_query_parameter(format!(
+            "parameter {} appears more than once",
+            quoted(name)
+        )),
+        ParseError::CaseVariants { first, second } => E::invalid_query_parameter(format!(
+            "parameters {} and {} differ only in case",
+            quoted(first),
+            quoted(second)
+        )),
+        ParseError::SignatureParameterMisplaced { found, canonical } => {
+            E::invalid_query_parameter(format!(
+                "signature parameter {} belongs in the query string, spelled {}",
+                quoted(found),
+                quoted(canonical)
+            ))
+        }
+        ParseError::Misspelled { found, canonical } => E::invalid_query_parameter(format!(
+            "parameter {} must be spelled {}",
+            quoted(found),
+            quoted(canonical)
+        )),
+        ParseError::NoAction => E::missing_action("the request must contain the parameter `Action`"),
+        ParseError::UnknownAction { found, hint } => E::invalid_action(format!(
+            "{} is not an ElastiCache action{}",
+            quoted(found),
+            hint.map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default()
+        )),
+        ParseError::NoVersion => E::missing_parameter(format!(
+            "the request must contain the parameter `Version` ({API_VERSION})"
+        )),
+        ParseError::Version(found) => E::invalid_parameter_value(format!(
+            "unsupported API version {}: this proxy speaks ElastiCache {API_VERSION}",
+            quoted(found)
+        )),
+        ParseError::AccountId { parameter, found } => E::invalid_parameter_value(format!(
+            "{parameter} {} is not an AWS account id (12 digits, such as `123456781234`)",
+            quoted(found)
+        )),
+        ParseError::MissingParameters { action, names } => E::missing_parameter(format!(
+            "{action} requires the parameter(s) {}",
+            names
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        ParseError::Empty(name) => E::invalid_parameter_value(format!("`{name}` must not be empty")),
+        ParseError::UnexpectedParameter { action, name, hint } => {
+            E::invalid_query_parameter(format!(
+                "{action} does not take the parameter {}{}; this proxy knows the ElastiCache {API_VERSION} model of botocore {BOTOCORE_VERSION}, so a parameter a newer SDK sends needs a newer proxy",
+                quoted(name),
+                hint.as_deref()
+                    .map(|h| format!(" (did you mean {}?)", quoted(h)))
+                    .unwrap_or_default()
+            ))
+        }
+        ParseError::MissingMembers { name, members } => E::missing_parameter(format!(
+            "{} lacks the member(s) {}",
+            quoted(name),
+            members
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        ParseError::Shape { name, expected } => E::invalid_query_parameter(format!(
+            "{} is {expected}",
+            quoted(name)
+        )),
+        ParseError::ListIndex { name, index } => E::invalid_query_parameter(format!(
+            "{}: list items are numbered 1, 2, 3 and so on, without leading zeros, not {}",
+            quoted(name),
+            quoted(index)
+        )),
+        ParseError::ListGap { name, missing } => E::invalid_query_parameter(format!(
+            "the items of {} skip {}: they must be numbered 1 to n without gaps",
+            quoted(name),
+            quoted(missing)
+        )),
+        ParseError::WrongType {
+            name,
+            expected,
+            found,
+        } => E::invalid_parameter_value(format!(
+            "{} must be {expected}, not {}",
+            quoted(name),
+            shown(found.as_deref())
+        )),
+        ParseError::NotInEnum {
+            name,
+            found,
+            allowed,
+            hint,
+        } => E::invalid_parameter_value(format!(
+            "{} must be one of {}, not {}{}",
+            quoted(name),
+            allowed
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            shown(found.as_deref()),
+            hint.map(|h| format!("; did you mean `{h}`?"))
+                .unwrap_or_default()
+        )),
+        ParseError::OutOfBounds {
+            name,
+            what,
+            found,
+            bounds,
+        } => {
+            let allowed = match (bounds.min, bounds.max) {
+                (Some(min), Some(max)) => format!("{min} to {max}"),
+                (Some(min), None) => format!("at least {min}"),
+                (None, Some(max)) => format!("at most {max}"),
+                (None, None) => "any".to_owned(),
+            };
+            let found = match (found, *what) {
+                (Some(n), "value") => format!("is {n}"),
+                (Some(n), what) => format!("has {n} {what}"),
+                (None, "value") => "is a secret value".to_owned(),
+                (None, what) => format!("has a number of {what}"),
+            };
+            E::invalid_parameter_value(format!(
+                "{} {found}, outside the range the model allows ({allowed})",
+                quoted(name)
+            ))
+        }
+        ParseError::RepeatedMapKey(name) => {
+            E::invalid_query_parameter(format!("{} repeats a key", quoted(name)))
+        }
+    }
+}
+
+fn auth_answer(e: &AuthError) -> ApiError {
+    use ApiError as E;
+    match e {
+        AuthError::SeveralAuthorizations => E::incomplete_signature(
+            "the request has more than one `Authorization` header, or one that is not plain text",
+        ),
+        AuthError::BothSignatureForms => E::incomplete_signature(
+            "the request carries both an `Authorization` header and `X-Amz-*` signature parameters; use one",
+        ),
+        AuthError::Syntax(detail) => E::incomplete_signature(detail.as_str()),
+        AuthError::Unsigned => E::missing_authentication_token(
+            "the request is not signed: sign it with SigV4 for service `elasticache` (an `Authorization` header or `X-Amz-*` query parameters)",
+        ),
+        AuthError::UnknownKey(key_id) => E::invalid_client_token_id(format!(
+            "the security token included in the request is invalid: access key id {} is not a caller's",
+            quoted(key_id)
+        )),
+        AuthError::Verify(e @ VerifyError::Expired { .. }) => E::request_expired(e.to_string()),
+        AuthError::Verify(e @ (VerifyError::SignatureDoesNotMatch | VerifyError::NotYetValid { .. })) => {
+            E::signature_does_not_match(e.to_string())
+        }
+        AuthError::Verify(e) => E::incomplete_signature(e.to_string()),
+        AuthError::CertificateUnknown(identity) => E::access_denied(format!(
+            "the client certificate (identity {}) does not belong to any caller",
+            identity.as_deref().map_or("none".to_owned(), quoted)
+        )),
+        AuthError::CertificateMismatch {
+            certificate,
+            signer,
+        } => E::access_denied(format!(
+            "the client certificate belongs to caller `{certificate}` but the request is signed by caller `{signer}`"
+        )),
+    }
+}
+
+fn service_answer(e: &ServiceError) -> ApiError {
+    use ApiError as E;
+    match e {
+        ServiceError::BodyTooLarge { limit } => E::request_entity_too_large(format!(
+            "the request body is larger than the limit of {limit} bytes"
+        )),
+        ServiceError::BodyTimeout => E::request_timeout("the request body did not arrive in time"),
+        ServiceError::Throttled { limit } => E::throttling(format!(
+            "Rate exceeded: more than {limit} requests are in flight"
+        )),
+        ServiceError::AuditUnhealthy => E::service_unavailable(
+            "the audit log cannot be written, so nothing is forwarded until it can",
+        ),
+        ServiceError::AuditWriteFailed => E::service_unavailable(
+            "the audit log cannot be written, so the proxy does not answer what it cannot record",
+        ),
+        ServiceError::NoCredentials => E::service_unavailable(
+            "the proxy has no valid credentials for the upstream call right now",
+        ),
+        ServiceError::UpstreamSigning(detail) => {
+            E::internal_failure(format!("cannot sign the upstream request: {detail}"))
+        }
+        ServiceError::UpstreamRequest(detail) => {
+            E::internal_failure(format!("cannot build the upstream request: {detail}"))
+        }
+        ServiceError::UpstreamUnreachable(cause) => E::service_unavailable(format!(
+            "the upstream endpoint cannot be reached: {cause}"
+        )),
+        ServiceError::UpstreamAnswerTooLarge { limit } => E::service_unavailable(format!(
+            "the upstream answer is larger than the limit of {limit} bytes"
+        )),
+        ServiceError::UpstreamAnswerInvalid(cause) => E::service_unavailable(format!(
+            "the upstream endpoint sent no valid answer: {cause}"
+        )),
+        ServiceError::UpstreamNotFinal(status) => E::service_unavailable(format!(
+            "the upstream endpoint sent no valid answer: the status `{status}` is not a final HTTP status"
+        )),
+        ServiceError::UpstreamTimeout(limit) => E::service_unavailable(format!(
+            "the upstream endpoint did not answer within {limit:?}"
+        )),
+        ServiceError::Internal => E::internal_failure("the request could not be handled"),
+    }
+}
+
 /// Who is at fault, as the Query protocol's `<Type>` says.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Fault {
@@ -12,7 +590,7 @@ pub enum Fault {
 }
 
 /// An error as the caller sees it: HTTP status, Query error code and a message
-/// that never holds a secret.
+/// that never holds a secret. Made only by [`Rejection::answer`].
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ApiError {
     pub status: u16,
@@ -35,90 +613,84 @@ impl ApiError {
         }
     }
 
-    /// The same error, answered with `Connection: close`.
-    pub fn closing_connection(mut self) -> ApiError {
+    fn receiver(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            fault: Fault::Receiver,
+            ..ApiError::sender(status, code, message)
+        }
+    }
+
+    fn closing_connection(mut self) -> ApiError {
         self.close_connection = true;
         self
     }
 
-    pub fn missing_action(message: impl Into<String>) -> ApiError {
+    fn missing_action(message: impl Into<String>) -> ApiError {
         ApiError::sender(400, "MissingAction", message)
     }
-    pub fn invalid_action(message: impl Into<String>) -> ApiError {
+    fn invalid_action(message: impl Into<String>) -> ApiError {
         ApiError::sender(400, "InvalidAction", message)
     }
-    pub fn missing_parameter(message: impl Into<String>) -> ApiError {
+    fn missing_parameter(message: impl Into<String>) -> ApiError {
         ApiError::sender(400, "MissingParameter", message)
     }
-    pub fn invalid_parameter_value(message: impl Into<String>) -> ApiError {
+    fn invalid_parameter_value(message: impl Into<String>) -> ApiError {
         ApiError::sender(400, "InvalidParameterValue", message)
     }
     /// Duplicated, case-variant or misplaced parameters: parser-differential shapes.
-    pub fn invalid_query_parameter(message: impl Into<String>) -> ApiError {
+    fn invalid_query_parameter(message: impl Into<String>) -> ApiError {
         ApiError::sender(400, "InvalidQueryParameter", message)
     }
     /// Bytes that are not a well-formed form or query string.
-    pub fn malformed_query_string(message: impl Into<String>) -> ApiError {
+    fn malformed_query_string(message: impl Into<String>) -> ApiError {
         ApiError::sender(400, "MalformedQueryString", message)
     }
     /// A policy denial.
-    pub fn invalid_parameter_combination(message: impl Into<String>) -> ApiError {
+    fn invalid_parameter_combination(message: impl Into<String>) -> ApiError {
         ApiError::sender(400, "InvalidParameterCombination", message)
     }
-    pub fn missing_authentication_token(message: impl Into<String>) -> ApiError {
+    fn missing_authentication_token(message: impl Into<String>) -> ApiError {
         ApiError::sender(403, "MissingAuthenticationToken", message)
     }
-    pub fn invalid_client_token_id(message: impl Into<String>) -> ApiError {
+    fn invalid_client_token_id(message: impl Into<String>) -> ApiError {
         ApiError::sender(403, "InvalidClientTokenId", message)
     }
-    pub fn signature_does_not_match(message: impl Into<String>) -> ApiError {
+    fn signature_does_not_match(message: impl Into<String>) -> ApiError {
         ApiError::sender(403, "SignatureDoesNotMatch", message)
     }
-    pub fn request_expired(message: impl Into<String>) -> ApiError {
+    fn request_expired(message: impl Into<String>) -> ApiError {
         ApiError::sender(400, "RequestExpired", message)
     }
     /// Authenticated, but the client certificate and the signature disagree
     /// about who is calling.
-    pub fn access_denied(message: impl Into<String>) -> ApiError {
+    fn access_denied(message: impl Into<String>) -> ApiError {
         ApiError::sender(403, "AccessDenied", message)
     }
-    pub fn incomplete_signature(message: impl Into<String>) -> ApiError {
+    fn incomplete_signature(message: impl Into<String>) -> ApiError {
         ApiError::sender(400, "IncompleteSignature", message)
     }
-    pub fn request_entity_too_large(message: impl Into<String>) -> ApiError {
+    fn request_entity_too_large(message: impl Into<String>) -> ApiError {
         ApiError::sender(413, "RequestEntityTooLarge", message)
     }
-    pub fn unsupported_media_type(message: impl Into<String>) -> ApiError {
+    fn unsupported_media_type(message: impl Into<String>) -> ApiError {
         ApiError::sender(415, "UnsupportedMediaType", message)
     }
-    pub fn method_not_allowed(message: impl Into<String>) -> ApiError {
+    fn method_not_allowed(message: impl Into<String>) -> ApiError {
         ApiError::sender(405, "MethodNotAllowed", message)
     }
     /// What AWS answers when a client sends too much at once; SDKs retry it
     /// with backoff.
-    pub fn throttling(message: impl Into<String>) -> ApiError {
+    fn throttling(message: impl Into<String>) -> ApiError {
         ApiError::sender(400, "Throttling", message)
     }
-    pub fn request_timeout(message: impl Into<String>) -> ApiError {
+    fn request_timeout(message: impl Into<String>) -> ApiError {
         ApiError::sender(408, "RequestTimeout", message)
     }
-    pub fn service_unavailable(message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: 503,
-            fault: Fault::Receiver,
-            code: "ServiceUnavailable",
-            message: message.into(),
-            close_connection: false,
-        }
+    fn service_unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::receiver(503, "ServiceUnavailable", message)
     }
-    pub fn internal_failure(message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: 500,
-            fault: Fault::Receiver,
-            code: "InternalFailure",
-            message: message.into(),
-            close_connection: false,
-        }
+    fn internal_failure(message: impl Into<String>) -> ApiError {
+        ApiError::receiver(500, "InternalFailure", message)
     }
 
     /// The `ErrorResponse` document that botocore and aws-sdk-rust parse into
@@ -173,6 +745,11 @@ fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
+/// A value for a message, or that it is a secret.
+fn shown(value: Option<&str>) -> String {
+    value.map_or("the value sent (a secret, not shown)".to_owned(), quoted)
+}
+
 /// User input quoted for a message: in backticks, cut short so that a huge
 /// value cannot bloat an error or a log line.
 pub fn quoted(value: &str) -> String {
@@ -190,7 +767,7 @@ mod tests {
 
     #[test]
     fn renders_the_query_error_shape() {
-        let err = ApiError::invalid_parameter_combination("no rule allows it");
+        let err = Rejection::Denied("no rule allows it".into()).answer();
         assert_eq!(
             err.to_xml("req-1"),
             "<ErrorResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\">\
@@ -201,8 +778,152 @@ mod tests {
     }
 
     #[test]
+    fn each_stage_maps_to_its_code_and_status() {
+        let cases: Vec<(Rejection, &str, u16, bool)> = vec![
+            (
+                MessageError::SeveralHosts.into(),
+                "InvalidQueryParameter",
+                400,
+                true,
+            ),
+            (
+                MessageError::ContentCoding.into(),
+                "UnsupportedMediaType",
+                415,
+                true,
+            ),
+            (
+                MessageError::BodyUnreadable("cut".into()).into(),
+                "MalformedQueryString",
+                400,
+                true,
+            ),
+            (ParseError::NoAction.into(), "MissingAction", 400, false),
+            (
+                ParseError::Method("PUT".into()).into(),
+                "MethodNotAllowed",
+                405,
+                false,
+            ),
+            (
+                ParseError::Repeated("A".into()).into(),
+                "InvalidQueryParameter",
+                400,
+                false,
+            ),
+            (ParseError::NoVersion.into(), "MissingParameter", 400, false),
+            (
+                AuthError::Unsigned.into(),
+                "MissingAuthenticationToken",
+                403,
+                false,
+            ),
+            (
+                AuthError::UnknownKey("AKID".into()).into(),
+                "InvalidClientTokenId",
+                403,
+                false,
+            ),
+            (
+                AuthError::Verify(VerifyError::SignatureDoesNotMatch).into(),
+                "SignatureDoesNotMatch",
+                403,
+                false,
+            ),
+            (
+                AuthError::Verify(VerifyError::Expired {
+                    message: "old".into(),
+                })
+                .into(),
+                "RequestExpired",
+                400,
+                false,
+            ),
+            (
+                AuthError::Verify(VerifyError::HostNotSigned).into(),
+                "IncompleteSignature",
+                400,
+                false,
+            ),
+            (
+                AuthError::CertificateUnknown(None).into(),
+                "AccessDenied",
+                403,
+                false,
+            ),
+            (Rejection::NoRegion, "MissingParameter", 400, false),
+            (
+                Rejection::Denied("no".into()),
+                "InvalidParameterCombination",
+                400,
+                false,
+            ),
+            (
+                ServiceError::BodyTooLarge { limit: 1 }.into(),
+                "RequestEntityTooLarge",
+                413,
+                false,
+            ),
+            (
+                ServiceError::BodyTimeout.into(),
+                "RequestTimeout",
+                408,
+                false,
+            ),
+            (
+                ServiceError::Throttled { limit: 1 }.into(),
+                "Throttling",
+                400,
+                false,
+            ),
+            (
+                ServiceError::UpstreamNotFinal(101).into(),
+                "ServiceUnavailable",
+                503,
+                false,
+            ),
+            (ServiceError::Internal.into(), "InternalFailure", 500, false),
+        ];
+        for (rejection, code, status, close) in cases {
+            let answer = rejection.answer();
+            assert_eq!(
+                (answer.code, answer.status, answer.close_connection),
+                (code, status, close),
+                "{rejection:?}"
+            );
+            assert!(!answer.message.ends_with('.'), "{}", answer.message);
+            assert_eq!(
+                answer.fault == Fault::Receiver,
+                status >= 500,
+                "{rejection:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_metric_reason_comes_from_the_type() {
+        assert_eq!(AuthError::Unsigned.reason(), SignatureFailure::Missing);
+        assert_eq!(
+            AuthError::BothSignatureForms.reason(),
+            SignatureFailure::Malformed
+        );
+        assert_eq!(
+            AuthError::Verify(VerifyError::NotYetValid {
+                message: "soon".into()
+            })
+            .reason(),
+            SignatureFailure::NotYetValid
+        );
+        let mismatch = AuthError::CertificateMismatch {
+            certificate: "a".into(),
+            signer: "b".into(),
+        };
+        assert_eq!(mismatch.reason(), SignatureFailure::Certificate);
+    }
+
+    #[test]
     fn receiver_faults() {
-        let err = ApiError::service_unavailable("upstream down");
+        let err = Rejection::Service(ServiceError::NoCredentials).answer();
         assert_eq!(err.status, 503);
         assert!(err
             .to_xml("x")
@@ -214,7 +935,9 @@ mod tests {
         assert_eq!(xml_escape("plain-name"), "plain-name");
         assert_eq!(xml_escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
         assert_eq!(xml_escape("x\u{1}y\u{FFFE}"), "x\u{FFFD}y\u{FFFD}");
-        let xml = ApiError::invalid_parameter_value("group `</Message><Code>Ok`").to_xml("r");
+        let xml = Rejection::Parse(ParseError::Empty("</Message><Code>Ok"))
+            .answer()
+            .to_xml("r");
         assert!(xml.contains("&lt;/Message&gt;&lt;Code&gt;Ok"));
         assert_eq!(xml.matches("<Code>").count(), 1);
     }

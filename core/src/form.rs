@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+use crate::encoding::{hex_value, is_unreserved, percent_encode};
+
 /// Longest parameter name accepted; ElastiCache's longest are far shorter.
 const MAX_NAME_LEN: usize = 255;
 
@@ -136,19 +138,6 @@ fn is_raw_value_byte(b: u8) -> bool {
         )
 }
 
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
-}
-
-pub(crate) fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Canonical form encoding of `pairs`, in the order given.
 pub fn encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut out = String::with_capacity(256);
@@ -156,36 +145,11 @@ pub fn encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String
         if i > 0 {
             out.push('&');
         }
-        encode_component(name, &mut out);
+        percent_encode(name.as_bytes(), &mut out);
         out.push('=');
-        encode_component(value, &mut out);
+        percent_encode(value.as_bytes(), &mut out);
     }
     out
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters, as SigV4's
-/// canonical form does.
-pub fn encode_component(text: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    // Runs of unreserved characters are copied whole: most values are one.
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let start = i;
-        while bytes.get(i).is_some_and(|b| is_unreserved(*b)) {
-            i += 1;
-        }
-        if i > start {
-            // Unreserved bytes are ASCII, so the run is whole characters.
-            out.push_str(text.get(start..i).unwrap_or_default());
-        }
-        if let Some(&b) = bytes.get(i) {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-            i += 1;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -324,7 +288,7 @@ mod tests {
                 }
             }
             let mut got = String::new();
-            encode_component(&text, &mut got);
+            percent_encode(text.as_bytes(), &mut got);
             prop_assert_eq!(got, expected);
         }
 

@@ -5,31 +5,36 @@
 //! around it owns the sockets, files and clocks.
 //!
 //! The request path through it, in order: [`request`] parses an HTTP
-//! request into the typed ElastiCache request (with the [`form`] codec and
-//! the [`names`] AWS acts on), [`auth`] reads and verifies the caller's
-//! signature ([`sigv4`], against the [`callers`] file), [`decision`] decides
-//! on the request's [`facts`] against a compiled [`policy`] (rules indexed
-//! per action), and [`error`]
-//! renders every rejection in the Query API's format. [`lint`] and
+//! request into the typed ElastiCache request (with the [`form`] codec, the
+//! actions and parameters of the [`service_model`], and the [`names`] AWS
+//! acts on), [`auth`] reads and verifies the caller's signature
+//! ([`sigv4`], against the [`callers`] file), [`decision`] decides on the
+//! request's [`facts`] against a compiled [`policy`] (rules indexed per
+//! action), and [`error`] renders every rejection in the Query API's
+//! format. [`lint`] and
 //! [`policy_tools`] are what `check`, `explain` and `test` compute;
 //! [`diagnostics`] is how every file's errors are reported.
 #![forbid(unsafe_code)]
 
-mod actions;
 pub mod auth;
 pub mod callers;
 pub mod decision;
 pub mod diagnostics;
+pub mod encoding;
 pub mod error;
 pub mod facts;
 pub mod form;
 pub mod lint;
 pub mod model;
 pub mod names;
+pub mod params;
 pub mod policy;
 pub mod policy_tools;
 pub mod request;
 mod rule;
 mod rule_index;
+#[cfg(test)]
+mod sdk_signer;
+pub mod service_model;
 pub mod sigv4;
 pub mod yaml_positions;

@@ -3,30 +3,34 @@
 
 use std::fmt;
 
-use crate::actions::ACTION_NAMES;
+use crate::service_model::{self, Operation, OPERATIONS, OPERATION_COUNT, OPERATION_NAMES};
 
-/// The ElastiCache Query API version the proxy speaks.
-pub const API_VERSION: &str = "2015-02-02";
+/// The ElastiCache Query API version the proxy speaks: the service model's.
+pub const API_VERSION: &str = service_model::API_VERSION;
 /// The SigV4 signing name of ElastiCache.
 pub const SERVICE: &str = "elasticache";
 
-/// One ElastiCache action, held as its index in the sorted action list.
+/// One ElastiCache action, held as its index in the service model's
+/// operations, which are sorted by name.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Action(u8);
 
+// Every index fits the `u8`.
+const _: () = assert!(OPERATION_COUNT <= u8::MAX as usize + 1);
+
 impl Action {
-    pub const COUNT: usize = ACTION_NAMES.len();
+    pub const COUNT: usize = OPERATION_COUNT;
 
     /// Exact, case-sensitive lookup: the API's action names are case-sensitive.
     pub fn from_name(name: &str) -> Option<Action> {
-        ACTION_NAMES
+        OPERATION_NAMES
             .binary_search(&name)
             .ok()
             .map(|index| Action(index as u8))
     }
 
     pub fn name(self) -> &'static str {
-        ACTION_NAMES[self.0 as usize]
+        OPERATION_NAMES[self.0 as usize]
     }
 
     pub fn index(self) -> usize {
@@ -34,11 +38,16 @@ impl Action {
     }
 
     pub fn all() -> impl Iterator<Item = Action> {
-        (0..ACTION_NAMES.len()).map(|index| Action(index as u8))
+        (0..OPERATION_COUNT).map(|index| Action(index as u8))
     }
 
     pub fn all_names() -> &'static [&'static str] {
-        &ACTION_NAMES
+        &OPERATION_NAMES
+    }
+
+    /// The action's operation in the service model: its parameters.
+    pub fn operation(self) -> &'static Operation {
+        &OPERATIONS[self.0 as usize]
     }
 
     /// The two actions that change a cache security group's EC2 ingress: they
@@ -187,21 +196,16 @@ mod tests {
     use super::*;
 
     #[test]
-    #[allow(clippy::disallowed_methods)] // the shipped test data
-    fn action_list_matches_the_shipped_list() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/data/elasticache-actions.txt"
-        );
-        let text =
-            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
-        let listed: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(listed, ACTION_NAMES.to_vec());
-    }
-
-    #[test]
     fn action_list_is_sorted_for_binary_search() {
-        assert!(ACTION_NAMES.windows(2).all(|w| w[0] < w[1]));
+        assert!(OPERATION_NAMES.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(Action::all().count(), Action::COUNT);
+        for (index, action) in Action::all().enumerate() {
+            assert_eq!(action.index(), index);
+            assert_eq!(Action::from_name(action.name()), Some(action));
+        }
+        // Two actions the hand-kept list lacked, which the model has.
+        assert!(Action::from_name("PrepareMigration").is_some());
+        assert!(Action::from_name("StopMigration").is_some());
     }
 
     #[test]

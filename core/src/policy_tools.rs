@@ -8,11 +8,11 @@ use serde::Deserialize;
 
 use crate::decision::{Decision, DenialDetail, RequestFacts};
 use crate::diagnostics::Diagnostics;
-use crate::error::ApiError;
+use crate::error::{ApiError, ParseError, Rejection};
 use crate::lint::{self, PolicyWarning};
 use crate::model::{Region, API_VERSION};
 use crate::policy::{self, Policy};
-use crate::request::{self, ContentType, HttpParts};
+use crate::request::{self, HttpParts, SingleHeader};
 use crate::yaml_positions::Positions;
 
 /// The request id shown in `explain`'s XML: a real one is random per request.
@@ -153,22 +153,22 @@ pub fn explain(
     query: &str,
     detail: DenialDetail,
 ) -> Result<Explanation, ApiError> {
-    let region = Region::parse(region).ok_or_else(|| {
-        ApiError::invalid_parameter_value(format!("`{region}` is not an AWS region name"))
-    })?;
+    let reject = |e: ParseError| Rejection::Parse(e).answer();
+    let region =
+        Region::parse(region).ok_or_else(|| reject(ParseError::Region(region.to_owned())))?;
     let (parsed, _) = request::parse(&HttpParts {
         method: "GET",
         path: "/",
         query: Some(query),
-        content_type: ContentType::Absent,
+        content_type: SingleHeader::Absent,
         body: b"",
-    })?;
+    })
+    .map_err(reject)?;
     let facts = RequestFacts::of(&parsed, &region, caller);
     let response = policy.is_authorized(&facts);
     let denied = !response.is_allowed();
     let why = denied.then(|| response.denial_message(&facts, DenialDetail::Full));
-    let error = denied
-        .then(|| ApiError::invalid_parameter_combination(response.denial_message(&facts, detail)));
+    let error = denied.then(|| Rejection::Denied(response.denial_message(&facts, detail)).answer());
     Ok(Explanation {
         decision: response.decision,
         rules: response.reason.clone(),

@@ -4,9 +4,10 @@
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
-use crate::error::{quoted, ApiError};
-use crate::form::{self, FormError};
+use crate::error::{MessageError, ParseError, Place};
+use crate::form;
 use crate::model::{did_you_mean, AccountId, Action, API_VERSION};
+use crate::params::{Params, Value};
 
 pub const CACHE_SECURITY_GROUP_NAME: &str = "CacheSecurityGroupName";
 pub const EC2_SECURITY_GROUP_NAME: &str = "EC2SecurityGroupName";
@@ -40,15 +41,16 @@ pub struct HttpParts<'a> {
     pub method: &'a str,
     pub path: &'a str,
     pub query: Option<&'a str>,
-    pub content_type: ContentType<'a>,
+    pub content_type: SingleHeader<'a>,
     pub body: &'a [u8],
 }
 
+/// A header that may appear at most once, as the request carries it.
 #[derive(Clone, Copy, Debug)]
-pub enum ContentType<'a> {
+pub enum SingleHeader<'a> {
     Absent,
     One(&'a str),
-    /// More than one Content-Type header, or one that is not visible ASCII.
+    /// More than one such header, or one that is not visible ASCII.
     Unreadable,
 }
 
@@ -62,9 +64,9 @@ pub struct ElastiCacheRequest {
     pub cache_security_group_name: Option<String>,
     pub ec2_security_group_name: Option<String>,
     pub ec2_security_group_owner_id: Option<AccountId>,
-    /// Parameters the policy does not look at, forwarded as parsed. Always
-    /// empty for the ingress actions, whose parameters are all known.
-    pub other_params: BTreeMap<String, String>,
+    /// Every other parameter of the action, typed by the service model.
+    /// Always empty for the ingress actions, whose parameters are all known.
+    pub params: Params,
 }
 
 /// SigV4 query-string authentication parameters, from the query string only.
@@ -90,31 +92,44 @@ enum Source {
 
 impl ElastiCacheRequest {
     /// The parameters to forward, in canonical order: Action, Version, then
-    /// the rest sorted by name. This is exactly what the policy decided on.
-    pub fn form_pairs(&self) -> Vec<(&str, &str)> {
-        let mut rest: Vec<(&str, &str)> = self
-            .other_params
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        if let Some(v) = &self.cache_security_group_name {
-            rest.push((CACHE_SECURITY_GROUP_NAME, v));
-        }
-        if let Some(v) = &self.ec2_security_group_name {
-            rest.push((EC2_SECURITY_GROUP_NAME, v));
-        }
-        if let Some(v) = &self.ec2_security_group_owner_id {
-            rest.push((EC2_SECURITY_GROUP_OWNER_ID, v.as_str()));
+    /// the rest sorted by name, serialized from the typed values as
+    /// botocore serializes them. This is exactly what the policy decided on.
+    pub fn form_pairs(&self) -> Vec<(String, String)> {
+        let mut rest = Vec::with_capacity(self.params.len() + 3);
+        self.params.push_pairs("", &mut rest);
+        let typed = [
+            (
+                CACHE_SECURITY_GROUP_NAME,
+                self.cache_security_group_name.as_deref(),
+            ),
+            (
+                EC2_SECURITY_GROUP_NAME,
+                self.ec2_security_group_name.as_deref(),
+            ),
+            (
+                EC2_SECURITY_GROUP_OWNER_ID,
+                self.ec2_security_group_owner_id
+                    .as_ref()
+                    .map(AccountId::as_str),
+            ),
+        ];
+        for (name, value) in typed {
+            if let Some(value) = value {
+                rest.push((name.to_owned(), value.to_owned()));
+            }
         }
         rest.sort_unstable();
-        let mut pairs = vec![("Action", self.action.name()), ("Version", API_VERSION)];
+        let mut pairs = Vec::with_capacity(rest.len() + 2);
+        pairs.push(("Action".to_owned(), self.action.name().to_owned()));
+        pairs.push(("Version".to_owned(), API_VERSION.to_owned()));
         pairs.extend(rest);
         pairs
     }
 
     /// The canonical form body sent upstream.
     pub fn to_form_body(&self) -> String {
-        form::encode(self.form_pairs())
+        let pairs = self.form_pairs();
+        form::encode(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 }
 
@@ -123,19 +138,12 @@ impl ElastiCacheRequest {
 /// the proxy and another HTTP parser could disagree about which request, or
 /// which bytes, the message carries; the connection is closed after the
 /// rejection, since where the next request starts is in doubt too.
-pub fn check_message(head: &http::request::Parts) -> Result<(), ApiError> {
-    check_head(head).map_err(ApiError::closing_connection)
-}
-
-fn check_head(head: &http::request::Parts) -> Result<(), ApiError> {
+pub fn check_message(head: &http::request::Parts) -> Result<(), MessageError> {
     let uri = &head.uri;
     if uri.scheme().is_some() || uri.authority().is_some() {
         // Absolute-form (`POST http://host/`) and authority-form (CONNECT):
         // SDKs send origin-form only, and the authority would compete with Host.
-        return Err(ApiError::invalid_query_parameter(format!(
-            "request target {} is not served: send ElastiCache Query requests to `/`",
-            quoted(&uri.to_string())
-        )));
+        return Err(MessageError::Target(uri.to_string()));
     }
     let hosts: Vec<_> = head.headers.get_all(http::header::HOST).iter().collect();
     match hosts.as_slice() {
@@ -145,21 +153,9 @@ fn check_head(head: &http::request::Parts) -> Result<(), ApiError> {
             if host
                 .to_str()
                 .is_ok_and(|h| !h.contains('@') && h.parse::<http::uri::Authority>().is_ok()) => {}
-        [] => {
-            return Err(ApiError::invalid_query_parameter(
-                "the request has no `Host` header",
-            ))
-        }
-        [_] => {
-            return Err(ApiError::invalid_query_parameter(
-                "the `Host` header is not a host name and port",
-            ))
-        }
-        _ => {
-            return Err(ApiError::invalid_query_parameter(
-                "the request has more than one `Host` header",
-            ))
-        }
+        [] => return Err(MessageError::NoHost),
+        [_] => return Err(MessageError::HostNotAuthority),
+        _ => return Err(MessageError::SeveralHosts),
     }
     let codings: Vec<_> = head
         .headers
@@ -174,9 +170,7 @@ fn check_head(head: &http::request::Parts) -> Result<(), ApiError> {
                 .is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"))
         });
     if !chunked_once {
-        return Err(ApiError::invalid_query_parameter(
-            "the only transfer coding accepted is a single `Transfer-Encoding: chunked`",
-        ));
+        return Err(MessageError::TransferCoding);
     }
     let content_codings: Vec<_> = head
         .headers
@@ -187,9 +181,7 @@ fn check_head(head: &http::request::Parts) -> Result<(), ApiError> {
         v.to_str()
             .is_ok_and(|v| v.trim().eq_ignore_ascii_case("identity"))
     }) {
-        return Err(ApiError::unsupported_media_type(
-            "the body must not have a content coding: send the form uncompressed",
-        ));
+        return Err(MessageError::ContentCoding);
     }
     Ok(())
 }
@@ -222,33 +214,23 @@ impl PartialEq for CaseFolded<'_> {
 impl Eq for CaseFolded<'_> {}
 
 /// Parses the request, rejecting anything that two parsers could read two ways.
-pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), ApiError> {
+pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), ParseError> {
     if http.path != "/" {
-        return Err(ApiError::invalid_query_parameter(format!(
-            "request path {} is not served: send ElastiCache Query requests to `/`",
-            quoted(http.path)
-        )));
+        return Err(ParseError::Path(http.path.to_owned()));
     }
-    let query_pairs = decode(http.query.unwrap_or("").as_bytes(), "query string")?;
+    let query_pairs = decode(http.query.unwrap_or("").as_bytes(), Place::Query)?;
     let body_pairs = match http.method {
         "GET" => {
             if !http.body.is_empty() {
-                return Err(ApiError::invalid_query_parameter(
-                    "a GET request must not have a body: send the parameters in the query string or POST a form",
-                ));
+                return Err(ParseError::GetWithBody);
             }
             Vec::new()
         }
         "POST" => {
             check_form_content_type(http.content_type, http.body.is_empty())?;
-            decode(http.body, "body")?
+            decode(http.body, Place::Body)?
         }
-        other => {
-            return Err(ApiError::method_not_allowed(format!(
-                "method {} is not supported: use POST with a form body, or GET",
-                quoted(other)
-            )))
-        }
+        other => return Err(ParseError::Method(other.to_owned())),
     };
 
     // Every name once, whatever its case or source: the first spelling and
@@ -270,22 +252,16 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Ap
             }
             Entry::Occupied(entry) => *entry.get(),
         };
-        return Err(ApiError::invalid_query_parameter(
-            if first == name && first_source != source {
-                format!(
-                    "parameter {} is in both the query string and the body",
-                    quoted(name)
-                )
-            } else if first == name {
-                format!("parameter {} appears more than once", quoted(name))
-            } else {
-                format!(
-                    "parameters {} and {} differ only in case",
-                    quoted(first),
-                    quoted(name)
-                )
-            },
-        ));
+        return Err(if first == name && first_source != source {
+            ParseError::InQueryAndBody(name.to_owned())
+        } else if first == name {
+            ParseError::Repeated(name.to_owned())
+        } else {
+            ParseError::CaseVariants {
+                first: first.to_owned(),
+                second: name.to_owned(),
+            }
+        });
     }
 
     let mut query_auth = QueryAuth::default();
@@ -300,22 +276,20 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Ap
             .find(|p| p.eq_ignore_ascii_case(&name))
         {
             if *canonical != name || source != Source::Query {
-                return Err(ApiError::invalid_query_parameter(format!(
-                    "signature parameter {} belongs in the query string, spelled {}",
-                    quoted(&name),
-                    quoted(canonical)
-                )));
+                return Err(ParseError::SignatureParameterMisplaced {
+                    found: name,
+                    canonical,
+                });
             }
             query_auth.params.insert(canonical, value);
             continue;
         }
         if let Some(canonical) = KNOWN_PARAMS.iter().find(|p| p.eq_ignore_ascii_case(&name)) {
             if *canonical != name {
-                return Err(ApiError::invalid_query_parameter(format!(
-                    "parameter {} must be spelled {}",
-                    quoted(&name),
-                    quoted(canonical)
-                )));
+                return Err(ParseError::Misspelled {
+                    found: name,
+                    canonical,
+                });
             }
         }
         params.insert(name, value);
@@ -323,38 +297,36 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Ap
 
     let action = take_action(&mut params)?;
     match params.remove("Version") {
-        None => {
-            return Err(ApiError::missing_parameter(format!(
-                "the request must contain the parameter `Version` ({API_VERSION})"
-            )))
-        }
-        Some(v) if v != API_VERSION => {
-            return Err(ApiError::invalid_parameter_value(format!(
-                "unsupported API version {}: this proxy speaks ElastiCache {API_VERSION}",
-                quoted(&v)
-            )))
-        }
+        None => return Err(ParseError::NoVersion),
+        Some(v) if v != API_VERSION => return Err(ParseError::Version(v)),
         Some(_) => {}
     }
 
-    let ec2_security_group_owner_id = match params.remove(EC2_SECURITY_GROUP_OWNER_ID) {
+    let input = crate::service_model::operation(action.name())
+        .map(|operation| operation.input())
+        .ok_or(ParseError::NoAction)?;
+    let mut typed = crate::params::parse(action, input, &params)?;
+    let mut take = |name: &str| match typed.remove(name) {
+        Some(Value::String(value)) => Some(value),
+        _ => None,
+    };
+    // The model marks the cache security group name as stored in lower
+    // case, so the parser has lower-cased it already.
+    let cache_security_group_name = take(CACHE_SECURITY_GROUP_NAME);
+    let ec2_security_group_name = take(EC2_SECURITY_GROUP_NAME);
+    let ec2_security_group_owner_id = match take(EC2_SECURITY_GROUP_OWNER_ID) {
         None => None,
-        Some(raw) => Some(AccountId::parse(&raw).ok_or_else(|| {
-            ApiError::invalid_parameter_value(format!(
-                "{EC2_SECURITY_GROUP_OWNER_ID} {} is not an AWS account id (12 digits, such as `123456781234`)",
-                quoted(&raw)
-            ))
+        Some(raw) => Some(AccountId::parse(&raw).ok_or(ParseError::AccountId {
+            parameter: EC2_SECURITY_GROUP_OWNER_ID,
+            found: raw,
         })?),
     };
     let request = ElastiCacheRequest {
         action,
-        // ElastiCache acts on the lower-case form: decide on it and forward it.
-        cache_security_group_name: params
-            .remove(CACHE_SECURITY_GROUP_NAME)
-            .map(crate::names::stored_lowercase),
-        ec2_security_group_name: params.remove(EC2_SECURITY_GROUP_NAME),
+        cache_security_group_name,
+        ec2_security_group_name,
         ec2_security_group_owner_id,
-        other_params: params,
+        params: typed,
     };
     if action.is_ingress_change() {
         check_ingress_shape(&request)?;
@@ -362,29 +334,23 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Ap
     Ok((request, query_auth))
 }
 
-fn decode(input: &[u8], place: &str) -> Result<Vec<(String, String)>, ApiError> {
-    form::decode(input)
-        .map_err(|e: FormError| ApiError::malformed_query_string(format!("{place}: {e}")))
+fn decode(input: &[u8], place: Place) -> Result<Vec<(String, String)>, ParseError> {
+    form::decode(input).map_err(|e| ParseError::Form {
+        place,
+        detail: e.to_string(),
+    })
 }
 
 fn check_form_content_type(
-    content_type: ContentType<'_>,
+    content_type: SingleHeader<'_>,
     body_is_empty: bool,
-) -> Result<(), ApiError> {
+) -> Result<(), ParseError> {
     const FORM: &str = "application/x-www-form-urlencoded";
     let value = match content_type {
-        ContentType::Absent if body_is_empty => return Ok(()),
-        ContentType::Absent => {
-            return Err(ApiError::unsupported_media_type(format!(
-                "a POST body needs `Content-Type: {FORM}`"
-            )))
-        }
-        ContentType::Unreadable => {
-            return Err(ApiError::unsupported_media_type(
-                "the request has more than one Content-Type, or one that is not plain text",
-            ))
-        }
-        ContentType::One(value) => value,
+        SingleHeader::Absent if body_is_empty => return Ok(()),
+        SingleHeader::Absent => return Err(ParseError::ContentTypeMissing),
+        SingleHeader::Unreadable => return Err(ParseError::ContentTypeUnreadable),
+        SingleHeader::One(value) => value,
     };
     let mut parts = value.split(';').map(str::trim);
     let essence = parts.next().unwrap_or("");
@@ -398,62 +364,21 @@ fn check_form_content_type(
     if essence.eq_ignore_ascii_case(FORM) && params_ok {
         Ok(())
     } else {
-        Err(ApiError::unsupported_media_type(format!(
-            "Content-Type {} is not supported: send `{FORM}` (charset utf-8)",
-            quoted(value)
-        )))
+        Err(ParseError::ContentType(value.to_owned()))
     }
 }
 
-fn take_action(params: &mut BTreeMap<String, String>) -> Result<Action, ApiError> {
-    let Some(name) = params.remove("Action") else {
-        return Err(ApiError::missing_action(
-            "the request must contain the parameter `Action`",
-        ));
-    };
-    Action::from_name(&name).ok_or_else(|| {
-        let hint = did_you_mean(&name, Action::all_names().iter().copied())
-            .map(|s| format!("; did you mean `{s}`?"))
-            .unwrap_or_default();
-        ApiError::invalid_action(format!(
-            "{} is not an ElastiCache action{hint}",
-            quoted(&name)
-        ))
+fn take_action(params: &mut BTreeMap<String, String>) -> Result<Action, ParseError> {
+    let name = params.remove("Action").ok_or(ParseError::NoAction)?;
+    Action::from_name(&name).ok_or_else(|| ParseError::UnknownAction {
+        hint: did_you_mean(&name, Action::all_names().iter().copied()),
+        found: name,
     })
 }
 
 /// Authorize and Revoke CacheSecurityGroupIngress carry exactly three
-/// parameters, all required; anything else would be forwarded unchecked.
-fn check_ingress_shape(request: &ElastiCacheRequest) -> Result<(), ApiError> {
-    let missing: Vec<&str> = [
-        (
-            CACHE_SECURITY_GROUP_NAME,
-            request.cache_security_group_name.is_none(),
-        ),
-        (
-            EC2_SECURITY_GROUP_NAME,
-            request.ec2_security_group_name.is_none(),
-        ),
-        (
-            EC2_SECURITY_GROUP_OWNER_ID,
-            request.ec2_security_group_owner_id.is_none(),
-        ),
-    ]
-    .into_iter()
-    .filter(|(_, absent)| *absent)
-    .map(|(name, _)| name)
-    .collect();
-    if !missing.is_empty() {
-        return Err(ApiError::missing_parameter(format!(
-            "{} requires the parameter(s) {}",
-            request.action,
-            missing
-                .iter()
-                .map(|m| format!("`{m}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
+/// parameters; the model requires each, and none may be empty.
+fn check_ingress_shape(request: &ElastiCacheRequest) -> Result<(), ParseError> {
     for (name, value) in [
         (
             CACHE_SECURITY_GROUP_NAME,
@@ -462,17 +387,8 @@ fn check_ingress_shape(request: &ElastiCacheRequest) -> Result<(), ApiError> {
         (EC2_SECURITY_GROUP_NAME, &request.ec2_security_group_name),
     ] {
         if value.as_deref().is_some_and(str::is_empty) {
-            return Err(ApiError::invalid_parameter_value(format!(
-                "`{name}` must not be empty"
-            )));
+            return Err(ParseError::Empty(name));
         }
-    }
-    if let Some(extra) = request.other_params.keys().next() {
-        return Err(ApiError::invalid_query_parameter(format!(
-            "{} does not take the parameter {}",
-            request.action,
-            quoted(extra)
-        )));
     }
     Ok(())
 }
@@ -480,35 +396,41 @@ fn check_ingress_shape(request: &ElastiCacheRequest) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{ApiError, Rejection};
     use proptest::prelude::*;
 
     const INGRESS: &str = "Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02\
         &CacheSecurityGroupName=prod-web&EC2SecurityGroupName=app-frontend&EC2SecurityGroupOwnerId=123456781234";
 
-    fn post(body: &str) -> Result<(ElastiCacheRequest, QueryAuth), ApiError> {
+    /// What the caller would see.
+    fn wire(e: impl Into<Rejection>) -> ApiError {
+        e.into().answer()
+    }
+
+    fn post(body: &str) -> Result<(ElastiCacheRequest, QueryAuth), ParseError> {
         parse(&HttpParts {
             method: "POST",
             path: "/",
             query: None,
-            content_type: ContentType::One("application/x-www-form-urlencoded; charset=utf-8"),
+            content_type: SingleHeader::One("application/x-www-form-urlencoded; charset=utf-8"),
             body: body.as_bytes(),
         })
     }
 
-    fn get(query: &str) -> Result<(ElastiCacheRequest, QueryAuth), ApiError> {
+    fn get(query: &str) -> Result<(ElastiCacheRequest, QueryAuth), ParseError> {
         parse(&HttpParts {
             method: "GET",
             path: "/",
             query: Some(query),
-            content_type: ContentType::Absent,
+            content_type: SingleHeader::Absent,
             body: b"",
         })
     }
 
-    fn code(result: Result<(ElastiCacheRequest, QueryAuth), ApiError>) -> &'static str {
+    fn code(result: Result<(ElastiCacheRequest, QueryAuth), ParseError>) -> &'static str {
         match result {
             Ok(r) => panic!("expected an error, parsed {r:?}"),
-            Err(e) => e.code,
+            Err(e) => wire(e).code,
         }
     }
 
@@ -528,7 +450,7 @@ mod tests {
             request.ec2_security_group_owner_id.unwrap().as_str(),
             "123456781234"
         );
-        assert!(request.other_params.is_empty());
+        assert!(request.params.is_empty());
         assert!(auth.is_empty());
         assert_eq!(get(INGRESS).unwrap().0, request);
     }
@@ -547,7 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn keeps_other_parameters_of_other_actions() {
+    fn keeps_other_parameters_of_other_actions_typed() {
         let (request, _) = post(
             "Action=DescribeCacheClusters&Version=2015-02-02&MaxRecords=20&ShowCacheNodeInfo=true",
         )
@@ -565,7 +487,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(auth.get("X-Amz-Algorithm"), Some("AWS4-HMAC-SHA256"));
-        assert!(request.other_params.is_empty());
+        assert!(request.params.is_empty());
         assert!(!request.to_form_body().contains("X-Amz"));
     }
 
@@ -576,7 +498,8 @@ mod tests {
             code(post("Action=DropEverything&Version=2015-02-02")),
             "InvalidAction"
         );
-        let err = post("Action=AuthorizeCacheSecurityGroupIngres&Version=2015-02-02").unwrap_err();
+        let err =
+            wire(post("Action=AuthorizeCacheSecurityGroupIngres&Version=2015-02-02").unwrap_err());
         assert!(
             err.message
                 .contains("did you mean `AuthorizeCacheSecurityGroupIngress`"),
@@ -614,7 +537,7 @@ mod tests {
                 .split('&')
                 .filter(|p| !p.starts_with(&format!("{param}=")))
                 .collect();
-            let err = post(&body.join("&")).unwrap_err();
+            let err = wire(post(&body.join("&")).unwrap_err());
             assert_eq!(err.code, "MissingParameter");
             assert!(err.message.contains(param), "{}", err.message);
         }
@@ -640,7 +563,7 @@ mod tests {
             "1234-5678-123",
             "%20123456781234",
         ] {
-            let err = post(&INGRESS.replace("123456781234", bad)).unwrap_err();
+            let err = wire(post(&INGRESS.replace("123456781234", bad)).unwrap_err());
             assert_eq!(err.code, "InvalidParameterValue", "{bad}");
         }
     }
@@ -680,10 +603,11 @@ mod tests {
             method: "POST",
             path: "/",
             query: Some("CacheSecurityGroupName=prod-web"),
-            content_type: ContentType::One("application/x-www-form-urlencoded"),
+            content_type: SingleHeader::One("application/x-www-form-urlencoded"),
             body: INGRESS.as_bytes(),
         })
         .unwrap_err();
+        let both = wire(both);
         assert_eq!(both.code, "InvalidQueryParameter");
         assert!(
             both.message.contains("both the query string and the body"),
@@ -719,7 +643,7 @@ mod tests {
             method: "POST",
             path: "/",
             query: None,
-            content_type: ContentType::One("application/x-www-form-urlencoded"),
+            content_type: SingleHeader::One("application/x-www-form-urlencoded"),
             body: b"Action=DescribeCacheClusters&Version=2015-02-02&A=\xff",
         });
         assert_eq!(code(raw), "MalformedQueryString");
@@ -736,19 +660,19 @@ mod tests {
                 body: INGRESS.as_bytes(),
             })
         };
-        assert!(with(ContentType::One("application/x-www-form-urlencoded")).is_ok());
-        assert!(with(ContentType::One(
+        assert!(with(SingleHeader::One("application/x-www-form-urlencoded")).is_ok());
+        assert!(with(SingleHeader::One(
             "Application/X-WWW-Form-Urlencoded; Charset=UTF-8"
         ))
         .is_ok());
         for bad in [
-            ContentType::One("application/json"),
-            ContentType::One("text/plain"),
-            ContentType::One("application/x-www-form-urlencoded; charset=latin1"),
-            ContentType::One("application/x-www-form-urlencoded; boundary=x"),
-            ContentType::One("application/x-www-form-urlencoded-extra"),
-            ContentType::Absent,
-            ContentType::Unreadable,
+            SingleHeader::One("application/json"),
+            SingleHeader::One("text/plain"),
+            SingleHeader::One("application/x-www-form-urlencoded; charset=latin1"),
+            SingleHeader::One("application/x-www-form-urlencoded; boundary=x"),
+            SingleHeader::One("application/x-www-form-urlencoded-extra"),
+            SingleHeader::Absent,
+            SingleHeader::Unreadable,
         ] {
             assert_eq!(code(with(bad)), "UnsupportedMediaType", "{bad:?}");
         }
@@ -777,7 +701,7 @@ mod tests {
             check_message(&head(version, target, headers)).is_ok()
         };
         let rejects = |version, target, headers: &[(&str, &[u8])], expected: &str| {
-            let err = check_message(&head(version, target, headers)).unwrap_err();
+            let err = wire(check_message(&head(version, target, headers)).unwrap_err());
             assert_eq!(err.code, expected, "{target} {headers:?}: {}", err.message);
             assert!(err.close_connection, "{target} {headers:?}");
         };
@@ -836,7 +760,7 @@ mod tests {
             method: "PUT",
             path: "/",
             query: Some(INGRESS),
-            content_type: ContentType::Absent,
+            content_type: SingleHeader::Absent,
             body: b"",
         };
         assert_eq!(code(parse(&parts)), "MethodNotAllowed");
@@ -851,18 +775,15 @@ mod tests {
     proptest! {
         #[test]
         fn forwarded_body_re_parses_to_the_decided_request(
-            group in "[ -~]{1,30}", ec2 in "\\PC{1,30}", extra in proptest::collection::btree_map("[A-Z][a-zA-Z.]{0,12}", "\\PC{0,12}", 0..4)
+            group in "[ -~]{1,30}", ec2 in "\\PC{1,30}"
         ) {
             let request = ElastiCacheRequest {
-                action: Action::from_name("DescribeCacheSecurityGroups").unwrap(),
+                action: Action::from_name("AuthorizeCacheSecurityGroupIngress").unwrap(),
                 // A decided request holds the name in ElastiCache's lower case.
                 cache_security_group_name: Some(crate::names::stored_lowercase(group)),
                 ec2_security_group_name: Some(ec2),
                 ec2_security_group_owner_id: AccountId::parse("123456781234"),
-                other_params: extra
-                    .into_iter()
-                    .filter(|(k, _)| !KNOWN_PARAMS.iter().chain(QUERY_AUTH_PARAMS.iter()).any(|p| p.eq_ignore_ascii_case(k)))
-                    .collect(),
+                params: Params::default(),
             };
             let (again, _) = post(&request.to_form_body()).unwrap();
             prop_assert_eq!(again, request);
@@ -874,7 +795,7 @@ mod tests {
                 method: "POST",
                 path: "/",
                 query: Some(&query),
-                content_type: ContentType::One("application/x-www-form-urlencoded"),
+                content_type: SingleHeader::One("application/x-www-form-urlencoded"),
                 body: &body,
             });
         }

@@ -11,7 +11,9 @@ use std::fmt;
 
 use ring::{digest, hmac};
 
-use crate::form::hex_value;
+use crate::encoding::{
+    civil_from_days, days_from_civil, days_in_month, hex, hex_value, percent_encode, push_hex,
+};
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
@@ -486,7 +488,7 @@ fn push_canonical_uri(path: &str, out: &mut String) {
         if i > 0 {
             out.push('/');
         }
-        encode_unreserved(segment.as_bytes(), out);
+        percent_encode(segment.as_bytes(), out);
     }
     if !segments.is_empty() && path.ends_with('/') {
         out.push('/');
@@ -508,9 +510,9 @@ fn canonical_query(query: Option<&str>, location: Location) -> Result<String, Ve
         }
         let value = percent_decode(raw_value)?;
         let mut encoded_name = String::with_capacity(name.len());
-        encode_unreserved(&name, &mut encoded_name);
+        percent_encode(&name, &mut encoded_name);
         let mut encoded_value = String::with_capacity(value.len());
-        encode_unreserved(&value, &mut encoded_value);
+        percent_encode(&value, &mut encoded_value);
         pairs.push((encoded_name, encoded_value));
     }
     if signatures > 1 {
@@ -604,37 +606,6 @@ fn percent_decode(raw: &str) -> Result<Vec<u8>, VerifyError> {
     Ok(out)
 }
 
-/// Percent-encodes every byte outside RFC 3986 unreserved characters, with
-/// uppercase hex.
-fn encode_unreserved(bytes: &[u8], out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-    }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    push_hex(bytes, &mut out);
-    out
-}
-
-/// Lowercase hex of `bytes`, appended to `out`.
-pub fn push_hex(bytes: &[u8], out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-}
-
 /// 64 lowercase hex digits into 32 bytes; anything else cannot match.
 fn decode_signature(signature: &str) -> Option<[u8; 32]> {
     let bytes = signature.as_bytes();
@@ -677,47 +648,6 @@ fn parse_amz_date(value: &str) -> Option<i64> {
         return None;
     }
     Some(days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date. Years are counted
-/// from March so the leap day falls at the end of the (shifted) year, and
-/// 400-year eras repeat exactly.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let shifted_month = (month + 9) % 12;
-    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// Inverse of [`days_from_civil`].
-pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// `YYYYMMDDTHHMMSSZ` of a Unix time.
@@ -1669,7 +1599,7 @@ mod tests {
         proptest::collection::vec(any::<char>(), 0..12).prop_map(|chars| {
             let text: String = chars.into_iter().collect();
             let mut out = String::new();
-            encode_unreserved(text.as_bytes(), &mut out);
+            percent_encode(text.as_bytes(), &mut out);
             out
         })
     }

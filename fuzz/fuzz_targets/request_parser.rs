@@ -15,8 +15,9 @@
 //! carries none of the caller's signature parameters.
 #![no_main]
 
+use elasticache_authz_core::error::Rejection;
 use elasticache_authz_core::form;
-use elasticache_authz_core::request::{self, ContentType, HttpParts, QUERY_AUTH_PARAMS};
+use elasticache_authz_core::request::{self, HttpParts, SingleHeader, QUERY_AUTH_PARAMS};
 use libfuzzer_sys::fuzz_target;
 
 const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
@@ -42,9 +43,9 @@ fuzz_target!(|data: &[u8]| {
         None => (target, None),
     };
     let content_type = match content_type {
-        "" => ContentType::Absent,
-        "!" => ContentType::Unreadable,
-        one => ContentType::One(one),
+        "" => SingleHeader::Absent,
+        "!" => SingleHeader::Unreadable,
+        one => SingleHeader::One(one),
     };
     let parsed = request::parse(&HttpParts {
         method,
@@ -57,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(parsed) => parsed,
         Err(error) => {
             // Every rejection renders as the XML the caller gets.
-            assert!(!error.to_xml("fuzz").is_empty());
+            assert!(!Rejection::from(error).answer().to_xml("fuzz").is_empty());
             return;
         }
     };
@@ -70,7 +71,7 @@ fuzz_target!(|data: &[u8]| {
         method: "POST",
         path: "/",
         query: None,
-        content_type: ContentType::One(FORM),
+        content_type: SingleHeader::One(FORM),
         body: forwarded.as_bytes(),
     })
     .unwrap_or_else(|e| panic!("the forwarded body {forwarded:?} does not re-parse: {e}"));

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use super::pipeline::{self, error_response};
 use super::{Connection, Proxy};
-use crate::error::ApiError;
+use crate::error::{Rejection, ServiceError};
 use crate::proxy::config::Limits;
 use crate::proxy::log;
 
@@ -276,10 +276,7 @@ async fn handle(
     // between forwarding and auditing.
     let task = tokio::spawn(async move { pipeline::serve(&proxy, request, &connection).await });
     let response = task.await.unwrap_or_else(|_| {
-        error_response(
-            &ApiError::internal_failure("the request could not be handled"),
-            "",
-        )
+        error_response(&Rejection::Service(ServiceError::Internal).answer(), "")
     });
     activity.request_finished(Instant::now());
     Ok(response)

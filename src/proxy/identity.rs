@@ -17,7 +17,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 use crate::proxy::config::AssumeRole;
 use crate::proxy::log;
 use crate::proxy::upstream::ProxyCredentials;
@@ -204,7 +204,7 @@ impl UpstreamIdentity {
     }
 
     /// The credentials to sign `caller`'s forwarded request with.
-    pub async fn for_caller(&self, caller: &str) -> Result<ProxyCredentials, ApiError> {
+    pub async fn for_caller(&self, caller: &str) -> Result<ProxyCredentials, ServiceError> {
         let result = match &self.assume {
             None => self.own_credentials().await,
             Some(assumer) => assumer.session(caller).await,
@@ -214,9 +214,7 @@ impl UpstreamIdentity {
                 "no upstream credentials",
                 serde_json::json!({ "caller": caller, "error": e }),
             );
-            ApiError::service_unavailable(
-                "the proxy has no valid credentials for the upstream call right now",
-            )
+            ServiceError::NoCredentials
         })
     }
 }

@@ -60,7 +60,7 @@ pub fn new_request_id() -> String {
 fn format_uuid(mut bytes: [u8; 16]) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex = crate::sigv4::hex(&bytes);
+    let hex = crate::encoding::hex(&bytes);
     let mut id = String::with_capacity(36);
     for (i, digit) in hex.char_indices() {
         if matches!(i, 8 | 12 | 16 | 20) {
@@ -78,7 +78,7 @@ pub fn rfc3339(time: SystemTime) -> String {
         .unwrap_or_default();
     let secs = since_epoch.as_secs();
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let (year, month, day) = crate::sigv4::civil_from_days(days);
+    let (year, month, day) = crate::encoding::civil_from_days(days);
     // Hand-formatted: one line per request carries it.
     let mut out = String::with_capacity(24);
     for (value, width, then) in [

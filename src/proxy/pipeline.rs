@@ -1,7 +1,9 @@
 //! One request, read top to bottom as its phases run: read the body and
 //! parse (stage 1), authenticate (2), decide (3), forward or reject (4),
 //! and audit and count (5), which runs for every request, rejected or not.
-//! Every rejection becomes an HTTP answer in one place, [`error_response`].
+//! Each phase fails with its own error; every one becomes a [`Rejection`],
+//! whose one mapping (`Rejection::answer`) picks the code, status and
+//! message, and [`error_response`] puts that on the wire.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,16 +16,16 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 
 use super::{Connection, Proxy};
-use crate::auth::{self, AuthorizationHeader, ClientCertificate, SignatureFailure};
+use crate::auth::{self, ClientCertificate};
 use crate::decision::{Decision, DenialDetail, RequestFacts, Verdict};
-use crate::error::ApiError;
+use crate::error::{ApiError, AuthError, MessageError, Rejection, ServiceError};
 use crate::proxy::audit::RequestRecord;
 use crate::proxy::config::Limits;
 use crate::proxy::log;
 use crate::proxy::metrics;
 use crate::proxy::reload::Snapshot;
-use crate::proxy::upstream::UpstreamResponse;
-use crate::request::{self, ContentType, HttpParts};
+use crate::proxy::upstream::{self, UpstreamResponse};
+use crate::request::{self, HttpParts, SingleHeader};
 use crate::sigv4::ReceivedRequest;
 
 /// Serves one request: its record, the phases, the answer, its audit line.
@@ -52,7 +54,8 @@ pub(super) async fn serve(
             *response.headers_mut() = answer.headers;
             response
         }
-        Err(error) => {
+        Err(rejection) => {
+            let error = rejection.answer();
             record.error_code = Some(error.code);
             error_response(&error, &record.request_id)
         }
@@ -68,7 +71,7 @@ impl Proxy {
         request: Request<Incoming>,
         connection: &Connection,
         record: &mut RequestRecord,
-    ) -> Result<UpstreamResponse, ApiError> {
+    ) -> Result<UpstreamResponse, Rejection> {
         // 1. Read and parse.
         let (parts, body) = request.into_parts();
         request::check_message(&parts)?;
@@ -76,21 +79,17 @@ impl Proxy {
         // A slot is taken only once the body is in, so that slow senders
         // (bounded by max_connections and body_read_timeout) cannot hold
         // the slots complete requests need.
-        let _slot = self.request_slots.try_take().ok_or_else(|| {
-            ApiError::throttling(format!(
-                "Rate exceeded: more than {} requests are in flight",
-                self.config.limits.max_concurrent_requests
-            ))
-        })?;
+        let _slot = self
+            .request_slots
+            .try_take()
+            .ok_or(ServiceError::Throttled {
+                limit: self.config.limits.max_concurrent_requests,
+            })?;
         let (parsed, query_auth) = request::parse(&HttpParts {
             method: parts.method.as_str(),
             path: parts.uri.path(),
             query: parts.uri.query(),
-            content_type: match single_header(&parts.headers, CONTENT_TYPE.as_str()) {
-                Single::Absent => ContentType::Absent,
-                Single::One(v) => ContentType::One(v),
-                Single::Unreadable => ContentType::Unreadable,
-            },
+            content_type: single_header(&parts.headers, CONTENT_TYPE.as_str()),
             body: &body,
         })?;
         record.action = Some(parsed.action);
@@ -98,17 +97,10 @@ impl Proxy {
 
         // 2. Authenticate.
         let signature = auth::caller_signature(
-            match single_header(&parts.headers, AUTHORIZATION.as_str()) {
-                Single::Absent => AuthorizationHeader::Absent,
-                Single::One(v) => AuthorizationHeader::One(v),
-                Single::Unreadable => AuthorizationHeader::Unreadable,
-            },
+            single_header(&parts.headers, AUTHORIZATION.as_str()),
             &query_auth,
         )
-        .inspect_err(|_| {
-            self.metrics
-                .count_signature_failure(SignatureFailure::Malformed)
-        })?;
+        .inspect_err(|failure| self.metrics.count_signature_failure(failure.reason()))?;
         let headers: Vec<(&str, &str)> = parts
             .headers
             .iter()
@@ -134,15 +126,14 @@ impl Proxy {
             },
             now,
         )
-        .map_err(|failure| {
-            self.metrics.count_signature_failure(failure.reason);
-            failure.error
+        .inspect_err(|failure: &AuthError| {
+            self.metrics.count_signature_failure(failure.reason())
         })?;
         record.caller = Some(caller.caller.clone());
         record.auth_method = Some(caller.method);
         let host = match single_header(&parts.headers, HOST.as_str()) {
-            Single::One(host) => Some(host),
-            Single::Absent | Single::Unreadable => None,
+            SingleHeader::One(host) => Some(host),
+            SingleHeader::Absent | SingleHeader::Unreadable => None,
         };
         let region = auth::request_region(signature, host, self.config.region.as_ref())?;
         record.region = Some(region.clone());
@@ -158,14 +149,12 @@ impl Proxy {
             record.explanation = Some(response.denial_message(&facts, DenialDetail::Full));
         }
         if verdict == Verdict::Deny {
-            return Err(ApiError::invalid_parameter_combination(
+            return Err(Rejection::Denied(
                 response.denial_message(&facts, self.config.denial_detail),
             ));
         }
         if self.config.audit.reject_on_failure && !self.audit.is_healthy() {
-            return Err(ApiError::service_unavailable(
-                "the audit log cannot be written, so nothing is forwarded until it can",
-            ));
+            return Err(ServiceError::AuditUnhealthy.into());
         }
 
         // 4. Forward, signed as the proxy (or as the caller's role session).
@@ -185,8 +174,8 @@ impl Proxy {
             }
             Err(failure) => {
                 self.metrics
-                    .observe_upstream(failure.class, started.elapsed());
-                Err(failure.error)
+                    .observe_upstream(upstream::failure_class(&failure), started.elapsed());
+                Err(failure.into())
             }
         }
     }
@@ -213,9 +202,7 @@ impl Proxy {
                 );
             }
             if self.config.audit.reject_on_failure {
-                let error = ApiError::service_unavailable(
-                    "the audit log cannot be written, so the proxy does not answer what it cannot record",
-                );
+                let error = Rejection::Service(ServiceError::AuditWriteFailed).answer();
                 response = error_response(&error, &record.request_id);
                 record.error_code = Some(error.code);
             }
@@ -225,7 +212,7 @@ impl Proxy {
     }
 }
 
-/// The one place a rejection becomes an HTTP response: status, `text/xml`,
+/// The one place an answered rejection becomes an HTTP response: status, `text/xml`,
 /// and the request id in both the header (aws-sdk-rust) and the body (botocore).
 pub fn error_response(error: &ApiError, request_id: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(error.to_xml(request_id))));
@@ -247,12 +234,11 @@ async fn read_body(
     body: Incoming,
     headers: &HeaderMap,
     limits: &Limits,
-) -> Result<Bytes, ApiError> {
+) -> Result<Bytes, Rejection> {
     let too_large = || {
-        ApiError::request_entity_too_large(format!(
-            "the request body is larger than the limit of {} bytes",
-            limits.max_body_bytes
-        ))
+        Rejection::Service(ServiceError::BodyTooLarge {
+            limit: limits.max_body_bytes,
+        })
     };
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -266,35 +252,25 @@ async fn read_body(
         Limited::new(body, limits.max_body_bytes).collect(),
     )
     .await
-    .map_err(|_| ApiError::request_timeout("the request body did not arrive in time"))?;
+    .map_err(|_| ServiceError::BodyTimeout)?;
     match collected {
         // Trailer fields could only add headers after the decision was made.
-        Ok(body) if body.trailers().is_some() => Err(ApiError::invalid_query_parameter(
-            "the request has trailer fields; send every header before the body",
-        )
-        .closing_connection()),
+        Ok(body) if body.trailers().is_some() => Err(MessageError::Trailers.into()),
         Ok(body) => Ok(body.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(ApiError::malformed_query_string(format!(
-            "the request body could not be read: {e}"
-        ))
-        .closing_connection()),
+        Err(e) => Err(MessageError::BodyUnreadable(e.to_string()).into()),
     }
 }
 
-enum Single<'a> {
-    Absent,
-    One(&'a str),
-    Unreadable,
-}
-
 /// A header that must appear at most once, as visible ASCII.
-fn single_header<'a>(headers: &'a HeaderMap, name: &str) -> Single<'a> {
+fn single_header<'a>(headers: &'a HeaderMap, name: &str) -> SingleHeader<'a> {
     let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
-        (None, _) => Single::Absent,
-        (Some(value), None) => value.to_str().map_or(Single::Unreadable, Single::One),
-        (Some(_), Some(_)) => Single::Unreadable,
+        (None, _) => SingleHeader::Absent,
+        (Some(value), None) => value
+            .to_str()
+            .map_or(SingleHeader::Unreadable, SingleHeader::One),
+        (Some(_), Some(_)) => SingleHeader::Unreadable,
     }
 }
 
@@ -304,12 +280,13 @@ mod tests {
 
     #[test]
     fn error_responses_carry_the_request_id_twice() {
-        let response = error_response(&ApiError::invalid_parameter_combination("no"), "id-123");
+        let denied = Rejection::Denied("no".to_owned()).answer();
+        let response = error_response(&denied, "id-123");
         assert_eq!(response.status(), 400);
         assert_eq!(response.headers()["content-type"], "text/xml");
         assert_eq!(response.headers()["x-amzn-requestid"], "id-123");
         assert!(response.headers().get("connection").is_none());
-        let closing = ApiError::invalid_query_parameter("framing").closing_connection();
+        let closing = Rejection::Message(MessageError::Trailers).answer();
         assert_eq!(
             error_response(&closing, "id").headers()["connection"],
             "close"

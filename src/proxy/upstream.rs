@@ -24,7 +24,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 use crate::model::{Region, SERVICE};
 use crate::proxy::config::{EndpointTemplate, UpstreamConfig};
 use crate::request::ElastiCacheRequest;
@@ -81,7 +81,7 @@ pub fn build_signed_request(
     credentials: &ProxyCredentials,
     now: SystemTime,
     keys: &SigningKeys,
-) -> Result<http::Request<Full<Bytes>>, ApiError> {
+) -> Result<http::Request<Full<Bytes>>, ServiceError> {
     let body = Bytes::from(request.to_form_body());
     let amz_date = sigv4::format_amz_date(
         now.duration_since(SystemTime::UNIX_EPOCH)
@@ -132,7 +132,7 @@ pub fn build_signed_request(
         Location::Header,
         &signed_headers,
     )
-    .map_err(|e| ApiError::internal_failure(format!("cannot sign the upstream request: {e}")))?;
+    .map_err(|e| ServiceError::UpstreamSigning(e.to_string()))?;
     let string_to_sign = sigv4::string_to_sign(&amz_date, &scope, &canonical);
     let key = keys.key_for(
         credentials.access_key_id(),
@@ -152,9 +152,7 @@ pub fn build_signed_request(
         .authority(authority)
         .path_and_query("/")
         .build()
-        .map_err(|e| {
-            ApiError::internal_failure(format!("cannot build the upstream request: {e}"))
-        })?;
+        .map_err(|e| ServiceError::UpstreamRequest(e.to_string()))?;
 
     let mut upstream = http::Request::new(Full::new(body));
     *upstream.method_mut() = http::Method::POST;
@@ -168,10 +166,9 @@ pub fn build_signed_request(
     Ok(upstream)
 }
 
-fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
-    HeaderValue::from_str(text).map_err(|_| {
-        ApiError::internal_failure("cannot build the upstream request: a header value is not valid")
-    })
+fn header_value(text: &str) -> Result<HeaderValue, ServiceError> {
+    HeaderValue::from_str(text)
+        .map_err(|_| ServiceError::UpstreamRequest("a header value is not valid".to_owned()))
 }
 
 /// Signing keys derived by aws-sigv4, kept per (credentials, day, region):
@@ -271,11 +268,7 @@ impl Upstream {
         region: &Region,
         caller_headers: &HeaderMap,
         credentials: &ProxyCredentials,
-    ) -> Result<UpstreamResponse, UpstreamError> {
-        let failed = |error| UpstreamError {
-            class: "error",
-            error,
-        };
+    ) -> Result<UpstreamResponse, ServiceError> {
         let upstream_request = build_signed_request(
             request,
             region,
@@ -284,17 +277,13 @@ impl Upstream {
             credentials,
             SystemTime::now(),
             &self.keys,
-        )
-        .map_err(failed)?;
+        )?;
         let max_response_bytes = self.config.max_response_bytes;
         let exchange = async {
             let client = &self.clients[crate::proxy::workers::current() % self.clients.len()];
             let response = client.request(upstream_request).await.map_err(|e| {
                 if e.is_connect() {
-                    ApiError::service_unavailable(format!(
-                        "the upstream endpoint cannot be reached: {}",
-                        root_cause(&e)
-                    ))
+                    ServiceError::UpstreamUnreachable(root_cause(&e))
                 } else {
                     no_valid_answer(&e)
                 }
@@ -306,9 +295,9 @@ impl Upstream {
                 .await
                 .map_err(|e| {
                     if e.downcast_ref::<LengthLimitError>().is_some() {
-                        ApiError::service_unavailable(format!(
-                            "the upstream answer is larger than the limit of {max_response_bytes} bytes"
-                        ))
+                        ServiceError::UpstreamAnswerTooLarge {
+                            limit: max_response_bytes,
+                        }
                     } else {
                         no_valid_answer(e.as_ref())
                     }
@@ -321,45 +310,33 @@ impl Upstream {
             })
         };
         match tokio::time::timeout(self.config.timeout, exchange).await {
-            Ok(result) => result.map_err(failed),
-            Err(_) => Err(UpstreamError {
-                class: "timeout",
-                error: ApiError::service_unavailable(format!(
-                    "the upstream endpoint did not answer within {:?}",
-                    self.config.timeout
-                )),
-            }),
+            Ok(result) => result,
+            Err(_) => Err(ServiceError::UpstreamTimeout(self.config.timeout)),
         }
     }
 }
 
-/// A forward that got no answer: `class` is `timeout` or `error`, for the
-/// metrics; `error` is what the caller gets.
-#[derive(Debug)]
-pub struct UpstreamError {
-    pub class: &'static str,
-    pub error: ApiError,
+/// How a forward that got no answer is counted: `timeout` or `error`.
+pub fn failure_class(error: &ServiceError) -> &'static str {
+    match error {
+        ServiceError::UpstreamTimeout(_) => "timeout",
+        _ => "error",
+    }
 }
 
 /// The upstream was reached but its answer was cut short or is not HTTP.
-fn no_valid_answer(error: &(dyn std::error::Error + 'static)) -> ApiError {
-    ApiError::service_unavailable(format!(
-        "the upstream endpoint sent no valid answer: {}",
-        root_cause(error)
-    ))
+fn no_valid_answer(error: &(dyn std::error::Error + 'static)) -> ServiceError {
+    ServiceError::UpstreamAnswerInvalid(root_cause(error))
 }
 
 /// ElastiCache answers with a final status; an informational one or one
 /// past 599 (which hyper parses) is no answer to pass on: a 101 would tell
 /// the caller its connection had switched protocols.
-fn check_status(status: http::StatusCode) -> Result<(), ApiError> {
+fn check_status(status: http::StatusCode) -> Result<(), ServiceError> {
     if (200..=599).contains(&status.as_u16()) {
         Ok(())
     } else {
-        Err(ApiError::service_unavailable(format!(
-            "the upstream endpoint sent no valid answer: the status `{}` is not a final HTTP status",
-            status.as_u16()
-        )))
+        Err(ServiceError::UpstreamNotFinal(status.as_u16()))
     }
 }
 
@@ -394,7 +371,7 @@ fn strip_hop_by_hop(mut headers: HeaderMap) -> HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{parse, ContentType, HttpParts};
+    use crate::request::{parse, HttpParts, SingleHeader};
     use http::header::HeaderValue;
 
     fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -437,7 +414,7 @@ mod tests {
             method: "POST",
             path: "/",
             query: None,
-            content_type: ContentType::One("application/x-www-form-urlencoded"),
+            content_type: SingleHeader::One("application/x-www-form-urlencoded"),
             body: b"Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02&EC2SecurityGroupOwnerId=1234-5678-1234&EC2SecurityGroupName=app-1&CacheSecurityGroupName=prod-1",
         })
         .unwrap();
@@ -527,7 +504,10 @@ mod tests {
             assert!(check_status(http::StatusCode::from_u16(ok).unwrap()).is_ok());
         }
         for bad in [100, 101, 103, 600, 999] {
-            let err = check_status(http::StatusCode::from_u16(bad).unwrap()).unwrap_err();
+            let err = crate::error::Rejection::from(
+                check_status(http::StatusCode::from_u16(bad).unwrap()).unwrap_err(),
+            )
+            .answer();
             assert_eq!((err.status, err.code), (503, "ServiceUnavailable"));
             assert!(err.message.contains(&format!("`{bad}`")), "{}", err.message);
         }

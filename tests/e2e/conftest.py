@@ -84,11 +84,8 @@ def _test_failed(request) -> bool:
 @pytest.fixture
 def upstream():
     """A fresh fake ElastiCache for each test (so its records start empty)."""
-    fake = FakeElastiCache(PROXY_ACCESS_KEY, PROXY_SECRET_KEY).start()
-    try:
+    with FakeElastiCache(PROXY_ACCESS_KEY, PROXY_SECRET_KEY) as fake:
         yield fake
-    finally:
-        fake.stop()
 
 
 # ---- the proxy ---------------------------------------------------------------
@@ -343,40 +340,25 @@ def start_proxy(tmp_path, upstream, request):
     started: list[ProxyProcess] = []
 
     def start(
-        policy: str = TEST_POLICY,
-        endpoint: str | None = None,
-        timeout: str = "2s",
-        max_body_bytes: int = 65536,
-        callers: str | None = None,
-        tls: dict[str, str] | None = None,
-        admin: bool = False,
-        audit_log: str | None = None,
-        prepare=None,
-        **options,
+        policy: str = TEST_POLICY, endpoint: str | None = None, admin: bool = False, prepare=None, **options
     ) -> ProxyProcess:
-        """`options` are the other keyword arguments of write_config.
-        `prepare(workdir)`, if given, runs once the files are written and
-        before the proxy starts (to lay them out as symlinks, say)."""
+        """`options` are the other keyword arguments of write_config
+        (`callers`, `tls`, `audit_log`, `timeout`, `limits`, ...), with its
+        defaults. `prepare(workdir)`, if given, runs once the files are
+        written and before the proxy starts (to lay them out as symlinks,
+        say)."""
         binary = require_proxy_binary()
         workdir = tmp_path / f"proxy{len(started)}"
         workdir.mkdir()
         port = free_port()
         admin_port = free_port() if admin else None
+        endpoint = endpoint or upstream.endpoint
         config = write_config(
-            workdir,
-            listen_port=port,
-            endpoint=endpoint or upstream.endpoint,
-            policy=policy,
-            timeout=timeout,
-            max_body_bytes=max_body_bytes,
-            callers=callers,
-            tls=tls,
-            admin_port=admin_port,
-            audit_log=audit_log,
-            **options,
+            workdir, listen_port=port, endpoint=endpoint, policy=policy, admin_port=admin_port, **options
         )
         if prepare is not None:
             prepare(workdir)
+        audit_log = options.get("audit_log")
         audit_path = None if audit_log in (None, "-") else workdir / audit_log
         stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
@@ -395,7 +377,7 @@ def start_proxy(tmp_path, upstream, request):
             config,
             stdout_path,
             stderr_path,
-            https=bool(tls),
+            https=bool(options.get("tls")),
             admin_port=admin_port,
             audit_path=audit_path,
         )

@@ -280,8 +280,30 @@ def generic_action_xml(action: str, request_id: str) -> bytes:
     ).encode()
 
 
-class FakeElastiCache:
-    """The fake upstream. Start it with start(), stop it with stop()."""
+class LoopbackServer:
+    """What the test upstreams share: `with` starts and stops them, and the
+    proxy reaches them at `endpoint`. A subclass has start(), stop() and
+    `port`, and `_host` if it listens elsewhere than 127.0.0.1."""
+
+    _host = "127.0.0.1"
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def host_header(self) -> str:
+        return f"{self._host}:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host_header}"
+
+
+class FakeElastiCache(LoopbackServer):
+    """The fake upstream. Start it with start() (or `with`), stop it with stop()."""
 
     def __init__(self, access_key: str, secret_key: str, host: str = "127.0.0.1"):
         self.access_key = access_key
@@ -314,24 +336,10 @@ class FakeElastiCache:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "FakeElastiCache":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     @property
     def port(self) -> int:
         assert self._server is not None, "fake upstream is not running"
         return self._server.server_address[1]
-
-    @property
-    def host_header(self) -> str:
-        return f"{self._host}:{self.port}"
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{self.host_header}"
 
     # ---- what the tests read and set -------------------------------------
     @property

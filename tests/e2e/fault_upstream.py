@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from fake_upstream import (
+    LoopbackServer,
     _error_xml,
     authorize_ingress_xml,
     describe_cache_clusters_xml,
@@ -78,8 +79,8 @@ def error_body(status: int, request_id: str) -> bytes:
     return _error_xml("ServiceUnavailable", "The service is unavailable. Please try again shortly.", request_id, "Receiver")
 
 
-class FaultUpstream:
-    """Start with start(); set `mode` (one of MODES) and `delay` at any time."""
+class FaultUpstream(LoopbackServer):
+    """Start with start() (or `with`); set `mode` (one of MODES) and `delay` at any time."""
 
     def __init__(self, access_key: str, secret_key: str, port: int = 0, mode: str = "normal", delay: float = 0.0):
         assert mode in MODES, mode
@@ -123,14 +124,6 @@ class FaultUpstream:
     @property
     def port(self) -> int:
         return self._port
-
-    @property
-    def host_header(self) -> str:
-        return f"127.0.0.1:{self._port}"
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{self.host_header}"
 
     # ---- what the tests read -------------------------------------------------
     @property

@@ -221,6 +221,28 @@ def assert_api_error(resp: RawResponse, status: int, code: str, error_type: str 
     return err
 
 
+def botocore_signed(
+    port: int,
+    method: str,
+    target: str,
+    body: bytes,
+    content_type: str | None,
+    credentials: tuple[str, str],
+    region: str = "us-east-1",
+):
+    """The headers botocore's SigV4 signer gives a request to 127.0.0.1:port
+    (Authorization and X-Amz-Date among them), signed with
+    `credentials` = (access key, secret key)."""
+    request = AWSRequest(
+        method=method,
+        url=f"http://127.0.0.1:{port}{target}",
+        data=body,
+        headers={"Content-Type": content_type} if content_type else {},
+    )
+    SigV4Auth(Credentials(*credentials), "elasticache", region).add_auth(request)
+    return request.headers
+
+
 def sign_raw(
     port: int,
     body: str,
@@ -230,14 +252,9 @@ def sign_raw(
 ) -> tuple[str, str]:
     """A real SigV4 signature (botocore's) for a form POST of `body` to
     127.0.0.1:port, as send_raw sends it: (Authorization, X-Amz-Date)."""
-    request = AWSRequest(
-        method="POST",
-        url=f"http://127.0.0.1:{port}/",
-        data=body.encode(),
-        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-    )
-    SigV4Auth(Credentials(access_key, secret_key), "elasticache", region).add_auth(request)
-    return request.headers["Authorization"], request.headers["X-Amz-Date"]
+    form = "application/x-www-form-urlencoded; charset=utf-8"
+    headers = botocore_signed(port, "POST", "/", body.encode(), form, (access_key, secret_key), region)
+    return headers["Authorization"], headers["X-Amz-Date"]
 
 
 def capture_signatures(client, into: list[str]) -> None:

@@ -65,11 +65,8 @@ INGRESS_BODY = form_encode(ingress_pairs())
 @pytest.fixture
 def fault_upstream():
     """A misbehaving upstream, in normal mode until the test says otherwise."""
-    fault = FaultUpstream(PROXY_ACCESS_KEY, PROXY_SECRET_KEY).start()
-    try:
+    with FaultUpstream(PROXY_ACCESS_KEY, PROXY_SECRET_KEY) as fault:
         yield fault
-    finally:
-        fault.stop()
 
 
 def ingress_lines(proxy) -> list[dict]:
@@ -203,11 +200,8 @@ def test_an_upstream_that_comes_up_after_refusing_is_used(start_proxy, make_clie
     assert series_of(m, "upstream_requests_total") == {labels(status_class="error"): 1}
     assert series_of(m, "rejections_total") == {labels(code="ServiceUnavailable"): 1}
 
-    fault = FaultUpstream(PROXY_ACCESS_KEY, PROXY_SECRET_KEY, port=port).start()
-    try:
+    with FaultUpstream(PROXY_ACCESS_KEY, PROXY_SECRET_KEY, port=port) as fault:
         assert_recovers(proxy, make_client, fault, 0)
-    finally:
-        fault.stop()
 
 
 @pytest.mark.parametrize("mode, status, code", [("error_500", 500, "InternalFailure"), ("error_503", 503, "ServiceUnavailable")])
