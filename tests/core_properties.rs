@@ -1112,6 +1112,7 @@ proptest! {
             owner_id: owner.as_deref().and_then(AccountId::parse),
             cache_security_group: cache.as_deref(),
             ec2_security_group: ec2.as_deref(),
+            params: &elasticache_authz_proxy::params::EMPTY,
         };
         let response = policy.is_authorized(&facts);
         let ids: Vec<&str> = policy.rule_ids().collect();
@@ -1389,6 +1390,7 @@ proptest! {
             owner_id: facts.owner.and_then(AccountId::parse),
             cache_security_group: facts.cache_group,
             ec2_security_group: facts.ec2_group,
+            params: &elasticache_authz_proxy::params::EMPTY,
         });
 
         let with_ids = || rules.iter().enumerate().map(|(i, r)| (format!("r{i}"), r));

@@ -32,10 +32,14 @@ impl Decision {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Condition {
     Caller,
+    /// The caller is one the rule's `except_callers` excepts.
+    ExceptedCaller,
     Region,
     OwnerId,
     CacheSecurityGroup,
     Ec2SecurityGroup,
+    /// The rule's `params` condition of this index.
+    Param(u16),
 }
 
 /// Why an allow rule that names the action did not match.
@@ -43,6 +47,8 @@ pub enum Condition {
 pub struct Mismatch {
     pub rule: String,
     pub condition: Condition,
+    /// The failed condition, said with the request's value.
+    pub detail: String,
     pub rule_message: Option<String>,
 }
 
@@ -58,6 +64,9 @@ pub struct Response {
     pub mismatches: Vec<Mismatch>,
     /// How many more allow rules for the action did not match.
     pub more_mismatches: usize,
+    /// The parameters (`params:` conditions) the deciding rules, or for a
+    /// denial because nothing allowed it the near misses, looked at.
+    pub looked_at: Vec<&'static str>,
     /// The `message` of the deny rules that decided.
     pub deny_messages: Vec<String>,
     /// When `mode: shadow` rules name the action: the decision the policy
@@ -163,6 +172,7 @@ impl Policy {
         let mut allows = Vec::new();
         let mut denies = Vec::new();
         let mut deny_messages = Vec::new();
+        let (mut allow_params, mut deny_params) = (Vec::new(), Vec::new());
         for index in candidates {
             let rule = &self.rules[index];
             if mode == Mode::Enforce && rule.mode == Mode::Shadow {
@@ -171,26 +181,34 @@ impl Policy {
             if first_failed_condition(rule, facts).is_some() {
                 continue;
             }
+            let looked = rule.params.iter().map(|c| c.name);
             match rule.effect {
-                Effect::Allow => allows.push(rule.id.clone()),
+                Effect::Allow => {
+                    allows.push(rule.id.clone());
+                    allow_params.extend(looked);
+                }
                 Effect::Deny => {
                     denies.push(rule.id.clone());
                     deny_messages.extend(rule.message.clone());
+                    deny_params.extend(looked);
                 }
             }
         }
-        let (decision, reason) = if !denies.is_empty() {
-            (Decision::Deny, denies)
+        let (decision, reason, mut looked_at) = if !denies.is_empty() {
+            (Decision::Deny, denies, deny_params)
         } else if !allows.is_empty() {
-            (Decision::Allow, allows)
+            (Decision::Allow, allows, allow_params)
         } else {
-            (Decision::Deny, Vec::new())
+            (Decision::Deny, Vec::new(), Vec::new())
         };
+        looked_at.sort_unstable();
+        looked_at.dedup();
         Response {
             decision,
             reason,
             mismatches: Vec::new(),
             more_mismatches: 0,
+            looked_at,
             deny_messages,
             shadow: None,
         }
@@ -204,9 +222,16 @@ impl Policy {
         for &index in allows.iter().take(MISMATCHES_SHOWN) {
             let rule = &self.rules[index];
             if let Some(condition) = first_failed_condition(rule, facts) {
+                if let Condition::Param(i) = condition {
+                    let name = rule.params.get(usize::from(i)).map(|c| c.name);
+                    if let Some(name) = name.filter(|n| !response.looked_at.contains(n)) {
+                        response.looked_at.push(name);
+                    }
+                }
                 response.mismatches.push(Mismatch {
                     rule: rule.id.clone(),
                     condition,
+                    detail: describe(condition, rule, facts),
                     rule_message: rule.message.clone(),
                 });
             }
@@ -224,6 +249,14 @@ fn first_failed_condition(rule: &Rule, facts: &RequestFacts<'_>) -> Option<Condi
             .is_some_and(|c| callers.iter().any(|allowed| allowed == c))
         {
             return Some(Condition::Caller);
+        }
+    }
+    if let Some(excepted) = &rule.except_callers {
+        if facts
+            .caller
+            .is_some_and(|c| excepted.iter().any(|name| name == c))
+        {
+            return Some(Condition::ExceptedCaller);
         }
     }
     if let Some(regions) = &rule.regions {
@@ -250,6 +283,11 @@ fn first_failed_condition(rule: &Rule, facts: &RequestFacts<'_>) -> Option<Condi
             .is_some_and(|n| matcher.is_match(n))
         {
             return Some(Condition::Ec2SecurityGroup);
+        }
+    }
+    for (index, condition) in rule.params.iter().enumerate() {
+        if !condition.holds(facts.params) {
+            return Some(Condition::Param(index as u16));
         }
     }
     None
@@ -306,12 +344,7 @@ impl Response {
             return out;
         }
         for mismatch in self.mismatches.iter().take(MISMATCHES_SHOWN) {
-            let _ = write!(
-                out,
-                "; rule `{}`: {}",
-                mismatch.rule,
-                describe(mismatch.condition, facts)
-            );
+            let _ = write!(out, "; rule `{}`: {}", mismatch.rule, mismatch.detail);
             if let Some(message) = &mismatch.rule_message {
                 let _ = write!(out, " ({message})");
             }
@@ -340,8 +373,20 @@ fn subject(facts: &RequestFacts<'_>) -> String {
     }
 }
 
-fn describe(condition: Condition, facts: &RequestFacts<'_>) -> String {
+fn describe(condition: Condition, rule: &Rule, facts: &RequestFacts<'_>) -> String {
     let (name, value) = match condition {
+        Condition::ExceptedCaller => {
+            return format!(
+                "caller {} is one of its excepted callers",
+                quoted(facts.caller.unwrap_or_default())
+            )
+        }
+        Condition::Param(index) => {
+            return rule
+                .params
+                .get(usize::from(index))
+                .map_or_else(String::new, |c| c.describe_failure(facts.params))
+        }
         Condition::Caller => {
             return match facts.caller {
                 Some(caller) => format!("caller {} is not one of its callers", quoted(caller)),
@@ -539,6 +584,7 @@ rules:
             owner_id: None,
             cache_security_group: group,
             ec2_security_group: None,
+            params: &crate::params::EMPTY,
         };
         assert_eq!(
             policy.is_authorized(&request(Some("prod-legacy"))).reason,
@@ -614,6 +660,7 @@ rules:
             owner_id: None,
             cache_security_group: None,
             ec2_security_group: None,
+            params: &crate::params::EMPTY,
         };
         assert_eq!(
             policy.is_authorized(&facts(Some("ci-deployer"))).reason,
@@ -639,6 +686,7 @@ rules:
                 owner_id: None,
                 cache_security_group: None,
                 ec2_security_group: None,
+                params: &crate::params::EMPTY,
             };
             assert_eq!(policy.is_authorized(&facts).decision, Decision::Deny);
         }
@@ -671,6 +719,7 @@ rules:
             owner_id: case.owner.map(|o| AccountId::parse(o).unwrap()),
             cache_security_group: case.cache,
             ec2_security_group: case.ec2,
+            params: &crate::params::EMPTY,
         };
         let response = policy.is_authorized(&facts);
         let message = response.denial_message(&facts, DenialDetail::Full);
@@ -768,6 +817,7 @@ rules:
             owner_id: AccountId::parse("123456781234"),
             cache_security_group: Some("prod-web"),
             ec2_security_group: Some("app-web"),
+            params: &crate::params::EMPTY,
         };
         let response = policy.is_authorized(&facts);
         assert_eq!(
@@ -971,6 +1021,7 @@ rules:
                     owner_id: owner.map(|o| AccountId::parse(o).unwrap()),
                     cache_security_group: cache,
                     ec2_security_group: ec2,
+                    params: &crate::params::EMPTY,
                 };
                 let rules = &policy.by_action[facts.action.index()];
                 let scanned = policy.decide(&facts, |_| rules.all.iter().copied(), rules.has_shadow_rules);

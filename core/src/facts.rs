@@ -3,6 +3,7 @@
 //! rule index and the decision.
 
 use crate::model::{AccountId, Action, Region};
+use crate::params::Params;
 use crate::request::ElastiCacheRequest;
 
 /// What the policy looks at.
@@ -15,6 +16,8 @@ pub struct RequestFacts<'a> {
     pub owner_id: Option<AccountId>,
     pub cache_security_group: Option<&'a str>,
     pub ec2_security_group: Option<&'a str>,
+    /// Every other parameter, typed.
+    pub params: &'a Params,
 }
 
 impl<'a> RequestFacts<'a> {
@@ -30,6 +33,7 @@ impl<'a> RequestFacts<'a> {
             owner_id: request.ec2_security_group_owner_id,
             cache_security_group: request.cache_security_group_name.as_deref(),
             ec2_security_group: request.ec2_security_group_name.as_deref(),
+            params: &request.params,
         }
     }
 }

@@ -18,6 +18,7 @@
 
 pub mod auth;
 pub mod callers;
+mod conditions;
 pub mod decision;
 pub mod diagnostics;
 pub mod encoding;

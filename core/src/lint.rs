@@ -17,16 +17,12 @@ pub struct PolicyWarning {
     pub message: String,
 }
 
-/// The actions whose API model has `CacheSecurityGroupName`.
+/// The actions whose model has `CacheSecurityGroupName`.
 fn carries_cache_security_group(action: Action) -> bool {
-    matches!(
-        action.name(),
-        "AuthorizeCacheSecurityGroupIngress"
-            | "RevokeCacheSecurityGroupIngress"
-            | "CreateCacheSecurityGroup"
-            | "DeleteCacheSecurityGroup"
-            | "DescribeCacheSecurityGroups"
-    )
+    action
+        .operation()
+        .member(crate::request::CACHE_SECURITY_GROUP_NAME)
+        .is_some()
 }
 
 /// Names no real cache or EC2 security group name would avoid: if a regex
@@ -59,6 +55,19 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
             message,
         };
         let own = &actions[index];
+        for condition in &rule.params {
+            if let Some(pattern) = condition.lowercase_pattern() {
+                if !matches_lowercase(pattern) {
+                    out.push(warn(
+                        Some("params"),
+                        format!(
+                            "the `matches` pattern `{pattern}` of `{}` can never match: ElastiCache stores it in lower case, and the proxy decides on that form (hint: write the pattern in lower case)",
+                            condition.name
+                        ),
+                    ));
+                }
+            }
+        }
         if rule.owner_ids.is_some() || rule.ec2_security_groups.is_some() {
             if !own.iter().any(|a| a.is_ingress_change()) {
                 let field = if rule.owner_ids.is_some() {
@@ -202,7 +211,11 @@ fn covers(deny: &Rule, allow: &Rule) -> bool {
             (Some(_), None) => false,
         }
     }
-    list(&deny.callers, &allow.callers)
+    // A deny with parameter conditions, or with exceptions, is not judged:
+    // it may let through what the allow matches.
+    deny.params.is_empty()
+        && deny.except_callers.is_none()
+        && list(&deny.callers, &allow.callers)
         && list(&deny.regions, &allow.regions)
         && list(&deny.owner_ids, &allow.owner_ids)
         && names(&deny.cache_security_groups, &allow.cache_security_groups)
@@ -219,6 +232,30 @@ mod tests {
             .into_iter()
             .map(|w| (w.rule, w.field, w.message))
             .collect()
+    }
+
+    #[test]
+    fn parameter_conditions() {
+        let found = lint(
+            r#"
+rules:
+  - id: create
+    effect: allow
+    actions: [CreateReplicationGroup]
+    params:
+      ReplicationGroupId: {matches: "Payments-.*"}
+  - id: no-legacy
+    effect: deny
+    actions: [CreateReplicationGroup]
+    params:
+      SecurityGroupIds: {any_in: [sg-legacy]}
+"#,
+        );
+        // The pattern cannot match the lower-case id; the deny does not
+        // always beat the allow, since it looks at a parameter.
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].1, Some("params"));
+        assert!(found[0].2.contains("can never match"), "{}", found[0].2);
     }
 
     #[test]

@@ -35,6 +35,40 @@ pub enum Value {
 }
 
 impl Value {
+    /// The value as one line: `[a, b]` for lists, `{Key=…, Value=…}` for
+    /// structures.
+    pub fn render(&self) -> String {
+        match self {
+            Value::String(s) | Value::Timestamp(s) => s.clone(),
+            Value::Boolean(b) => b.to_string(),
+            Value::Integer(n) => n.to_string(),
+            Value::List(items) => format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(Value::render)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Value::Structure(fields) => format!(
+                "{{{}}}",
+                fields
+                    .iter()
+                    .map(|(m, v)| format!("{}={}", m.query_name(), v.render()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Value::Map(entries) => format!(
+                "{{{}}}",
+                entries
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", k.render(), v.render()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::String(s) | Value::Timestamp(s) => Some(s),
@@ -49,6 +83,11 @@ impl Value {
 pub struct Params {
     members: Vec<(&'static Member, Value)>,
 }
+
+/// No parameters, for facts made without a request.
+pub static EMPTY: Params = Params {
+    members: Vec::new(),
+};
 
 impl PartialEq for Params {
     fn eq(&self, other: &Params) -> bool {

@@ -16,16 +16,18 @@ use crate::rule_index::ActionRules;
 use crate::yaml_positions::Positions;
 
 /// The keys a rule may have.
-pub const RULE_KEYS: [&str; 10] = [
+pub const RULE_KEYS: [&str; 12] = [
     "id",
     "effect",
     "mode",
     "actions",
     "callers",
+    "except_callers",
     "regions",
     "owner_ids",
     "cache_security_groups",
     "ec2_security_groups",
+    "params",
     "message",
 ];
 const MAX_MESSAGE_CHARS: usize = 512;
@@ -171,14 +173,14 @@ struct RuleContext<'a> {
 }
 
 impl RuleContext<'_> {
-    /// The rule, or its key `field`.
+    /// The rule, or its key `field` (a path such as `params.Port.range`).
     fn place(&self, field: Option<&str>) -> Place {
         let index = self.index.to_string();
         let rule = Place::entry(&["rules", &index], format!("rule `{}`", self.label));
-        match field {
-            Some(field) => rule.child(field),
-            None => rule,
-        }
+        field
+            .into_iter()
+            .flat_map(|f| f.split('.'))
+            .fold(rule, |place, key| place.child(key))
     }
 
     fn error(&mut self, field: Option<&str>, message: String, hint: Option<String>) {
@@ -321,6 +323,38 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
             }
         }
     });
+    let except_callers = string_list(map.get("except_callers"), "except_callers", ctx);
+    if except_callers.is_some() && callers.is_some() {
+        ctx.error(
+            Some("except_callers"),
+            "a rule has `callers` or `except_callers`, not both".into(),
+            Some("`callers` lists who the rule is for; `except_callers` who it is not for".into()),
+        );
+    }
+    for name in except_callers.iter().flatten() {
+        if !crate::callers::is_valid_caller_name(name) {
+            ctx.error(
+                Some("except_callers"),
+                format!("`{name}` is not a caller name"),
+                None,
+            );
+        }
+    }
+    let params = match (map.get("params"), actions) {
+        (Some(value), Some(set)) => {
+            let in_rule: Vec<Action> = Action::all().filter(|a| set.contains(*a)).collect();
+            let mut problems = Vec::new();
+            let compiled = crate::conditions::compile(value, &in_rule, &mut problems);
+            let failed = !problems.is_empty();
+            for problem in problems {
+                ctx.error(Some(&problem.field), problem.message, problem.hint);
+            }
+            (!failed).then_some(compiled)
+        }
+        // The actions failed: their parameters cannot be checked.
+        (Some(_), None) => None,
+        (None, _) => Some(Vec::new()),
+    };
     let regions = string_list(map.get("regions"), "regions", ctx).map(|list| {
         list.iter()
             .filter_map(|r| {
@@ -389,6 +423,8 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
             owner_ids,
             cache_security_groups: cache_security_groups?,
             ec2_security_groups: ec2_security_groups?,
+            params: params?,
+            except_callers,
             message,
         },
         actions?,

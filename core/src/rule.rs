@@ -4,6 +4,7 @@
 
 use regex::RegexSet;
 
+use crate::conditions::ParamCondition;
 use crate::model::{AccountId, Region};
 use crate::names::NameCase;
 
@@ -50,6 +51,10 @@ pub(crate) struct Rule {
     pub owner_ids: Option<Vec<AccountId>>,
     pub cache_security_groups: Option<NameMatcher>,
     pub ec2_security_groups: Option<NameMatcher>,
+    /// Conditions on any other parameter (`params:`), all of which must hold.
+    pub params: Vec<ParamCondition>,
+    /// Callers the rule does not apply to (`except_callers:`).
+    pub except_callers: Option<Vec<String>>,
     pub message: Option<String>,
 }
 

@@ -78,6 +78,7 @@ fuzz_target!(|data: &[u8]| {
             owner_id: owner,
             cache_security_group: Some("prod-web"),
             ec2_security_group: Some("app-web"),
+            params: &elasticache_authz_core::params::EMPTY,
         };
         let response = policy.is_authorized(&facts);
         assert!(response.reason.iter().all(|id| ids.contains(&id.as_str())));

@@ -44,6 +44,9 @@ pub struct RequestRecord {
     pub upstream_status: Option<u16>,
     /// For a denial: the full explanation, whatever the caller was told.
     pub explanation: Option<String>,
+    /// The parameters the deciding rules looked at, with their values
+    /// (secrets only as present), bounded by [`MAX_PARAMS_BYTES`].
+    pub params: Vec<(&'static str, String)>,
 }
 
 /// Longest value of a request field written for a request that was not
@@ -52,6 +55,11 @@ pub struct RequestRecord {
 pub const MAX_UNTRUSTED_VALUE_BYTES: usize = 256;
 /// Longest explanation written.
 pub const MAX_EXPLANATION_BYTES: usize = 2048;
+
+/// Most bytes of parameter values written in one line's `params`.
+pub const MAX_PARAMS_BYTES: usize = 1024;
+/// Most bytes of one parameter's value there.
+const MAX_PARAM_VALUE_BYTES: usize = 256;
 
 /// The request fields that can be shortened, as metric labels.
 pub const SHORTENED_FIELDS: [&str; 2] = ["cache_security_group", "ec2_security_group"];
@@ -125,6 +133,39 @@ impl RequestRecord {
             error_code: None,
             upstream_status: None,
             explanation: None,
+            params: Vec::new(),
+        }
+    }
+
+    /// Notes the parameters the decision looked at. A secret is written as
+    /// `(secret)`; values are cut to a bound, and past the line's bound the
+    /// rest are left out (their names noted under `…`).
+    pub fn set_looked_at(&mut self, request: &ElastiCacheRequest, names: &[&'static str]) {
+        let mut budget = MAX_PARAMS_BYTES;
+        let mut left_out = Vec::new();
+        for &name in names {
+            let Some(value) = request.params.get(name) else {
+                continue;
+            };
+            let secret = request
+                .params
+                .iter()
+                .any(|(member, _)| member.query_name() == name && member.is_secret());
+            let text = if secret {
+                "(secret)".to_owned()
+            } else {
+                let rendered = value.render();
+                shorten(&rendered, MAX_PARAM_VALUE_BYTES).0.to_owned()
+            };
+            if text.len() > budget {
+                left_out.push(name);
+                continue;
+            }
+            budget -= text.len();
+            self.params.push((name, text));
+        }
+        if !left_out.is_empty() {
+            self.params.push(("…", left_out.join(", ")));
         }
     }
 
@@ -166,6 +207,7 @@ impl RequestRecord {
             &mut shortened.ec2_security_group,
         );
         AuditLine {
+            params: (!self.params.is_empty()).then_some(ParamsSeen(&self.params)),
             cache_security_group,
             ec2_security_group,
             shortened: (shortened != Shortened::default()).then_some(shortened),
@@ -217,10 +259,26 @@ pub struct AuditLine<'a> {
     rules: &'a [String],
     /// For a denial: why, in full.
     explanation: Option<&'a str>,
+    /// The parameters the deciding rules looked at, or `null`.
+    params: Option<ParamsSeen<'a>>,
     error_code: Option<&'static str>,
     upstream_status: Option<u16>,
     duration_ms: f64,
     policy_revision: &'a str,
+}
+
+/// Written as a JSON object, in the order the decision looked.
+pub struct ParamsSeen<'a>(&'a [(&'static str, String)]);
+
+impl Serialize for ParamsSeen<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
 }
 
 impl AuditLine<'_> {

@@ -144,6 +144,7 @@ impl Proxy {
         let (verdict, rules) = response.verdict(self.config.mode);
         record.verdict = Some(verdict);
         record.rules = rules.to_vec();
+        record.set_looked_at(&parsed, &response.looked_at);
         if response.decision == Decision::Deny {
             // The audit log explains in full; the caller hears what concerns it.
             record.explanation = Some(response.denial_message(&facts, DenialDetail::Full));

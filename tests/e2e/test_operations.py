@@ -77,6 +77,7 @@ AUDIT_KEYS = {
     "mode",
     "rules",
     "explanation",
+    "params",
     "error_code",
     "upstream_status",
     "duration_ms",
@@ -417,6 +418,7 @@ def test_audit_lines_one_per_request_with_every_field(start_proxy, make_client, 
         "policy_revision": revision(TEST_POLICY),
         "shortened": None,
         "explanation": None,
+        "params": None,
     }
     assert second["request_id"] == denied_id
     assert {k: second[k] for k in ("caller", "auth", "action", "cache_security_group", "decision", "rules")} == {

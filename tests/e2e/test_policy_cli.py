@@ -162,7 +162,7 @@ def test_errors_show_the_value_found_and_come_in_line_order(tmp_path):
         "  - effect: deny\n"
         "    id: a\n"
         "    regions: [mars]\n"
-        "    colour: red\n"
+        "    mesage: frozen\n"
     )
     assert check_lines(tmp_path, "p.yaml") == [
         "p.yaml: 5 errors in policy",
@@ -172,9 +172,7 @@ def test_errors_show_the_value_found_and_come_in_line_order(tmp_path):
         "  p.yaml:6:5: rule `a`: `id`: duplicate rule id `a` "
         "(hint: rule ids must be unique: the decision names the rules that decided it)",
         "  p.yaml:7:5: rule `a`: `regions`: `mars` is not an AWS region name (hint: regions look like `us-east-1` or `eu-west-1`)",
-        "  p.yaml:8:5: rule `a`: `colour`: unknown key `colour` "
-        "(hint: rule keys are id, effect, mode, actions, callers, regions, owner_ids, cache_security_groups, "
-        "ec2_security_groups, message)",
+        "  p.yaml:8:5: rule `a`: `mesage`: unknown key `mesage` (hint: did you mean `message`?)",
     ]
 
 

@@ -1,0 +1,939 @@
+//! Rule conditions on any parameter of the rule's actions (`params:`),
+//! compiled against the service model when the policy loads and evaluated
+//! against the typed parameters of a request.
+//!
+//! A condition on a parameter the request does not carry does not match,
+//! so "only these security groups" cannot be dodged by leaving the
+//! parameter out; `present: false` tests exactly that absence, and
+//! `if_absent: match` opts out where leaving a parameter out is harmless
+//! (a Modify call that does not change it).
+
+use std::borrow::Cow;
+
+use regex::Regex;
+use serde_yaml::Value as Yaml;
+
+use crate::model::{did_you_mean, Action};
+use crate::names::{self, NameCase};
+use crate::params::{Params, Value};
+use crate::service_model::{Kind, Member, Shape};
+
+/// The keys a condition may have.
+pub const CONDITION_KEYS: [&str; 10] = [
+    "present",
+    "one_of",
+    "matches",
+    "range",
+    "all_in",
+    "any_in",
+    "none_in",
+    "has_keys",
+    "tags",
+    "if_absent",
+];
+/// Bound on one condition's regex, so a policy cannot exhaust memory.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// One condition: a parameter and what must hold of it.
+#[derive(Debug)]
+pub(crate) struct ParamCondition {
+    pub name: &'static str,
+    pub test: Test,
+    /// Whether a request without the parameter matches.
+    pub if_absent: bool,
+    /// How the parameter's names compare, for the policy's values too.
+    pub case: Option<NameCase>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Test {
+    Present(bool),
+    OneOf(Vec<Scalar>),
+    Matches { regex: Regex, pattern: String },
+    Range { min: i64, max: i64 },
+    AllIn(Vec<String>),
+    AnyIn(Vec<String>),
+    NoneIn(Vec<String>),
+    HasKeys(Vec<String>),
+    Tags(Vec<(String, String)>),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Scalar {
+    String(String),
+    Boolean(bool),
+    Integer(i64),
+}
+
+/// What the model says of a parameter across a rule's actions.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Type {
+    String,
+    Boolean,
+    Integer,
+    Timestamp,
+    StringList,
+    Tags,
+    Other,
+}
+
+impl Type {
+    fn of(shape: &Shape) -> Type {
+        match shape.kind() {
+            Kind::String(_) => Type::String,
+            Kind::Boolean => Type::Boolean,
+            Kind::Integer(_) | Kind::Long(_) => Type::Integer,
+            Kind::Timestamp => Type::Timestamp,
+            Kind::List(list) => match list.member().shape().kind() {
+                Kind::String(_) => Type::StringList,
+                Kind::Structure(tag)
+                    if tag.member("Key").is_some() && tag.member("Value").is_some() =>
+                {
+                    Type::Tags
+                }
+                _ => Type::Other,
+            },
+            _ => Type::Other,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Type::String => "a string",
+            Type::Boolean => "a boolean",
+            Type::Integer => "an integer",
+            Type::Timestamp => "a timestamp",
+            Type::StringList => "a list of strings",
+            Type::Tags => "a list of tags",
+            Type::Other => "a structure",
+        }
+    }
+
+    /// The condition keys that make sense for it.
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            Type::String => &["present", "one_of", "matches"],
+            Type::Boolean => &["present", "one_of"],
+            Type::Integer => &["present", "one_of", "range"],
+            Type::StringList => &["present", "all_in", "any_in", "none_in"],
+            Type::Tags => &["present", "has_keys", "tags"],
+            Type::Timestamp | Type::Other => &["present"],
+        }
+    }
+}
+
+/// A problem with one condition: the key path below `params`, the message
+/// and a hint.
+pub(crate) struct ConditionError {
+    pub field: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+fn error(field: String, message: String, hint: Option<String>) -> ConditionError {
+    ConditionError {
+        field,
+        message,
+        hint,
+    }
+}
+
+/// Compiles `params:` for a rule of `actions`. Every error is collected.
+pub(crate) fn compile(
+    value: &Yaml,
+    actions: &[Action],
+    errors: &mut Vec<ConditionError>,
+) -> Vec<ParamCondition> {
+    let Yaml::Mapping(map) = value else {
+        errors.push(error(
+            "params".into(),
+            "`params` must be a mapping from parameter names to conditions".into(),
+            Some("write `params: {SecurityGroupIds: {all_in: [sg-0123]}}`".into()),
+        ));
+        return Vec::new();
+    };
+    if map.is_empty() {
+        errors.push(error(
+            "params".into(),
+            "`params` is empty".into(),
+            Some("leave `params` out to match any parameters".into()),
+        ));
+    }
+    let mut out = Vec::new();
+    for (key, condition) in map {
+        let Some(name) = key.as_str() else {
+            errors.push(error(
+                "params".into(),
+                format!("parameter name `{}` is not a string", yaml_text(key)),
+                None,
+            ));
+            continue;
+        };
+        let field = format!("params.{name}");
+        let Some(member) = member_of(name, actions, &field, errors) else {
+            continue;
+        };
+        if let Some(compiled) = compile_one(member, condition, &field, errors) {
+            out.push(compiled);
+        }
+    }
+    out
+}
+
+/// The parameter, the same in every one of the rule's actions.
+fn member_of(
+    name: &str,
+    actions: &[Action],
+    field: &str,
+    errors: &mut Vec<ConditionError>,
+) -> Option<&'static Member> {
+    let mut found: Option<&'static Member> = None;
+    let mut lacking = Vec::new();
+    for action in actions {
+        match action.operation().member(name) {
+            Some(member) => {
+                if found.is_some_and(|f| Type::of(f.shape()) != Type::of(member.shape())) {
+                    errors.push(error(
+                        field.into(),
+                        format!("`{name}` has a different type in {action} than in the rule's other actions"),
+                        Some("split the rule by action".into()),
+                    ));
+                    return None;
+                }
+                found.get_or_insert(member);
+            }
+            None => lacking.push(action.name()),
+        }
+    }
+    if lacking.is_empty() && found.is_some() {
+        return found;
+    }
+    let names = actions
+        .iter()
+        .flat_map(|a| a.operation().members().iter().map(Member::query_name));
+    let hint = match did_you_mean(name, names) {
+        Some(close) => Some(format!("did you mean `{close}`?")),
+        None if found.is_some() => {
+            Some("list only actions that have the parameter in the rule's `actions`".into())
+        }
+        None => Some(
+            "parameters are named as the Query API names them, e.g. `SecurityGroupIds` or `CacheNodeType`"
+                .into(),
+        ),
+    };
+    let shown: Vec<&str> = lacking.iter().take(3).copied().collect();
+    let more = lacking.len().saturating_sub(3);
+    errors.push(error(
+        field.into(),
+        format!(
+            "`{name}` is not a parameter of {}{}",
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more of the rule's actions")
+            } else {
+                String::new()
+            }
+        ),
+        hint,
+    ));
+    None
+}
+
+fn compile_one(
+    member: &'static Member,
+    condition: &Yaml,
+    field: &str,
+    errors: &mut Vec<ConditionError>,
+) -> Option<ParamCondition> {
+    let name = member.query_name();
+    let kind = Type::of(member.shape());
+    let Yaml::Mapping(map) = condition else {
+        errors.push(error(
+            field.into(),
+            format!("the condition on `{name}` must be a mapping"),
+            Some(format!(
+                "write `{name}: {{{}: …}}`",
+                kind.keys()[kind.keys().len().min(2) - 1]
+            )),
+        ));
+        return None;
+    };
+    let mut tests = Vec::new();
+    let mut if_absent = false;
+    let before = errors.len();
+    for (key, value) in map {
+        let key = key.as_str().unwrap_or("");
+        let at = format!("{field}.{key}");
+        if key == "if_absent" {
+            match value.as_str() {
+                Some("match") => if_absent = true,
+                Some("no_match") => if_absent = false,
+                _ => errors.push(error(
+                    at,
+                    format!(
+                        "`if_absent` must be `match` or `no_match`, not `{}`",
+                        yaml_text(value)
+                    ),
+                    None,
+                )),
+            }
+            continue;
+        }
+        if !CONDITION_KEYS.contains(&key) {
+            let hint = did_you_mean(key, CONDITION_KEYS).map_or_else(
+                || format!("condition keys are {}", CONDITION_KEYS.join(", ")),
+                |s| format!("did you mean `{s}`?"),
+            );
+            errors.push(error(at, format!("unknown condition `{key}`"), Some(hint)));
+            continue;
+        }
+        if member.is_secret() && key != "present" {
+            errors.push(error(
+                at,
+                format!(
+                    "`{name}` carries a secret: a policy may only test whether it is `present`"
+                ),
+                Some(format!(
+                    "write `{name}: {{present: true}}` or `{{present: false}}`"
+                )),
+            ));
+            continue;
+        }
+        if !kind.keys().contains(&key) {
+            errors.push(error(
+                at,
+                format!(
+                    "`{key}` does not apply to `{name}`, which is {}",
+                    kind.describe()
+                ),
+                Some(format!(
+                    "for it use {}",
+                    kind.keys()
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            ));
+            continue;
+        }
+        if let Some(test) = compile_test(key, value, member, kind, &at, errors) {
+            tests.push(test);
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
+    let test = match tests.len() {
+        1 => tests.pop()?,
+        0 => {
+            errors.push(error(
+                field.into(),
+                format!("the condition on `{name}` tests nothing"),
+                Some(format!("add one of {}", kind.keys().join(", "))),
+            ));
+            return None;
+        }
+        _ => {
+            errors.push(error(
+                field.into(),
+                format!("the condition on `{name}` has more than one test"),
+                Some("give each parameter one test (besides `if_absent`)".into()),
+            ));
+            return None;
+        }
+    };
+    if matches!(test, Test::Present(false)) && if_absent {
+        errors.push(error(
+            field.into(),
+            "`present: false` already matches an absent parameter; `if_absent` adds nothing".into(),
+            None,
+        ));
+    }
+    Some(ParamCondition {
+        name,
+        test,
+        if_absent,
+        case: member.case(),
+    })
+}
+
+fn compile_test(
+    key: &str,
+    value: &Yaml,
+    member: &'static Member,
+    kind: Type,
+    at: &str,
+    errors: &mut Vec<ConditionError>,
+) -> Option<Test> {
+    let case = member.case();
+    match key {
+        "present" => match value {
+            Yaml::Bool(b) => Some(Test::Present(*b)),
+            other => {
+                errors.push(error(
+                    at.into(),
+                    format!(
+                        "`present` must be `true` or `false`, not `{}`",
+                        yaml_text(other)
+                    ),
+                    None,
+                ));
+                None
+            }
+        },
+        "one_of" => {
+            let items = sequence(value, at, errors)?;
+            let mut out = Vec::new();
+            for item in items {
+                if let Some(scalar) = scalar(item, member, kind, at, errors) {
+                    out.push(scalar);
+                }
+            }
+            (out.len() == items.len()).then_some(Test::OneOf(out))
+        }
+        "matches" => {
+            let Some(pattern) = value.as_str() else {
+                errors.push(error(
+                    at.into(),
+                    "`matches` must be a quoted regex".into(),
+                    None,
+                ));
+                return None;
+            };
+            let compiled = match case {
+                Some(case) => case.compiled_pattern(pattern),
+                None => Cow::Borrowed(pattern),
+            };
+            match regex::RegexBuilder::new(&format!(r"\A(?:{compiled})\z"))
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+            {
+                Ok(regex) => Some(Test::Matches {
+                    regex,
+                    pattern: pattern.to_owned(),
+                }),
+                Err(e) => {
+                    errors.push(error(
+                        at.into(),
+                        format!(
+                            "`{pattern}` is not a valid regex: {}",
+                            e.to_string().lines().last().unwrap_or("").trim()
+                        ),
+                        Some("regexes use Rust regex syntax and must match the whole value".into()),
+                    ));
+                    None
+                }
+            }
+        }
+        "range" => {
+            let items = sequence(value, at, errors)?;
+            let bounds: Vec<i64> = items.iter().filter_map(Yaml::as_i64).collect();
+            match bounds[..] {
+                [min, max] if items.len() == 2 && min <= max => Some(Test::Range { min, max }),
+                _ => {
+                    errors.push(error(
+                        at.into(),
+                        "`range` must be `[min, max]`, two integers with min at most max".into(),
+                        Some("write `range: [1, 6]`".into()),
+                    ));
+                    None
+                }
+            }
+        }
+        "all_in" | "any_in" | "none_in" | "has_keys" => {
+            let items = strings(value, at, errors)?;
+            let items = if key == "has_keys" {
+                items
+            } else {
+                items.into_iter().map(|s| normalized(case, s)).collect()
+            };
+            Some(match key {
+                "all_in" => Test::AllIn(items),
+                "any_in" => Test::AnyIn(items),
+                "none_in" => Test::NoneIn(items),
+                _ => Test::HasKeys(items),
+            })
+        }
+        "tags" => {
+            let Yaml::Mapping(map) = value else {
+                errors.push(error(
+                    at.into(),
+                    "`tags` must be a mapping of tag keys to values".into(),
+                    Some("write `tags: {team: payments}`".into()),
+                ));
+                return None;
+            };
+            let mut out = Vec::new();
+            for (k, v) in map {
+                match (k.as_str(), v.as_str()) {
+                    (Some(k), Some(v)) => out.push((k.to_owned(), v.to_owned())),
+                    _ => errors.push(error(
+                        at.into(),
+                        format!(
+                            "tag `{}: {}` must be a string key and a quoted string value",
+                            yaml_text(k),
+                            yaml_text(v)
+                        ),
+                        None,
+                    )),
+                }
+            }
+            (out.len() == map.len() && !out.is_empty()).then_some(Test::Tags(out))
+        }
+        _ => None,
+    }
+}
+
+fn sequence<'a>(
+    value: &'a Yaml,
+    at: &str,
+    errors: &mut Vec<ConditionError>,
+) -> Option<&'a Vec<Yaml>> {
+    match value {
+        Yaml::Sequence(items) if !items.is_empty() => Some(items),
+        Yaml::Sequence(_) => {
+            errors.push(error(
+                at.into(),
+                "the list is empty and would match nothing".into(),
+                None,
+            ));
+            None
+        }
+        other => {
+            errors.push(error(
+                at.into(),
+                format!("expected a list, not `{}`", yaml_text(other)),
+                Some("write `[value, …]`".into()),
+            ));
+            None
+        }
+    }
+}
+
+fn strings(value: &Yaml, at: &str, errors: &mut Vec<ConditionError>) -> Option<Vec<String>> {
+    let items = sequence(value, at, errors)?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match item.as_str() {
+            Some(s) => out.push(s.to_owned()),
+            None => errors.push(error(
+                at.into(),
+                format!("`{}` is not a string", yaml_text(item)),
+                Some("quote the value".into()),
+            )),
+        }
+    }
+    (out.len() == items.len()).then_some(out)
+}
+
+/// One `one_of` value, typed as the parameter is; strings are checked
+/// against the model's enum.
+fn scalar(
+    item: &Yaml,
+    member: &'static Member,
+    kind: Type,
+    at: &str,
+    errors: &mut Vec<ConditionError>,
+) -> Option<Scalar> {
+    let name = member.query_name();
+    let wrong = |errors: &mut Vec<ConditionError>| {
+        errors.push(error(
+            at.into(),
+            format!(
+                "`{}` is not {}, as `{name}` is",
+                yaml_text(item),
+                kind.describe()
+            ),
+            None,
+        ));
+        None
+    };
+    match (kind, item) {
+        (Type::Boolean, Yaml::Bool(b)) => Some(Scalar::Boolean(*b)),
+        (Type::Integer, Yaml::Number(n)) => match n.as_i64() {
+            Some(n) => Some(Scalar::Integer(n)),
+            None => wrong(errors),
+        },
+        (Type::String, Yaml::String(s)) => {
+            if let Kind::String(string) = member.shape().kind() {
+                let allowed = string.enum_values();
+                if !allowed.is_empty() && !allowed.contains(&s.as_str()) {
+                    errors.push(error(
+                        at.into(),
+                        format!(
+                            "`{s}` is not a value of `{name}`, which is one of {}",
+                            allowed
+                                .iter()
+                                .map(|a| format!("`{a}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        did_you_mean(s, allowed.iter().copied())
+                            .map(|c| format!("did you mean `{c}`?")),
+                    ));
+                    return None;
+                }
+            }
+            Some(Scalar::String(normalized(member.case(), s.clone())))
+        }
+        _ => wrong(errors),
+    }
+}
+
+/// A policy value in the form the request's values are compared in.
+fn normalized(case: Option<NameCase>, value: String) -> String {
+    match case {
+        Some(NameCase::StoredLowercase) => names::stored_lowercase(value),
+        Some(NameCase::Insensitive) => names::insensitive_key(&value).into_owned(),
+        None => value,
+    }
+}
+
+fn key_of(case: Option<NameCase>, value: &str) -> Cow<'_, str> {
+    match case {
+        Some(case) => case.key(value),
+        None => Cow::Borrowed(value),
+    }
+}
+
+fn yaml_text(value: &Yaml) -> String {
+    match value {
+        Yaml::String(s) => s.clone(),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Bool(b) => b.to_string(),
+        Yaml::Null => "null".into(),
+        _ => "a nested value".into(),
+    }
+}
+
+impl ParamCondition {
+    /// A `matches` pattern on a name ElastiCache stores in lower case, for
+    /// the linter.
+    pub fn lowercase_pattern(&self) -> Option<&str> {
+        match &self.test {
+            Test::Matches { pattern, .. } if self.case == Some(NameCase::StoredLowercase) => {
+                Some(pattern)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the request's parameters satisfy the condition.
+    pub fn holds(&self, params: &Params) -> bool {
+        let Some(value) = params.get(self.name) else {
+            return self.if_absent || matches!(self.test, Test::Present(false));
+        };
+        match (&self.test, value) {
+            (Test::Present(present), _) => *present,
+            (Test::OneOf(options), value) => options.iter().any(|option| match (option, value) {
+                (Scalar::String(s), Value::String(v)) => *s == key_of(self.case, v),
+                (Scalar::Boolean(b), Value::Boolean(v)) => b == v,
+                (Scalar::Integer(n), Value::Integer(v)) => n == v,
+                _ => false,
+            }),
+            (Test::Matches { regex, .. }, Value::String(v)) => {
+                regex.is_match(&key_of(self.case, v))
+            }
+            (Test::Range { min, max }, Value::Integer(v)) => (min..=max).contains(&v),
+            (Test::AllIn(set), Value::List(items)) => items.iter().all(|i| self.in_set(set, i)),
+            (Test::AnyIn(set), Value::List(items)) => items.iter().any(|i| self.in_set(set, i)),
+            (Test::NoneIn(set), Value::List(items)) => !items.iter().any(|i| self.in_set(set, i)),
+            (Test::HasKeys(keys), Value::List(tags)) => keys
+                .iter()
+                .all(|k| tags.iter().any(|t| tag(t).is_some_and(|(key, _)| key == k))),
+            (Test::Tags(wanted), Value::List(tags)) => wanted.iter().all(|(k, v)| {
+                tags.iter()
+                    .any(|t| tag(t) == Some((k.as_str(), Some(v.as_str()))))
+            }),
+            _ => false,
+        }
+    }
+
+    fn in_set(&self, set: &[String], item: &Value) -> bool {
+        item.as_str()
+            .is_some_and(|item| set.iter().any(|s| *s == key_of(self.case, item)))
+    }
+
+    /// Why a request failed it, for a denial's explanation. A secret's
+    /// value is never shown (only `present` tests one, and says nothing of
+    /// its value).
+    pub fn describe_failure(&self, params: &Params) -> String {
+        let name = self.name;
+        let Some(value) = params.get(name) else {
+            return format!("the request has no `{name}`");
+        };
+        if let Test::Present(_) = self.test {
+            return format!("the request has `{name}`, which it must not");
+        }
+        let shown = crate::error::quoted(&value.render());
+        match &self.test {
+            Test::Present(_) => String::new(),
+            Test::OneOf(options) => format!(
+                "`{name}` {shown} is not one of {}",
+                options
+                    .iter()
+                    .map(|o| format!("`{}`", scalar_text(o)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Test::Matches { pattern, .. } => format!("`{name}` {shown} does not match `{pattern}`"),
+            Test::Range { min, max } => format!("`{name}` {shown} is not from {min} to {max}"),
+            Test::AllIn(set) => format!("`{name}` {shown} has items outside {}", listed(set)),
+            Test::AnyIn(set) => format!("`{name}` {shown} has none of {}", listed(set)),
+            Test::NoneIn(set) => format!("`{name}` {shown} has one of {}", listed(set)),
+            Test::HasKeys(keys) => format!(
+                "`{name}` {shown} lacks one of the tag keys {}",
+                listed(keys)
+            ),
+            Test::Tags(wanted) => format!(
+                "`{name}` {shown} lacks one of the tags {}",
+                wanted
+                    .iter()
+                    .map(|(k, v)| format!("`{k}={v}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+fn listed(items: &[String]) -> String {
+    let shown: Vec<String> = items.iter().take(5).map(|s| format!("`{s}`")).collect();
+    let more = items.len().saturating_sub(5);
+    if more > 0 {
+        format!("[{}, and {more} more]", shown.join(", "))
+    } else {
+        format!("[{}]", shown.join(", "))
+    }
+}
+
+fn scalar_text(scalar: &Scalar) -> String {
+    match scalar {
+        Scalar::String(s) => s.clone(),
+        Scalar::Boolean(b) => b.to_string(),
+        Scalar::Integer(n) => n.to_string(),
+    }
+}
+
+/// A tag's key and value.
+fn tag(value: &Value) -> Option<(&str, Option<&str>)> {
+    let Value::Structure(fields) = value else {
+        return None;
+    };
+    Some((
+        fields.get("Key")?.as_str()?,
+        fields.get("Value").and_then(Value::as_str),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::decision::{Decision, DenialDetail, RequestFacts};
+    use crate::model::Region;
+    use crate::policy::compile;
+    use crate::request::{self, HttpParts, SingleHeader};
+
+    const POLICY: &str = r#"
+rules:
+  - id: payments-create
+    effect: allow
+    actions: [CreateReplicationGroup]
+    callers: [payments]
+    params:
+      SecurityGroupIds: {all_in: [sg-0aa, sg-0bb]}
+      TransitEncryptionEnabled: {one_of: [true]}
+      CacheNodeType: {one_of: [cache.t4g.micro, cache.r7g.large]}
+      NumCacheClusters: {range: [1, 3]}
+      ReplicationGroupId: {matches: "payments-.*"}
+      Tags: {tags: {team: payments}}
+      AuthToken: {present: false}
+  - id: payments-modify
+    effect: allow
+    actions: [ModifyReplicationGroup]
+    callers: [payments, break-glass]
+    params:
+      SecurityGroupIds: {all_in: [sg-0aa, sg-0bb], if_absent: match}
+  - id: no-auth-token-changes
+    effect: deny
+    actions: [ModifyReplicationGroup]
+    except_callers: [break-glass]
+    params:
+      AuthToken: {present: true}
+  - id: no-legacy-groups
+    effect: deny
+    actions: [CreateReplicationGroup, ModifyReplicationGroup]
+    params:
+      SecurityGroupIds: {any_in: [sg-0legacy]}
+"#;
+
+    const CREATE: &str = "Action=CreateReplicationGroup&Version=2015-02-02\
+        &ReplicationGroupId=Payments-Orders&ReplicationGroupDescription=orders\
+        &SecurityGroupIds.SecurityGroupId.1=sg-0aa&SecurityGroupIds.SecurityGroupId.2=sg-0bb\
+        &TransitEncryptionEnabled=true&CacheNodeType=cache.r7g.large&NumCacheClusters=2\
+        &Tags.Tag.1.Key=team&Tags.Tag.1.Value=payments&Tags.Tag.2.Key=env&Tags.Tag.2.Value=prod";
+
+    fn decide(caller: &str, query: &str) -> (Decision, Vec<String>, String) {
+        let policy = compile("policy.yaml", POLICY).unwrap();
+        let (request, _) = request::parse(&HttpParts {
+            method: "GET",
+            path: "/",
+            query: Some(query),
+            content_type: SingleHeader::Absent,
+            body: b"",
+        })
+        .unwrap_or_else(|e| panic!("{query}: {e}"));
+        let region = Region::parse("eu-west-1").unwrap();
+        let facts = RequestFacts::of(&request, &region, Some(caller));
+        let response = policy.is_authorized(&facts);
+        let message = response.denial_message(&facts, DenialDetail::Full);
+        (response.decision, response.reason, message)
+    }
+
+    fn changed(from: &str, to: &str) -> String {
+        assert!(CREATE.contains(from), "{from}");
+        CREATE.replace(from, to)
+    }
+
+    #[test]
+    fn every_condition_must_hold() {
+        assert_eq!(decide("payments", CREATE).0, Decision::Allow);
+        for (from, to) in [
+            ("SecurityGroupId.2=sg-0bb", "SecurityGroupId.2=sg-0cc"),
+            (
+                "TransitEncryptionEnabled=true",
+                "TransitEncryptionEnabled=false",
+            ),
+            ("cache.r7g.large", "cache.r7g.4xlarge"),
+            ("NumCacheClusters=2", "NumCacheClusters=4"),
+            (
+                "ReplicationGroupId=Payments-Orders",
+                "ReplicationGroupId=orders",
+            ),
+            ("Tags.Tag.1.Value=payments", "Tags.Tag.1.Value=search"),
+            (
+                "&CacheNodeType=cache.r7g.large",
+                "&CacheNodeType=cache.r7g.large&AuthToken=0123456789abcdef0123",
+            ),
+        ] {
+            let (decision, _, message) = decide("payments", &changed(from, to));
+            assert_eq!(decision, Decision::Deny, "{to}");
+            assert!(message.contains("rule `payments-create`"), "{message}");
+            assert!(!message.contains("0123456789abcdef0123"), "{message}");
+        }
+        assert_eq!(decide("search", CREATE).0, Decision::Deny);
+    }
+
+    #[test]
+    fn an_absent_parameter_does_not_match_unless_the_rule_says_so() {
+        // Left out of a Create, the VPC's default group would be used.
+        let (decision, _, message) = decide(
+            "payments",
+            &changed(
+                "&SecurityGroupIds.SecurityGroupId.1=sg-0aa&SecurityGroupIds.SecurityGroupId.2=sg-0bb",
+                "",
+            ),
+        );
+        assert_eq!(decision, Decision::Deny);
+        assert!(
+            message.contains("the request has no `SecurityGroupIds`"),
+            "{message}"
+        );
+        // A Modify that leaves the groups alone is allowed (`if_absent: match`).
+        let modify =
+            "Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=payments-orders";
+        assert_eq!(decide("payments", modify).0, Decision::Allow);
+        let regroup = format!("{modify}&SecurityGroupIds.SecurityGroupId.1=sg-0zz");
+        assert_eq!(decide("payments", &regroup).0, Decision::Deny);
+        // An empty list has no item outside the set: it matches `all_in`.
+        let cleared = format!("{modify}&SecurityGroupIds=");
+        assert_eq!(decide("payments", &cleared).0, Decision::Allow);
+    }
+
+    #[test]
+    fn denies_win_and_excepted_callers_are_exempt() {
+        let modify =
+            "Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=payments-orders\
+            &AuthToken=0123456789abcdef0123&AuthTokenUpdateStrategy=ROTATE";
+        let (decision, rules, message) = decide("payments", modify);
+        assert_eq!(
+            (decision, rules),
+            (Decision::Deny, vec!["no-auth-token-changes".to_owned()])
+        );
+        assert!(!message.contains("0123456789abcdef0123"), "{message}");
+        assert_eq!(decide("break-glass", modify).0, Decision::Allow);
+        let legacy = changed("SecurityGroupId.2=sg-0bb", "SecurityGroupId.2=sg-0legacy");
+        assert_eq!(
+            decide("payments", &legacy).1,
+            vec!["no-legacy-groups".to_owned()]
+        );
+    }
+
+    fn errors(conditions: &str, actions: &str) -> Vec<String> {
+        let text = format!(
+            "rules:\n  - id: r\n    effect: allow\n    actions: {actions}\n    params:\n{conditions}"
+        );
+        match compile("p.yaml", &text) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.to_string().lines().map(str::to_owned).collect(),
+        }
+    }
+
+    #[test]
+    fn conditions_are_checked_against_the_model() {
+        let cases = [
+            (
+                "      SecurityGroupId: {all_in: [sg-1]}\n",
+                "did you mean `SecurityGroupIds`?",
+            ),
+            (
+                "      SecurityGroupIds: {all_in: [sg-1]}\n",
+                "is not a parameter of CreateUser",
+            ),
+            (
+                "      TransitEncryptionEnabled: {one_of: [\"yes\"]}\n",
+                "is not a boolean",
+            ),
+            (
+                "      NumCacheClusters: {range: [5, 1]}\n",
+                "`range` must be `[min, max]`",
+            ),
+            (
+                "      NumCacheClusters: {matches: \"[0-9]\"}\n",
+                "does not apply to `NumCacheClusters`",
+            ),
+            ("      AuthToken: {matches: \".*\"}\n", "carries a secret"),
+            (
+                "      TransitEncryptionMode: {one_of: [Required]}\n",
+                "did you mean `required`?",
+            ),
+            (
+                "      CacheNodeType: {one_off: [x]}\n",
+                "did you mean `one_of`?",
+            ),
+            (
+                "      CacheNodeType: {matches: \"(\"}\n",
+                "is not a valid regex",
+            ),
+            ("      SecurityGroupIds: {all_in: []}\n", "empty"),
+        ];
+        for (conditions, expected) in cases {
+            let actions = if expected.contains("CreateUser") {
+                "[CreateReplicationGroup, CreateUser]"
+            } else {
+                "[CreateReplicationGroup]"
+            };
+            let found = errors(conditions, actions);
+            assert!(
+                found.iter().any(|e| e.contains(expected)),
+                "{conditions}: {found:?}"
+            );
+        }
+        assert!(errors(
+            "      SecurityGroupIds: {all_in: [sg-1]}\n",
+            "[\"Create*\"]"
+        )
+        .iter()
+        .any(|e| e.contains("is not a parameter of")));
+    }
+}
