@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use crate::callers;
 use crate::decision::DenialDetail;
+use crate::diagnostics;
 use crate::policy_tools::{self, TestFile};
 use crate::proxy::identity::UpstreamIdentity;
 use crate::proxy::{self, config, listener, reload};
@@ -281,7 +282,8 @@ fn serve(config_path: &Path) -> Result<(), String> {
         &config_path.display().to_string(),
         &read(config_path, "config file")?,
         config_path.parent().unwrap_or(Path::new(".")),
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     let live = reload::Live::start(&config)?;
     // The control runtime: accepting, the admin listener, reloads and
     // credential refreshes. Requests are served on `workers`' threads.
@@ -307,10 +309,23 @@ fn caller_names(path: Option<&Path>) -> Result<Option<Vec<String>>, String> {
 }
 
 fn check(policy: &Path, callers: Option<&Path>, deny_warnings: bool) -> Result<bool, String> {
-    let names = caller_names(callers)?;
-    let names: Option<Vec<&str>> = names
-        .as_ref()
-        .map(|n| n.iter().map(String::as_str).collect());
+    // Both files are validated, so that every error shows at once.
+    let checked = match callers {
+        Some(path) => Some(callers::compile(
+            &path.display().to_string(),
+            &read(path, "callers file")?,
+        )),
+        None => None,
+    };
+    let names: Option<Vec<&str>> = match &checked {
+        Some(Ok(callers)) => Some(callers.names().collect()),
+        Some(Err(errors)) => {
+            println!("{errors}");
+            None
+        }
+        None => None,
+    };
+    let callers_valid = !matches!(checked, Some(Err(_)));
     let file = policy.display().to_string();
     match policy_tools::check(&file, &read(policy, "policy file")?, names.as_deref()) {
         Err(errors) => {
@@ -329,7 +344,7 @@ fn check(policy: &Path, callers: Option<&Path>, deny_warnings: bool) -> Result<b
                 warnings.len(),
                 plural(warnings.len())
             );
-            Ok(warnings.is_empty() || !deny_warnings)
+            Ok(callers_valid && (warnings.is_empty() || !deny_warnings))
         }
     }
 }
@@ -384,8 +399,8 @@ fn test(paths: &[PathBuf]) -> Result<bool, String> {
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
         let shown = file.display().to_string();
-        let suite: TestFile =
-            serde_yaml::from_str(&read(file, "test file")?).map_err(|e| format!("{shown}: {e}"))?;
+        let suite: TestFile = serde_yaml::from_str(&read(file, "test file")?)
+            .map_err(|e| diagnostics::unreadable(&shown, "test file", &e).to_string())?;
         let policy_path = file.parent().unwrap_or(Path::new(".")).join(&suite.policy);
         let names: Option<Vec<&str>> = suite
             .callers

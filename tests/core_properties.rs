@@ -24,6 +24,7 @@ use aws_credential_types::Credentials;
 use bytes::Bytes;
 use elasticache_authz_proxy::auth::{self, CallerSignature};
 use elasticache_authz_proxy::decision::{Decision, DenialDetail, RequestFacts};
+use elasticache_authz_proxy::diagnostics;
 use elasticache_authz_proxy::error::{ApiError, Rejection};
 use elasticache_authz_proxy::form;
 use elasticache_authz_proxy::model::{AccountId, Action, Region, API_VERSION};
@@ -945,7 +946,7 @@ proptest! {
 
 /// A rejected policy has errors, each renders with the file name, and the
 /// positions point inside the file.
-fn check_rejection(text: &str, errors: &policy::PolicyErrors) -> Result<(), TestCaseError> {
+fn check_rejection(text: &str, errors: &diagnostics::Diagnostics) -> Result<(), TestCaseError> {
     prop_assert!(!errors.errors.is_empty());
     let rendered = errors.to_string();
     prop_assert!(rendered.starts_with("fuzz.yaml"), "{}", rendered);

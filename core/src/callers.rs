@@ -7,8 +7,11 @@ use std::fmt;
 
 use serde_yaml::Value;
 
-use crate::model::did_you_mean;
+use crate::diagnostics::{
+    found, kind, quoted, syntax_error, Diagnostics, Fields, Place, Problem, Reported,
+};
 use crate::sigv4::DailyKeys;
+use crate::yaml_positions::Positions;
 
 const CALLER_KEYS: [&str; 5] = [
     "name",
@@ -189,32 +192,6 @@ impl Callers {
     }
 }
 
-/// Problems in a callers file, each naming the caller and the field. Values
-/// of secret fields are never quoted.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct CallerErrors {
-    pub file: String,
-    pub errors: Vec<String>,
-}
-
-impl fmt::Display for CallerErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let count = self.errors.len();
-        write!(
-            f,
-            "{}: {count} error{} in callers file",
-            self.file,
-            if count == 1 { "" } else { "s" }
-        )?;
-        for e in &self.errors {
-            write!(f, "\n  {}: {e}", self.file)?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for CallerErrors {}
-
 /// Whether `value` occurs in `text` as a whole YAML scalar: not as part of
 /// a longer word. Quoting or escaping that changes the value's spelling
 /// hides it, which only ever revokes.
@@ -239,191 +216,215 @@ pub fn is_valid_caller_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-pub fn compile(file: &str, text: &str) -> Result<Callers, CallerErrors> {
-    let mut errors = Vec::new();
-    let callers = compile_value(text, &mut errors);
-    match callers {
-        Some(callers) if errors.is_empty() => Ok(callers),
-        _ => Err(CallerErrors {
-            file: file.to_owned(),
-            errors,
-        }),
-    }
+/// Validates the callers file. Every error names the caller and the key;
+/// values of secret fields (and values that could be misplaced secrets)
+/// are never quoted.
+pub fn compile(file: &str, text: &str) -> Result<Callers, Diagnostics> {
+    let mut out = Diagnostics::new(file, "callers file");
+    let callers = compile_value(text, &mut out);
+    out.finish(callers, &Positions::of(text))
 }
 
-fn compile_value(text: &str, errors: &mut Vec<String>) -> Option<Callers> {
+/// Reports `value` (at `place`) unless it is a mapping, naming only its
+/// kind: a stray scalar could be a secret.
+fn mapping(
+    value: &Value,
+    place: &Place,
+    what: &str,
+    out: &mut Diagnostics,
+) -> Result<(), Reported> {
+    if value.is_mapping() {
+        return Ok(());
+    }
+    Err(out.report(place.error(format!("{what} must be a mapping, not {}", kind(value)))))
+}
+
+fn compile_value(text: &str, out: &mut Diagnostics) -> Result<Callers, Reported> {
     // A YAML syntax error can quote the offending line, which may hold a
     // secret: report only where it is.
-    let top: Value = match serde_yaml::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            let at = e
-                .location()
-                .map(|l| format!(" at line {} column {}", l.line(), l.column()))
-                .unwrap_or_default();
-            errors.push(format!("not valid YAML{at}"));
-            return None;
-        }
-    };
-    let Value::Mapping(top) = top else {
-        errors.push("the file must be a mapping with the key `callers`".into());
-        return None;
-    };
-    for key in top.keys() {
-        if key.as_str() != Some("callers") {
-            errors.push(format!(
-                "unknown key `{}` (hint: the only top-level key is `callers`)",
-                key.as_str().unwrap_or("?")
-            ));
-        }
-    }
-    let Some(Value::Sequence(entries)) = top.get("callers") else {
-        errors.push("`callers` must be a list of callers".into());
-        return None;
-    };
+    let top: Value = serde_yaml::from_str(text).map_err(|e| out.report(syntax_error(&e, false)))?;
+    mapping(&top, &Place::root(), "the callers file", out)?;
+    let top = Fields::of(&top, Place::root(), &["callers"], "the callers file", out)?;
+    let entries = top.list("callers", out);
+    let entries = top.required(
+        "callers",
+        entries,
+        "[{name: ci-deployer, access_key_id: …, secret_access_key: …}]",
+        out,
+    )?;
     let mut callers = Callers::default();
     let mut names = BTreeSet::new();
     let mut keys = BTreeSet::new();
+    // Every error is in `out`, which fails the file: entries go on being
+    // checked after one fails.
     for (index, entry) in entries.iter().enumerate() {
+        let label = match entry.get("name").and_then(Value::as_str) {
+            Some(name) => format!("caller {}", quoted(name)),
+            None => format!("caller #{}", index + 1),
+        };
+        let index_text = index.to_string();
+        let place = Place::entry(&["callers", &index_text], label);
         // Uniqueness is checked on the raw values, so it is reported even for
         // an entry with other problems.
         let raw = |key: &str| entry.get(key).and_then(Value::as_str).map(str::to_owned);
         if let Some(name) = raw("name") {
             if !names.insert(name.clone()) {
-                errors.push(format!("caller `{name}`: duplicate name"));
+                out.report(
+                    place
+                        .child("name")
+                        .error(format!("duplicate caller name {}", quoted(&name)))
+                        .hint("each caller has one entry"),
+                );
             }
         }
         if let Some(key) = raw("access_key_id") {
             if !keys.insert(key.clone()) {
-                errors.push(format!(
-                    "caller #{}: access key id `{key}` is used by another caller",
-                    index + 1
-                ));
+                let shown = if is_access_key_id(&key) {
+                    format!("access key id {}", quoted(&key))
+                } else {
+                    "the access key id".to_owned()
+                };
+                out.report(
+                    place
+                        .child("access_key_id")
+                        .error(format!("{shown} is used by another caller")),
+                );
             }
         }
-        let Some(caller) = compile_caller(index, entry, errors) else {
+        let Ok(caller) = compile_caller(entry, &place, out) else {
             continue;
         };
-        let name = caller.name.clone();
+        let identities = caller.tls_identities.clone();
         for identity in callers.push(caller) {
-            errors.push(format!(
-                "caller `{name}`: tls identity `{identity}` is used by another caller"
-            ));
+            let at = place.child("tls_identities");
+            let at = match identities.iter().position(|i| *i == identity) {
+                Some(item) => at.item(item),
+                None => at,
+            };
+            out.report(at.error(format!(
+                "tls identity {} is used by another caller",
+                quoted(&identity)
+            )));
         }
     }
-    Some(callers)
+    Ok(callers)
 }
 
-fn compile_caller(index: usize, entry: &Value, errors: &mut Vec<String>) -> Option<Caller> {
-    let Value::Mapping(map) = entry else {
-        errors.push(format!(
-            "caller #{}: must be a mapping (`- name: …`)",
-            index + 1
-        ));
-        return None;
-    };
-    let label = match map.get("name").and_then(Value::as_str) {
-        Some(name) => format!("caller `{name}`"),
-        None => format!("caller #{}", index + 1),
-    };
-    let mut ok = true;
-    let mut fail = |message: String| {
-        errors.push(format!("{label}: {message}"));
-        ok = false;
-    };
-    for key in map.keys() {
-        let shown = key.as_str().unwrap_or("?");
-        if !CALLER_KEYS.contains(&shown) {
-            let hint = did_you_mean(shown, CALLER_KEYS).map_or_else(
-                || format!("caller keys are {}", CALLER_KEYS.join(", ")),
-                |s| format!("did you mean `{s}`?"),
-            );
-            fail(format!("unknown key `{shown}` (hint: {hint})"));
+fn is_access_key_id(key: &str) -> bool {
+    (16..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn compile_caller(entry: &Value, place: &Place, out: &mut Diagnostics) -> Result<Caller, Reported> {
+    mapping(entry, place, "a caller", out)?;
+    let fields = Fields::of(entry, place.clone(), &CALLER_KEYS, "a caller", out)?;
+    let name = fields.parse("name", out, |name| {
+        if is_valid_caller_name(name) {
+            Ok(name.to_owned())
+        } else {
+            Err(Problem::from(format!("{} is not a caller name", quoted(name)))
+                .hint("use letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 64"))
         }
-    }
-    let name = match map.get("name") {
-        Some(Value::String(name)) if is_valid_caller_name(name) => name.clone(),
-        Some(_) => {
-            fail("`name` must use letters, digits, `.`, `_` and `-` (at most 64)".into());
-            String::new()
+    });
+    let name = fields.required("name", name, "ci-deployer", out);
+    // Not quoted when wrong: a secret pasted in the wrong key would show.
+    let access_key_id = fields.parse("access_key_id", out, |key| {
+        if is_access_key_id(key) {
+            Ok(key.to_owned())
+        } else {
+            Err(Problem::from(format!(
+                "`access_key_id` must be 16 to 128 letters and digits; this one has {} characters{}",
+                key.chars().count(),
+                if key.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    ""
+                } else {
+                    ", not all of them letters or digits"
+                }
+            )))
         }
-        None => {
-            fail("missing the key `name`".into());
-            String::new()
-        }
-    };
-    let access_key_id = match map.get("access_key_id") {
-        None => None,
-        Some(Value::String(key))
-            if (16..=128).contains(&key.len())
-                && key.bytes().all(|b| b.is_ascii_alphanumeric()) =>
-        {
-            Some(key.clone())
-        }
-        Some(_) => {
-            fail("`access_key_id` must be 16 to 128 letters and digits".into());
-            None
-        }
-    };
-    let secret_access_key = match map.get("secret_access_key") {
-        None => None,
+    });
+    let secret_access_key = match fields.get("secret_access_key") {
+        None => Ok(None),
         Some(Value::String(secret))
             if secret.chars().count() >= MIN_SECRET_CHARS
                 && !secret.chars().any(char::is_whitespace) =>
         {
-            Some(Secret::new(secret.clone()))
+            Ok(Some(Secret::new(secret.clone())))
         }
         // Never echo the value: it is a secret.
-        Some(_) => {
-            fail(format!(
+        Some(_) => Err(out.report(
+            fields.at("secret_access_key").error(format!(
                 "`secret_access_key` must be a string of at least {MIN_SECRET_CHARS} characters without spaces"
-            ));
-            None
-        }
+            ))
+            .hint("the value is not shown: it is a secret; `openssl rand -base64 30` makes one"),
+        )),
     };
-    let tls_identities = match map.get("tls_identities") {
-        None => Vec::new(),
-        Some(Value::Sequence(items)) if !items.is_empty() => items
-            .iter()
-            .filter_map(|item| match item.as_str() {
+    let tls_identities = fields.list("tls_identities", out).and_then(|items| {
+        let Some(items) = items else {
+            return Ok(Vec::new());
+        };
+        let at = fields.at("tls_identities");
+        if items.is_empty() {
+            return Err(out.report(at.error("`tls_identities` is empty").hint(
+                "leave it out, or list SAN URIs or DNS names of the caller's client certificates",
+            )));
+        }
+        let mut identities = Vec::with_capacity(items.len());
+        let mut failed = None;
+        for (i, item) in items.iter().enumerate() {
+            match item.as_str() {
                 Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic()) => {
-                    Some(s.to_owned())
+                    identities.push(s.to_owned());
                 }
                 _ => {
-                    fail("`tls_identities` entries must be SAN URIs or DNS names".into());
-                    None
+                    failed = Some(out.report(at.item(i).error(format!(
+                        "{} in `tls_identities` is not a SAN URI or DNS name",
+                        found(item)
+                    ))));
                 }
-            })
-            .collect(),
-        Some(_) => {
-            fail("`tls_identities` must be a non-empty list".into());
-            Vec::new()
+            }
         }
-    };
-    let certificate_only = match map.get("certificate_only") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            fail("`certificate_only` must be true or false".into());
-            false
-        }
-    };
-    match (map.contains_key("access_key_id"), map.contains_key("secret_access_key")) {
-        (true, true) => {}
-        (false, false) if certificate_only => {}
-        (false, false) => fail("needs `access_key_id` and `secret_access_key` (or `certificate_only: true` with `tls_identities`)".into()),
-        _ => fail("`access_key_id` and `secret_access_key` go together".into()),
-    }
-    if certificate_only && tls_identities.is_empty() {
-        fail("`certificate_only: true` needs `tls_identities`".into());
-    }
-    ok.then_some(Caller {
-        name,
-        access_key_id,
-        secret_access_key,
-        tls_identities,
+        failed.map_or(Ok(identities), Err)
+    });
+    let certificate_only = fields
+        .flag("certificate_only", out)
+        .map(|b| b.unwrap_or(false));
+    let has = |key: &str| fields.get(key).is_some();
+    match (
+        has("access_key_id"),
+        has("secret_access_key"),
         certificate_only,
-    })
+    ) {
+        (true, true, _) | (false, false, Ok(true) | Err(_)) => {}
+        (false, false, Ok(false)) => {
+            out.report(
+                place
+                    .error("needs `access_key_id` and `secret_access_key`")
+                    .hint("or `certificate_only: true` with `tls_identities`, for a caller its client certificate identifies"),
+            );
+        }
+        (true, false, _) => {
+            out.report(place.missing("secret_access_key", "\"…\""));
+        }
+        (false, true, _) => {
+            out.report(place.missing("access_key_id", "AKIAEXAMPLECI0000001"));
+        }
+    }
+    if certificate_only == Ok(true) && tls_identities.as_ref().is_ok_and(Vec::is_empty) {
+        out.report(
+            fields
+                .at("certificate_only")
+                .error("`certificate_only: true` needs `tls_identities`")
+                .hint("list the SAN URIs or DNS names of the caller's client certificates"),
+        );
+    }
+    let caller = Caller {
+        name: name?,
+        access_key_id: access_key_id?,
+        secret_access_key: secret_access_key?,
+        tls_identities: tls_identities?,
+        certificate_only: certificate_only?,
+    };
+    Ok(caller)
 }
 
 #[cfg(test)]
@@ -557,8 +558,8 @@ callers:
         )
         .unwrap_err();
         assert_eq!(
-            err.errors,
-            ["caller `b`: tls identity `x.example` is used by another caller"]
+            err.to_string(),
+            "callers.yaml: 1 error in callers file\n  callers.yaml:3:43: caller `b`: `tls_identities`: tls identity `x.example` is used by another caller"
         );
     }
 
@@ -585,17 +586,21 @@ callers:
         )
         .unwrap_err();
         let text = err.to_string();
-        for needle in [
-            "caller `a`: `secret_access_key` must be a string of at least 16",
-            "caller `a`: duplicate name",
-            "access key id `AKIAEXAMPLE000000001` is used by another caller",
-            "unknown key `secret_acess_key` (hint: did you mean `secret_access_key`?)",
-            "caller `bad name`: `name` must use",
-            "`access_key_id` and `secret_access_key` go together",
-            "caller `c`: `certificate_only: true` needs `tls_identities`",
-        ] {
-            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
-        }
+        // Every error, in line order, each at its key.
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            [
+                "callers.yaml: 8 errors in callers file",
+                "  callers.yaml:5:5: caller `a`: `secret_access_key`: `secret_access_key` must be a string of at least 16 characters without spaces (hint: the value is not shown: it is a secret; `openssl rand -base64 30` makes one)",
+                "  callers.yaml:6:5: caller `a`: `name`: duplicate caller name `a` (hint: each caller has one entry)",
+                "  callers.yaml:7:5: caller `a`: `access_key_id`: access key id `AKIAEXAMPLE000000001` is used by another caller",
+                "  callers.yaml:9:5: caller `d`: missing the key `secret_access_key` (hint: for example `secret_access_key: \"…\"`)",
+                "  callers.yaml:11:5: caller `d`: `secret_acess_key`: unknown key `secret_acess_key` (hint: did you mean `secret_access_key`?)",
+                "  callers.yaml:12:5: caller `bad name`: `name`: `bad name` is not a caller name (hint: use letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 64)",
+                "  callers.yaml:12:5: caller `bad name`: missing the key `access_key_id` (hint: for example `access_key_id: AKIAEXAMPLECI0000001`)",
+                "  callers.yaml:15:5: caller `c`: `certificate_only`: `certificate_only: true` needs `tls_identities` (hint: list the SAN URIs or DNS names of the caller's client certificates)",
+            ]
+        );
         assert!(
             !text.contains("short-secret") && !text.contains("lonely-secret"),
             "{text}"
@@ -609,5 +614,64 @@ callers:
             !syntax.to_string().contains("unterminated-secret"),
             "{syntax}"
         );
+        assert!(syntax.errors[0].position.is_some(), "{syntax}");
+    }
+
+    #[test]
+    fn values_that_could_be_secrets_are_never_quoted() {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        for text in [
+            format!("{secret}\n"),
+            format!("callers: [\"{secret}\"]\n"),
+            // Pasted in the wrong key, twice.
+            format!("callers:\n  - {{name: a, access_key_id: \"{secret}\", secret_access_key: x}}\n  - {{name: b, access_key_id: \"{secret}\", secret_access_key: x}}\n"),
+            format!("callers:\n  - {{name: a, secret_access_key: [\"{secret}\"], access_key_id: AKIAEXAMPLE000000001}}\n"),
+        ] {
+            let shown = compile("c.yaml", &text).unwrap_err().to_string();
+            assert!(!shown.contains(secret) && !shown.contains("EXAMPLEKEY"), "{shown}");
+        }
+        let shown = compile(
+            "c.yaml",
+            &format!("callers:\n  - {{name: a, access_key_id: \"{secret}\", secret_access_key: {secret}}}\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            shown.contains("`access_key_id` must be 16 to 128 letters and digits; this one has 40 characters, not all of them letters or digits"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_file_as_a_whole() {
+        let first = |text: &str| {
+            let e = compile("c.yaml", text).unwrap_err();
+            (e.errors[0].message.clone(), e.errors[0].hint.clone())
+        };
+        assert_eq!(first("{}").0, "missing the key `callers`");
+        assert_eq!(
+            first("callers: {a: 1}").0,
+            "`callers` must be a list, not a mapping"
+        );
+        assert_eq!(
+            first("[1]").0,
+            "the callers file must be a mapping, not a list"
+        );
+        assert_eq!(
+            first("callers: []\ncaller: x\n"),
+            (
+                "unknown key `caller`".to_owned(),
+                Some("did you mean `callers`?".to_owned())
+            )
+        );
+        assert_eq!(
+            first("callers:\n  - {name: a, tls_identities: [\"a b\"], certificate_only: yes}\n").0,
+            "`a b` in `tls_identities` is not a SAN URI or DNS name"
+        );
+        assert_eq!(
+            first("callers:\n  - {name: a, tls_identities: [x], certificate_only: yes}\n").0,
+            "`certificate_only` must be `true` or `false`, not `yes`"
+        );
+        assert!(compile("c.yaml", "callers: []\n").unwrap().is_empty());
     }
 }

@@ -12,13 +12,15 @@
 //! request's [`facts`] against a compiled [`policy`] (rules indexed per
 //! action), and [`error`] renders every rejection in the Query API's
 //! format. [`lint`] and
-//! [`policy_tools`] are what `check`, `explain` and `test` compute.
+//! [`policy_tools`] are what `check`, `explain` and `test` compute;
+//! [`diagnostics`] is how every file's errors are reported.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod callers;
 mod conditions;
 pub mod decision;
+pub mod diagnostics;
 pub mod encoding;
 pub mod error;
 pub mod facts;

@@ -3,17 +3,17 @@
 //! Every error is collected, each naming the rule and the field, with a hint.
 
 use std::collections::BTreeSet;
-use std::fmt;
 
 use regex::RegexSetBuilder;
 use serde_yaml::Value;
 
+use crate::diagnostics::{found, syntax_error, unknown_keys, Diagnostics, Place, Reported};
 use crate::model::{did_you_mean, AccountId, Action, Region};
 use crate::names::{self, NameCase};
 pub use crate::rule::{Effect, Mode};
 use crate::rule::{NameMatcher, Rule};
 use crate::rule_index::ActionRules;
-use crate::yaml_positions::{Position, Positions};
+use crate::yaml_positions::Positions;
 
 /// The keys a rule may have.
 pub const RULE_KEYS: [&str; 12] = [
@@ -56,152 +56,64 @@ impl Policy {
     }
 }
 
-/// One problem in a policy file.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct PolicyError {
-    /// The rule's id, or `#N` (1-based) when it has none.
-    pub rule: Option<String>,
-    /// The rule's index in `rules` (0-based).
-    pub index: Option<usize>,
-    pub field: Option<String>,
-    pub message: String,
-    pub hint: Option<String>,
-    /// Where in the file, when it can be found.
-    pub position: Option<Position>,
-}
-
-/// Every problem found in one policy file.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct PolicyErrors {
-    pub file: String,
-    pub errors: Vec<PolicyError>,
-}
-
-impl fmt::Display for PolicyErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let count = self.errors.len();
-        write!(
-            f,
-            "{}: {count} error{} in policy",
-            self.file,
-            if count == 1 { "" } else { "s" }
-        )?;
-        for e in &self.errors {
-            write!(f, "\n  {}", self.file)?;
-            if let Some(at) = e.position {
-                write!(f, ":{}:{}", at.line, at.column)?;
-            }
-            if let Some(rule) = &e.rule {
-                write!(f, ": rule `{rule}`")?;
-            }
-            if let Some(field) = &e.field {
-                write!(f, ": `{field}`")?;
-            }
-            write!(f, ": {}", e.message)?;
-            if let Some(hint) = &e.hint {
-                write!(f, " (hint: {hint})")?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for PolicyErrors {}
-
 /// Validates and compiles a policy. `file` names it in messages. Caller
 /// names in rules are checked for their form only: a name the callers file
 /// lacks is a warning (`lint::absent_callers`), never an error, so
 /// that removing a caller from the callers file always revokes it.
-pub fn compile(file: &str, text: &str) -> Result<Policy, PolicyErrors> {
-    let mut errors = Vec::new();
-    let policy = compile_value(text, &mut errors);
-    if errors.iter().any(|e| e.position.is_none()) {
-        let positions = Positions::of(text);
-        for error in errors.iter_mut().filter(|e| e.position.is_none()) {
-            let index = error.index.map(|i| i.to_string());
-            let mut path = Vec::new();
-            if let Some(index) = &index {
-                path.extend(["rules", index.as_str()]);
-            }
-            path.extend(error.field.as_deref());
-            error.position = positions.find(&path);
-        }
-    }
-    match policy {
-        Some(policy) if errors.is_empty() => Ok(policy),
-        _ => Err(PolicyErrors {
-            file: file.to_owned(),
-            errors,
-        }),
-    }
+pub fn compile(file: &str, text: &str) -> Result<Policy, Diagnostics> {
+    let mut out = Diagnostics::new(file, "policy");
+    let positions = Positions::of(text);
+    let policy = compile_value(text, &positions, &mut out);
+    out.finish(policy, &positions)
 }
 
-fn compile_value(text: &str, errors: &mut Vec<PolicyError>) -> Option<Policy> {
-    let top: Value = match serde_yaml::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            errors.push(PolicyError {
-                rule: None,
-                index: None,
-                field: None,
-                message: format!("not valid YAML: {e}"),
-                hint: None,
-                position: e.location().map(|at| Position {
-                    line: at.line(),
-                    column: at.column(),
-                }),
-            });
-            return None;
+fn compile_value(
+    text: &str,
+    positions: &Positions,
+    out: &mut Diagnostics,
+) -> Result<Policy, Reported> {
+    let top: Value = serde_yaml::from_str(text).map_err(|e| out.report(syntax_error(&e, true)))?;
+    let root = Place::root();
+    let top = match top {
+        Value::Mapping(top) => top,
+        Value::Null => {
+            return Err(out.report(
+                root.error("the policy is empty")
+                    .hint("start the file with `rules:`; `rules: []` denies everything"),
+            ))
+        }
+        other => {
+            return Err(out.report(
+                root.error(format!(
+                    "the policy must be a mapping with the key `rules`, not {}",
+                    found(&other)
+                ))
+                .hint("start the file with `rules:`"),
+            ))
         }
     };
-    let top_error = |field: Option<&str>, message: String, hint: Option<String>| PolicyError {
-        rule: None,
-        index: None,
-        field: field.map(str::to_owned),
-        message,
-        hint,
-        position: None,
-    };
-    let Value::Mapping(top) = top else {
-        errors.push(top_error(
-            None,
-            "the policy must be a mapping with the key `rules`".into(),
-            Some("start the file with `rules:`".into()),
+    unknown_keys(
+        &top,
+        &root,
+        &["rules"],
+        "the only top-level key is `rules`",
+        out,
+    );
+    let Some(rules_value) = top.get("rules") else {
+        return Err(out.report(
+            root.error("missing the key `rules`")
+                .hint("`rules: []` is an empty policy that denies everything"),
         ));
-        return None;
-    };
-    let mut rules_value = None;
-    for (key, value) in &top {
-        match key.as_str() {
-            Some("rules") => rules_value = Some(value),
-            other => {
-                let shown = other.map_or_else(|| format!("{key:?}"), str::to_owned);
-                errors.push(top_error(
-                    Some(&shown),
-                    format!("unknown key `{shown}`"),
-                    Some(did_you_mean(&shown, ["rules"]).map_or_else(
-                        || "the only top-level key is `rules`".to_owned(),
-                        |s| format!("did you mean `{s}`?"),
-                    )),
-                ));
-            }
-        }
-    }
-    let Some(rules_value) = rules_value else {
-        errors.push(top_error(
-            None,
-            "missing the key `rules`".into(),
-            Some("`rules: []` is an empty policy that denies everything".into()),
-        ));
-        return None;
     };
     let Value::Sequence(raw_rules) = rules_value else {
-        errors.push(top_error(
-            Some("rules"),
-            "`rules` must be a list of rules".into(),
-            None,
+        return Err(out.report(
+            root.child("rules")
+                .error(format!(
+                    "`rules` must be a list of rules, not {}",
+                    found(rules_value)
+                ))
+                .hint("write each rule as `- id: …`"),
         ));
-        return None;
     };
 
     let mut rules = Vec::with_capacity(raw_rules.len());
@@ -211,7 +123,8 @@ fn compile_value(text: &str, errors: &mut Vec<PolicyError>) -> Option<Policy> {
         let mut ctx = RuleContext {
             label: format!("#{}", index + 1),
             index,
-            errors: &mut *errors,
+            positions,
+            out: &mut *out,
         };
         let compiled = compile_rule(raw, &mut ctx);
         // Checked whatever else is wrong with the rule, so every error shows at once.
@@ -239,7 +152,7 @@ fn compile_value(text: &str, errors: &mut Vec<PolicyError>) -> Option<Policy> {
             by_action[action.index()].add(rule_index, rule);
         }
     }
-    Some(Policy { rules, by_action })
+    Ok(Policy { rules, by_action })
 }
 
 /// The set of actions a rule names, as a bit mask over the action list.
@@ -255,25 +168,68 @@ impl ActionSet {
 struct RuleContext<'a> {
     label: String,
     index: usize,
-    errors: &'a mut Vec<PolicyError>,
+    positions: &'a Positions,
+    out: &'a mut Diagnostics,
 }
 
 impl RuleContext<'_> {
+    /// The rule, or its key `field` (a path such as `params.Port.range`).
+    fn place(&self, field: Option<&str>) -> Place {
+        let index = self.index.to_string();
+        let rule = Place::entry(&["rules", &index], format!("rule `{}`", self.label));
+        field
+            .into_iter()
+            .flat_map(|f| f.split('.'))
+            .fold(rule, |place, key| place.child(key))
+    }
+
     fn error(&mut self, field: Option<&str>, message: String, hint: Option<String>) {
-        self.errors.push(PolicyError {
-            rule: Some(self.label.clone()),
-            index: Some(self.index),
-            field: field.map(str::to_owned),
-            message,
-            hint,
-            position: None,
-        });
+        let error = self.place(field).error(message).maybe_hint(hint);
+        self.out.report(error);
+    }
+
+    /// Item `item` of the list `field`, as written: a number shows as the
+    /// file has it (`0x1F`, not 31).
+    fn item_text(&self, field: &str, item: usize, value: &Value) -> String {
+        let (index, item) = (self.index.to_string(), item.to_string());
+        match self
+            .positions
+            .plain_scalar(&["rules", &index, field, &item])
+        {
+            Some(raw) if !value.is_string() => format!("`{raw}`"),
+            _ => found(value),
+        }
+    }
+
+    /// The text of item `item` of `field` when some YAML reader takes it
+    /// for a number: a number to serde_yaml, or an unquoted run of digits
+    /// (serde_yaml keeps `012345670123` a string, PyYAML reads 1402433619).
+    fn unquoted_number(&self, field: &str, item: usize, value: &Value) -> Option<String> {
+        let (index, position) = (self.index.to_string(), item.to_string());
+        let plain = self
+            .positions
+            .plain_scalar(&["rules", &index, field, &position]);
+        match value {
+            Value::Number(n) => Some(plain.map_or_else(|| n.to_string(), str::to_owned)),
+            Value::String(text)
+                if plain == Some(text.as_str())
+                    && text.starts_with(|c: char| c.is_ascii_digit())
+                    && text.bytes().all(|b| b.is_ascii_digit() || b == b'_') =>
+            {
+                Some(text.clone())
+            }
+            _ => None,
+        }
     }
 }
 
 fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionSet)> {
     let Value::Mapping(map) = raw else {
-        ctx.error(None, "a rule must be a mapping (`- id: …`)".into(), None);
+        ctx.error(
+            None,
+            format!("a rule must be a mapping (`- id: …`), not {}", found(raw)),
+            None,
+        );
         return None;
     };
     // The id first, so that every later error names the rule.
@@ -290,8 +246,12 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
             );
             None
         }
-        Some(_) => {
-            ctx.error(Some("id"), "`id` must be a string".into(), None);
+        Some(other) => {
+            ctx.error(
+                Some("id"),
+                format!("`id` must be a string, not {}", found(other)),
+                Some("quote the id".into()),
+            );
             None
         }
         None => {
@@ -303,28 +263,22 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
             None
         }
     };
-    for key in map.keys() {
-        let name = key.as_str().unwrap_or("");
-        if !RULE_KEYS.contains(&name) {
-            let shown = key
-                .as_str()
-                .map_or_else(|| format!("{key:?}"), str::to_owned);
-            let hint = did_you_mean(&shown, RULE_KEYS).map_or_else(
-                || format!("rule keys are {}", RULE_KEYS.join(", ")),
-                |s| format!("did you mean `{s}`?"),
-            );
-            ctx.error(Some(&shown), format!("unknown key `{shown}`"), Some(hint));
-        }
-    }
-    let effect = match map.get("effect").map(|v| v.as_str()) {
-        Some(Some("allow")) => Some(Effect::Allow),
-        Some(Some("deny")) => Some(Effect::Deny),
-        Some(_) => {
-            ctx.error(
-                Some("effect"),
-                "`effect` must be `allow` or `deny`".into(),
-                None,
-            );
+    let place = ctx.place(None);
+    unknown_keys(
+        map,
+        &place,
+        &RULE_KEYS,
+        &format!("rule keys are {}", RULE_KEYS.join(", ")),
+        ctx.out,
+    );
+    let effect = match map.get("effect") {
+        Some(value) if value.as_str() == Some("allow") => Some(Effect::Allow),
+        Some(value) if value.as_str() == Some("deny") => Some(Effect::Deny),
+        Some(value) => {
+            let error =
+                ctx.place(Some("effect"))
+                    .not_one_of("effect", value, &["allow", "deny"], None);
+            ctx.out.report(error);
             None
         }
         None => {
@@ -341,14 +295,15 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
         Some(value) => {
             let mode = value.as_str().and_then(Mode::parse);
             if mode.is_none() {
-                ctx.error(
-                    Some("mode"),
-                    "`mode` must be `enforce` or `shadow`".into(),
+                let error = ctx.place(Some("mode")).not_one_of(
+                    "mode",
+                    value,
+                    &["enforce", "shadow"],
                     Some(
-                        "`mode: shadow` computes and logs the rule's decision without enforcing it"
-                            .into(),
+                        "`mode: shadow` computes and logs the rule's decision without enforcing it",
                     ),
                 );
+                ctx.out.report(error);
             }
             mode
         }
@@ -363,7 +318,7 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
                 ctx.error(
                     Some("callers"),
                     format!("`{name}` is not a caller name"),
-                    None,
+                    Some("caller names use letters, digits, `.`, `_` and `-`, at most 64".into()),
                 );
             }
         }
@@ -435,16 +390,26 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
         {
             Some(m.clone())
         }
-        Some(Value::String(_)) => {
+        Some(Value::String(m)) => {
+            let chars = m.chars().count();
+            let what = if chars > MAX_MESSAGE_CHARS {
+                format!("has {chars}")
+            } else {
+                "holds a line break or another control character".to_owned()
+            };
             ctx.error(
                 Some("message"),
-                format!("`message` must be one line of at most {MAX_MESSAGE_CHARS} characters"),
+                format!("`message` must be one line of at most {MAX_MESSAGE_CHARS} characters; this one {what}"),
                 None,
             );
             None
         }
-        Some(_) => {
-            ctx.error(Some("message"), "`message` must be a string".into(), None);
+        Some(other) => {
+            ctx.error(
+                Some("message"),
+                format!("`message` must be a string, not {}", found(other)),
+                Some("quote the message".into()),
+            );
             None
         }
     };
@@ -481,14 +446,26 @@ fn string_list(
     field: &str,
     ctx: &mut RuleContext<'_>,
 ) -> Option<Vec<String>> {
-    let value = value?;
+    let items = list_items(value?, field, ctx);
+    Some(
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| string_item(field, i, item, ctx))
+            .collect(),
+    )
+}
+
+/// The items of the list `field` (none when it is not a list, which is
+/// recorded, as is an empty list).
+fn list_items<'v>(value: &'v Value, field: &str, ctx: &mut RuleContext<'_>) -> &'v [Value] {
     let Value::Sequence(items) = value else {
         ctx.error(
             Some(field),
-            format!("`{field}` must be a list"),
+            format!("`{field}` must be a list, not {}", found(value)),
             Some(format!("write `{field}: [value, …]`")),
         );
-        return Some(Vec::new());
+        return &[];
     };
     if items.is_empty() {
         ctx.error(
@@ -497,26 +474,21 @@ fn string_list(
             Some(format!("leave `{field}` out to match anything")),
         );
     }
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        match item {
-            Value::String(s) => out.push(s.clone()),
-            other => ctx.error(
-                Some(field),
-                format!("`{}` in `{field}` is not a string", scalar_text(other)),
-                Some("quote the value".into()),
-            ),
-        }
-    }
-    Some(out)
+    items
 }
 
-fn scalar_text(value: &Value) -> String {
-    match value {
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Null => "null".into(),
-        _ => "a nested value".into(),
+fn string_item(field: &str, i: usize, item: &Value, ctx: &mut RuleContext<'_>) -> Option<String> {
+    match item {
+        Value::String(s) => Some(s.clone()),
+        other => {
+            let shown = ctx.item_text(field, i, other);
+            ctx.error(
+                Some(field),
+                format!("{shown} in `{field}` is not a string"),
+                Some("quote the value".into()),
+            );
+            None
+        }
     }
 }
 
@@ -570,37 +542,33 @@ pub(crate) fn wildcard_match(pattern: &str, name: &str) -> bool {
 }
 
 fn owner_id_list(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Vec<AccountId>> {
-    let value = value?;
-    if let Value::Sequence(items) = value {
-        // YAML reads an unquoted account number as an integer, losing leading
-        // zeros, so only quoted strings are taken.
-        for item in items.iter().filter(|i| i.is_number()) {
+    let items = list_items(value?, "owner_ids", ctx);
+    let mut ids = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        // YAML readers take an unquoted account number for an integer, and
+        // some drop its leading zeros, so only quoted strings are taken,
+        // whatever the digits.
+        if let Some(raw) = ctx.unquoted_number("owner_ids", i, item) {
             ctx.error(
                 Some("owner_ids"),
-                format!("account id {} must be a quoted string", scalar_text(item)),
-                Some(format!("write \"{}\"", scalar_text(item))),
+                format!("account id {raw} must be a quoted string"),
+                Some(format!("write \"{raw}\"")),
             );
+            continue;
         }
-        if items.iter().any(Value::is_number) {
-            return Some(Vec::new());
+        let Some(raw) = string_item("owner_ids", i, item, ctx) else {
+            continue;
+        };
+        match AccountId::parse(&raw) {
+            Some(id) => ids.push(id),
+            None => ctx.error(
+                Some("owner_ids"),
+                format!("`{raw}` is not a 12-digit AWS account id"),
+                Some("write it as \"123456781234\" or \"1234-5678-1234\"".into()),
+            ),
         }
     }
-    let list = string_list(Some(value), "owner_ids", ctx)?;
-    Some(
-        list.iter()
-            .filter_map(|raw| {
-                let id = AccountId::parse(raw);
-                if id.is_none() {
-                    ctx.error(
-                        Some("owner_ids"),
-                        format!("`{raw}` is not a 12-digit AWS account id"),
-                        Some("write it as \"123456781234\" or \"1234-5678-1234\"".into()),
-                    );
-                }
-                id
-            })
-            .collect(),
-    )
+    Some(ids)
 }
 
 /// Compiles regexes anchored at both ends, so each must match a whole name.
@@ -663,8 +631,22 @@ fn name_matcher(
 mod tests {
     use super::*;
 
-    fn errors(text: &str) -> Vec<PolicyError> {
+    use crate::diagnostics::Diagnostic;
+
+    fn errors(text: &str) -> Vec<Diagnostic> {
         compile("p.yaml", text).unwrap_err().errors
+    }
+
+    /// Each error's message and hint, in order.
+    fn messages_and_hints(errs: &[Diagnostic]) -> Vec<(&str, Option<&str>)> {
+        errs.iter()
+            .map(|e| (e.message.as_str(), e.hint.as_deref()))
+            .collect()
+    }
+
+    /// The rule and the key an error names.
+    fn named(e: &Diagnostic) -> (Option<&str>, Option<&str>) {
+        (e.place.subject.as_deref(), e.place.key.as_deref())
     }
 
     #[test]
@@ -722,29 +704,26 @@ rules:
                 .unwrap_or_else(|| panic!("no error mentioning {needle:?} in {errs:#?}"))
         };
         let e = find("AuthoriseCacheSecurityGroupIngress");
-        assert_eq!(
-            (e.rule.as_deref(), e.field.as_deref()),
-            (Some("first"), Some("actions"))
-        );
+        assert_eq!(named(e), (Some("rule `first`"), Some("actions")));
         assert_eq!(
             e.hint.as_deref(),
             Some("did you mean `AuthorizeCacheSecurityGroupIngress`?")
         );
         find("`Frobnicate*` matches no ElastiCache action");
-        assert_eq!(find("US-EAST-1").field.as_deref(), Some("regions"));
+        assert_eq!(named(find("US-EAST-1")).1, Some("regions"));
         assert!(find("account id 123456781234 must be a quoted string")
             .hint
             .is_some());
         let e = find("prod-(unclosed");
-        assert_eq!(e.field.as_deref(), Some("cache_security_groups"));
+        assert_eq!(named(e).1, Some("cache_security_groups"));
         let e = find("unknown key `ec2_security_group`");
         assert_eq!(
             e.hint.as_deref(),
             Some("did you mean `ec2_security_groups`?")
         );
         find("duplicate rule id `first`");
-        find("`effect` must be `allow` or `deny`");
-        assert_eq!(find("missing the key `id`").rule.as_deref(), Some("#3"));
+        find("`effect` must be `allow` or `deny`, not `permit`");
+        assert_eq!(named(find("missing the key `id`")).0, Some("rule `#3`"));
         let shown = compile(
             "policies/p.yaml",
             "rules: [{id: a, effect: allow, regions: []}]",
@@ -773,7 +752,87 @@ rules:
         let errs =
             errors(r#"rules: [{id: a, effect: allow, owner_ids: ["12345", "1234-5678-123x"]}]"#);
         assert_eq!(errs.len(), 2);
-        assert!(errs.iter().all(|e| e.field.as_deref() == Some("owner_ids")));
+        assert!(errs.iter().all(|e| named(e).1 == Some("owner_ids")));
+    }
+
+    #[test]
+    fn errors_name_the_value_found() {
+        let unquoted = "rules:\n  - id: a\n    effect: allow\n    owner_ids: [012345670123, 123456781234, 0x1F, \"012345670123\", 1234-5678-1234, !!str 123456781234]\n";
+        let enums = "rules:\n  - id: a\n    effect: Allow\n    mode: dry-run\n  - id: b\n    effect: [allow]\n    mode: Shadow\n";
+        let shadow = "`mode: shadow` computes and logs the rule's decision without enforcing it";
+        // Each policy, and each error's message and hint.
+        type Case<'a> = (&'a str, &'a [(&'a str, Option<&'a str>)]);
+        let cases: [Case; 2] = [
+            // Unquoted account ids are errors whatever their digits, shown as
+            // written (`0x1F`, not the 31 serde_yaml reads).
+            (
+                unquoted,
+                &[
+                    (
+                        "account id 012345670123 must be a quoted string",
+                        Some("write \"012345670123\""),
+                    ),
+                    (
+                        "account id 123456781234 must be a quoted string",
+                        Some("write \"123456781234\""),
+                    ),
+                    (
+                        "account id 0x1F must be a quoted string",
+                        Some("write \"0x1F\""),
+                    ),
+                ],
+            ),
+            // Enum keys: the value found, the values taken, a did-you-mean
+            // for a case slip.
+            (
+                enums,
+                &[
+                    (
+                        "`effect` must be `allow` or `deny`, not `Allow`",
+                        Some("did you mean `allow`?"),
+                    ),
+                    (
+                        "`mode` must be `enforce` or `shadow`, not `dry-run`",
+                        Some(shadow),
+                    ),
+                    ("`effect` must be `allow` or `deny`, not a list", None),
+                    (
+                        "`mode` must be `enforce` or `shadow`, not `Shadow`",
+                        Some("did you mean `shadow`?"),
+                    ),
+                ],
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(messages_and_hints(&errors(text)), expected, "{text}");
+        }
+        // Quoted, dashed or tagged as a string, an account id is taken.
+        let ok = "rules: [{id: a, effect: allow, actions: [AuthorizeCacheSecurityGroupIngress], owner_ids: [\"012345670123\", 1234-5678-1234, !!str 012345670123]}]";
+        assert!(compile("p.yaml", ok).is_ok());
+    }
+
+    #[test]
+    fn errors_are_sorted_by_position() {
+        // Found in the order rule by rule, key by key (the ids first, the
+        // duplicate after the rule): shown in line order.
+        let text = "\
+rules:
+  - id: a
+    effect: allow
+    regions: [mars]
+  - effect: deny
+    id: a
+    actions: [Nope]
+    colour: red
+";
+        let errs = errors(text);
+        let lines: Vec<usize> = errs.iter().map(|e| e.position.unwrap().line).collect();
+        assert_eq!(lines, [4, 6, 7, 8], "{errs:#?}");
+        let shown = compile("p.yaml", text).unwrap_err().to_string();
+        assert!(
+            shown.starts_with("p.yaml: 4 errors in policy\n  p.yaml:4:5: rule `a`: `regions`: `mars` is not an AWS region name"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -783,6 +842,21 @@ rules:
         assert!(errors("rules: {a: 1}")[0].message.contains("list"));
         assert!(errors("rules: [")[0].message.contains("not valid YAML"));
         assert!(errors("{}")[0].message.contains("missing the key `rules`"));
+        assert_eq!(errors("")[0].message, "the policy is empty");
+        assert_eq!(
+            errors("rules: {a: 1}")[0].message,
+            "`rules` must be a list of rules, not a mapping"
+        );
+        assert_eq!(
+            errors("rules: [7]")[0].message,
+            "a rule must be a mapping (`- id: …`), not `7`"
+        );
+        assert_eq!(
+            errors("rules: [{id: a, effect: allow, message: [x]}]")[0].message,
+            "`message` must be a string, not a list"
+        );
+        // A key that is not a string is named as written, not as a Rust value.
+        assert_eq!(errors("1: x\nrules: []")[0].message, "unknown key `1`");
     }
 
     #[test]

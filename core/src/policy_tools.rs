@@ -7,10 +7,11 @@ use std::fmt::Write as _;
 use serde::Deserialize;
 
 use crate::decision::{Decision, DenialDetail, RequestFacts};
+use crate::diagnostics::Diagnostics;
 use crate::error::{ApiError, ParseError, Rejection};
 use crate::lint::{self, PolicyWarning};
 use crate::model::{Region, API_VERSION};
-use crate::policy::{self, Policy, PolicyErrors};
+use crate::policy::{self, Policy};
 use crate::request::{self, HttpParts, SingleHeader};
 use crate::yaml_positions::Positions;
 
@@ -23,7 +24,7 @@ pub fn check(
     file: &str,
     text: &str,
     callers: Option<&[&str]>,
-) -> Result<(Policy, Vec<String>), PolicyErrors> {
+) -> Result<(Policy, Vec<String>), Diagnostics> {
     let policy = policy::compile(file, text)?;
     let warnings = warnings(file, text, &policy, callers);
     Ok((policy, warnings))

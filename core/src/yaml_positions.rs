@@ -1,12 +1,13 @@
 //! Where each key and value of a YAML document starts, by path
 //! (`rules.2.owner_ids`), so that validation errors can name a line and a
-//! column. Only for messages: the policy itself is read by serde_yaml, and a
-//! position that cannot be found is simply left out.
+//! column, and which values were written as plain (unquoted) scalars, which
+//! YAML readers may take for numbers. The documents themselves are read by
+//! serde_yaml; a position that cannot be found is simply left out.
 
 use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::Marker;
+use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// A 1-based line and column.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -21,6 +22,10 @@ pub struct Positions {
     keys: HashMap<String, Position>,
     /// Where a node starts, by its path.
     nodes: HashMap<String, Position>,
+    /// The text of each value written as a plain scalar with no tag, by
+    /// its path: `012345670123` unquoted is a string to serde_yaml but a
+    /// number (1402433619) to PyYAML.
+    plain: HashMap<String, String>,
 }
 
 impl Positions {
@@ -41,6 +46,12 @@ impl Positions {
             .get(&key)
             .or_else(|| self.nodes.get(&key))
             .copied()
+    }
+
+    /// The text of the value at `path` when it was written as a plain
+    /// scalar (not quoted, no tag).
+    pub fn plain_scalar(&self, path: &[&str]) -> Option<&str> {
+        self.plain.get(&path.join(".")).map(String::as_str)
     }
 }
 
@@ -139,8 +150,14 @@ impl MarkedEventReceiver for Builder {
             column: mark.col() + 1,
         };
         match event {
-            Event::Scalar(ref value, ..) => {
+            Event::Scalar(ref value, style, _, ref tag) => {
                 let path = self.place(Some(value), at);
+                if let (Some(path), TScalarStyle::Plain, None) = (&path, style, tag) {
+                    self.positions
+                        .plain
+                        .entry(path.clone())
+                        .or_insert_with(|| value.clone());
+                }
                 self.scalar_at(path, at);
             }
             Event::Alias(_) => {
@@ -208,5 +225,19 @@ mod tests {
         assert!(Positions::of("rules: [").find(&["rules"]).is_none());
         let complex = Positions::of("? [a, b]\n: x\nrules: []\n");
         assert_eq!(complex.find(&["rules"]), at(3, 1));
+    }
+
+    #[test]
+    fn knows_which_values_were_unquoted() {
+        let positions = Positions::of(
+            "ids: [012345670123, \"012345670123\", '1', !!str 7, 1234-5678-1234]\nk: v\n",
+        );
+        let plain = |i: &str| positions.plain_scalar(&["ids", i]);
+        assert_eq!(plain("0"), Some("012345670123"));
+        assert_eq!((plain("1"), plain("2"), plain("3")), (None, None, None));
+        assert_eq!(plain("4"), Some("1234-5678-1234"));
+        assert_eq!(positions.plain_scalar(&["k"]), Some("v"));
+        // Keys are not values.
+        assert_eq!(positions.plain_scalar(&["ids"]), None);
     }
 }

@@ -1,79 +1,43 @@
-//! The proxy's configuration file: raw YAML (unknown keys rejected), then
-//! validated into typed settings. Relative paths are resolved from the
-//! config file's folder. No I/O here but path arithmetic.
+//! The proxy's configuration file: YAML read key by key into typed
+//! settings, every error reported at once (unknown keys with a "did you
+//! mean", wrong types, bad values, missing keys with an example). Relative
+//! paths are resolved from the config file's folder. No I/O here but path
+//! arithmetic.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde_yaml::Value;
 
 use crate::callers::is_valid_caller_name;
 use crate::decision::DenialDetail;
+use crate::diagnostics::{
+    quoted, syntax_error, Diagnostics, Fields, Place, Problem, Read, Reported,
+};
 use crate::model::Region;
 use crate::policy::Mode;
 use crate::proxy::tls::TlsSettings;
+use crate::yaml_positions::Positions;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    listen: String,
-    policy: String,
-    callers: Option<String>,
-    trusted_caller: Option<String>,
-    tls: Option<RawTls>,
-    admin_listen: Option<String>,
-    mode: Option<String>,
-    audit_log: Option<String>,
-    audit_failure: Option<String>,
-    watch_interval: Option<String>,
-    watch_settle: Option<String>,
-    region: Option<String>,
-    denial_detail: Option<String>,
-    shutdown_grace: Option<String>,
-    workers: Option<usize>,
-    assume_role: Option<RawAssumeRole>,
-    upstream: RawUpstream,
-    #[serde(default)]
-    limits: RawLimits,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTls {
-    cert: String,
-    key: String,
-    client_ca: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAssumeRole {
-    role_arn: String,
-    external_id: Option<String>,
-    duration: Option<String>,
-    sts_region: Option<String>,
-    sts_endpoint: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawUpstream {
-    endpoint: String,
-    timeout: Option<String>,
-    max_response_bytes: Option<usize>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawLimits {
-    max_body_bytes: Option<usize>,
-    header_read_timeout: Option<String>,
-    body_read_timeout: Option<String>,
-    idle_timeout: Option<String>,
-    max_connections: Option<usize>,
-    max_concurrent_requests: Option<usize>,
-}
+/// The keys of the config, and of each of its sections.
+#[rustfmt::skip]
+const KEYS: [&str; 18] = [
+    "listen", "policy", "callers", "trusted_caller", "tls", "admin_listen",
+    "mode", "audit_log", "audit_failure", "watch_interval", "watch_settle",
+    "region", "denial_detail", "shutdown_grace", "workers",
+    "assume_role", "upstream", "limits",
+];
+const TLS_KEYS: [&str; 3] = ["cert", "key", "client_ca"];
+#[rustfmt::skip]
+const ASSUME_ROLE_KEYS: [&str; 5] =
+    ["role_arn", "external_id", "duration", "sts_region", "sts_endpoint"];
+const UPSTREAM_KEYS: [&str; 3] = ["endpoint", "timeout", "max_response_bytes"];
+#[rustfmt::skip]
+const LIMITS_KEYS: [&str; 6] = [
+    "max_body_bytes", "header_read_timeout", "body_read_timeout", "idle_timeout",
+    "max_connections", "max_concurrent_requests",
+];
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -258,256 +222,347 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Parses and validates a config file's text; `base_dir` is its folder.
-pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Config, String> {
-    let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| format!("{file}: {e}"))?;
-    let err = |field: &str, message: String| format!("{file}: `{field}`: {message}");
-    let listen = raw.listen.parse::<SocketAddr>().map_err(|_| {
-        err(
-            "listen",
-            format!(
-                "`{}` is not an address such as `127.0.0.1:8080`",
-                raw.listen
-            ),
+/// Every error is reported, each at its key, in line order.
+pub fn parse(file: &str, text: &str, base_dir: &Path) -> Result<Config, Diagnostics> {
+    let mut out = Diagnostics::new(file, "config");
+    let config = read_config(text, base_dir, &mut out);
+    out.finish(config, &Positions::of(text))
+}
+
+/// Every key is read, whatever failed before it, so that each error is
+/// reported; the config is built only when all of them were read.
+fn read_config(text: &str, base_dir: &Path, out: &mut Diagnostics) -> Result<Config, Reported> {
+    let top: Value = serde_yaml::from_str(text).map_err(|e| out.report(syntax_error(&e, true)))?;
+    let top = Fields::of(&top, Place::root(), &KEYS, "the config", out)?;
+    let listen = top.parse("listen", out, |text| address(text, "127.0.0.1:8080"));
+    let listen = top.required("listen", listen, "\"127.0.0.1:8080\"", out);
+    let policy_path = top.parse("policy", out, |text| file_path(base_dir, text, "policy"));
+    let policy_path = top.required("policy", policy_path, "\"../policies/default.yaml\"", out);
+    let callers = caller_source(&top, listen.as_ref().ok(), base_dir, out);
+    let tls = tls(&top, base_dir, out);
+    let admin_listen = top
+        .parse("admin_listen", out, |text| address(text, "127.0.0.1:9090"))
+        .and_then(|admin| match (admin, &listen) {
+            (Some(admin), Ok(listen)) if admin == *listen => Err(out.report(
+                top.at("admin_listen")
+                    .error(format!(
+                        "`admin_listen` must differ from `listen`, not `{admin}` too"
+                    ))
+                    .hint("the admin endpoints are not for callers: give them a port of their own"),
+            )),
+            (admin, _) => Ok(admin),
+        });
+    let mode = top
+        .one_of(
+            "mode",
+            &["enforce", "shadow"],
+            Some("`shadow` logs and counts denials, and forwards them anyway"),
+            out,
         )
-    })?;
-    let endpoint =
-        EndpointTemplate::parse(&raw.upstream.endpoint).map_err(|e| err("upstream.endpoint", e))?;
-    let duration = |field: &str, value: Option<String>, default: Duration| match value {
-        None => Ok(default),
-        Some(v) => parse_duration(&v).map_err(|e| err(field, e)),
-    };
-    let positive = |field: &str, value: Option<usize>, default: usize| match value {
-        Some(0) => Err(err(field, "must be more than zero".into())),
-        Some(v) => Ok(v),
-        None => Ok(default),
-    };
-    let callers = match (raw.callers.as_deref(), raw.trusted_caller) {
-        (None, _) => {
-            return Err(err(
-                "callers",
-                "is required: name a callers file (`callers: \"callers.yaml\"`), or write `callers: none` \
-                 with `trusted_caller: NAME` for a sidecar on loopback"
-                    .into(),
+        .map(|mode| mode.and_then(Mode::parse).unwrap_or(Mode::Enforce));
+    let audit_target = top.parse("audit_log", out, |text| match text {
+        "-" => Ok(AuditTarget::Stdout),
+        "" => Err("`audit_log` must be `-` (stdout) or a file path, not an empty string".into()),
+        path => Ok(AuditTarget::File(base_dir.join(path))),
+    });
+    let reject_on_failure = top.one_of(
+        "audit_failure",
+        &["reject", "continue"],
+        Some("`reject` (fail closed) answers 503 when an audit line cannot be written"),
+        out,
+    );
+    let watch_interval = duration_or_off(&top, "watch_interval", out);
+    let watch_settle = duration_or_off(&top, "watch_settle", out);
+    let region = top.parse("region", out, region_name);
+    let denial_detail = top
+        .one_of(
+            "denial_detail",
+            &["caller", "full"],
+            Some("`caller` tells a denied caller what concerns it, `full` every near miss"),
+            out,
+        )
+        .map(|detail| match detail {
+            Some("full") => DenialDetail::Full,
+            _ => DenialDetail::Caller,
+        });
+    let shutdown_grace = duration(&top, "shutdown_grace", out);
+    let workers = positive(&top, "workers", out);
+    let assume_role = assume_role(&top, out);
+    let upstream = upstream(&top, out);
+    let limits = limits(&top, out);
+    Ok(Config {
+        listen: listen?,
+        policy_path: policy_path?,
+        callers: callers?,
+        tls: tls?,
+        admin_listen: admin_listen?,
+        mode: mode?,
+        audit: AuditConfig {
+            target: audit_target?.unwrap_or(AuditTarget::Stdout),
+            reject_on_failure: reject_on_failure? != Some("continue"),
+        },
+        watch_interval: watch_interval?.unwrap_or(Some(Duration::from_secs(2))),
+        watch_settle: watch_settle?.map_or(Duration::from_secs(1), |d| d.unwrap_or_default()),
+        region: region?,
+        denial_detail: denial_detail?,
+        shutdown_grace: shutdown_grace?.unwrap_or(Duration::from_secs(30)),
+        workers: workers?,
+        assume_role: assume_role?,
+        upstream: upstream?,
+        limits: limits?,
+    })
+}
+
+fn address(text: &str, example: &str) -> Result<SocketAddr, Problem> {
+    text.parse().map_err(|_| {
+        Problem::from(format!(
+            "{} is not an address such as `{example}`",
+            quoted(text)
+        ))
+        .hint("an IP address and a port: host names are not looked up")
+    })
+}
+
+/// The path `text` of the key `key`, from the config's folder.
+fn file_path(base_dir: &Path, text: &str, key: &str) -> Result<PathBuf, Problem> {
+    if text.is_empty() {
+        return Err(format!("`{key}` must be a file path, not an empty string").into());
+    }
+    Ok(base_dir.join(text))
+}
+
+fn region_name(text: &str) -> Result<Region, Problem> {
+    Region::parse(text).ok_or_else(|| {
+        format!(
+            "{} is not an AWS region name such as `us-east-1`",
+            quoted(text)
+        )
+        .into()
+    })
+}
+
+/// `callers` and `trusted_caller`, which go together.
+fn caller_source(
+    top: &Fields<'_>,
+    listen: Option<&SocketAddr>,
+    base_dir: &Path,
+    out: &mut Diagnostics,
+) -> Result<CallerSource, Reported> {
+    let callers = top.string("callers", out);
+    let trusted = top.string("trusted_caller", out);
+    match (callers?, trusted?) {
+        (None, _) => Err(out.report(
+            top.place()
+                .error("missing the key `callers`")
+                .hint("name a callers file (`callers: \"callers.yaml\"`), or write `callers: none` with `trusted_caller: NAME` for a sidecar on loopback"),
+        )),
+        (Some("none"), None) => Err(out.report(
+            top.at("callers")
+                .error("`callers: none` needs `trusted_caller`")
+                .hint("for example `trusted_caller: local-app`: every request counts as that caller"),
+        )),
+        (Some("none"), Some(name)) if !is_valid_caller_name(name) => Err(out.report(
+            top.at("trusted_caller")
+                .error(format!("{} is not a caller name", quoted(name)))
+                .hint("use letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 64"),
+        )),
+        (Some("none"), Some(_)) if listen.is_some_and(|l| !l.ip().is_loopback()) => {
+            let listen = listen.map(ToString::to_string).unwrap_or_default();
+            Err(out.report(
+                top.at("callers")
+                    .error(format!(
+                        "`callers: none` trusts every caller, so it is allowed only on a loopback listen address, not `{listen}`"
+                    ))
+                    .hint("listen on 127.0.0.1 or ::1, or name a callers file"),
             ))
         }
-        (Some("none"), None) => {
-            return Err(err("trusted_caller", "is required with `callers: none`".into()));
-        }
-        (Some("none"), Some(name)) if !is_valid_caller_name(&name) => {
-            return Err(err("trusted_caller", format!("`{name}` is not a caller name")));
-        }
-        (Some("none"), Some(_)) if !listen.ip().is_loopback() => {
-            return Err(err(
-                "callers",
-                format!(
-                    "`none` trusts every caller, so it is allowed only on a loopback listen address, not `{listen}`"
-                ),
-            ));
-        }
-        (Some("none"), Some(name)) => CallerSource::Trusted(name),
-        (Some(_), Some(_)) => {
-            return Err(err("trusted_caller", "goes only with `callers: none`".into()));
-        }
-        (Some(path), None) => CallerSource::File(base_dir.join(path)),
+        (Some("none"), Some(name)) => Ok(CallerSource::Trusted(name.to_owned())),
+        (Some(_), Some(_)) => Err(out.report(
+            top.at("trusted_caller")
+                .error("`trusted_caller` goes only with `callers: none`")
+                .hint("with a callers file, every caller is authenticated: remove `trusted_caller`"),
+        )),
+        (Some(path), None) => file_path(base_dir, path, "callers")
+            .map(CallerSource::File)
+            .map_err(|e| out.report(top.at("callers").error(e.message))),
+    }
+}
+
+fn tls(top: &Fields<'_>, base_dir: &Path, out: &mut Diagnostics) -> Read<TlsSettings> {
+    let Some(tls) = top.section("tls", &TLS_KEYS, out)? else {
+        return Ok(None);
     };
-    let admin_listen = raw
-        .admin_listen
-        .map(|text| {
-            text.parse::<SocketAddr>().map_err(|_| {
-                err(
-                    "admin_listen",
-                    format!("`{text}` is not an address such as `127.0.0.1:9090`"),
-                )
-            })
-        })
-        .transpose()?;
-    if admin_listen == Some(listen) {
-        return Err(err(
-            "admin_listen",
-            "must differ from `listen`: the admin endpoints are not for callers".into(),
+    let cert = tls.parse("cert", out, |text| file_path(base_dir, text, "cert"));
+    let cert = tls.required("cert", cert, "\"tls/server.pem\"", out);
+    let key = tls.parse("key", out, |text| file_path(base_dir, text, "key"));
+    let key = tls.required("key", key, "\"tls/server-key.pem\"", out);
+    let client_ca = tls.parse("client_ca", out, |text| {
+        file_path(base_dir, text, "client_ca")
+    });
+    Ok(Some(TlsSettings {
+        cert: cert?,
+        key: key?,
+        client_ca: client_ca?,
+    }))
+}
+
+fn assume_role(top: &Fields<'_>, out: &mut Diagnostics) -> Read<AssumeRole> {
+    let Some(role) = top.section("assume_role", &ASSUME_ROLE_KEYS, out)? else {
+        return Ok(None);
+    };
+    let role_arn = role.parse("role_arn", out, |text| {
+        if is_role_arn(text) {
+            Ok(text.to_owned())
+        } else {
+            Err(format!(
+                "{} is not a role ARN such as `arn:aws:iam::123456789012:role/elasticache-proxy`",
+                quoted(text)
+            )
+            .into())
+        }
+    });
+    let role_arn = role.required(
+        "role_arn",
+        role_arn,
+        "\"arn:aws:iam::123456789012:role/elasticache-proxy\"",
+        out,
+    );
+    let external_id = role.parse("external_id", out, |id| {
+        let chars = id.chars().count();
+        if !(2..=1224).contains(&chars) {
+            Err(format!("`external_id` must be 2 to 1224 characters, not {chars}").into())
+        } else if id.chars().any(char::is_control) {
+            Err("`external_id` must be printable: it holds a control character".into())
+        } else {
+            Ok(id.to_owned())
+        }
+    });
+    let session = duration(&role, "duration", out).and_then(|d| match d {
+        None => Ok(Duration::from_secs(3600)),
+        Some(d) if (900..=43_200).contains(&d.as_secs()) => Ok(d),
+        Some(d) => Err(out.report(
+            role.at("duration")
+                .error(format!(
+                    "`duration` must be between `15m` and `720m` (12 hours), not {}s",
+                    d.as_secs_f64()
+                ))
+                .hint("STS sessions last 15 minutes to 12 hours"),
+        )),
+    });
+    let sts_region = role.parse("sts_region", out, |text| {
+        region_name(text).map(|_| text.to_owned())
+    });
+    let sts_endpoint = role.parse("sts_endpoint", out, |text| {
+        if text.starts_with("https://") || text.starts_with("http://") {
+            Ok(text.to_owned())
+        } else {
+            Err(format!("{} must start with `https://` or `http://`", quoted(text)).into())
+        }
+    });
+    Ok(Some(AssumeRole {
+        role_arn: role_arn?,
+        external_id: external_id?,
+        duration: session?,
+        sts_region: sts_region?,
+        sts_endpoint: sts_endpoint?,
+    }))
+}
+
+fn upstream(top: &Fields<'_>, out: &mut Diagnostics) -> Result<UpstreamConfig, Reported> {
+    let section = top.section("upstream", &UPSTREAM_KEYS, out);
+    let upstream = top.required(
+        "upstream",
+        section,
+        "{endpoint: \"https://elasticache.{region}.amazonaws.com\"}",
+        out,
+    )?;
+    let endpoint = upstream.parse("endpoint", out, |text| {
+        EndpointTemplate::parse(text).map_err(Problem::from)
+    });
+    let endpoint = upstream.required(
+        "endpoint",
+        endpoint,
+        "\"https://elasticache.{region}.amazonaws.com\"",
+        out,
+    );
+    let timeout = duration(&upstream, "timeout", out);
+    let max_response_bytes = positive(&upstream, "max_response_bytes", out);
+    Ok(UpstreamConfig {
+        endpoint: endpoint?,
+        timeout: timeout?.unwrap_or(Duration::from_secs(10)),
+        max_response_bytes: max_response_bytes?.unwrap_or(16 << 20),
+    })
+}
+
+fn limits(top: &Fields<'_>, out: &mut Diagnostics) -> Result<Limits, Reported> {
+    let section = top.section("limits", &LIMITS_KEYS, out)?;
+    let count = |key: &str, default: usize, out: &mut Diagnostics| match &section {
+        Some(limits) => positive(limits, key, out).map(|n| n.unwrap_or(default)),
+        None => Ok(default),
+    };
+    let max_body_bytes = count("max_body_bytes", 64 << 10, out);
+    let max_connections = count("max_connections", 1024, out);
+    let max_concurrent_requests = count("max_concurrent_requests", 256, out);
+    let timeout = |key: &str, default: u64, out: &mut Diagnostics| match &section {
+        Some(limits) => {
+            duration(limits, key, out).map(|d| d.unwrap_or(Duration::from_secs(default)))
+        }
+        None => Ok(Duration::from_secs(default)),
+    };
+    let header_read_timeout = timeout("header_read_timeout", 10, out);
+    let body_read_timeout = timeout("body_read_timeout", 10, out);
+    let idle_timeout = timeout("idle_timeout", 60, out);
+    Ok(Limits {
+        max_body_bytes: max_body_bytes?,
+        header_read_timeout: header_read_timeout?,
+        body_read_timeout: body_read_timeout?,
+        idle_timeout: idle_timeout?,
+        max_connections: max_connections?,
+        max_concurrent_requests: max_concurrent_requests?,
+    })
+}
+
+/// A duration (`10s`); a bare number is reported with the unit it lacks.
+fn duration(fields: &Fields<'_>, key: &str, out: &mut Diagnostics) -> Read<Duration> {
+    if let Some(Value::Number(n)) = fields.get(key) {
+        return Err(out.report(
+            fields
+                .at(key)
+                .error(format!(
+                    "`{n}` is not a duration such as `500ms`, `10s` or `2m`"
+                ))
+                .hint(format!("give it a unit, such as `{n}s`")),
         ));
     }
-    let mode = match raw.mode.as_deref() {
-        None => Mode::Enforce,
-        Some(text) => Mode::parse(text)
-            .ok_or_else(|| err("mode", format!("`{text}` must be `enforce` or `shadow`")))?,
+    fields.parse(key, out, |text| parse_duration(text).map_err(Problem::from))
+}
+
+/// A duration, or `off` (`Some(None)`): how the watcher is turned off.
+fn duration_or_off(
+    fields: &Fields<'_>,
+    key: &str,
+    out: &mut Diagnostics,
+) -> Read<Option<Duration>> {
+    match fields.get(key).and_then(Value::as_str).map(str::trim) {
+        Some("0s" | "0ms" | "0m" | "off") => Ok(Some(None)),
+        _ => duration(fields, key, out).map(|d| d.map(Some)),
+    }
+}
+
+/// A whole number more than zero.
+fn positive(fields: &Fields<'_>, key: &str, out: &mut Diagnostics) -> Read<usize> {
+    let Some(n) = fields.count(key, out)? else {
+        return Ok(None);
     };
-    let audit = AuditConfig {
-        target: match raw.audit_log.as_deref() {
-            None | Some("-") => AuditTarget::Stdout,
-            Some("") => {
-                return Err(err(
-                    "audit_log",
-                    "must be `-` (stdout) or a file path".into(),
-                ))
-            }
-            Some(path) => AuditTarget::File(base_dir.join(path)),
-        },
-        reject_on_failure: match raw.audit_failure.as_deref() {
-            None | Some("reject") => true,
-            Some("continue") => false,
-            Some(other) => {
-                return Err(err(
-                    "audit_failure",
-                    format!("`{other}` must be `reject` (fail closed) or `continue`"),
-                ))
-            }
-        },
-    };
-    let watch_interval = match raw.watch_interval.as_deref().map(str::trim) {
-        None => Some(Duration::from_secs(2)),
-        Some("0s" | "0ms" | "0m" | "off") => None,
-        Some(text) => Some(parse_duration(text).map_err(|e| err("watch_interval", e))?),
-    };
-    let watch_settle = match raw.watch_settle.as_deref().map(str::trim) {
-        None => Duration::from_secs(1),
-        Some("0s" | "0ms" | "0m" | "off") => Duration::ZERO,
-        Some(text) => parse_duration(text).map_err(|e| err("watch_settle", e))?,
-    };
-    let region = match raw.region {
-        None => None,
-        Some(text) => Some(Region::parse(&text).ok_or_else(|| {
-            err(
-                "region",
-                format!("`{text}` is not an AWS region name such as `us-east-1`"),
-            )
-        })?),
-    };
-    let denial_detail = match raw.denial_detail.as_deref() {
-        None | Some("caller") => DenialDetail::Caller,
-        Some("full") => DenialDetail::Full,
-        Some(other) => {
-            return Err(err(
-                "denial_detail",
-                format!(
-                "`{other}` must be `caller` (what concerns the caller) or `full` (every near miss)"
-            ),
-            ))
-        }
-    };
-    let assume_role = match raw.assume_role {
-        None => None,
-        Some(raw) => Some(AssumeRole {
-            role_arn: if is_role_arn(&raw.role_arn) {
-                raw.role_arn
-            } else {
-                return Err(err(
-                    "assume_role.role_arn",
-                    format!(
-                        "`{}` is not a role ARN such as `arn:aws:iam::123456789012:role/elasticache-proxy`",
-                        raw.role_arn
-                    ),
-                ));
-            },
-            external_id: match raw.external_id {
-                Some(id) if !(2..=1224).contains(&id.len()) || id.chars().any(char::is_control) => {
-                    return Err(err(
-                        "assume_role.external_id",
-                        "must be 2 to 1224 printable characters".into(),
-                    ))
-                }
-                id => id,
-            },
-            duration: match duration(
-                "assume_role.duration",
-                raw.duration,
-                Duration::from_secs(3600),
-            )? {
-                d if (900..=43_200).contains(&d.as_secs()) => d,
-                _ => {
-                    return Err(err(
-                        "assume_role.duration",
-                        "must be between `15m` and `720m` (12 hours)".into(),
-                    ))
-                }
-            },
-            sts_region: match raw.sts_region {
-                Some(region) if Region::parse(&region).is_none() => {
-                    return Err(err(
-                        "assume_role.sts_region",
-                        format!("`{region}` is not an AWS region name"),
-                    ))
-                }
-                region => region,
-            },
-            sts_endpoint: match raw.sts_endpoint {
-                Some(endpoint)
-                    if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) =>
-                {
-                    return Err(err(
-                        "assume_role.sts_endpoint",
-                        format!("`{endpoint}` must start with `https://` or `http://`"),
-                    ))
-                }
-                endpoint => endpoint,
-            },
-        }),
-    };
-    let tls = raw.tls.map(|t| TlsSettings {
-        cert: base_dir.join(t.cert),
-        key: base_dir.join(t.key),
-        client_ca: t.client_ca.map(|ca| base_dir.join(ca)),
-    });
-    Ok(Config {
-        listen,
-        policy_path: base_dir.join(&raw.policy),
-        callers,
-        tls,
-        admin_listen,
-        mode,
-        audit,
-        watch_interval,
-        watch_settle,
-        region,
-        denial_detail,
-        shutdown_grace: duration(
-            "shutdown_grace",
-            raw.shutdown_grace,
-            Duration::from_secs(30),
-        )?,
-        workers: match raw.workers {
-            Some(0) => return Err(err("workers", "must be more than zero".into())),
-            workers => workers,
-        },
-        assume_role,
-        upstream: UpstreamConfig {
-            endpoint,
-            timeout: duration(
-                "upstream.timeout",
-                raw.upstream.timeout,
-                Duration::from_secs(10),
-            )?,
-            max_response_bytes: positive(
-                "upstream.max_response_bytes",
-                raw.upstream.max_response_bytes,
-                16 << 20,
-            )?,
-        },
-        limits: Limits {
-            max_body_bytes: positive("limits.max_body_bytes", raw.limits.max_body_bytes, 64 << 10)?,
-            header_read_timeout: duration(
-                "limits.header_read_timeout",
-                raw.limits.header_read_timeout,
-                Duration::from_secs(10),
-            )?,
-            body_read_timeout: duration(
-                "limits.body_read_timeout",
-                raw.limits.body_read_timeout,
-                Duration::from_secs(10),
-            )?,
-            idle_timeout: duration(
-                "limits.idle_timeout",
-                raw.limits.idle_timeout,
-                Duration::from_secs(60),
-            )?,
-            max_connections: positive("limits.max_connections", raw.limits.max_connections, 1024)?,
-            max_concurrent_requests: positive(
-                "limits.max_concurrent_requests",
-                raw.limits.max_concurrent_requests,
-                256,
-            )?,
-        },
-    })
+    match usize::try_from(n) {
+        Ok(0) => Err(out.report(
+            fields
+                .at(key)
+                .error(format!("`{key}` must be more than zero, not `0`")),
+        )),
+        Ok(n) => Ok(Some(n)),
+        Err(_) => Err(out.report(fields.at(key).error(format!("`{key}` is too large: `{n}`")))),
+    }
 }
 
 #[cfg(test)]
@@ -570,18 +625,28 @@ limits:
     fn rejects_unknown_keys_and_bad_values() {
         let unknown = parse(
             "p.yaml",
-            &format!("{SAMPLE}\nlisten_addr: x"),
+            &format!("{SAMPLE}\nadmin_listn: x"),
             Path::new("."),
         )
-        .unwrap_err();
-        assert!(unknown.contains("unknown field `listen_addr`"), "{unknown}");
+        .unwrap_err()
+        .to_string();
+        assert!(
+            unknown.contains("p.yaml:11:1: `admin_listn`: unknown key `admin_listn` (hint: did you mean `admin_listen`?)"),
+            "{unknown}"
+        );
         let nested = parse(
             "p.yaml",
             &SAMPLE.replace("timeout:", "timeuot:"),
             Path::new("."),
         )
-        .unwrap_err();
-        assert!(nested.contains("unknown field `timeuot`"), "{nested}");
+        .unwrap_err()
+        .to_string();
+        assert!(
+            nested.contains(
+                "`upstream.timeuot`: unknown key `timeuot` (hint: did you mean `timeout`?)"
+            ),
+            "{nested}"
+        );
         for (from, to, needle) in [
             ("127.0.0.1:8080", "localhost", "`listen`"),
             ("10s", "ten", "`upstream.timeout`"),
@@ -607,8 +672,81 @@ limits:
                 "`upstream.endpoint`",
             ),
         ] {
-            let err = parse("p.yaml", &SAMPLE.replace(from, to), Path::new(".")).unwrap_err();
+            let err = parse("p.yaml", &SAMPLE.replace(from, to), Path::new("."))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn every_error_is_collected_at_its_key_in_line_order() {
+        let text = "\
+listen: 8080
+policy: \"../policies/default.yaml\"
+callers: none
+mode: Shadow
+watch_interval: 5
+tls: {cert: a.pem, keys: b.pem}
+workers: two
+limits:
+  idle_timeout: soon
+  max_conections: 10
+";
+        let err = parse("proxy.yaml", text, Path::new("/")).unwrap_err();
+        assert_eq!(
+            err.to_string().lines().collect::<Vec<_>>(),
+            [
+                "proxy.yaml: 10 errors in config",
+                "  proxy.yaml:1:1: `listen`: `listen` must be a string, not `8080` (hint: quote the value)",
+                "  proxy.yaml:1:1: missing the key `upstream` (hint: for example `upstream: {endpoint: \"https://elasticache.{region}.amazonaws.com\"}`)",
+                "  proxy.yaml:3:1: `callers`: `callers: none` needs `trusted_caller` (hint: for example `trusted_caller: local-app`: every request counts as that caller)",
+                "  proxy.yaml:4:1: `mode`: `mode` must be `enforce` or `shadow`, not `Shadow` (hint: did you mean `shadow`?)",
+                "  proxy.yaml:5:1: `watch_interval`: `5` is not a duration such as `500ms`, `10s` or `2m` (hint: give it a unit, such as `5s`)",
+                "  proxy.yaml:6:1: `tls`: missing the key `key` (hint: for example `key: \"tls/server-key.pem\"`)",
+                "  proxy.yaml:6:20: `tls.keys`: unknown key `keys` (hint: did you mean `key`?)",
+                "  proxy.yaml:7:1: `workers`: `workers` must be a whole number, not `two`",
+                "  proxy.yaml:9:3: `limits.idle_timeout`: `soon` is not a duration such as `500ms`, `10s` or `2m`",
+                "  proxy.yaml:10:3: `limits.max_conections`: unknown key `max_conections` (hint: did you mean `max_connections`?)",
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_and_empty_keys_get_an_example() {
+        let err = |text: &str| {
+            parse("proxy.yaml", text, Path::new("/"))
+                .unwrap_err()
+                .to_string()
+        };
+        let shown = err("listen:\npolicy: p.yaml\ncallers: c.yaml\nupstream: {}\n");
+        assert!(
+            shown.contains("proxy.yaml:1:1: `listen`: `listen` has no value (hint: for example `listen: \"127.0.0.1:8080\"`)"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("`upstream`: missing the key `endpoint` (hint: for example `endpoint: \"https://elasticache.{region}.amazonaws.com\"`)"),
+            "{shown}"
+        );
+        let shown = err("");
+        assert_eq!(
+            shown,
+            "proxy.yaml: 1 error in config\n  proxy.yaml: the config must be a mapping of keys, not an empty value"
+        );
+        let shown = err("listen: [\n");
+        assert!(
+            shown.contains("proxy.yaml:2:1: not valid YAML: "),
+            "{shown}"
+        );
+        let shown = err(&format!(
+            "{SAMPLE}assume_role: {{duration: 5m, external_id: x}}\n"
+        ));
+        for needle in [
+            "`assume_role`: missing the key `role_arn`",
+            "`assume_role.duration`: `duration` must be between `15m` and `720m` (12 hours), not 300s",
+            "`assume_role.external_id`: `external_id` must be 2 to 1224 characters, not 1",
+        ] {
+            assert!(shown.contains(needle), "{needle}: {shown}");
         }
     }
 
@@ -616,8 +754,13 @@ limits:
     fn caller_sources_and_tls() {
         let with =
             |from: &str, to: &str| parse("p.yaml", &SAMPLE.replace(from, to), Path::new("/d"));
-        let missing = with("callers: \"callers.yaml\"\n", "").unwrap_err();
-        assert!(missing.contains("`callers`: is required"), "{missing}");
+        let missing = with("callers: \"callers.yaml\"\n", "")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("p.yaml:2:1: missing the key `callers` (hint: name a callers file"),
+            "{missing}"
+        );
         let trusted = with(
             "callers: \"callers.yaml\"",
             "callers: none\ntrusted_caller: sidecar-app",
@@ -626,12 +769,14 @@ limits:
         assert_eq!(trusted.callers, CallerSource::Trusted("sidecar-app".into()));
         assert!(with("callers: \"callers.yaml\"", "callers: none")
             .unwrap_err()
-            .contains("`trusted_caller`"));
+            .to_string()
+            .contains("`callers`: `callers: none` needs `trusted_caller`"));
         let exposed = with(
             "callers: \"callers.yaml\"",
             "callers: none\ntrusted_caller: app",
         )
         .map(|_| ())
+        .map_err(|e| e.to_string())
         .and_then(|_| {
             parse(
                 "p.yaml",
@@ -642,6 +787,7 @@ limits:
                 Path::new("/d"),
             )
             .map(|_| ())
+            .map_err(|e| e.to_string())
         })
         .unwrap_err();
         assert!(
@@ -691,15 +837,15 @@ limits:
         for (extra, expected) in [
             (
                 "mode: dry-run\n",
-                "`mode`: `dry-run` must be `enforce` or `shadow`",
+                "`mode`: `mode` must be `enforce` or `shadow`, not `dry-run`",
             ),
             (
                 "audit_failure: ignore\n",
-                "`audit_failure`: `ignore` must be `reject`",
+                "`audit_failure`: `audit_failure` must be `reject` or `continue`, not `ignore`",
             ),
             (
                 "admin_listen: \"127.0.0.1:8080\"\n",
-                "`admin_listen`: must differ from `listen`",
+                "`admin_listen`: `admin_listen` must differ from `listen`, not `127.0.0.1:8080` too",
             ),
             (
                 "admin_listen: \"localhost\"\n",
@@ -713,18 +859,25 @@ limits:
                 "shutdown_grace: 0s\n",
                 "`shutdown_grace`: duration `0s` must be more than zero",
             ),
-            ("workers: 0\n", "`workers`: must be more than zero"),
+            (
+                "workers: 0\n",
+                "`workers`: `workers` must be more than zero, not `0`",
+            ),
         ] {
-            let err = parse("proxy.yaml", &format!("{SAMPLE}{extra}"), Path::new("/")).unwrap_err();
+            let err = parse("proxy.yaml", &format!("{SAMPLE}{extra}"), Path::new("/"))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(expected), "{extra}: {err}");
         }
         let limits = SAMPLE.replace(
             "  max_body_bytes: 65536",
             "  max_body_bytes: 65536\n  idle_timeout: 1s\n  max_concurrent_requests: 0",
         );
-        let err = parse("proxy.yaml", &limits, Path::new("/")).unwrap_err();
+        let err = parse("proxy.yaml", &limits, Path::new("/"))
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.contains("`limits.max_concurrent_requests`: must be more than zero"),
+            err.contains("`limits.max_concurrent_requests`: `max_concurrent_requests` must be more than zero"),
             "{err}"
         );
     }
@@ -762,7 +915,7 @@ limits:
             ),
             (
                 "  role_arn: \"arn:aws:iam::123456789012:role/x\"\n  session: y\n",
-                "unknown field `session`",
+                "`assume_role.session`: unknown key `session`",
             ),
         ] {
             let err = parse(
@@ -770,7 +923,8 @@ limits:
                 &format!("{SAMPLE}assume_role:\n{extra}"),
                 Path::new("/"),
             )
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
             assert!(err.contains(expected), "{extra}: {err}");
         }
     }

@@ -127,3 +127,102 @@ def test_test_warns_about_callers_the_test_file_does_not_list(tmp_path):
     [warning] = [line for line in done.stdout.splitlines() if line.startswith("warn  ")]
     assert ":4:5: warning:" in warning and "did you mean `ci-deployer`?" in warning, warning
     assert done.stdout.rstrip().endswith("1 passed, 0 failed")
+
+
+# ---- every file's errors, reported one way ---------------------------------------------
+def check_lines(folder, policy: str) -> list[str]:
+    """What `check` prints about an invalid policy."""
+    done = run("check", "--policy", policy, cwd=folder)
+    assert done.returncode == 1, done.stdout
+    return done.stdout.splitlines()
+
+
+def test_unquoted_account_ids_are_errors_whatever_their_digits(tmp_path):
+    import yaml
+
+    # Why: a YAML reader other than the proxy's may read the id as another number.
+    assert yaml.safe_load("[012345670123]") == [1402433619]
+    (tmp_path / "p.yaml").write_text(
+        "rules:\n  - id: a\n    effect: allow\n    actions: [AuthorizeCacheSecurityGroupIngress]\n"
+        "    owner_ids: [012345670123, \"123456781234\", 1234-5678-1234]\n"
+    )
+    assert check_lines(tmp_path, "p.yaml") == [
+        "p.yaml: 1 error in policy",
+        '  p.yaml:5:5: rule `a`: `owner_ids`: account id 012345670123 must be a quoted string (hint: write "012345670123")',
+    ]
+
+
+def test_errors_show_the_value_found_and_come_in_line_order(tmp_path):
+    # Found rule by rule, and the duplicate id after its rule: shown by line.
+    (tmp_path / "p.yaml").write_text(
+        "rules:\n"
+        "  - id: a\n"
+        "    effect: Allow\n"
+        "    mode: dry-run\n"
+        "  - effect: deny\n"
+        "    id: a\n"
+        "    regions: [mars]\n"
+        "    mesage: frozen\n"
+    )
+    assert check_lines(tmp_path, "p.yaml") == [
+        "p.yaml: 5 errors in policy",
+        "  p.yaml:3:5: rule `a`: `effect`: `effect` must be `allow` or `deny`, not `Allow` (hint: did you mean `allow`?)",
+        "  p.yaml:4:5: rule `a`: `mode`: `mode` must be `enforce` or `shadow`, not `dry-run` "
+        "(hint: `mode: shadow` computes and logs the rule's decision without enforcing it)",
+        "  p.yaml:6:5: rule `a`: `id`: duplicate rule id `a` "
+        "(hint: rule ids must be unique: the decision names the rules that decided it)",
+        "  p.yaml:7:5: rule `a`: `regions`: `mars` is not an AWS region name (hint: regions look like `us-east-1` or `eu-west-1`)",
+        "  p.yaml:8:5: rule `a`: `mesage`: unknown key `mesage` (hint: did you mean `message`?)",
+    ]
+
+
+def test_serve_reports_every_config_error_and_starts_nothing(tmp_path):
+    (tmp_path / "proxy.yaml").write_text(
+        'listen: "127.0.0.1:8080"\npolicy: p.yaml\ncallers: c.yaml\n'
+        "upstream:\n  timeout: 10\n  max_response_bytes: 0\ndenial_detail: Full\n"
+    )
+    done = run("serve", "--config", "proxy.yaml", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "elasticache-authz-proxy: proxy.yaml: 4 errors in config",
+        "  proxy.yaml:4:1: `upstream`: missing the key `endpoint` "
+        '(hint: for example `endpoint: "https://elasticache.{region}.amazonaws.com"`)',
+        "  proxy.yaml:5:3: `upstream.timeout`: `10` is not a duration such as `500ms`, `10s` or `2m` "
+        "(hint: give it a unit, such as `10s`)",
+        "  proxy.yaml:6:3: `upstream.max_response_bytes`: `max_response_bytes` must be more than zero, not `0`",
+        "  proxy.yaml:7:1: `denial_detail`: `denial_detail` must be `caller` or `full`, not `Full` "
+        "(hint: did you mean `full`?)",
+    ]
+
+
+def test_check_reports_the_callers_file_and_the_policy_together(tmp_path):
+    (tmp_path / "callers.yaml").write_text(
+        "callers:\n  - name: ci-deployer\n    access_key_id: AKIDCIDEPLOYER000001\n"
+        '    secret_access_key: "ci/Deployer+Secret/0123456789"\n    certificate_only: yes\n'
+    )
+    (tmp_path / "p.yaml").write_text(BAD_POLICY)
+    done = run("check", "--policy", "p.yaml", "--callers", "callers.yaml", cwd=tmp_path)
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert lines[:2] == [
+        "callers.yaml: 1 error in callers file",
+        "  callers.yaml:5:5: caller `ci-deployer`: `certificate_only`: `certificate_only` must be `true` or `false`, not `yes`",
+    ]
+    assert lines[2] == "p.yaml: 2 errors in policy"
+    assert "ci/Deployer+Secret" not in done.stdout + done.stderr
+
+
+def test_test_reports_a_test_file_it_cannot_read_at_its_line(tmp_path):
+    (tmp_path / "policy.yaml").write_text((REPO / "policies" / "default.yaml").read_text())
+    (tmp_path / "bad.test.yaml").write_text(
+        "policy: policy.yaml\ntests:\n  - name: x\n    region: us-east-1\n"
+        "    request: {Action: DescribeCacheClusters}\n    expct: allow\n"
+    )
+    done = run("test", "bad.test.yaml", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "elasticache-authz-proxy: bad.test.yaml: 1 error in test file",
+        "  bad.test.yaml:6:5: tests[0]: unknown field `expct`, expected one of "
+        "`name`, `caller`, `region`, `request`, `expect`, `rules`",
+    ]
