@@ -201,13 +201,22 @@ fn push_value(shape: &Shape, value: &Value, name: String, out: &mut Vec<(String,
     }
 }
 
-/// One parameter still to be placed: its whole name, the part of the name
-/// below the current level, and its value.
+/// One parameter still to be placed: its whole name and its value. Each
+/// level of the tree reads the name from an offset the level knows, so
+/// nothing is copied while the names are walked.
 #[derive(Clone, Copy)]
 struct Flat<'a> {
     full: &'a str,
-    rest: &'a str,
     value: &'a str,
+}
+
+impl<'a> Flat<'a> {
+    /// The name segment starting at `offset`, and where it ends.
+    fn segment(&self, offset: usize) -> (&'a str, usize) {
+        let rest = self.full.get(offset..).unwrap_or("");
+        let length = rest.find('.').unwrap_or(rest.len());
+        (&rest[..length], offset + length)
+    }
 }
 
 /// How values below a member are read: names AWS stores in lower case are
@@ -226,62 +235,98 @@ pub fn parse(
     input: &'static Structure,
     params: &BTreeMap<String, String>,
 ) -> Result<Params, ParseError> {
+    // Sorted by name, so each member's parameters, each list item's and
+    // each structure member's are next to one another at every level.
     let flats: Vec<Flat<'_>> = params
         .iter()
-        .map(|(name, value)| Flat {
-            full: name,
-            rest: name,
-            value,
-        })
+        .map(|(name, value)| Flat { full: name, value })
         .collect();
     let context = Context {
         action,
         case: None,
         secret: false,
     };
-    structure(input, "", &flats, context)
+    structure(input, &flats, 0, context)
 }
 
+/// The runs of `flats` whose segment at `offset` is the same, in order.
+fn runs<'f, 'a>(
+    flats: &'f [Flat<'a>],
+    offset: usize,
+) -> impl Iterator<Item = (&'a str, usize, &'f [Flat<'a>])> {
+    let mut rest = flats;
+    std::iter::from_fn(move || {
+        let first = rest.first()?;
+        let (head, end) = first.segment(offset);
+        let length = rest
+            .iter()
+            .position(|f| f.segment(offset).0 != head)
+            .unwrap_or(rest.len());
+        let (run, after) = rest.split_at(length);
+        rest = after;
+        Some((head, end, run))
+    })
+}
+
+/// `flats` are the members of one structure, named from `offset` on.
 fn structure(
     shape: &'static Structure,
-    prefix: &str,
     flats: &[Flat<'_>],
+    offset: usize,
     context: Context,
 ) -> Result<Params, ParseError> {
-    // Group by the first name segment, keeping each group's order.
-    let mut groups: BTreeMap<&str, Vec<Flat<'_>>> = BTreeMap::new();
-    for flat in flats {
-        let (head, rest) = flat.rest.split_once('.').unwrap_or((flat.rest, ""));
-        groups.entry(head).or_default().push(Flat { rest, ..*flat });
-    }
-    let mut params = Params::default();
-    for (head, group) in &groups {
+    let mut params = Params {
+        members: Vec::with_capacity(flats.len().min(shape.members().len())),
+    };
+    let mut required = 0;
+    for (head, end, run) in runs(flats, offset) {
         let Some(member) = shape.member(head) else {
-            return Err(unknown(shape, prefix, head, group[0].full, context));
+            let hint = did_you_mean(head, shape.members().iter().map(Member::query_name))
+                .map(|close| format!("{}{close}", &run[0].full[..offset]));
+            return Err(ParseError::UnexpectedParameter {
+                action: context.action,
+                name: if offset == 0 {
+                    run[0].full.to_owned()
+                } else {
+                    run[0].full[..end].to_owned()
+                },
+                hint,
+            });
         };
         let context = Context {
             case: member.case().or(context.case),
             secret: member.is_secret() || context.secret,
             ..context
         };
-        let value = value(member.shape(), &join(prefix, head), group, context)?;
-        params.insert(member, value);
+        let value = value(member.shape(), run, end, context)?;
+        required += usize::from(member.is_required());
+        match params.members.last() {
+            Some((last, _)) if last.query_name() >= member.query_name() => {
+                // Names in order give members in order; a member seen twice
+                // would need an unknown name between, which failed above.
+                params.insert(member, value);
+            }
+            _ => params.members.push((member, value)),
+        }
     }
-    let missing: Vec<&'static str> = shape
-        .members()
-        .iter()
-        .filter(|m| m.is_required() && params.get(m.query_name()).is_none())
-        .map(|m| m.query_name())
-        .collect();
-    if !missing.is_empty() {
-        return Err(if prefix.is_empty() {
+    let needed = shape.members().iter().filter(|m| m.is_required()).count();
+    if required < needed {
+        let missing: Vec<&'static str> = shape
+            .members()
+            .iter()
+            .filter(|m| m.is_required() && params.get(m.query_name()).is_none())
+            .map(|m| m.query_name())
+            .collect();
+        return Err(if offset == 0 {
             ParseError::MissingParameters {
                 action: context.action,
                 names: missing,
             }
         } else {
             ParseError::MissingMembers {
-                name: prefix.to_owned(),
+                name: flats
+                    .first()
+                    .map_or(String::new(), |f| f.full[..offset - 1].to_owned()),
                 members: missing,
             }
         });
@@ -289,146 +334,97 @@ fn structure(
     Ok(params)
 }
 
-fn unknown(
-    shape: &'static Structure,
-    prefix: &str,
-    head: &str,
-    full: &str,
-    context: Context,
-) -> ParseError {
-    let candidates = shape.members().iter().map(|m| m.query_name());
-    ParseError::UnexpectedParameter {
-        action: context.action,
-        name: if prefix.is_empty() {
-            full.to_owned()
-        } else {
-            join(prefix, head)
-        },
-        hint: did_you_mean(head, candidates).map(|s| join(prefix, s)),
-    }
-}
-
+/// `flats` are one member's parameters, whose name ends at `end`.
 fn value(
     shape: &'static Shape,
-    name: &str,
     flats: &[Flat<'_>],
+    end: usize,
     context: Context,
 ) -> Result<Value, ParseError> {
+    let name = &flats[0].full[..end];
     let scalar = match flats {
-        [only] if only.rest.is_empty() => Some(only.value),
+        [only] if only.full.len() == end => Some(only.value),
         _ => None,
     };
+    let nested = || flats.iter().all(|f| f.full.len() > end);
     match shape.kind() {
         Kind::List(list) => {
             if scalar == Some("") {
                 return Ok(Value::List(Vec::new()));
             }
-            let item = list.item_name();
-            let groups = numbered(name, flats, (!list.is_flattened()).then_some(item))?;
-            check_count(name, groups.len(), list.length())?;
-            let base = if list.is_flattened() {
-                name.to_owned()
-            } else {
-                format!("{name}.{item}")
-            };
-            let items = groups
-                .iter()
-                .enumerate()
-                .map(|(i, group)| {
-                    value(
-                        list.member().shape(),
-                        &format!("{base}.{}", i + 1),
-                        group,
-                        context,
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Value::List(items))
+            let item = (!list.is_flattened()).then_some(list.item_name());
+            let items = numbered(name, flats, end, item, list.length())?;
+            let mut out = Vec::with_capacity(items.len());
+            for (item_end, run) in items {
+                out.push(value(list.member().shape(), run, item_end, context)?);
+            }
+            Ok(Value::List(out))
         }
         Kind::Structure(members) => {
-            if scalar.is_some() {
+            if !nested() {
                 return Err(ParseError::Shape {
                     name: name.to_owned(),
                     expected: "a structure: send its members as `NAME.MEMBER`",
                 });
             }
-            Ok(Value::Structure(structure(members, name, flats, context)?))
+            Ok(Value::Structure(structure(
+                members,
+                flats,
+                end + 1,
+                context,
+            )?))
         }
         Kind::Map(map) => {
-            let groups = numbered(name, flats, (!map.is_flattened()).then_some("entry"))?;
-            check_count(name, groups.len(), map.length())?;
-            let base = if map.is_flattened() {
-                name.to_owned()
-            } else {
-                format!("{name}.entry")
-            };
-            let mut entries = Vec::with_capacity(groups.len());
-            for (i, group) in groups.iter().enumerate() {
-                let entry = format!("{base}.{}", i + 1);
-                let part_of = |part: &str| -> Result<Vec<Flat<'_>>, ParseError> {
-                    let found: Vec<Flat<'_>> = group
-                        .iter()
-                        .filter_map(|f| {
-                            let (head, rest) = f.rest.split_once('.').unwrap_or((f.rest, ""));
-                            (head == part).then_some(Flat { rest, ..*f })
-                        })
-                        .collect();
-                    if found.is_empty() {
-                        return Err(ParseError::MissingMembers {
-                            name: entry.clone(),
-                            members: vec![if part == map.key_name() {
-                                "key"
-                            } else {
-                                "value"
-                            }],
+            let entry = (!map.is_flattened()).then_some("entry");
+            let entries = numbered(name, flats, end, entry, map.length())?;
+            let mut out: Vec<(Value, Value)> = Vec::with_capacity(entries.len());
+            for (entry_end, run) in entries {
+                let entry_name = &run[0].full[..entry_end];
+                let (mut key, mut val) = (None, None);
+                for (part, part_end, part_run) in runs(run, entry_end + 1) {
+                    let slot = if part == map.key_name() {
+                        (&mut key, map.key().shape())
+                    } else if part == map.value_name() {
+                        (&mut val, map.value().shape())
+                    } else {
+                        return Err(ParseError::UnexpectedParameter {
+                            action: context.action,
+                            name: part_run[0].full.to_owned(),
+                            hint: None,
                         });
-                    }
-                    Ok(found)
+                    };
+                    *slot.0 = Some(value(slot.1, part_run, part_end, context)?);
+                }
+                let missing = match (&key, &val) {
+                    (None, _) => Some("key"),
+                    (_, None) => Some("value"),
+                    _ => None,
                 };
-                let keys = part_of(map.key_name())?;
-                let values = part_of(map.value_name())?;
-                if keys.len() + values.len() != group.len() {
-                    let stray = group
-                        .iter()
-                        .find(|f| {
-                            let head = f.rest.split('.').next().unwrap_or("");
-                            head != map.key_name() && head != map.value_name()
-                        })
-                        .map_or(entry.clone(), |f| f.full.to_owned());
-                    return Err(ParseError::UnexpectedParameter {
-                        action: context.action,
-                        name: stray,
-                        hint: None,
+                if let Some(part) = missing {
+                    return Err(ParseError::MissingMembers {
+                        name: entry_name.to_owned(),
+                        members: vec![part],
                     });
                 }
-                let key = value(
-                    map.key().shape(),
-                    &format!("{entry}.{}", map.key_name()),
-                    &keys,
-                    context,
-                )?;
-                if entries.iter().any(|(k, _)| *k == key) {
-                    return Err(ParseError::RepeatedMapKey(entry));
+                let (Some(key), Some(val)) = (key, val) else {
+                    continue;
+                };
+                if out.iter().any(|(k, _)| *k == key) {
+                    return Err(ParseError::RepeatedMapKey(entry_name.to_owned()));
                 }
-                let value = value(
-                    map.value().shape(),
-                    &format!("{entry}.{}", map.value_name()),
-                    &values,
-                    context,
-                )?;
-                entries.push((key, value));
+                out.push((key, val));
             }
-            Ok(Value::Map(entries))
+            Ok(Value::Map(out))
         }
         kind => {
             let Some(text) = scalar else {
-                let nested = flats
+                let extra = flats
                     .iter()
-                    .find(|f| !f.rest.is_empty())
+                    .find(|f| f.full.len() > end)
                     .unwrap_or(&flats[0]);
                 return Err(ParseError::UnexpectedParameter {
                     action: context.action,
-                    name: nested.full.to_owned(),
+                    name: extra.full.to_owned(),
                     hint: Some(name.to_owned()),
                 });
             };
@@ -438,71 +434,76 @@ fn value(
 }
 
 /// Items (or map entries) by number: `Name.<item>.N…` (`Name.N…` when
-/// flattened), numbered 1..n as botocore writes them, in order.
-fn numbered<'a>(
+/// flattened), numbered 1..n as botocore writes them. Each comes with where
+/// its name ends and its parameters, in number order.
+fn numbered<'f, 'a>(
     name: &str,
-    flats: &[Flat<'a>],
+    flats: &'f [Flat<'a>],
+    end: usize,
     item: Option<&str>,
-) -> Result<Vec<Vec<Flat<'a>>>, ParseError> {
-    let mut groups: BTreeMap<u32, Vec<Flat<'a>>> = BTreeMap::new();
+    length: Bounds,
+) -> Result<Vec<(usize, &'f [Flat<'a>])>, ParseError> {
+    // Where the index starts: after `Name.` and, unless flattened, `item.`.
+    let start = end + 1 + item.map_or(0, |i| i.len() + 1);
     for flat in flats {
-        let rest = match item {
-            Some(item) => flat
-                .rest
-                .strip_prefix(item)
-                .and_then(|r| r.strip_prefix('.')),
-            None => Some(flat.rest),
+        let rest = &flat.full[end..];
+        let well_placed = match item {
+            Some(item) => rest
+                .strip_prefix('.')
+                .and_then(|r| r.strip_prefix(item))
+                .and_then(|r| r.strip_prefix('.'))
+                .is_some_and(|r| !r.is_empty()),
+            None => rest.len() > 1 && rest.starts_with('.'),
         };
-        let expected = || ParseError::Shape {
-            name: name.to_owned(),
-            expected: if item.is_some() {
-                "a list: send its items as `NAME.ITEM.1`, `NAME.ITEM.2`, …, as the model names them"
+        if !well_placed {
+            return Err(if rest.is_empty() {
+                ParseError::Shape {
+                    name: name.to_owned(),
+                    expected: if item.is_some() {
+                        "a list: send its items as `NAME.ITEM.1`, `NAME.ITEM.2`, …, as the model names them"
+                    } else {
+                        "a list: send its items as `NAME.1`, `NAME.2`, …"
+                    },
+                }
             } else {
-                "a list: send its items as `NAME.1`, `NAME.2`, …"
-            },
-        };
-        let Some(rest) = rest.filter(|r| !r.is_empty()) else {
-            return Err(if flat.rest.is_empty() {
-                expected()
-            } else {
-                unexpected_item(name, item, flat.full)
-            });
-        };
-        let (index, rest) = rest.split_once('.').unwrap_or((rest, ""));
-        let number = list_index(index).ok_or_else(|| ParseError::ListIndex {
-            name: flat.full.to_owned(),
-            index: index.to_owned(),
-        })?;
-        groups
-            .entry(number)
-            .or_default()
-            .push(Flat { rest, ..*flat });
-    }
-    // Numbered 1..n: the last number is the count.
-    let count = groups.len() as u32;
-    if let Some((&last, _)) = groups.last_key_value() {
-        if last != count {
-            let missing = (1..=last).find(|n| !groups.contains_key(n)).unwrap_or(1);
-            return Err(ParseError::ListGap {
-                name: name.to_owned(),
-                missing: match item {
-                    Some(item) => format!("{name}.{item}.{missing}"),
-                    None => format!("{name}.{missing}"),
-                },
+                ParseError::ListIndex {
+                    name: flat.full.to_owned(),
+                    index: match item {
+                        Some(item) => format!("expected `{name}.{item}.N`"),
+                        None => format!("expected `{name}.N`"),
+                    },
+                }
             });
         }
     }
-    Ok(groups.into_values().collect())
-}
-
-fn unexpected_item(name: &str, item: Option<&str>, full: &str) -> ParseError {
-    ParseError::ListIndex {
-        name: full.to_owned(),
-        index: match item {
-            Some(item) => format!("expected `{name}.{item}.N`"),
-            None => format!("expected `{name}.N`"),
-        },
+    let mut items: Vec<(u32, usize, &'f [Flat<'a>])> = Vec::new();
+    for (index, index_end, run) in runs(flats, start) {
+        let number = list_index(index).ok_or_else(|| ParseError::ListIndex {
+            name: run[0].full.to_owned(),
+            index: index.to_owned(),
+        })?;
+        items.push((number, index_end, run));
     }
+    items.sort_unstable_by_key(|(number, _, _)| *number);
+    if let Some(gap) = items
+        .iter()
+        .enumerate()
+        .find(|(i, (number, _, _))| *number as usize != i + 1)
+    {
+        let missing = gap.0 + 1;
+        return Err(ParseError::ListGap {
+            name: name.to_owned(),
+            missing: match item {
+                Some(item) => format!("{name}.{item}.{missing}"),
+                None => format!("{name}.{missing}"),
+            },
+        });
+    }
+    check_count(name, items.len(), length)?;
+    Ok(items
+        .into_iter()
+        .map(|(_, index_end, run)| (index_end, run))
+        .collect())
 }
 
 /// `1` to [`MAX_ITEMS`], in plain decimal without leading zeros.

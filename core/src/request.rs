@@ -1,7 +1,6 @@
 //! Stage 1 of the request path: parse an HTTP request, once, into the typed
 //! ElastiCache request the proxy decides on and later forwards.
 
-use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use crate::error::{MessageError, ParseError, Place};
@@ -192,10 +191,15 @@ struct CaseFolded<'a>(&'a str);
 
 impl Ord for CaseFolded<'_> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0
-            .bytes()
-            .map(|b| b.to_ascii_lowercase())
-            .cmp(other.0.bytes().map(|b| b.to_ascii_lowercase()))
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        // Neighbouring names share long prefixes in the same case
+        // (`SecurityGroupIds.SecurityGroupId.`): bytes that are equal are
+        // equal folded too, so folding starts where they first differ.
+        let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        a[common..]
+            .iter()
+            .map(u8::to_ascii_lowercase)
+            .cmp(b[common..].iter().map(u8::to_ascii_lowercase))
     }
 }
 
@@ -233,25 +237,24 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Pa
         other => return Err(ParseError::Method(other.to_owned())),
     };
 
-    // Every name once, whatever its case or source: the first spelling and
-    // source of each folded name, to catch duplicates and case variants.
-    let mut seen: BTreeMap<CaseFolded<'_>, (&str, Source)> = BTreeMap::new();
-    let named = query_pairs
+    // Every name once, whatever its case or source. Sorted without case
+    // (stably, so the first sent comes first), a duplicate or a case
+    // variant sits next to the name it repeats.
+    let mut named: Vec<(&str, Source)> = query_pairs
         .iter()
         .map(|(name, _)| (name.as_str(), Source::Query))
         .chain(
             body_pairs
                 .iter()
                 .map(|(name, _)| (name.as_str(), Source::Body)),
-        );
-    for (name, source) in named {
-        let (first, first_source) = match seen.entry(CaseFolded(name)) {
-            Entry::Vacant(entry) => {
-                entry.insert((name, source));
-                continue;
-            }
-            Entry::Occupied(entry) => *entry.get(),
-        };
+        )
+        .collect();
+    named.sort_by(|a, b| CaseFolded(a.0).cmp(&CaseFolded(b.0)));
+    if let Some(pair) = named
+        .windows(2)
+        .find(|w| CaseFolded(w[0].0) == CaseFolded(w[1].0))
+    {
+        let ((first, first_source), (name, source)) = (pair[0], pair[1]);
         return Err(if first == name && first_source != source {
             ParseError::InQueryAndBody(name.to_owned())
         } else if first == name {
