@@ -203,13 +203,18 @@ fn parse_authenticate_decide(
     policy.is_authorized(&facts).decision
 }
 
-fn request_path(c: &mut Criterion) {
-    let directory = directory();
-    let mut group = c.benchmark_group("parse_authenticate_decide");
+/// One benchmark group: for each policy size, the case it builds (the
+/// caller's directory, the policy and the signed request) is checked to be
+/// allowed, then measured.
+fn path_group(
+    c: &mut Criterion,
+    name: &str,
+    case: impl Fn(usize) -> (CallerDirectory, Policy, Signed),
+) {
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(1));
     for rules in RULE_COUNTS {
-        let policy = policy::compile("bench.yaml", &policy_text(rules)).expect("policy compiles");
-        let signed = sign_request(&ingress_body(rules), region_of(rules));
+        let (directory, policy, signed) = case(rules);
         assert_eq!(
             parse_authenticate_decide(&directory, &policy, &signed),
             Decision::Allow
@@ -221,26 +226,24 @@ fn request_path(c: &mut Criterion) {
     group.finish();
 }
 
+fn request_path(c: &mut Criterion) {
+    path_group(c, "parse_authenticate_decide", |rules| {
+        let policy = policy::compile("bench.yaml", &policy_text(rules)).expect("policy compiles");
+        let signed = sign_request(&ingress_body(rules), region_of(rules));
+        (directory(), policy, signed)
+    });
+}
+
 /// The same path for a 30-parameter CreateReplicationGroup against policies
 /// whose rules use the parameter conditions.
 fn create_path(c: &mut Criterion) {
-    let mut group = c.benchmark_group("create_replication_group");
-    group.throughput(Throughput::Elements(1));
-    for rules in RULE_COUNTS {
+    path_group(c, "create_replication_group", |rules| {
         let team = create_team(rules);
-        let directory = directory_of(&format!("team{team}"));
         let policy =
             policy::compile("bench.yaml", &create_policy_text(rules)).expect("policy compiles");
         let signed = sign_request(&create_body(team), REGIONS[team % REGIONS.len()]);
-        assert_eq!(
-            parse_authenticate_decide(&directory, &policy, &signed),
-            Decision::Allow
-        );
-        group.bench_with_input(BenchmarkId::from_parameter(rules), &signed, |b, signed| {
-            b.iter(|| parse_authenticate_decide(&directory, &policy, black_box(signed)))
-        });
-    }
-    group.finish();
+        (directory_of(&format!("team{team}")), policy, signed)
+    });
 }
 
 /// Stage 1 alone, for the ingress and the 30-parameter create.

@@ -308,11 +308,7 @@ fn compile_one(
                 ),
                 Some(format!(
                     "for it use {}",
-                    kind.keys()
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    crate::error::backticked(kind.keys())
                 )),
             ));
             continue;
@@ -563,11 +559,7 @@ fn scalar(
                         at.into(),
                         format!(
                             "`{s}` is not a value of `{name}`, which is one of {}",
-                            allowed
-                                .iter()
-                                .map(|a| format!("`{a}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            crate::error::backticked(allowed)
                         ),
                         did_you_mean(s, allowed.iter().copied())
                             .map(|c| format!("did you mean `{c}`?")),
@@ -671,11 +663,7 @@ impl ParamCondition {
             Test::Present(_) => String::new(),
             Test::OneOf(options) => format!(
                 "`{name}` {shown} is not one of {}",
-                options
-                    .iter()
-                    .map(|o| format!("`{}`", scalar_text(o)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::error::backticked(options.iter().map(scalar_text))
             ),
             Test::Matches { pattern, .. } => format!("`{name}` {shown} does not match `{pattern}`"),
             Test::Range { min, max } => format!("`{name}` {shown} is not from {min} to {max}"),

@@ -97,3 +97,24 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
+
+/// Seconds since the Unix epoch of a date and time given as digit fields
+/// of `text`, each `(from, to)` byte range, in the order year, month, day,
+/// hour, minute, second; `None` unless each is digits and together they
+/// are a real UTC date and time (no leap seconds).
+pub fn civil_seconds(text: &[u8], fields: [(usize, usize); 6]) -> Option<i64> {
+    let number = |(from, to): (usize, usize)| -> Option<i64> {
+        text.get(from..to)?.iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    };
+    let [year, month, day, hour, minute, second] = fields.map(number);
+    let (year, month, day) = (year?, month?, day?);
+    let (hour, minute, second) = (hour?, minute?, second?);
+    let valid = (1..=12).contains(&month)
+        && (1..=days_in_month(year, month)).contains(&day)
+        && hour <= 23
+        && minute <= 59
+        && second <= 59;
+    valid.then(|| days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second)
+}

@@ -409,11 +409,7 @@ fn parse_answer(e: &ParseError) -> ApiError {
         )),
         ParseError::MissingParameters { action, names } => E::missing_parameter(format!(
             "{action} requires the parameter(s) {}",
-            names
-                .iter()
-                .map(|m| format!("`{m}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            backticked(names)
         )),
         ParseError::Empty(name) => E::invalid_parameter_value(format!("`{name}` must not be empty")),
         ParseError::UnexpectedParameter { action, name, hint } => {
@@ -428,11 +424,7 @@ fn parse_answer(e: &ParseError) -> ApiError {
         ParseError::MissingMembers { name, members } => E::missing_parameter(format!(
             "{} lacks the member(s) {}",
             quoted(name),
-            members
-                .iter()
-                .map(|m| format!("`{m}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            backticked(members)
         )),
         ParseError::Shape { name, expected } => E::invalid_query_parameter(format!(
             "{} is {expected}",
@@ -465,11 +457,7 @@ fn parse_answer(e: &ParseError) -> ApiError {
         } => E::invalid_parameter_value(format!(
             "{} must be one of {}, not {}{}",
             quoted(name),
-            allowed
-                .iter()
-                .map(|a| format!("`{a}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            backticked(allowed.iter()),
             shown(found.as_deref()),
             hint.map(|h| format!("; did you mean `{h}`?"))
                 .unwrap_or_default()
@@ -743,6 +731,15 @@ pub fn xml_escape(text: &str) -> Cow<'_, str> {
 
 fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// `a`, `b`, `c`: each item in backticks, joined with commas.
+pub fn backticked<T: fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|item| format!("`{item}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A value for a message, or that it is a secret.

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::encoding::{civil_from_days, days_from_civil, days_in_month};
+use crate::encoding::{civil_from_days, civil_seconds};
 use crate::error::ParseError;
 use crate::model::{did_you_mean, Action};
 use crate::names::{self, NameCase};
@@ -633,22 +633,7 @@ fn timestamp(text: &str) -> Option<String> {
     {
         return None;
     }
-    let number = |from: usize, to: usize| -> Option<i64> {
-        b.get(from..to)?.iter().try_fold(0i64, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-        })
-    };
-    let (year, month, day) = (number(0, 4)?, number(5, 7)?, number(8, 10)?);
-    let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
+    let local = civil_seconds(b, [(0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19)])?;
     let mut rest = &text[19..];
     let mut fraction = "";
     if let Some(after) = rest.strip_prefix('.') {
@@ -680,7 +665,6 @@ fn timestamp(text: &str) -> Option<String> {
         }
         _ => return None,
     };
-    let local = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
     let utc = local - offset_minutes * 60;
     let (year, month, day) = civil_from_days(utc.div_euclid(86_400));
     let of_day = utc.rem_euclid(86_400);

@@ -11,9 +11,7 @@ use std::fmt;
 
 use ring::{digest, hmac};
 
-use crate::encoding::{
-    civil_from_days, days_from_civil, days_in_month, hex, hex_value, percent_encode, push_hex,
-};
+use crate::encoding::{civil_from_days, civil_seconds, hex, hex_value, percent_encode, push_hex};
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
@@ -631,23 +629,7 @@ fn parse_amz_date(value: &str) -> Option<i64> {
     if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
         return None;
     }
-    let number = |from: usize, to: usize| -> Option<i64> {
-        b[from..to].iter().try_fold(0i64, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-        })
-    };
-    let (year, month, day) = (number(0, 4)?, number(4, 6)?, number(6, 8)?);
-    let (hour, minute, second) = (number(9, 11)?, number(11, 13)?, number(13, 15)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second)
+    civil_seconds(b, [(0, 4), (4, 6), (6, 8), (9, 11), (11, 13), (13, 15)])
 }
 
 /// `YYYYMMDDTHHMMSSZ` of a Unix time.
@@ -1141,8 +1123,8 @@ mod tests {
         assert_eq!(format_amz_date(951_782_400), "20000229T000000Z");
         for days in -800_000..800_000 {
             let (y, m, d) = civil_from_days(days);
-            assert!((1..=days_in_month(y, m)).contains(&d));
-            assert_eq!(days_from_civil(y, m, d), days);
+            assert!((1..=crate::encoding::days_in_month(y, m)).contains(&d));
+            assert_eq!(crate::encoding::days_from_civil(y, m, d), days);
         }
     }
 
