@@ -28,6 +28,17 @@ usage:
   elasticache-authz-proxy test PATH...
       run the policy tests in *.test.yaml files (folders are searched)
   elasticache-authz-proxy --help | --version
+      this text (also after any command), or the version and the service model
+
+examples:
+  elasticache-authz-proxy serve --config config/proxy.yaml
+  elasticache-authz-proxy check --policy policies/example.yaml --deny-warnings
+  elasticache-authz-proxy explain --policy policies/example.yaml --region us-east-1 \\
+      'Action=DescribeCacheClusters&Version=2015-02-02'
+  elasticache-authz-proxy test policies/tests
+
+Exit status: 0 on success (for `test`, every test passed), 1 when `check`
+finds errors or a test fails, 2 for a usage error.
 
 The proxy signs forwarded requests with its own AWS identity, found as the AWS
 SDKs find it: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN),
@@ -139,6 +150,10 @@ impl<'a> Args<'a> {
 
 fn parse_args(args: &[String]) -> Result<Command, String> {
     let rest = args.get(1..).unwrap_or_default();
+    // `serve --help` asks for help, not for a config named `--help`.
+    if rest.iter().any(|a| a == "-h" || a == "--help") {
+        return Ok(Command::Help);
+    }
     match args.first().map(String::as_str) {
         None => Err("missing a command".into()),
         Some("-h" | "--help" | "help") => Ok(Command::Help),
@@ -234,7 +249,12 @@ pub fn main() -> ExitCode {
             Ok(true)
         }
         Command::Version => {
-            println!("elasticache-authz-proxy {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "elasticache-authz-proxy {} (ElastiCache API {}, service model of botocore {})",
+                env!("CARGO_PKG_VERSION"),
+                crate::model::API_VERSION,
+                crate::service_model::BOTOCORE_VERSION
+            );
             Ok(true)
         }
         Command::Serve { config } => serve(&config).map(|()| true),
@@ -479,6 +499,8 @@ mod tests {
         assert!(parse_args(&args(&["serve", "--bogus"])).is_err());
         assert!(parse_args(&args(&[])).is_err());
         assert_eq!(parse_args(&args(&["--help"])), Ok(Command::Help));
+        assert_eq!(parse_args(&args(&["serve", "--help"])), Ok(Command::Help));
+        assert_eq!(parse_args(&args(&["check", "-h"])), Ok(Command::Help));
         assert_eq!(
             parse_args(&args(&["check", "--policy", "p.yaml", "--deny-warnings"])),
             Ok(Command::Check {
