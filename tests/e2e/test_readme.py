@@ -177,3 +177,75 @@ def test_the_matcher():
     assert (command.argv, command.expected) == (["a", "b"], ["out"])
     # A marker followed by prose marks nothing.
     assert blocks("<!-- readme-file: x -->\ntext\n```\n```\n")[0].markers == {}
+
+
+# ---- the denial the README shows -----------------------------------------------
+def _fenced_after(text: str, heading: str, language: str, nth: int = 0) -> str:
+    """The body of the nth ```language block after a heading."""
+    section = text[text.index(heading) :]
+    found = [b for b in blocks(section) if b.language == language]
+    return "\n".join(found[nth].lines)
+
+
+def test_the_readme_denial_is_what_the_cli_and_the_wire_show(tmp_path: Path):
+    """The README's aws CLI call, against the shipped default config (on a
+    free port), prints the README's denial; a raw POST of it gets the
+    README's XML, request id aside, with that id in the header too."""
+    import http.client
+    import os
+    import signal
+
+    from conftest import AWS_CLI, free_port, proxy_env, wait_until_listening
+
+    text = README.read_text()
+    command = _fenced_after(text, "## Using it from the aws CLI and boto3", "sh")
+    printed = _fenced_after(text, "### What a denial looks like", "text")
+    wire = _fenced_after(text, "### What a denial looks like", "xml")
+
+    port = free_port()
+    config = (REPO / "config" / "proxy.yaml").read_text()
+    config = config.replace('listen: "127.0.0.1:8080"', f'listen: "127.0.0.1:{port}"')
+    config = config.replace('admin_listen: "127.0.0.1:9090"', f'admin_listen: "127.0.0.1:{free_port()}"')
+    config = config.replace('policy: "../policies/default.yaml"', f'policy: "{REPO / "policies" / "default.yaml"}"')
+    (tmp_path / "proxy.yaml").write_text(config)
+    stderr = tmp_path / "stderr.log"
+    with open(stderr, "w") as err, open(tmp_path / "audit.log", "w") as out:
+        proc = subprocess.Popen(
+            [str(require_proxy_binary()), "serve", "--config", str(tmp_path / "proxy.yaml")],
+            stdout=out, stderr=err, env=proxy_env(),
+        )
+    try:
+        wait_until_listening(proc, port, stderr)
+        # The README's command, up to the comment, pointed at this port.
+        words = shlex.split(command.split("\n#")[0].replace("\\\n", " "))
+        assert words[:2] == ["aws", "elasticache"], words
+        words = [w.replace("127.0.0.1:8080", f"127.0.0.1:{port}") for w in words]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+            "AWS_ACCESS_KEY_ID": "AKIDREADMEEXAMPLE001", "AWS_SECRET_ACCESS_KEY": "readme-secret",
+            "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+            "AWS_MAX_ATTEMPTS": "1", "AWS_EC2_METADATA_DISABLED": "true", "AWS_PAGER": "",
+        }
+        result = subprocess.run([str(AWS_CLI), *words[1:]], env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 255, result
+        assert result.stderr.strip() == printed.strip()
+
+        body = "Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02&CacheSecurityGroupName=prod-web" \
+            "&EC2SecurityGroupName=app-frontend&EC2SecurityGroupOwnerId=123456781234"
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        # Unsigned, so the region comes from an ElastiCache Host.
+        conn.request(
+            "POST",
+            "/",
+            body=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Host": "elasticache.us-east-1.amazonaws.com"},
+        )
+        answer = conn.getresponse()
+        xml = answer.read().decode()
+        assert (answer.status, answer.getheader("Content-Type")) == (400, "text/xml")
+        request_id = answer.getheader("x-amzn-RequestId")
+        expected = re.sub(r"<RequestId>[^<]+</RequestId>", f"<RequestId>{request_id}</RequestId>", wire.strip())
+        assert xml.strip() == expected
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
