@@ -84,6 +84,14 @@ fn decode_pair(pair: &[u8]) -> Result<(String, String), FormError> {
 }
 
 fn decode_value(raw: &[u8], name: &str) -> Result<String, FormError> {
+    // Most values need no decoding: bytes that may stand raw are printable
+    // ASCII, so they are the value itself, valid UTF-8 with no control
+    // character.
+    if raw.iter().all(|&b| is_raw_value_byte(b)) {
+        if let Ok(text) = std::str::from_utf8(raw) {
+            return Ok(text.to_owned());
+        }
+    }
     let mut bytes = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
