@@ -3,12 +3,14 @@ process, boto3 clients and the aws CLI, all on 127.0.0.1 only."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +22,7 @@ import botocore.config
 import pytest
 
 from fake_upstream import FakeElastiCache
+from moto_upstream import MotoServer
 from support import (
     CALLER_ACCESS_KEY,
     CALLER_SECRET_KEY,
@@ -28,6 +31,7 @@ from support import (
     TEST_POLICY,
     Metrics,
     json_lines,
+    stop_process,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,6 +90,26 @@ def upstream():
     """A fresh fake ElastiCache for each test (so its records start empty)."""
     with FakeElastiCache(PROXY_ACCESS_KEY, PROXY_SECRET_KEY) as fake:
         yield fake
+
+
+# ---- moto: a local ElastiCache that keeps state -------------------------------
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """moto's server, started once per session (it takes seconds)."""
+    server = MotoServer(free_port(), tmp_path_factory.mktemp("moto") / "moto.log")
+    wait_until_listening(server.start(), server.port, server.log_path, name="moto", timeout=60)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def moto(moto_server, request) -> MotoServer:
+    """moto emptied for this test, holding the proxy's IAM identity
+    (`moto.credentials`) and checking every request's signature."""
+    moto_server.reset()
+    yield moto_server
+    if _test_failed(request):
+        sys.stderr.write(f"\n--- moto's log (its end):\n{moto_server.log()[-6000:]}\n")
 
 
 # ---- the proxy ---------------------------------------------------------------
@@ -178,13 +202,7 @@ class ProxyProcess:
         self.proc.send_signal(signum)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
 
 
 def proxy_env(**extra: str) -> dict[str, str]:
@@ -198,6 +216,13 @@ def proxy_env(**extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+def upstream_credentials(credentials: tuple[str, str] | None) -> dict[str, str]:
+    """The environment that gives the proxy these upstream keys, if any."""
+    if credentials is None:
+        return {}
+    return {"AWS_ACCESS_KEY_ID": credentials[0], "AWS_SECRET_ACCESS_KEY": credentials[1]}
 
 
 TRUSTED_CALLER = "local-test"
@@ -290,6 +315,63 @@ def require_proxy_binary() -> Path:
     return PROXY_BIN
 
 
+# A policy with the parameter conditions (`params:`, `except_callers`), to
+# ask the binary whether it has them yet.
+_CONDITIONS_PROBE = """\
+rules:
+  - id: probe-create
+    effect: allow
+    actions: [CreateReplicationGroup]
+    params:
+      SecurityGroupIds: {all_in: [sg-0a1b2c3d4e5f60001]}
+      TransitEncryptionEnabled: {one_of: [true]}
+  - id: probe-auth-token
+    effect: deny
+    actions: [ModifyReplicationGroup]
+    except_callers: [break-glass]
+    params:
+      AuthToken: {present: true}
+"""
+
+
+@functools.cache
+def params_conditions_missing() -> str | None:
+    """Why the proxy binary cannot load `params:` conditions (what `check`
+    said of a policy with them), or None when it can. Only an unknown-key
+    error counts as missing: a binary that knows the keys but refuses the
+    probe for another reason returns None, so the tests that need the
+    conditions run and show the error. A missing binary returns None too
+    (those tests then fail, saying how to build it)."""
+    if not PROXY_BIN.is_file():
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        probe = Path(folder) / "probe.yaml"
+        probe.write_text(_CONDITIONS_PROBE)
+        done = subprocess.run(
+            [str(PROXY_BIN), "check", "--policy", str(probe)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )
+    unknown = [
+        line.strip()
+        for line in (done.stdout + done.stderr).splitlines()
+        if "unknown key `params`" in line or "unknown key `except_callers`" in line
+    ]
+    if done.returncode != 0 and unknown:
+        return "`check` says " + unknown[0].split(": ", 1)[-1]
+    return None
+
+
+# Marks a test that needs the policy's parameter conditions: it is skipped
+# until the binary loads them, and runs by itself from then on.
+needs_params_conditions = pytest.mark.skipif(
+    params_conditions_missing() is not None,
+    reason=f"the proxy binary does not load `params:` conditions yet: {params_conditions_missing()}",
+)
+
+
 def serve_once(config: Path) -> subprocess.CompletedProcess:
     """Runs `serve` on a config it is expected to refuse (bounded by a
     timeout); returns the finished process with its output."""
@@ -303,14 +385,17 @@ def serve_once(config: Path) -> subprocess.CompletedProcess:
     )
 
 
-def wait_until_listening(proc: subprocess.Popen, port: int, stderr_path: Path) -> None:
-    """Waits until the proxy accepts connections on `port` (call it once per
-    listener); fails the test if the proxy exits or takes too long."""
-    deadline = time.monotonic() + READY_TIMEOUT
+def wait_until_listening(
+    proc: subprocess.Popen, port: int, stderr_path: Path, name: str = "proxy", timeout: float = READY_TIMEOUT
+) -> None:
+    """Waits until the proxy (or the server `name`) accepts connections on
+    `port` (call it once per listener); fails the test if it exits or takes
+    too long."""
+    deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
             pytest.fail(
-                f"proxy exited with {proc.returncode} before listening; stderr:\n"
+                f"{name} exited with {proc.returncode} before listening; stderr:\n"
                 + stderr_path.read_text(errors="replace"),
                 pytrace=False,
             )
@@ -323,7 +408,7 @@ def wait_until_listening(proc: subprocess.Popen, port: int, stderr_path: Path) -
             proc.kill()
             proc.wait()
             pytest.fail(
-                f"proxy did not listen on 127.0.0.1:{port} within {READY_TIMEOUT}s; stderr:\n"
+                f"{name} did not listen on 127.0.0.1:{port} within {timeout}s; stderr:\n"
                 + stderr_path.read_text(errors="replace"),
                 pytrace=False,
             )
@@ -340,13 +425,19 @@ def start_proxy(tmp_path, upstream, request):
     started: list[ProxyProcess] = []
 
     def start(
-        policy: str = TEST_POLICY, endpoint: str | None = None, admin: bool = False, prepare=None, **options
+        policy: str = TEST_POLICY,
+        endpoint: str | None = None,
+        admin: bool = False,
+        prepare=None,
+        credentials: tuple[str, str] | None = None,
+        **options,
     ) -> ProxyProcess:
         """`options` are the other keyword arguments of write_config
         (`callers`, `tls`, `audit_log`, `timeout`, `limits`, ...), with its
         defaults. `prepare(workdir)`, if given, runs once the files are
         written and before the proxy starts (to lay them out as symlinks,
-        say)."""
+        say). `credentials` (access key, secret key) replace the proxy's
+        own upstream identity."""
         binary = require_proxy_binary()
         workdir = tmp_path / f"proxy{len(started)}"
         workdir.mkdir()
@@ -367,7 +458,7 @@ def start_proxy(tmp_path, upstream, request):
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                env=proxy_env(),
+                env=proxy_env(**upstream_credentials(credentials)),
                 cwd=workdir,
             )
         proxy = ProxyProcess(

@@ -7,6 +7,7 @@ import json
 import math
 import re
 import socket
+import subprocess
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -267,6 +268,17 @@ def capture_signatures(client, into: list[str]) -> None:
         into.append(value.rsplit("Signature=", 1)[1])
 
     client.meta.events.register("before-send.elasticache", capture)
+
+
+def stop_process(proc, timeout: float = 5.0) -> None:
+    """Stops a child server: SIGTERM, then SIGKILL if it lingers."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
 
 
 def json_lines(text: str) -> list[dict]:
