@@ -93,6 +93,9 @@ fn canonical(pairs: &[(String, String)]) -> String {
             .map(|b| {
                 if is_unreserved(b) {
                     (b as char).to_string()
+                } else if b == b' ' {
+                    // As botocore writes a space in a form.
+                    "+".to_owned()
                 } else {
                     format!("%{b:02X}")
                 }

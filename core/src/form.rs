@@ -146,6 +146,18 @@ fn is_raw_value_byte(b: u8) -> bool {
         )
 }
 
+/// One name or value: percent-encoded, with a space as `+`, as botocore and
+/// HTML forms write it (and as [`decode`] reads it). Some ElastiCache
+/// stand-ins check a signature over the form re-encoded that way.
+fn push_component(text: &str, out: &mut String) {
+    for (i, piece) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push('+');
+        }
+        percent_encode(piece.as_bytes(), out);
+    }
+}
+
 /// Canonical form encoding of `pairs`, in the order given.
 pub fn encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut out = String::with_capacity(256);
@@ -153,9 +165,9 @@ pub fn encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String
         if i > 0 {
             out.push('&');
         }
-        percent_encode(name.as_bytes(), &mut out);
+        push_component(name, &mut out);
         out.push('=');
-        percent_encode(value.as_bytes(), &mut out);
+        push_component(value, &mut out);
     }
     out
 }
@@ -266,7 +278,7 @@ mod tests {
     fn encodes_canonically() {
         assert_eq!(
             encode([("Action", "X"), ("Name", "a b+c/é~")]),
-            "Action=X&Name=a%20b%2Bc%2F%C3%A9~"
+            "Action=X&Name=a+b%2Bc%2F%C3%A9~"
         );
     }
 

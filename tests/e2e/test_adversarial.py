@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Callable
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, quote_plus
 
 import pytest
 
@@ -117,11 +117,12 @@ DESCRIBE = form_encode({"Action": "DescribeCacheClusters", "Version": API_VERSIO
 
 def canonical(pairs) -> str:
     """The body the proxy forwards: Action, Version, then the rest sorted
-    by name, each percent-encoded but for RFC 3986 unreserved characters."""
+    by name, each percent-encoded but for RFC 3986 unreserved characters,
+    and a space as `+` (as botocore writes a form)."""
     pairs = list(pairs.items() if isinstance(pairs, dict) else pairs)
     head = [p for name in ("Action", "Version") for p in pairs if p[0] == name]
     rest = sorted(p for p in pairs if p[0] not in ("Action", "Version"))
-    return form_encode(head + rest)
+    return "&".join(f"{quote_plus(k, safe='-_.~')}={quote_plus(v, safe='-_.~')}" for k, v in head + rest)
 
 
 # ---- the policy's intent, checked on everything the upstream received --------------
@@ -892,8 +893,9 @@ def _signed_get(port, query: str) -> bytes:
     [
         (with_ec2("app%20web"), FORWARDED_SPACED),
         # botocore signs the query as written (`+`); the proxy reads `+` as
-        # a space, as its form decoder does, and canonicalizes it to %20: the
-        # two disagree, so the request is refused, not read two ways.
+        # a space, as its form decoder does, while the query's canonical form
+        # has %20 for it: the two disagree, so the request is refused, not
+        # read two ways.
         (with_ec2("app+web"), MISMATCHED),
         (ALLOWED + ADMIN, INVALID),
     ],

@@ -7,11 +7,11 @@ nothing afterwards.
 What moto 5.2.5 makes of the proxy's canonical body: it takes the
 lower-cased ids (moto stores and answers `orders-cache` for
 `Orders-Cache`, as AWS does), the sorted parameter order, `true`/`false`,
-numbered lists and tags, and several passwords. It refuses two things, each
-pinned by a strict xfail below, so that a moto or proxy change that lifts
-one shows up: a value holding a space (its signature check re-encodes the
-form, and the proxy writes a space as `%20`), and DeleteCacheSubnetGroup
-(not implemented: HTTP 500)."""
+numbered lists and tags, several passwords, and a value holding a space
+(its signature check re-encodes the form with a space as `+`, which the
+proxy writes as botocore does). It refuses DeleteCacheSubnetGroup (not
+implemented: HTTP 500), pinned by a strict xfail below so that a moto that
+lifts it shows up."""
 
 from __future__ import annotations
 
@@ -348,19 +348,10 @@ def test_tags_add_list_remove(proxy_to_moto, as_caller, moto):
     assert moto.client().list_tags_for_resource(ResourceName=arn)["TagList"] == [{"Key": "team", "Value": "payments"}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=MotoRefused,
-    reason="moto 5.2.5 checks a signature over the form as urllib.parse.urlencode re-encodes it (a space as `+`), "
-    "not over the body received; the proxy writes a space as `%20`, so moto answers SignatureDoesNotMatch. "
-    "Real AWS hashes the bytes received. Drop this mark when the proxy writes `+` or moto hashes the body",
-)
 def test_a_value_with_a_space_reaches_moto(proxy_to_moto, make_client, moto):
-    signature_refused = lambda e: e.response["Error"]["Code"] == "SignatureDoesNotMatch"  # noqa: E731
-    with refused_by_moto(botocore.exceptions.ClientError, signature_refused):
-        make_client(proxy_to_moto).create_user(
-            UserId="orders-app", UserName="orders-app", Engine="redis", AccessString="on ~* +@all", NoPasswordRequired=True
-        )
+    make_client(proxy_to_moto).create_user(
+        UserId="orders-app", UserName="orders-app", Engine="redis", AccessString="on ~* +@all", NoPasswordRequired=True
+    )
     [held] = [user for user in moto.records("User") if user["id"] == "orders-app"]
     assert held["access_string"] == "on ~* +@all"
 
