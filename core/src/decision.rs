@@ -47,8 +47,10 @@ pub enum Condition {
 pub struct Mismatch {
     pub rule: String,
     pub condition: Condition,
-    /// The failed condition, said with the request's value.
-    pub detail: String,
+    /// A failed `params` condition, said with the request's value (made
+    /// here, where the rule is at hand); other conditions are said when
+    /// the message is made, so a denial no one reads costs nothing more.
+    pub param_detail: Option<String>,
     pub rule_message: Option<String>,
 }
 
@@ -231,7 +233,13 @@ impl Policy {
                 response.mismatches.push(Mismatch {
                     rule: rule.id.clone(),
                     condition,
-                    detail: describe(condition, rule, facts),
+                    param_detail: match condition {
+                        Condition::Param(i) => rule
+                            .params
+                            .get(usize::from(i))
+                            .map(|c| c.describe_failure(facts.params)),
+                        _ => None,
+                    },
                     rule_message: rule.message.clone(),
                 });
             }
@@ -344,7 +352,11 @@ impl Response {
             return out;
         }
         for mismatch in self.mismatches.iter().take(MISMATCHES_SHOWN) {
-            let _ = write!(out, "; rule `{}`: {}", mismatch.rule, mismatch.detail);
+            let detail = match &mismatch.param_detail {
+                Some(detail) => detail.clone(),
+                None => describe(mismatch.condition, facts),
+            };
+            let _ = write!(out, "; rule `{}`: {detail}", mismatch.rule);
             if let Some(message) = &mismatch.rule_message {
                 let _ = write!(out, " ({message})");
             }
@@ -373,7 +385,7 @@ fn subject(facts: &RequestFacts<'_>) -> String {
     }
 }
 
-fn describe(condition: Condition, rule: &Rule, facts: &RequestFacts<'_>) -> String {
+fn describe(condition: Condition, facts: &RequestFacts<'_>) -> String {
     let (name, value) = match condition {
         Condition::ExceptedCaller => {
             return format!(
@@ -381,12 +393,8 @@ fn describe(condition: Condition, rule: &Rule, facts: &RequestFacts<'_>) -> Stri
                 quoted(facts.caller.unwrap_or_default())
             )
         }
-        Condition::Param(index) => {
-            return rule
-                .params
-                .get(usize::from(index))
-                .map_or_else(String::new, |c| c.describe_failure(facts.params))
-        }
+        // Said when the mismatch was found (`Mismatch::param_detail`).
+        Condition::Param(_) => return String::new(),
         Condition::Caller => {
             return match facts.caller {
                 Some(caller) => format!("caller {} is not one of its callers", quoted(caller)),
