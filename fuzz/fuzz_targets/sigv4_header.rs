@@ -45,11 +45,10 @@ fn directory() -> &'static CallerDirectory {
 
 fn check_consistent(signature: &CallerSignature) {
     let scope = &signature.scope;
-    assert!((16..=128).contains(&scope.access_key_id.len()));
-    assert!(scope
-        .access_key_id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric()));
+    // Any key shape parses (a trusted sidecar takes `test`); whose key it
+    // is, is the callers file's question.
+    assert!((1..=128).contains(&scope.access_key_id.len()));
+    assert!(scope.access_key_id.bytes().all(|b| b.is_ascii_graphic()));
     assert!(scope.date.len() == 8 && scope.date.bytes().all(|b| b.is_ascii_digit()));
     assert_eq!(
         Region::parse(scope.region.as_str()).as_ref(),
