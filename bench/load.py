@@ -146,11 +146,13 @@ def ensure_nginx() -> str:
     return nginx
 
 
-def build_proxy(binary: Path | None) -> Path:
+def build_proxy(binary: Path | None, symbols: bool) -> Path:
     if binary:
         return binary
     log("building the proxy (cargo build --release --locked)")
-    run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=REPO)
+    # Release builds drop the symbol table, which a profile needs.
+    env = {**os.environ, "CARGO_PROFILE_RELEASE_STRIP": "none"} if symbols else None
+    run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=REPO, env=env)
     return PROXY_BIN
 
 
@@ -599,7 +601,7 @@ def main() -> int:
     TOOLS.mkdir(parents=True, exist_ok=True)
     ensure_oha()
     nginx = ensure_nginx()
-    binary = build_proxy(args.proxy_bin)
+    binary = build_proxy(args.proxy_bin, symbols="proxy" in args.perf)
     load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
     stamp = time.strftime("%Y%m%d-%H%M%S")

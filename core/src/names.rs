@@ -35,11 +35,22 @@ impl NameCase {
         if self == NameCase::StoredLowercase {
             return Cow::Borrowed(pattern);
         }
-        // Parsed with the defaults `regex::Regex::new` parses with.
-        match regex_syntax::Parser::new().parse(pattern) {
-            Ok(hir) => Cow::Owned(lower_ascii_case(hir).to_string()),
-            Err(_) => Cow::Borrowed(pattern),
+        match self.compiled_hir(pattern) {
+            Some(hir) => Cow::Owned(hir.to_string()),
+            None => Cow::Borrowed(pattern),
         }
+    }
+
+    /// The syntax tree of [`Self::compiled_pattern`]: what the pattern
+    /// matches, in the form names are matched in. `None` when it does not
+    /// parse.
+    pub fn compiled_hir(self, pattern: &str) -> Option<Hir> {
+        // Parsed with the defaults `regex::Regex::new` parses with.
+        let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+        Some(match self {
+            NameCase::StoredLowercase => hir,
+            NameCase::Insensitive => lower_ascii_case(hir),
+        })
     }
 
     /// A name in the form it is matched and indexed in: for names compared
@@ -87,21 +98,8 @@ pub fn insensitive_key(name: &str) -> Cow<'_, str> {
 pub fn lower_ascii_case(hir: Hir) -> Hir {
     match hir.into_kind() {
         HirKind::Literal(literal) => Hir::literal(literal.0.to_ascii_lowercase()),
-        HirKind::Class(Class::Unicode(mut class)) => {
-            let upper = ClassUnicode::new([ClassUnicodeRange::new('A', 'Z')]);
-            let mut lowered = class.clone();
-            lowered.intersect(&upper);
-            let shifted = lowered.iter().filter_map(|range| {
-                let down = |c: char| char::from_u32(c as u32 + 32);
-                Some(ClassUnicodeRange::new(
-                    down(range.start())?,
-                    down(range.end())?,
-                ))
-            });
-            let shifted = ClassUnicode::new(shifted);
-            class.difference(&upper);
-            class.union(&shifted);
-            Hir::class(Class::Unicode(class))
+        HirKind::Class(Class::Unicode(class)) => {
+            Hir::class(Class::Unicode(lower_ascii_class(class)))
         }
         HirKind::Class(Class::Bytes(mut class)) => {
             let upper = ClassBytes::new([ClassBytesRange::new(b'A', b'Z')]);
@@ -131,6 +129,24 @@ pub fn lower_ascii_case(hir: Hir) -> Hir {
         HirKind::Look(look) => Hir::look(look),
         HirKind::Empty => Hir::empty(),
     }
+}
+
+/// The characters of `class` with ASCII letters lower-cased.
+pub fn lower_ascii_class(mut class: ClassUnicode) -> ClassUnicode {
+    let upper = ClassUnicode::new([ClassUnicodeRange::new('A', 'Z')]);
+    let mut lowered = class.clone();
+    lowered.intersect(&upper);
+    let shifted = lowered.iter().filter_map(|range| {
+        let down = |c: char| char::from_u32(c as u32 + 32);
+        Some(ClassUnicodeRange::new(
+            down(range.start())?,
+            down(range.end())?,
+        ))
+    });
+    let shifted = ClassUnicode::new(shifted);
+    class.difference(&upper);
+    class.union(&shifted);
+    class
 }
 
 /// Whether `hir` can match some name that lower-casing leaves unchanged:

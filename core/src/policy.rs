@@ -3,16 +3,16 @@
 //! Every error is collected, each naming the rule and the field, with a hint.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use regex::RegexSetBuilder;
 use serde_yaml::Value;
 
 use crate::diagnostics::{found, syntax_error, unknown_keys, Diagnostics, Place, Reported};
 use crate::model::{did_you_mean, AccountId, Action, Region};
 use crate::names::{self, NameCase};
 pub use crate::rule::{Effect, Mode};
-use crate::rule::{NameMatcher, Rule};
-use crate::rule_index::ActionRules;
+use crate::rule::{NameMatcher, NamePattern, Rule};
+use crate::rule_index::{self, ActionRules};
 use crate::yaml_positions::Positions;
 
 /// The keys a rule may have.
@@ -39,7 +39,7 @@ const REGEX_SIZE_LIMIT: usize = 4 << 20;
 pub struct Policy {
     pub(crate) rules: Vec<Rule>,
     /// For each action index, the rules that name the action, indexed.
-    pub(crate) by_action: Vec<ActionRules>,
+    pub(crate) by_action: Vec<Arc<ActionRules>>,
 }
 
 impl Policy {
@@ -145,13 +145,7 @@ fn compile_value(
             action_sets.push(actions);
         }
     }
-    let mut by_action: Vec<ActionRules> =
-        (0..Action::COUNT).map(|_| ActionRules::default()).collect();
-    for (rule_index, (rule, actions)) in rules.iter().zip(&action_sets).enumerate() {
-        for action in Action::all().filter(|a| actions.contains(*a)) {
-            by_action[action.index()].add(rule_index, rule);
-        }
-    }
+    let by_action = rule_index::index(&rules, |rule, action| action_sets[rule].contains(action));
     Ok(Policy { rules, by_action })
 }
 
@@ -584,6 +578,7 @@ fn name_matcher(
         return Some(None);
     };
     let mut ok = true;
+    let mut compiled = Vec::with_capacity(list.len());
     for pattern in &list {
         if pattern.is_empty() {
             ok = false;
@@ -592,27 +587,26 @@ fn name_matcher(
                 "empty regex".into(),
                 Some("leave the key out to match any name".into()),
             );
-        } else if let Err(e) = regex::Regex::new(pattern) {
-            ok = false;
-            let detail = e.to_string().lines().last().unwrap_or("").trim().to_owned();
-            ctx.error(
-                Some(field),
-                format!("`{pattern}` is not a valid regex: {detail}"),
-                Some("regexes use Rust regex syntax and must match the whole name, e.g. `prod-[a-z0-9-]+`".into()),
-            );
+            continue;
+        }
+        match NamePattern::compile(pattern, case) {
+            Ok(matcher) => compiled.push(matcher),
+            Err(e) => {
+                ok = false;
+                let detail = e.to_string().lines().last().unwrap_or("").trim().to_owned();
+                ctx.error(
+                    Some(field),
+                    format!("`{pattern}` is not a valid regex: {detail}"),
+                    Some("regexes use Rust regex syntax and must match the whole name, e.g. `prod-[a-z0-9-]+`".into()),
+                );
+            }
         }
     }
     if !ok || list.is_empty() {
         return None;
     }
-    let anchored = list
-        .iter()
-        .map(|p| format!(r"\A(?:{})\z", case.compiled_pattern(p)));
-    match RegexSetBuilder::new(anchored)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-    {
-        Ok(set) => Some(Some(NameMatcher::new(set, list, case))),
+    match NameMatcher::new(list, compiled, case, REGEX_SIZE_LIMIT) {
+        Ok(matcher) => Some(Some(matcher)),
         Err(e) => {
             ctx.error(
                 Some(field),

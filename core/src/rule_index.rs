@@ -13,18 +13,34 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
-
-use regex_syntax::hir::{Class, Hir, HirKind};
+use std::sync::Arc;
 
 use crate::facts::RequestFacts;
-use crate::model::{AccountId, Region};
+use crate::model::{AccountId, Action, Region};
 use crate::rule::{Effect, Mode, NameMatcher, Rule};
 
-/// A pattern with more literal expansions than this is posted under "any".
-const MAX_LITERALS_PER_PATTERN: usize = 64;
+/// The index of every action, by [`Action::index`]: `names(rule, action)`
+/// says whether the rule at that index names the action. Actions named by
+/// the same rules (the two ingress actions, the `Describe*` family) share
+/// one index.
+pub(crate) fn index(
+    rules: &[Rule],
+    names: impl Fn(usize, Action) -> bool,
+) -> Vec<Arc<ActionRules>> {
+    let mut built: HashMap<Vec<usize>, Arc<ActionRules>> = HashMap::new();
+    Action::all()
+        .map(|action| {
+            let naming: Vec<usize> = (0..rules.len()).filter(|&i| names(i, action)).collect();
+            built
+                .entry(naming)
+                .or_insert_with_key(|naming| Arc::new(ActionRules::of(rules, naming)))
+                .clone()
+        })
+        .collect()
+}
 
 /// The rules naming one action, and their postings.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ActionRules {
     /// Every rule naming the action, in policy order.
     pub all: Vec<usize>,
@@ -36,40 +52,44 @@ pub(crate) struct ActionRules {
     callers: Postings<String>,
     regions: Postings<Region>,
     owner_ids: Postings<AccountId>,
-    cache_security_groups: Postings<String>,
-    ec2_security_groups: Postings<String>,
+    cache_security_groups: Postings<Arc<str>>,
+    ec2_security_groups: Postings<Arc<str>>,
 }
 
+/// Rules posted under keys, built once: every key's rules are one slice
+/// of `lists`, so a key costs no allocation of its own.
 #[derive(Debug)]
 struct Postings<K> {
-    keyed: HashMap<K, Vec<usize>>,
+    /// For each key, the start and length of its rules in `lists`.
+    keyed: HashMap<K, (usize, usize)>,
+    lists: Vec<usize>,
     any: Vec<usize>,
 }
 
-impl<K> Default for Postings<K> {
-    fn default() -> Self {
-        Postings {
-            keyed: HashMap::new(),
-            any: Vec::new(),
-        }
-    }
-}
-
-impl<K: Hash + Eq> Postings<K> {
-    /// Posts `rule` under each key, or under "any" for `None`. Rules are
-    /// added in policy order, so every list stays sorted.
-    fn post(&mut self, rule: usize, keys: Option<Vec<K>>) {
-        match keys {
-            None => self.any.push(rule),
-            Some(keys) => {
-                for key in keys {
-                    let list = self.keyed.entry(key).or_default();
-                    if list.last() != Some(&rule) {
-                        list.push(rule);
-                    }
-                }
+impl<K: Hash + Ord + Clone> Postings<K> {
+    /// `posted`: rules in policy order, each with its keys, or `None` to
+    /// post it under "any". Every list comes out sorted.
+    fn of<'a>(posted: impl Iterator<Item = (usize, Option<&'a [K]>)>) -> Postings<K>
+    where
+        K: 'a,
+    {
+        let mut pairs: Vec<(&K, usize)> = Vec::new();
+        let mut any = Vec::new();
+        for (rule, keys) in posted {
+            match keys {
+                None => any.push(rule),
+                Some(keys) => pairs.extend(keys.iter().map(|key| (key, rule))),
             }
         }
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut keyed = HashMap::with_capacity(pairs.chunk_by(|a, b| a.0 == b.0).count());
+        let mut lists = Vec::with_capacity(pairs.len());
+        for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+            keyed.insert(group[0].0.clone(), (lists.len(), group.len()));
+            lists.extend(group.iter().map(|&(_, rule)| rule));
+        }
+        Postings { keyed, lists, any }
     }
 
     /// The rules that can match `value`: a request without the value only
@@ -81,12 +101,19 @@ impl<K: Hash + Eq> Postings<K> {
     {
         let keyed = value
             .and_then(|v| self.keyed.get(v))
-            .map_or(&[][..], Vec::as_slice);
+            .map_or(&[][..], |&(start, len)| &self.lists[start..start + len]);
         Candidates {
             keyed,
             any: &self.any,
         }
     }
+}
+
+/// The names a group condition can match when they are a small finite set
+/// (in the form compared, see [`NameMatcher::finite_names`]); `None` for a
+/// condition left out or with more names.
+fn finite_names(matcher: &Option<NameMatcher>) -> Option<&[Arc<str>]> {
+    matcher.as_ref().and_then(NameMatcher::finite_names)
 }
 
 /// Two sorted lists of rule indexes, walked as one in policy order.
@@ -124,23 +151,26 @@ impl Iterator for Candidates<'_> {
 }
 
 impl ActionRules {
-    pub fn add(&mut self, index: usize, rule: &Rule) {
-        self.all.push(index);
-        if rule.effect == Effect::Allow && rule.mode == Mode::Enforce {
-            self.enforced_allows.push(index);
+    /// `naming`: the rules that name the action, in policy order.
+    fn of(rules: &[Rule], naming: &[usize]) -> ActionRules {
+        let each = || naming.iter().map(|&index| (index, &rules[index]));
+        ActionRules {
+            all: naming.to_vec(),
+            enforced_allows: each()
+                .filter(|(_, rule)| rule.effect == Effect::Allow && rule.mode == Mode::Enforce)
+                .map(|(index, _)| index)
+                .collect(),
+            has_shadow_rules: each().any(|(_, rule)| rule.mode == Mode::Shadow),
+            callers: Postings::of(each().map(|(i, rule)| (i, rule.callers.as_deref()))),
+            regions: Postings::of(each().map(|(i, rule)| (i, rule.regions.as_deref()))),
+            owner_ids: Postings::of(each().map(|(i, rule)| (i, rule.owner_ids.as_deref()))),
+            cache_security_groups: Postings::of(
+                each().map(|(i, rule)| (i, finite_names(&rule.cache_security_groups))),
+            ),
+            ec2_security_groups: Postings::of(
+                each().map(|(i, rule)| (i, finite_names(&rule.ec2_security_groups))),
+            ),
         }
-        self.has_shadow_rules |= rule.mode == Mode::Shadow;
-        self.callers.post(index, rule.callers.clone());
-        self.regions.post(index, rule.regions.clone());
-        self.owner_ids.post(index, rule.owner_ids.clone());
-        self.cache_security_groups.post(
-            index,
-            rule.cache_security_groups.as_ref().and_then(literal_names),
-        );
-        self.ec2_security_groups.post(
-            index,
-            rule.ec2_security_groups.as_ref().and_then(literal_names),
-        );
     }
 
     /// The rules that can match `facts`, in policy order: the shortest of
@@ -165,113 +195,9 @@ impl ActionRules {
     }
 }
 
-/// Every name the matcher's patterns can match, when that is a small finite
-/// set of literals; `None` when any pattern matches more. For names compared
-/// without case, the keys are the literals' lower-case forms: the matcher
-/// matches exactly the names whose lower-case form is one of them.
-fn literal_names(matcher: &NameMatcher) -> Option<Vec<String>> {
-    let mut keys = Vec::new();
-    for pattern in &matcher.patterns {
-        // Parsed with the settings the matcher was compiled with (the
-        // defaults), so a literal here is the literal it matches.
-        let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
-        let found = literals(&hir)?;
-        keys.extend(found.iter().map(|name| matcher.case.key(name).into_owned()));
-    }
-    keys.sort_unstable();
-    keys.dedup();
-    Some(keys)
-}
-
-/// The finite language of `hir`, or `None` when it is not one of
-/// literals, concatenations, alternations and groups, or too large.
-fn literals(hir: &Hir) -> Option<Vec<String>> {
-    let out = match hir.kind() {
-        HirKind::Empty => vec![String::new()],
-        HirKind::Literal(literal) => vec![String::from_utf8(literal.0.to_vec()).ok()?],
-        HirKind::Capture(capture) => literals(&capture.sub)?,
-        HirKind::Concat(parts) => {
-            let mut product = vec![String::new()];
-            for part in parts {
-                let tails = literals(part)?;
-                if product.len() * tails.len() > MAX_LITERALS_PER_PATTERN {
-                    return None;
-                }
-                product = product
-                    .iter()
-                    .flat_map(|head| tails.iter().map(move |tail| format!("{head}{tail}")))
-                    .collect();
-            }
-            product
-        }
-        HirKind::Alternation(branches) => {
-            let mut union = Vec::new();
-            for branch in branches {
-                union.extend(literals(branch)?);
-                if union.len() > MAX_LITERALS_PER_PATTERN {
-                    return None;
-                }
-            }
-            union
-        }
-        // `x|y` and `[xy]` both parse to a class.
-        HirKind::Class(Class::Unicode(class)) => {
-            let mut chars = Vec::new();
-            for range in class.iter() {
-                let count = (range.end() as usize).saturating_sub(range.start() as usize) + 1;
-                if chars.len() + count > MAX_LITERALS_PER_PATTERN {
-                    return None;
-                }
-                chars.extend((range.start()..=range.end()).map(String::from));
-            }
-            chars
-        }
-        HirKind::Class(Class::Bytes(_)) | HirKind::Look(_) | HirKind::Repetition(_) => return None,
-    };
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn names(pattern: &str) -> Option<Vec<String>> {
-        let hir = regex_syntax::Parser::new().parse(pattern).unwrap();
-        literals(&hir).map(|mut names| {
-            names.sort();
-            names
-        })
-    }
-
-    #[test]
-    fn literal_patterns_are_their_names() {
-        assert_eq!(names("prod-web").unwrap(), ["prod-web"]);
-        assert_eq!(
-            names("app-(web|worker)").unwrap(),
-            ["app-web", "app-worker"]
-        );
-        assert_eq!(names(r"a\.b").unwrap(), ["a.b"]);
-        assert_eq!(names("(?:x|y)(1|2)").unwrap(), ["x1", "x2", "y1", "y2"]);
-        assert_eq!(names("ünï").unwrap(), ["ünï"]);
-        assert_eq!(names("[ab]c").unwrap(), ["ac", "bc"]);
-        assert_eq!(names("(?i)x1").unwrap(), ["X1", "x1"]);
-    }
-
-    #[test]
-    fn patterns_with_more_names_are_not_literal() {
-        for pattern in [
-            "prod-.*",
-            "a.b",
-            "x+",
-            "x?",
-            "[a-z][a-z][a-z]",
-            "^a$",
-            r"a\b",
-            "(a|b|c|d|e|f|g|h)(a|b|c|d|e|f|g|h)(a|b)",
-        ] {
-            assert_eq!(names(pattern), None, "{pattern}");
-        }
-    }
 
     #[test]
     fn candidates_walk_both_lists_in_order() {
