@@ -655,27 +655,31 @@ impl ParamCondition {
         let Some(value) = params.get(name) else {
             return format!("the request has no `{name}`");
         };
-        if let Test::Present(_) = self.test {
-            return format!("the request has `{name}`, which it must not");
-        }
-        let shown = crate::error::quoted(&value.render());
+        // A secret is only ever tested by `present`, whose message never
+        // shows the value: it is rendered for the other tests only.
+        let shown = || crate::error::quoted(&value.render());
         match &self.test {
-            Test::Present(_) => String::new(),
+            Test::Present(_) => format!("the request has `{name}`, which it must not"),
             Test::OneOf(options) => format!(
-                "`{name}` {shown} is not one of {}",
+                "`{name}` {} is not one of {}",
+                shown(),
                 crate::error::backticked(options.iter().map(scalar_text))
             ),
-            Test::Matches { pattern, .. } => format!("`{name}` {shown} does not match `{pattern}`"),
-            Test::Range { min, max } => format!("`{name}` {shown} is not from {min} to {max}"),
-            Test::AllIn(set) => format!("`{name}` {shown} has items outside {}", listed(set)),
-            Test::AnyIn(set) => format!("`{name}` {shown} has none of {}", listed(set)),
-            Test::NoneIn(set) => format!("`{name}` {shown} has one of {}", listed(set)),
+            Test::Matches { pattern, .. } => {
+                format!("`{name}` {} does not match `{pattern}`", shown())
+            }
+            Test::Range { min, max } => format!("`{name}` {} is not from {min} to {max}", shown()),
+            Test::AllIn(set) => format!("`{name}` {} has items outside {}", shown(), listed(set)),
+            Test::AnyIn(set) => format!("`{name}` {} has none of {}", shown(), listed(set)),
+            Test::NoneIn(set) => format!("`{name}` {} has one of {}", shown(), listed(set)),
             Test::HasKeys(keys) => format!(
-                "`{name}` {shown} lacks one of the tag keys {}",
+                "`{name}` {} lacks one of the tag keys {}",
+                shown(),
                 listed(keys)
             ),
             Test::Tags(wanted) => format!(
-                "`{name}` {shown} lacks one of the tags {}",
+                "`{name}` {} lacks one of the tags {}",
+                shown(),
                 wanted
                     .iter()
                     .map(|(k, v)| format!("`{k}={v}`"))

@@ -104,7 +104,13 @@ impl Eq for Params {}
 
 impl Params {
     pub fn get(&self, query_name: &str) -> Option<&Value> {
-        self.find(query_name).ok().map(|i| &self.members[i].1)
+        self.entry(query_name).map(|(_, value)| value)
+    }
+
+    /// The member of that query name, and its value.
+    pub fn entry(&self, query_name: &str) -> Option<(&'static Member, &Value)> {
+        let (member, value) = &self.members[self.find(query_name).ok()?];
+        Some((*member, value))
     }
 
     /// The member and its value, in query-name order.

@@ -305,10 +305,7 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Pa
         Some(_) => {}
     }
 
-    let input = crate::service_model::operation(action.name())
-        .map(|operation| operation.input())
-        .ok_or(ParseError::NoAction)?;
-    let mut typed = crate::params::parse(action, input, &params)?;
+    let mut typed = crate::params::parse(action, action.operation().input(), &params)?;
     let mut take = |name: &str| match typed.remove(name) {
         Some(Value::String(value)) => Some(value),
         _ => None,

@@ -144,14 +144,10 @@ impl RequestRecord {
         let mut budget = MAX_PARAMS_BYTES;
         let mut left_out = Vec::new();
         for &name in names {
-            let Some(value) = request.params.get(name) else {
+            let Some((member, value)) = request.params.entry(name) else {
                 continue;
             };
-            let secret = request
-                .params
-                .iter()
-                .any(|(member, _)| member.query_name() == name && member.is_secret());
-            let text = if secret {
+            let text = if member.is_secret() {
                 "(secret)".to_owned()
             } else {
                 let rendered = value.render();
