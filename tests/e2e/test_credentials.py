@@ -168,6 +168,37 @@ def test_shared_profile(tmp_path, launch, make_client):
         upstream.stop()
 
 
+@pytest.mark.parametrize("access_key", ["AKIDENVIRONMENT00001", " "])
+def test_environment_keys_come_before_the_profile(tmp_path, launch, make_client, access_key):
+    """Keys in the environment are the chain's first source, used without
+    setting up the rest of it; blank ones are none, and the profile is next."""
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[team]\naws_access_key_id = AKIDPROFILETEAM00001\naws_secret_access_key = team/Profile+Secret\n"
+    )
+    from_environment = access_key.strip() != ""
+    upstream = (
+        FakeElastiCache(access_key, "env/Environment+Secret")
+        if from_environment
+        else FakeElastiCache("AKIDPROFILETEAM00001", "team/Profile+Secret")
+    ).start()
+    try:
+        env = {
+            "AWS_ACCESS_KEY_ID": access_key,
+            "AWS_SECRET_ACCESS_KEY": "env/Environment+Secret",
+            "AWS_SESSION_TOKEN": "environment-session-token",
+            "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
+            "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+            "AWS_PROFILE": "team",
+        }
+        proc, port, stderr = launch(upstream, env)
+        wait_until_listening(proc, port, stderr)
+        describe(make_client, port)
+        assert_signed_with(upstream, "environment-session-token" if from_environment else None)
+    finally:
+        upstream.stop()
+
+
 def container_credentials(expires_in: _dt.timedelta):
     def handle(record):
         body = json.dumps(
