@@ -69,7 +69,7 @@ pub fn compile(file: &str, text: &str) -> Result<Policy, Diagnostics> {
 
 fn compile_value(
     text: &str,
-    positions: &Positions,
+    positions: &Positions<'_>,
     out: &mut Diagnostics,
 ) -> Result<Policy, Reported> {
     let top: Value = serde_yaml::from_str(text).map_err(|e| out.report(syntax_error(&e, true)))?;
@@ -162,7 +162,7 @@ impl ActionSet {
 struct RuleContext<'a> {
     label: String,
     index: usize,
-    positions: &'a Positions,
+    positions: &'a Positions<'a>,
     out: &'a mut Diagnostics,
 }
 
@@ -200,15 +200,17 @@ impl RuleContext<'_> {
     /// (serde_yaml keeps `012345670123` a string, PyYAML reads 1402433619).
     fn unquoted_number(&self, field: &str, item: usize, value: &Value) -> Option<String> {
         let (index, position) = (self.index.to_string(), item.to_string());
-        let plain = self
-            .positions
-            .plain_scalar(&["rules", &index, field, &position]);
+        let path = ["rules", &index, field, &position];
         match value {
-            Value::Number(n) => Some(plain.map_or_else(|| n.to_string(), str::to_owned)),
+            Value::Number(n) => Some(
+                self.positions
+                    .plain_scalar(&path)
+                    .map_or_else(|| n.to_string(), str::to_owned),
+            ),
             Value::String(text)
-                if plain == Some(text.as_str())
-                    && text.starts_with(|c: char| c.is_ascii_digit())
-                    && text.bytes().all(|b| b.is_ascii_digit() || b == b'_') =>
+                if text.starts_with(|c: char| c.is_ascii_digit())
+                    && text.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+                    && self.positions.is_plain(&path, text) =>
             {
                 Some(text.clone())
             }
