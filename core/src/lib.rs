@@ -38,4 +38,5 @@ mod rule_index;
 mod sdk_signer;
 pub mod service_model;
 pub mod sigv4;
+mod yaml_load;
 pub mod yaml_positions;

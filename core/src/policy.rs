@@ -72,7 +72,7 @@ fn compile_value(
     positions: &Positions<'_>,
     out: &mut Diagnostics,
 ) -> Result<Policy, Reported> {
-    let top: Value = serde_yaml::from_str(text).map_err(|e| out.report(syntax_error(&e, true)))?;
+    let top = crate::yaml_load::from_str(text).map_err(|e| out.report(syntax_error(&e, true)))?;
     let root = Place::root();
     let top = match top {
         Value::Mapping(top) => top,
