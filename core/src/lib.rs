@@ -29,6 +29,7 @@ pub mod lint;
 pub mod model;
 pub mod names;
 pub mod params;
+mod patterns;
 pub mod policy;
 pub mod policy_tools;
 pub mod request;

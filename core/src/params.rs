@@ -126,7 +126,30 @@ impl Params {
         self.members.len()
     }
 
-    /// Takes a member out, for the parameters the request keeps typed.
+    /// String members by query name, taken as the parser would have typed
+    /// them (names the structure lacks, or that are not strings, are left
+    /// out): for facts made without a request, in tests and fuzzing.
+    pub fn of_strings<'a>(
+        structure: &'static Structure,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Params {
+        let mut params = Params::default();
+        for (name, value) in pairs {
+            if let Some(member) = structure.member(name) {
+                if let Kind::String(_) = member.shape().kind() {
+                    params.insert(member, Value::String(value.to_owned()));
+                }
+            }
+        }
+        params
+    }
+
+    pub fn get_mut(&mut self, query_name: &str) -> Option<&mut Value> {
+        let index = self.find(query_name).ok()?;
+        Some(&mut self.members[index].1)
+    }
+
+    /// Takes a member out.
     pub fn remove(&mut self, query_name: &str) -> Option<Value> {
         let index = self.find(query_name).ok()?;
         Some(self.members.remove(index).1)

@@ -53,18 +53,15 @@ pub enum SingleHeader<'a> {
     Unreadable,
 }
 
-/// A parsed ElastiCache Query request: the action, the guarded parameters in
-/// typed form, and every other operation parameter. The cache security
-/// group name is in the lower case ElastiCache stores it in; the EC2
-/// security group name is as sent (EC2 compares it without case).
+/// A parsed ElastiCache Query request: the action and its parameters,
+/// typed by the service model. Names ElastiCache stores in lower case (the
+/// cache security group name among them) are in that form, an
+/// `EC2SecurityGroupOwnerId` is its 12 digits; names compared without case
+/// (the EC2 security group name) are as sent.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ElastiCacheRequest {
     pub action: Action,
-    pub cache_security_group_name: Option<String>,
-    pub ec2_security_group_name: Option<String>,
-    pub ec2_security_group_owner_id: Option<AccountId>,
-    /// Every other parameter of the action, typed by the service model.
-    /// Always empty for the ingress actions, whose parameters are all known.
+    /// Every parameter of the action but `Action` and `Version`.
     pub params: Params,
 }
 
@@ -94,29 +91,8 @@ impl ElastiCacheRequest {
     /// the rest sorted by name, serialized from the typed values as
     /// botocore serializes them. This is exactly what the policy decided on.
     pub fn form_pairs(&self) -> Vec<(String, String)> {
-        let mut rest = Vec::with_capacity(self.params.len() + 3);
+        let mut rest = Vec::with_capacity(self.params.len());
         self.params.push_pairs("", &mut rest);
-        let typed = [
-            (
-                CACHE_SECURITY_GROUP_NAME,
-                self.cache_security_group_name.as_deref(),
-            ),
-            (
-                EC2_SECURITY_GROUP_NAME,
-                self.ec2_security_group_name.as_deref(),
-            ),
-            (
-                EC2_SECURITY_GROUP_OWNER_ID,
-                self.ec2_security_group_owner_id
-                    .as_ref()
-                    .map(AccountId::as_str),
-            ),
-        ];
-        for (name, value) in typed {
-            if let Some(value) = value {
-                rest.push((name.to_owned(), value.to_owned()));
-            }
-        }
         rest.sort_unstable();
         let mut pairs = Vec::with_capacity(rest.len() + 2);
         pairs.push(("Action".to_owned(), self.action.name().to_owned()));
@@ -305,27 +281,19 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Pa
         Some(_) => {}
     }
 
-    let mut typed = crate::params::parse(action, action.operation().input(), &params)?;
-    let mut take = |name: &str| match typed.remove(name) {
-        Some(Value::String(value)) => Some(value),
-        _ => None,
-    };
     // The model marks the cache security group name as stored in lower
-    // case, so the parser has lower-cased it already.
-    let cache_security_group_name = take(CACHE_SECURITY_GROUP_NAME);
-    let ec2_security_group_name = take(EC2_SECURITY_GROUP_NAME);
-    let ec2_security_group_owner_id = match take(EC2_SECURITY_GROUP_OWNER_ID) {
-        None => None,
-        Some(raw) => Some(AccountId::parse(&raw).ok_or(ParseError::AccountId {
+    // case, so the parser lower-cases it.
+    let mut typed = crate::params::parse(action, action.operation().input(), &params)?;
+    // Decided on, and forwarded, as its 12 digits.
+    if let Some(Value::String(raw)) = typed.get_mut(EC2_SECURITY_GROUP_OWNER_ID) {
+        let id = AccountId::parse(raw).ok_or_else(|| ParseError::AccountId {
             parameter: EC2_SECURITY_GROUP_OWNER_ID,
-            found: raw,
-        })?),
-    };
+            found: raw.clone(),
+        })?;
+        *raw = id.as_str().to_owned();
+    }
     let request = ElastiCacheRequest {
         action,
-        cache_security_group_name,
-        ec2_security_group_name,
-        ec2_security_group_owner_id,
         params: typed,
     };
     if action.is_ingress_change() {
@@ -379,14 +347,8 @@ fn take_action(params: &mut BTreeMap<String, String>) -> Result<Action, ParseErr
 /// Authorize and Revoke CacheSecurityGroupIngress carry exactly three
 /// parameters; the model requires each, and none may be empty.
 fn check_ingress_shape(request: &ElastiCacheRequest) -> Result<(), ParseError> {
-    for (name, value) in [
-        (
-            CACHE_SECURITY_GROUP_NAME,
-            &request.cache_security_group_name,
-        ),
-        (EC2_SECURITY_GROUP_NAME, &request.ec2_security_group_name),
-    ] {
-        if value.as_deref().is_some_and(str::is_empty) {
+    for name in [CACHE_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_NAME] {
+        if request.params.get(name).and_then(Value::as_str) == Some("") {
             return Err(ParseError::Empty(name));
         }
     }
@@ -438,19 +400,11 @@ mod tests {
     fn parses_the_ingress_request() {
         let (request, auth) = post(INGRESS).unwrap();
         assert_eq!(request.action.name(), "AuthorizeCacheSecurityGroupIngress");
-        assert_eq!(
-            request.cache_security_group_name.as_deref(),
-            Some("prod-web")
-        );
-        assert_eq!(
-            request.ec2_security_group_name.as_deref(),
-            Some("app-frontend")
-        );
-        assert_eq!(
-            request.ec2_security_group_owner_id.unwrap().as_str(),
-            "123456781234"
-        );
-        assert!(request.params.is_empty());
+        let text = |name| request.params.get(name).and_then(Value::as_str);
+        assert_eq!(text(CACHE_SECURITY_GROUP_NAME), Some("prod-web"));
+        assert_eq!(text(EC2_SECURITY_GROUP_NAME), Some("app-frontend"));
+        assert_eq!(text(EC2_SECURITY_GROUP_OWNER_ID), Some("123456781234"));
+        assert_eq!(request.params.len(), 3);
         assert!(auth.is_empty());
         assert_eq!(get(INGRESS).unwrap().0, request);
     }
@@ -487,7 +441,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(auth.get("X-Amz-Algorithm"), Some("AWS4-HMAC-SHA256"));
-        assert!(request.params.is_empty());
+        assert_eq!(request.params.len(), 3);
         assert!(!request.to_form_body().contains("X-Amz"));
     }
 
@@ -777,13 +731,17 @@ mod tests {
         fn forwarded_body_re_parses_to_the_decided_request(
             group in "[ -~]{1,30}", ec2 in "\\PC{1,30}"
         ) {
+            let action = Action::from_name("AuthorizeCacheSecurityGroupIngress").unwrap();
+            // A decided request holds the name in ElastiCache's lower case.
+            let group = crate::names::stored_lowercase(group);
+            let params = [
+                (CACHE_SECURITY_GROUP_NAME, group.as_str()),
+                (EC2_SECURITY_GROUP_NAME, ec2.as_str()),
+                (EC2_SECURITY_GROUP_OWNER_ID, "123456781234"),
+            ];
             let request = ElastiCacheRequest {
-                action: Action::from_name("AuthorizeCacheSecurityGroupIngress").unwrap(),
-                // A decided request holds the name in ElastiCache's lower case.
-                cache_security_group_name: Some(crate::names::stored_lowercase(group)),
-                ec2_security_group_name: Some(ec2),
-                ec2_security_group_owner_id: AccountId::parse("123456781234"),
-                params: Params::default(),
+                action,
+                params: Params::of_strings(action.operation().input(), params),
             };
             let (again, _) = post(&request.to_form_body()).unwrap();
             prop_assert_eq!(again, request);
