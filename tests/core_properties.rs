@@ -309,6 +309,8 @@ fn well_formed() -> impl Strategy<Value = WellFormed> {
                                 all.insert((*param).to_owned(), value.clone());
                             }
                         }
+                        let all: Vec<(&str, &str)> =
+                            all.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
                         let mut typed = params::parse(action, input, &all).expect("plain strings");
                         for param in GUARDED {
                             typed.remove(param);

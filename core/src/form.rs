@@ -7,6 +7,7 @@
 //! characters. Encoding is canonical (RFC 3986 unreserved characters stay,
 //! everything else is `%XX`), so what the proxy forwards has one reading.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::encoding::{hex_value, is_unreserved, percent_encode};
@@ -52,15 +53,24 @@ impl fmt::Display for FormError {
     }
 }
 
-/// Decodes a form body or query string into its pairs, in order.
-pub fn decode(input: &[u8]) -> Result<Vec<(String, String)>, FormError> {
+/// One decoded pair: the name as sent (names are never encoded), and the
+/// value, borrowed from the input unless it had escapes to decode.
+pub type Pair<'a> = (&'a str, Cow<'a, str>);
+
+/// Decodes a form body or query string into its pairs, in order. Only a
+/// value with an escape or a `+` is copied: the rest borrow from `input`.
+pub fn decode(input: &[u8]) -> Result<Vec<Pair<'_>>, FormError> {
     if input.is_empty() {
         return Ok(Vec::new());
     }
-    input.split(|b| *b == b'&').map(decode_pair).collect()
+    let mut pairs = Vec::with_capacity(1 + input.iter().filter(|b| **b == b'&').count());
+    for pair in input.split(|b| *b == b'&') {
+        pairs.push(decode_pair(pair)?);
+    }
+    Ok(pairs)
 }
 
-fn decode_pair(pair: &[u8]) -> Result<(String, String), FormError> {
+fn decode_pair(pair: &[u8]) -> Result<Pair<'_>, FormError> {
     if pair.is_empty() {
         return Err(FormError::EmptyPair);
     }
@@ -75,21 +85,26 @@ fn decode_pair(pair: &[u8]) -> Result<(String, String), FormError> {
         && raw_name
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    let name = String::from_utf8_lossy(raw_name).into_owned();
-    if !name_ok {
-        return Err(FormError::BadName { name });
-    }
-    let value = decode_value(raw_value, &name)?;
+    // A plain name is ASCII, so it is its own text.
+    let name = match std::str::from_utf8(raw_name) {
+        Ok(name) if name_ok => name,
+        _ => {
+            return Err(FormError::BadName {
+                name: String::from_utf8_lossy(raw_name).into_owned(),
+            })
+        }
+    };
+    let value = decode_value(raw_value, name)?;
     Ok((name, value))
 }
 
-fn decode_value(raw: &[u8], name: &str) -> Result<String, FormError> {
+fn decode_value<'a>(raw: &'a [u8], name: &str) -> Result<Cow<'a, str>, FormError> {
     // Most values need no decoding: bytes that may stand raw are printable
     // ASCII, so they are the value itself, valid UTF-8 with no control
     // character.
     if raw.iter().all(|&b| is_raw_value_byte(b)) {
         if let Ok(text) = std::str::from_utf8(raw) {
-            return Ok(text.to_owned());
+            return Ok(Cow::Borrowed(text));
         }
     }
     let mut bytes = Vec::with_capacity(raw.len());
@@ -131,7 +146,7 @@ fn decode_value(raw: &[u8], name: &str) -> Result<String, FormError> {
             name: name.to_owned(),
         });
     }
-    Ok(value)
+    Ok(Cow::Owned(value))
 }
 
 /// Bytes a value may hold unencoded: RFC 3986 unreserved characters and the
@@ -177,8 +192,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn owned(pairs: Vec<Pair<'_>>) -> Vec<(String, String)> {
+        pairs
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v.into_owned()))
+            .collect()
+    }
+
     fn pairs(input: &str) -> Vec<(String, String)> {
-        decode(input.as_bytes()).unwrap()
+        owned(decode(input.as_bytes()).unwrap())
     }
 
     #[test]
@@ -292,7 +314,7 @@ mod tests {
             list in proptest::collection::vec((name_strategy(), "[^\\p{Cc}]{0,40}"), 0..8)
         ) {
             let encoded = encode(list.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-            let decoded = decode(encoded.as_bytes()).unwrap();
+            let decoded = owned(decode(encoded.as_bytes()).unwrap());
             prop_assert_eq!(decoded, list);
         }
 
@@ -320,7 +342,7 @@ mod tests {
         #[test]
         fn decoded_pairs_re_encode_to_a_form_that_decodes_the_same(input in "[A-Za-z0-9=&%+._~-]{0,80}") {
             if let Ok(decoded) = decode(input.as_bytes()) {
-                let again = encode(decoded.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+                let again = encode(decoded.iter().map(|(n, v)| (*n, v.as_ref())));
                 prop_assert_eq!(decode(again.as_bytes()).unwrap(), decoded);
             }
         }
