@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::encoding::{hex_value, is_unreserved, percent_encode};
+use crate::encoding::{hex_value, percent_encode};
 
 /// Longest parameter name accepted; ElastiCache's longest are far shorter.
 const MAX_NAME_LEN: usize = 255;
@@ -63,14 +63,21 @@ pub fn decode(input: &[u8]) -> Result<Vec<Pair<'_>>, FormError> {
     if input.is_empty() {
         return Ok(Vec::new());
     }
+    // Checked as UTF-8 once, so that names and raw values are slices of it;
+    // input that is not is rejected below, pair by pair, for what it holds.
+    let text = std::str::from_utf8(input).ok();
     let mut pairs = Vec::with_capacity(1 + input.iter().filter(|b| **b == b'&').count());
+    let mut start = 0;
     for pair in input.split(|b| *b == b'&') {
-        pairs.push(decode_pair(pair)?);
+        let end = start + pair.len();
+        pairs.push(decode_pair(pair, text.and_then(|t| t.get(start..end)))?);
+        start = end + 1;
     }
     Ok(pairs)
 }
 
-fn decode_pair(pair: &[u8]) -> Result<Pair<'_>, FormError> {
+/// `text` is `pair` as text, when the input was UTF-8.
+fn decode_pair<'a>(pair: &'a [u8], text: Option<&'a str>) -> Result<Pair<'a>, FormError> {
     if pair.is_empty() {
         return Err(FormError::EmptyPair);
     }
@@ -82,28 +89,61 @@ fn decode_pair(pair: &[u8]) -> Result<Pair<'_>, FormError> {
     let (raw_name, raw_value) = (&pair[..eq], &pair[eq + 1..]);
     let name_ok = !raw_name.is_empty()
         && raw_name.len() <= MAX_NAME_LEN
-        && raw_name
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && raw_name.iter().all(|&b| BYTES[usize::from(b)] & NAME != 0);
+    // `=` is ASCII, so the text splits where the bytes do.
+    let (name_text, value_text) = match text {
+        Some(text) => (text.get(..eq), text.get(eq + 1..)),
+        None => (None, None),
+    };
     // A plain name is ASCII, so it is its own text.
-    let name = match std::str::from_utf8(raw_name) {
-        Ok(name) if name_ok => name,
+    let name = match name_text.or_else(|| std::str::from_utf8(raw_name).ok()) {
+        Some(name) if name_ok => name,
         _ => {
             return Err(FormError::BadName {
                 name: String::from_utf8_lossy(raw_name).into_owned(),
             })
         }
     };
-    let value = decode_value(raw_value, name)?;
+    let value = decode_value(raw_value, value_text, name)?;
     Ok((name, value))
 }
 
-fn decode_value<'a>(raw: &'a [u8], name: &str) -> Result<Cow<'a, str>, FormError> {
+/// What each byte may be: [`NAME`] in a parameter name, [`RAW`] unencoded
+/// in a value (see [`is_raw_value_byte`]).
+const BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        let unreserved = byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~');
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-') {
+            table[b] |= NAME;
+        }
+        if unreserved
+            || matches!(
+                byte,
+                b':' | b'/' | b',' | b'*' | b'@' | b'!' | b'$' | b'\'' | b'(' | b')'
+            )
+        {
+            table[b] |= RAW;
+        }
+        b += 1;
+    }
+    table
+};
+const NAME: u8 = 1;
+const RAW: u8 = 2;
+
+fn decode_value<'a>(
+    raw: &'a [u8],
+    text: Option<&'a str>,
+    name: &str,
+) -> Result<Cow<'a, str>, FormError> {
     // Most values need no decoding: bytes that may stand raw are printable
     // ASCII, so they are the value itself, valid UTF-8 with no control
     // character.
     if raw.iter().all(|&b| is_raw_value_byte(b)) {
-        if let Ok(text) = std::str::from_utf8(raw) {
+        if let Some(text) = text.or_else(|| std::str::from_utf8(raw).ok()) {
             return Ok(Cow::Borrowed(text));
         }
     }
@@ -154,11 +194,7 @@ fn decode_value<'a>(raw: &'a [u8], name: &str) -> Result<Cow<'a, str>, FormError
 /// quotes, brackets, spaces and anything outside printable ASCII must be
 /// percent-encoded, as every SDK does.
 fn is_raw_value_byte(b: u8) -> bool {
-    is_unreserved(b)
-        || matches!(
-            b,
-            b':' | b'/' | b',' | b'*' | b'@' | b'!' | b'$' | b'\'' | b'(' | b')'
-        )
+    BYTES[usize::from(b)] & RAW != 0
 }
 
 /// One name or value: percent-encoded, with a space as `+`, as botocore and
@@ -190,6 +226,7 @@ pub fn encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encoding::is_unreserved;
     use proptest::prelude::*;
 
     fn owned(pairs: Vec<Pair<'_>>) -> Vec<(String, String)> {
@@ -293,6 +330,20 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(input)
             );
+        }
+    }
+
+    #[test]
+    fn byte_classes_are_the_documented_ones() {
+        for b in 0..=255u8 {
+            let name = b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+            let raw = is_unreserved(b)
+                || matches!(
+                    b,
+                    b':' | b'/' | b',' | b'*' | b'@' | b'!' | b'$' | b'\'' | b'(' | b')'
+                );
+            assert_eq!(BYTES[usize::from(b)] & NAME != 0, name, "{b:#04x}");
+            assert_eq!(is_raw_value_byte(b), raw, "{b:#04x}");
         }
     }
 

@@ -300,11 +300,13 @@ fn structure(
     // before `.`), as the members do: each is looked for after the last.
     let mut next = 0;
     for (head, end, run) in runs(flats, offset) {
+        // A scan for an equal name mostly compares lengths; a head out of
+        // order (or unknown) is looked up among all the members.
         let members = shape.members();
         let after = members.get(next..).unwrap_or(&[]);
-        let found = match after.binary_search_by(|m| m.query_name().cmp(head)) {
-            Ok(i) => Some(next + i),
-            Err(_) => members.binary_search_by(|m| m.query_name().cmp(head)).ok(),
+        let found = match after.iter().position(|m| m.query_name() == head) {
+            Some(i) => Some(next + i),
+            None => members.binary_search_by(|m| m.query_name().cmp(head)).ok(),
         };
         let Some(member) = found.map(|i| {
             next = i + 1;
