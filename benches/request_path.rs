@@ -20,6 +20,11 @@ use elasticache_authz_proxy::request::{self, HttpParts, SingleHeader};
 use elasticache_authz_proxy::sigv4::ReceivedRequest;
 use elasticache_authz_proxy::{callers, model::Region};
 
+// The proxy's allocator (src/main.rs): the path allocates, and the
+// system allocator's costs grow with what a large policy left in its heap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 // The core's authentication tests sign with it too. They read the method
 // and query of its GET requests, which this bench does not send.
 #[allow(dead_code)]
@@ -325,6 +330,33 @@ fn decide(c: &mut Criterion) {
     group.finish();
 }
 
+/// Stage 3 alone for the 30-parameter create: the rules are indexed by
+/// caller, so the decision should not grow with the policy.
+fn decide_create(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decide_create");
+    for rules in RULE_COUNTS {
+        let team = create_team(rules);
+        let policy =
+            policy::compile("bench.yaml", &create_policy_text(rules)).expect("policy compiles");
+        let (parsed, _) = request::parse(&HttpParts {
+            method: "POST",
+            path: "/",
+            query: None,
+            content_type: SingleHeader::One("application/x-www-form-urlencoded"),
+            body: create_body(team).as_bytes(),
+        })
+        .expect("parses");
+        let region = Region::parse(REGIONS[team % REGIONS.len()]).expect("region");
+        let caller = format!("team{team}");
+        let facts = RequestFacts::of(&parsed, &region, Some(&caller));
+        assert_eq!(policy.is_authorized(&facts).decision, Decision::Allow);
+        group.bench_with_input(BenchmarkId::from_parameter(rules), &facts, |b, facts| {
+            b.iter(|| policy.is_authorized(black_box(facts)))
+        });
+    }
+    group.finish();
+}
+
 fn compile(c: &mut Criterion) {
     let mut group = c.benchmark_group("compile");
     group.sample_size(10);
@@ -407,6 +439,7 @@ criterion_group!(
     create_path,
     parse,
     decide,
+    decide_create,
     compile,
     sign_upstream
 );
