@@ -298,18 +298,24 @@ fn parse(c: &mut Criterion) {
     group.finish();
 }
 
+/// A form body as the parser takes it in.
+fn parsed(body: &str) -> request::ElastiCacheRequest {
+    request::parse(&HttpParts {
+        method: "POST",
+        path: "/",
+        query: None,
+        content_type: SingleHeader::One("application/x-www-form-urlencoded"),
+        body: body.as_bytes(),
+    })
+    .expect("parses")
+    .0
+}
+
 fn decide(c: &mut Criterion) {
     let mut group = c.benchmark_group("decide");
     for rules in RULE_COUNTS {
         let policy = policy::compile("bench.yaml", &policy_text(rules)).expect("policy compiles");
-        let (parsed, _) = request::parse(&HttpParts {
-            method: "POST",
-            path: "/",
-            query: None,
-            content_type: SingleHeader::One("application/x-www-form-urlencoded"),
-            body: ingress_body(rules).as_bytes(),
-        })
-        .expect("parses");
+        let parsed = parsed(&ingress_body(rules));
         let region = Region::parse(region_of(rules)).expect("region");
         let allowed = RequestFacts::of(&parsed, &region, Some("bench"));
         assert_eq!(policy.is_authorized(&allowed).decision, Decision::Allow);
@@ -338,14 +344,7 @@ fn decide_create(c: &mut Criterion) {
         let team = create_team(rules);
         let policy =
             policy::compile("bench.yaml", &create_policy_text(rules)).expect("policy compiles");
-        let (parsed, _) = request::parse(&HttpParts {
-            method: "POST",
-            path: "/",
-            query: None,
-            content_type: SingleHeader::One("application/x-www-form-urlencoded"),
-            body: create_body(team).as_bytes(),
-        })
-        .expect("parses");
+        let parsed = parsed(&create_body(team));
         let region = Region::parse(REGIONS[team % REGIONS.len()]).expect("region");
         let caller = format!("team{team}");
         let facts = RequestFacts::of(&parsed, &region, Some(&caller));
@@ -376,14 +375,7 @@ fn sign_upstream(c: &mut Criterion) {
     use elasticache_authz_proxy::proxy::config::EndpointTemplate;
     use elasticache_authz_proxy::proxy::upstream::{self, ProxyCredentials, SigningKeys};
     let mut group = c.benchmark_group("sign_upstream");
-    let (parsed, _) = request::parse(&HttpParts {
-        method: "POST",
-        path: "/",
-        query: None,
-        content_type: SingleHeader::One("application/x-www-form-urlencoded"),
-        body: ingress_body(10).as_bytes(),
-    })
-    .expect("parses");
+    let parsed = parsed(&ingress_body(10));
     let region = Region::parse("eu-west-1").expect("region");
     let endpoint =
         EndpointTemplate::parse("https://elasticache.{region}.amazonaws.com").expect("endpoint");
