@@ -305,6 +305,8 @@ fn well_formed() -> impl Strategy<Value = WellFormed> {
                                 all.insert((*param).to_owned(), value.clone());
                             }
                         }
+                        let all: Vec<(&str, &str)> =
+                            all.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
                         let mut typed = params::parse(action, input, &all).expect("plain strings");
                         if let Some(params::Value::String(owner)) = typed.get_mut(GUARDED[2]) {
                             *owner = AccountId::parse(owner)
