@@ -20,6 +20,11 @@ use elasticache_authz_proxy::request::{self, HttpParts, SingleHeader};
 use elasticache_authz_proxy::sigv4::ReceivedRequest;
 use elasticache_authz_proxy::{callers, model::Region};
 
+// The proxy's allocator (src/main.rs): the path allocates, and the
+// system allocator's costs grow with what a large policy left in its heap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 // The core's authentication tests sign with it too. They read the method
 // and query of its GET requests, which this bench does not send.
 #[allow(dead_code)]
@@ -268,18 +273,18 @@ fn parse(c: &mut Criterion) {
             "AuthorizeCacheSecurityGroupIngress"
         })
         .expect("an action");
-        let map: std::collections::BTreeMap<String, String> =
-            elasticache_authz_proxy::form::decode(body.as_bytes())
-                .expect("decodes")
-                .into_iter()
-                .filter(|(k, _)| k != "Action" && k != "Version")
-                .collect();
+        let decoded = elasticache_authz_proxy::form::decode(body.as_bytes()).expect("decodes");
+        let pairs: Vec<(&str, &str)> = decoded
+            .iter()
+            .map(|(k, v)| (*k, v.as_ref()))
+            .filter(|(k, _)| *k != "Action" && *k != "Version")
+            .collect();
         group.bench_function(format!("{name}-params"), |b| {
             b.iter(|| {
                 elasticache_authz_proxy::params::parse(
                     action,
                     action.operation().input(),
-                    black_box(&map),
+                    black_box(&pairs),
                 )
                 .map(|p| p.len())
             })
@@ -293,18 +298,24 @@ fn parse(c: &mut Criterion) {
     group.finish();
 }
 
+/// A form body as the parser takes it in.
+fn parsed(body: &str) -> request::ElastiCacheRequest {
+    request::parse(&HttpParts {
+        method: "POST",
+        path: "/",
+        query: None,
+        content_type: SingleHeader::One("application/x-www-form-urlencoded"),
+        body: body.as_bytes(),
+    })
+    .expect("parses")
+    .0
+}
+
 fn decide(c: &mut Criterion) {
     let mut group = c.benchmark_group("decide");
     for rules in RULE_COUNTS {
         let policy = policy::compile("bench.yaml", &policy_text(rules)).expect("policy compiles");
-        let (parsed, _) = request::parse(&HttpParts {
-            method: "POST",
-            path: "/",
-            query: None,
-            content_type: SingleHeader::One("application/x-www-form-urlencoded"),
-            body: ingress_body(rules).as_bytes(),
-        })
-        .expect("parses");
+        let parsed = parsed(&ingress_body(rules));
         let region = Region::parse(region_of(rules)).expect("region");
         let allowed = RequestFacts::of(&parsed, &region, Some("bench"));
         assert_eq!(policy.is_authorized(&allowed).decision, Decision::Allow);
@@ -319,6 +330,26 @@ fn decide(c: &mut Criterion) {
         };
         assert_eq!(policy.is_authorized(&stranger).decision, Decision::Deny);
         group.bench_with_input(BenchmarkId::new("deny", rules), &stranger, |b, facts| {
+            b.iter(|| policy.is_authorized(black_box(facts)))
+        });
+    }
+    group.finish();
+}
+
+/// Stage 3 alone for the 30-parameter create: the rules are indexed by
+/// caller, so the decision should not grow with the policy.
+fn decide_create(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decide_create");
+    for rules in RULE_COUNTS {
+        let team = create_team(rules);
+        let policy =
+            policy::compile("bench.yaml", &create_policy_text(rules)).expect("policy compiles");
+        let parsed = parsed(&create_body(team));
+        let region = Region::parse(REGIONS[team % REGIONS.len()]).expect("region");
+        let caller = format!("team{team}");
+        let facts = RequestFacts::of(&parsed, &region, Some(&caller));
+        assert_eq!(policy.is_authorized(&facts).decision, Decision::Allow);
+        group.bench_with_input(BenchmarkId::from_parameter(rules), &facts, |b, facts| {
             b.iter(|| policy.is_authorized(black_box(facts)))
         });
     }
@@ -344,14 +375,7 @@ fn sign_upstream(c: &mut Criterion) {
     use elasticache_authz_proxy::proxy::config::EndpointTemplate;
     use elasticache_authz_proxy::proxy::upstream::{self, ProxyCredentials, SigningKeys};
     let mut group = c.benchmark_group("sign_upstream");
-    let (parsed, _) = request::parse(&HttpParts {
-        method: "POST",
-        path: "/",
-        query: None,
-        content_type: SingleHeader::One("application/x-www-form-urlencoded"),
-        body: ingress_body(10).as_bytes(),
-    })
-    .expect("parses");
+    let parsed = parsed(&ingress_body(10));
     let region = Region::parse("eu-west-1").expect("region");
     let endpoint =
         EndpointTemplate::parse("https://elasticache.{region}.amazonaws.com").expect("endpoint");
@@ -407,6 +431,7 @@ criterion_group!(
     create_path,
     parse,
     decide,
+    decide_create,
     compile,
     sign_upstream
 );

@@ -290,17 +290,13 @@ fn well_formed() -> impl Strategy<Value = WellFormed> {
                 pairs,
                 expected: ElastiCacheRequest {
                     action,
-                    // ElastiCache stores the name in lower case: the proxy
-                    // decides on, and forwards, that form.
-                    cache_security_group_name: cache.map(|c| c.to_lowercase()),
-                    ec2_security_group_name: ec2,
-                    ec2_security_group_owner_id: owner
-                        .map(|o| AccountId::parse(&o).expect("generated owner ids are valid")),
-                    // The rest as the model types them (the parser's own
-                    // round trip over every shape is a property in the core).
+                    // Typed as the model types them (the parser's own round
+                    // trip over every shape is a property in the core).
+                    // ElastiCache stores the cache security group name in
+                    // lower case, and the parser lower-cases it: the proxy
+                    // decides on, and forwards, that form. The owner id is
+                    // its 12 digits.
                     params: {
-                        // Parsed with the guarded three, which the request
-                        // then keeps typed apart.
                         let mut all = others.clone();
                         for (param, value) in
                             GUARDED.iter().zip([&cache_sent, &ec2_sent, &owner_sent])
@@ -309,9 +305,14 @@ fn well_formed() -> impl Strategy<Value = WellFormed> {
                                 all.insert((*param).to_owned(), value.clone());
                             }
                         }
+                        let all: Vec<(&str, &str)> =
+                            all.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
                         let mut typed = params::parse(action, input, &all).expect("plain strings");
-                        for param in GUARDED {
-                            typed.remove(param);
+                        if let Some(params::Value::String(owner)) = typed.get_mut(GUARDED[2]) {
+                            *owner = AccountId::parse(owner)
+                                .expect("generated owner ids are valid")
+                                .as_str()
+                                .to_owned();
                         }
                         typed
                     },
@@ -532,9 +533,7 @@ proptest! {
         prop_assert!(forwarded_auth.is_empty());
         let seen = RequestFacts::of(&forwarded, &region, Some("ci-deployer"));
         prop_assert_eq!(seen.action, decided.action);
-        prop_assert_eq!(seen.owner_id, decided.owner_id);
-        prop_assert_eq!(seen.cache_security_group, decided.cache_security_group);
-        prop_assert_eq!(seen.ec2_security_group, decided.ec2_security_group);
+        prop_assert_eq!(seen.params, decided.params);
 
         // Nothing of the caller's signature or credentials goes upstream.
         for (name, _) in form::decode(&body).unwrap() {
@@ -1108,14 +1107,14 @@ proptest! {
         static POLICY: OnceLock<policy::Policy> = OnceLock::new();
         let policy = POLICY.get_or_init(|| policy::compile("example.yaml", EXAMPLE_POLICY).unwrap());
         let region = Region::parse(&region).unwrap();
+        let action = Action::all().nth(action).unwrap();
+        let owner = owner.as_deref().and_then(AccountId::parse);
+        let params = ingress_params(action, owner.as_ref().map(AccountId::as_str), cache.as_deref(), ec2.as_deref());
         let facts = RequestFacts {
-            action: Action::all().nth(action).unwrap(),
+            action,
             caller: caller.as_deref(),
             region: &region,
-            owner_id: owner.as_deref().and_then(AccountId::parse),
-            cache_security_group: cache.as_deref(),
-            ec2_security_group: ec2.as_deref(),
-            params: &elasticache_authz_proxy::params::EMPTY,
+            params: &params,
         };
         let response = policy.is_authorized(&facts);
         let ids: Vec<&str> = policy.rule_ids().collect();
@@ -1269,16 +1268,35 @@ fn model_facts() -> impl Strategy<Value = ModelFacts> {
         proptest::option::weighted(0.9, select(GROUP_NAMES.to_vec())),
         proptest::option::weighted(0.9, select(GROUP_NAMES.to_vec())),
     )
-        .prop_map(
-            |(action, caller, region, owner, cache_group, ec2_group)| ModelFacts {
+        .prop_map(|(action, caller, region, owner, cache_group, ec2_group)| {
+            // Only the ingress actions carry these parameters.
+            let ingress = action.ends_with("CacheSecurityGroupIngress");
+            let owner = owner.filter(|_| ingress);
+            let cache_group = cache_group.filter(|_| ingress);
+            let ec2_group = ec2_group.filter(|_| ingress);
+            ModelFacts {
                 action,
                 caller,
                 region,
                 owner,
                 cache_group,
                 ec2_group,
-            },
-        )
+            }
+        })
+}
+
+/// The ingress parameters the action has, as a parsed request holds them.
+fn ingress_params(
+    action: Action,
+    owner: Option<&str>,
+    cache: Option<&str>,
+    ec2: Option<&str>,
+) -> params::Params {
+    let given = GUARDED.iter().zip([cache, ec2, owner]);
+    params::Params::of_strings(
+        action.operation().input(),
+        given.filter_map(|(name, value)| Some((*name, value?))),
+    )
 }
 
 impl ModelRule {
@@ -1386,14 +1404,13 @@ proptest! {
         let compiled = policy::compile("model.yaml", &text)
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         let region = Region::parse(facts.region).unwrap();
+        let action = Action::from_name(facts.action).unwrap();
+        let params = ingress_params(action, facts.owner, facts.cache_group, facts.ec2_group);
         let response = compiled.is_authorized(&RequestFacts {
-            action: Action::from_name(facts.action).unwrap(),
+            action,
             caller: facts.caller,
             region: &region,
-            owner_id: facts.owner.and_then(AccountId::parse),
-            cache_security_group: facts.cache_group,
-            ec2_security_group: facts.ec2_group,
-            params: &elasticache_authz_proxy::params::EMPTY,
+            params: &params,
         });
 
         let with_ids = || rules.iter().enumerate().map(|(i, r)| (format!("r{i}"), r));

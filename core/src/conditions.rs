@@ -10,12 +10,12 @@
 
 use std::borrow::Cow;
 
-use regex::Regex;
 use serde_yaml::Value as Yaml;
 
-use crate::model::{did_you_mean, Action};
+use crate::model::{did_you_mean, AccountId, Action};
 use crate::names::{self, NameCase};
 use crate::params::{Params, Value};
+use crate::patterns::{NameMatcher, NamePattern};
 use crate::service_model::{Kind, Member, Shape};
 
 /// The keys a condition may have.
@@ -43,14 +43,39 @@ pub(crate) struct ParamCondition {
     pub if_absent: bool,
     /// How the parameter's names compare, for the policy's values too.
     pub case: Option<NameCase>,
+    pub origin: Origin,
+}
+
+/// The rule key a condition was written under.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Origin {
+    Params,
+    /// An ingress key (`owner_ids`, `cache_security_groups`,
+    /// `ec2_security_groups`): shorthand for a condition on its parameter,
+    /// explained in the words that key has always used.
+    Shorthand(&'static str),
+}
+
+impl Origin {
+    /// The rule key, for warnings.
+    pub fn field(self) -> &'static str {
+        match self {
+            Origin::Params => "params",
+            Origin::Shorthand(key) => key,
+        }
+    }
 }
 
 #[derive(Debug)]
 pub(crate) enum Test {
     Present(bool),
     OneOf(Vec<Scalar>),
-    Matches { regex: Regex, pattern: String },
-    Range { min: i64, max: i64 },
+    /// Whole-name patterns, any of which may match.
+    Matches(NameMatcher),
+    Range {
+        min: i64,
+        max: i64,
+    },
     AllIn(Vec<String>),
     AnyIn(Vec<String>),
     NoneIn(Vec<String>),
@@ -351,7 +376,96 @@ fn compile_one(
         test,
         if_absent,
         case: member.case(),
+        origin: Origin::Params,
     })
+}
+
+/// `owner_ids`: the request's `EC2SecurityGroupOwnerId` is one of them
+/// (the request's is normalized to 12 digits when it is parsed).
+pub(crate) fn owner_ids(name: &'static str, ids: Vec<AccountId>) -> ParamCondition {
+    ParamCondition {
+        name,
+        test: Test::OneOf(
+            ids.iter()
+                .map(|id| Scalar::String(id.as_str().to_owned()))
+                .collect(),
+        ),
+        if_absent: false,
+        case: None,
+        origin: Origin::Shorthand("owner_ids"),
+    }
+}
+
+/// `cache_security_groups` or `ec2_security_groups`: the request's group
+/// name matches one of the patterns.
+pub(crate) fn group_names(
+    key: &'static str,
+    name: &'static str,
+    matcher: NameMatcher,
+) -> ParamCondition {
+    ParamCondition {
+        name,
+        case: Some(matcher.case),
+        test: Test::Matches(matcher),
+        if_absent: false,
+        origin: Origin::Shorthand(key),
+    }
+}
+
+/// Compiles whole-name patterns as `case` compares names (`None`: as
+/// written, which is how names stored in lower case compare too). Every
+/// error is reported through `error(message, hint)`.
+pub(crate) fn name_matcher(
+    patterns: Vec<String>,
+    case: Option<NameCase>,
+    size_limit: usize,
+    mut error: impl FnMut(String, Option<String>),
+) -> Option<NameMatcher> {
+    let case = case.unwrap_or(NameCase::StoredLowercase);
+    let mut ok = true;
+    let mut compiled = Vec::with_capacity(patterns.len());
+    for pattern in &patterns {
+        if pattern.is_empty() {
+            ok = false;
+            error(
+                "empty regex".into(),
+                Some("leave the condition out to match any name".into()),
+            );
+            continue;
+        }
+        match NamePattern::compile(pattern, case) {
+            Ok(matcher) => compiled.push(matcher),
+            Err(e) => {
+                ok = false;
+                error(
+                    format!("`{pattern}` is not a valid regex: {}", regex_reason(&e)),
+                    Some("regexes use Rust regex syntax and must match the whole name, e.g. `prod-[a-z0-9-]+`".into()),
+                );
+            }
+        }
+    }
+    if !ok || patterns.is_empty() {
+        return None;
+    }
+    NameMatcher::new(patterns, compiled, case, size_limit)
+        .map_err(|e| {
+            error(
+                format!("regexes are too large to compile: {}", regex_reason(&e)),
+                Some("simplify the patterns or split the rule".into()),
+            )
+        })
+        .ok()
+}
+
+/// The regex engine's reason, without its echo of the pattern.
+fn regex_reason(error: &regex::Error) -> String {
+    error
+        .to_string()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .to_owned()
 }
 
 fn compile_test(
@@ -389,38 +503,22 @@ fn compile_test(
             (out.len() == items.len()).then_some(Test::OneOf(out))
         }
         "matches" => {
-            let Some(pattern) = value.as_str() else {
-                errors.push(error(
-                    at.into(),
-                    "`matches` must be a quoted regex".into(),
-                    None,
-                ));
-                return None;
-            };
-            let compiled = match case {
-                Some(case) => case.compiled_pattern(pattern),
-                None => Cow::Borrowed(pattern),
-            };
-            match regex::RegexBuilder::new(&format!(r"\A(?:{compiled})\z"))
-                .size_limit(REGEX_SIZE_LIMIT)
-                .build()
-            {
-                Ok(regex) => Some(Test::Matches {
-                    regex,
-                    pattern: pattern.to_owned(),
-                }),
-                Err(e) => {
+            let patterns = match value {
+                Yaml::String(pattern) => vec![pattern.clone()],
+                Yaml::Sequence(_) => strings(value, at, errors)?,
+                _ => {
                     errors.push(error(
                         at.into(),
-                        format!(
-                            "`{pattern}` is not a valid regex: {}",
-                            e.to_string().lines().last().unwrap_or("").trim()
-                        ),
-                        Some("regexes use Rust regex syntax and must match the whole value".into()),
+                        "`matches` must be a quoted regex or a list of them".into(),
+                        None,
                     ));
-                    None
+                    return None;
                 }
-            }
+            };
+            let matcher = name_matcher(patterns, case, REGEX_SIZE_LIMIT, |message, hint| {
+                errors.push(error(at.into(), message, hint))
+            })?;
+            Some(Test::Matches(matcher))
         }
         "range" => {
             let items = sequence(value, at, errors)?;
@@ -600,13 +698,29 @@ fn yaml_text(value: &Yaml) -> String {
 }
 
 impl ParamCondition {
-    /// A `matches` pattern on a name ElastiCache stores in lower case, for
-    /// the linter.
-    pub fn lowercase_pattern(&self) -> Option<&str> {
+    /// The `matches` patterns, for the linter and the index.
+    pub fn matcher(&self) -> Option<&NameMatcher> {
         match &self.test {
-            Test::Matches { pattern, .. } if self.case == Some(NameCase::StoredLowercase) => {
-                Some(pattern)
-            }
+            Test::Matches(matcher) => Some(matcher),
+            _ => None,
+        }
+    }
+
+    /// The values the parameter must have one of, in the form compared,
+    /// when they are a small finite set of strings: for the rule index.
+    pub fn finite_values(&self) -> Option<Vec<std::sync::Arc<str>>> {
+        if self.if_absent {
+            return None;
+        }
+        match &self.test {
+            Test::OneOf(options) => options
+                .iter()
+                .map(|option| match option {
+                    Scalar::String(s) => Some(std::sync::Arc::from(s.as_str())),
+                    _ => None,
+                })
+                .collect(),
+            Test::Matches(matcher) => matcher.finite_names().map(<[_]>::to_vec),
             _ => None,
         }
     }
@@ -624,9 +738,7 @@ impl ParamCondition {
                 (Scalar::Integer(n), Value::Integer(v)) => n == v,
                 _ => false,
             }),
-            (Test::Matches { regex, .. }, Value::String(v)) => {
-                regex.is_match(&key_of(self.case, v))
-            }
+            (Test::Matches(matcher), Value::String(v)) => matcher.is_match(&key_of(self.case, v)),
             (Test::Range { min, max }, Value::Integer(v)) => (min..=max).contains(&v),
             (Test::AllIn(set), Value::List(items)) => items.iter().all(|i| self.in_set(set, i)),
             (Test::AnyIn(set), Value::List(items)) => items.iter().any(|i| self.in_set(set, i)),
@@ -652,7 +764,25 @@ impl ParamCondition {
     /// its value).
     pub fn describe_failure(&self, params: &Params) -> String {
         let name = self.name;
-        let Some(value) = params.get(name) else {
+        let value = params.get(name);
+        if let Origin::Shorthand(_) = self.origin {
+            return match (value.and_then(Value::as_str), &self.test) {
+                (None, _) => format!("the request has no {name}"),
+                (Some(v), Test::OneOf(_)) => {
+                    format!(
+                        "{name} {} is not one of its owner ids",
+                        crate::error::quoted(v)
+                    )
+                }
+                (Some(v), _) => {
+                    format!(
+                        "{name} {} does not match its patterns",
+                        crate::error::quoted(v)
+                    )
+                }
+            };
+        }
+        let Some(value) = value else {
             return format!("the request has no `{name}`");
         };
         // A secret is only ever tested by `present`, whose message never
@@ -665,9 +795,10 @@ impl ParamCondition {
                 shown(),
                 crate::error::backticked(options.iter().map(scalar_text))
             ),
-            Test::Matches { pattern, .. } => {
-                format!("`{name}` {} does not match `{pattern}`", shown())
-            }
+            Test::Matches(matcher) => match &matcher.patterns[..] {
+                [pattern] => format!("`{name}` {} does not match `{pattern}`", shown()),
+                patterns => format!("`{name}` {} matches none of {}", shown(), listed(patterns)),
+            },
             Test::Range { min, max } => format!("`{name}` {} is not from {min} to {max}", shown()),
             Test::AllIn(set) => format!("`{name}` {} has items outside {}", shown(), listed(set)),
             Test::AnyIn(set) => format!("`{name}` {} has none of {}", shown(), listed(set)),
@@ -766,7 +897,11 @@ rules:
         &Tags.Tag.1.Key=team&Tags.Tag.1.Value=payments&Tags.Tag.2.Key=env&Tags.Tag.2.Value=prod";
 
     fn decide(caller: &str, query: &str) -> (Decision, Vec<String>, String) {
-        let policy = compile("policy.yaml", POLICY).unwrap();
+        decide_with(POLICY, caller, query)
+    }
+
+    fn decide_with(policy: &str, caller: &str, query: &str) -> (Decision, Vec<String>, String) {
+        let policy = compile("policy.yaml", policy).unwrap();
         let (request, _) = request::parse(&HttpParts {
             method: "GET",
             path: "/",
@@ -785,6 +920,91 @@ rules:
     fn changed(from: &str, to: &str) -> String {
         assert!(CREATE.contains(from), "{from}");
         CREATE.replace(from, to)
+    }
+
+    #[test]
+    fn the_ingress_keys_are_shorthand_for_parameter_conditions() {
+        let shorthand = r#"
+rules:
+  - id: ingress
+    effect: allow
+    actions: ["*CacheSecurityGroupIngress"]
+    owner_ids: ["1234-5678-1234"]
+    cache_security_groups: ["prod-[a-z]+", "shared"]
+    ec2_security_groups: ["app-(web|db)"]
+  - id: frozen
+    effect: deny
+    cache_security_groups: ["prod-legacy"]
+"#;
+        let params = r#"
+rules:
+  - id: ingress
+    effect: allow
+    actions: ["*CacheSecurityGroupIngress"]
+    params:
+      EC2SecurityGroupOwnerId: {one_of: ["123456781234"]}
+      CacheSecurityGroupName: {matches: ["prod-[a-z]+", "shared"]}
+      EC2SecurityGroupName: {matches: "app-(web|db)"}
+  - id: frozen
+    effect: deny
+    actions: ["*CacheSecurityGroupIngress", DescribeCacheSecurityGroups]
+    params:
+      CacheSecurityGroupName: {matches: "prod-legacy"}
+"#;
+        let ingress = |owner: &str, cache: &str, ec2: &str| {
+            format!(
+                "Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02\
+                 &EC2SecurityGroupOwnerId={owner}&CacheSecurityGroupName={cache}&EC2SecurityGroupName={ec2}"
+            )
+        };
+        for (query, decision) in [
+            (
+                ingress("123456781234", "prod-web", "app-web"),
+                Decision::Allow,
+            ),
+            (
+                ingress("1234-5678-1234", "PROD-Web", "APP-DB"),
+                Decision::Allow,
+            ),
+            (ingress("123456781234", "shared", "app-db"), Decision::Allow),
+            (
+                ingress("999999999999", "prod-web", "app-web"),
+                Decision::Deny,
+            ),
+            (
+                ingress("123456781234", "prod-legacy", "app-web"),
+                Decision::Deny,
+            ),
+            (
+                ingress("123456781234", "dev-web", "app-web"),
+                Decision::Deny,
+            ),
+            (
+                ingress("123456781234", "prod-web", "app-cache"),
+                Decision::Deny,
+            ),
+        ] {
+            let (by_shorthand, rules, message) = decide_with(shorthand, "ci", &query);
+            assert_eq!(by_shorthand, decision, "{query}: {message}");
+            let (by_params, same_rules, _) = decide_with(params, "ci", &query);
+            assert_eq!((by_params, same_rules), (by_shorthand, rules), "{query}");
+        }
+        // The shorthand's denials keep their words.
+        let (_, _, message) = decide_with(
+            shorthand,
+            "ci",
+            &ingress("999999999999", "prod-web", "app-web"),
+        );
+        assert!(
+            message.ends_with("rule `ingress`: EC2SecurityGroupOwnerId `999999999999` is not one of its owner ids"),
+            "{message}"
+        );
+        let (_, _, message) =
+            decide_with(params, "ci", &ingress("123456781234", "dev-web", "app-web"));
+        assert!(
+            message.ends_with("rule `ingress`: `CacheSecurityGroupName` `dev-web` matches none of [`prod-[a-z]+`, `shared`]"),
+            "{message}"
+        );
     }
 
     #[test]

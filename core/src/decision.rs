@@ -6,11 +6,7 @@ use std::fmt::Write as _;
 
 use crate::error::quoted;
 pub use crate::facts::RequestFacts;
-use crate::names;
 use crate::policy::Policy;
-use crate::request::{
-    CACHE_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_OWNER_ID,
-};
 use crate::rule::{Effect, Mode, Rule};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -35,10 +31,8 @@ pub enum Condition {
     /// The caller is one the rule's `except_callers` excepts.
     ExceptedCaller,
     Region,
-    OwnerId,
-    CacheSecurityGroup,
-    Ec2SecurityGroup,
-    /// The rule's `params` condition of this index.
+    /// The rule's parameter condition of this index (the ingress keys'
+    /// first, then `params:`).
     Param(u16),
 }
 
@@ -132,22 +126,13 @@ impl Policy {
     }
 
     /// Deciding from candidates lets the tests compare the index's answer
-    /// with a scan of every rule naming the action. The EC2 group name is
-    /// put in the form it is compared in once, here, for the index and
-    /// every rule.
+    /// with a scan of every rule naming the action.
     fn decide<C: Iterator<Item = usize> + Clone>(
         &self,
         facts: &RequestFacts<'_>,
         candidates: impl FnOnce(&RequestFacts<'_>) -> C,
         has_shadow_rules: bool,
     ) -> Response {
-        let ec2_key = facts
-            .ec2_security_group
-            .map(|name| names::EC2_SECURITY_GROUP_NAMES.key(name));
-        let facts = &RequestFacts {
-            ec2_security_group: ec2_key.as_deref(),
-            ..*facts
-        };
         let candidates = candidates(facts);
         let mut response = self.evaluate(facts, candidates.clone(), Mode::Enforce);
         if has_shadow_rules {
@@ -272,27 +257,6 @@ fn first_failed_condition(rule: &Rule, facts: &RequestFacts<'_>) -> Option<Condi
             return Some(Condition::Region);
         }
     }
-    if let Some(owner_ids) = &rule.owner_ids {
-        if !facts.owner_id.is_some_and(|id| owner_ids.contains(&id)) {
-            return Some(Condition::OwnerId);
-        }
-    }
-    if let Some(matcher) = &rule.cache_security_groups {
-        if !facts
-            .cache_security_group
-            .is_some_and(|n| matcher.is_match(n))
-        {
-            return Some(Condition::CacheSecurityGroup);
-        }
-    }
-    if let Some(matcher) = &rule.ec2_security_groups {
-        if !facts
-            .ec2_security_group
-            .is_some_and(|n| matcher.is_match(n))
-        {
-            return Some(Condition::Ec2SecurityGroup);
-        }
-    }
     for (index, condition) in rule.params.iter().enumerate() {
         if !condition.holds(facts.params) {
             return Some(Condition::Param(index as u16));
@@ -385,47 +349,23 @@ fn subject(facts: &RequestFacts<'_>) -> String {
     }
 }
 
+/// A failed condition that is not on a parameter (those are said when the
+/// mismatch is found, in `Mismatch::param_detail`).
 fn describe(condition: Condition, facts: &RequestFacts<'_>) -> String {
-    let (name, value) = match condition {
-        Condition::ExceptedCaller => {
-            return format!(
-                "caller {} is one of its excepted callers",
-                quoted(facts.caller.unwrap_or_default())
-            )
-        }
-        // Said when the mismatch was found (`Mismatch::param_detail`).
-        Condition::Param(_) => return String::new(),
-        Condition::Caller => {
-            return match facts.caller {
-                Some(caller) => format!("caller {} is not one of its callers", quoted(caller)),
-                None => "the request has no authenticated caller".to_owned(),
-            }
-        }
-        Condition::Region => {
-            return format!(
-                "region {} is not one of its regions",
-                quoted(facts.region.as_str())
-            )
-        }
-        Condition::OwnerId => (
-            EC2_SECURITY_GROUP_OWNER_ID,
-            facts.owner_id.map(|id| id.to_string()),
+    match condition {
+        Condition::ExceptedCaller => format!(
+            "caller {} is one of its excepted callers",
+            quoted(facts.caller.unwrap_or_default())
         ),
-        Condition::CacheSecurityGroup => (
-            CACHE_SECURITY_GROUP_NAME,
-            facts.cache_security_group.map(str::to_owned),
+        Condition::Caller => match facts.caller {
+            Some(caller) => format!("caller {} is not one of its callers", quoted(caller)),
+            None => "the request has no authenticated caller".to_owned(),
+        },
+        Condition::Region => format!(
+            "region {} is not one of its regions",
+            quoted(facts.region.as_str())
         ),
-        Condition::Ec2SecurityGroup => (
-            EC2_SECURITY_GROUP_NAME,
-            facts.ec2_security_group.map(str::to_owned),
-        ),
-    };
-    match value {
-        Some(value) if condition == Condition::OwnerId => {
-            format!("{name} {} is not one of its owner ids", quoted(&value))
-        }
-        Some(value) => format!("{name} {} does not match its patterns", quoted(&value)),
-        None => format!("the request has no {name}"),
+        Condition::Param(_) => String::new(),
     }
 }
 
@@ -585,22 +525,21 @@ rules:
             "{message}"
         );
         let region = Region::parse("us-east-1").unwrap();
-        let request = |group| RequestFacts {
-            action: Action::from_name("CreateCacheCluster").unwrap(),
+        let action = Action::from_name("DescribeCacheSecurityGroups").unwrap();
+        let (legacy, none) = (
+            ingress(action, None, Some("prod-legacy"), None),
+            ingress(action, None, None, None),
+        );
+        let request = |params| RequestFacts {
+            action,
             caller: None,
             region: &region,
-            owner_id: None,
-            cache_security_group: group,
-            ec2_security_group: None,
-            params: &crate::params::EMPTY,
+            params,
         };
-        assert_eq!(
-            policy.is_authorized(&request(Some("prod-legacy"))).reason,
-            ["legacy"]
-        );
-        assert!(policy.is_authorized(&request(Some("prod-legacy"))).decision == Decision::Deny);
+        assert_eq!(policy.is_authorized(&request(&legacy)).reason, ["legacy"]);
+        assert!(policy.is_authorized(&request(&legacy)).decision == Decision::Deny);
         // A deny condition on a parameter does not apply when it is absent.
-        assert_eq!(policy.is_authorized(&request(None)).reason, ["all"]);
+        assert_eq!(policy.is_authorized(&request(&none)).reason, ["all"]);
     }
 
     #[test]
@@ -665,9 +604,6 @@ rules:
             action: Action::from_name("DeleteCacheCluster").unwrap(),
             caller,
             region: &region,
-            owner_id: None,
-            cache_security_group: None,
-            ec2_security_group: None,
             params: &crate::params::EMPTY,
         };
         assert_eq!(
@@ -691,9 +627,6 @@ rules:
                 action,
                 caller: None,
                 region: &region,
-                owner_id: None,
-                cache_security_group: None,
-                ec2_security_group: None,
                 params: &crate::params::EMPTY,
             };
             assert_eq!(policy.is_authorized(&facts).decision, Decision::Deny);
@@ -717,17 +650,39 @@ rules:
     actions: ["Describe*"]
 "#;
 
+    /// The ingress parameters the action has, as a parsed request holds
+    /// them (owner ids normalized to their 12 digits).
+    fn ingress(
+        action: Action,
+        owner: Option<&str>,
+        cache: Option<&str>,
+        ec2: Option<&str>,
+    ) -> crate::params::Params {
+        let owner = owner.map(|o| AccountId::parse(o).unwrap());
+        let given = [
+            (
+                "EC2SecurityGroupOwnerId",
+                owner.as_ref().map(AccountId::as_str),
+            ),
+            ("CacheSecurityGroupName", cache),
+            ("EC2SecurityGroupName", ec2),
+        ];
+        let given = given
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?)));
+        crate::params::Params::of_strings(action.operation().input(), given)
+    }
+
     fn decide_with(policy: &str, case: Case) -> (Response, String) {
         let policy = compile("p.yaml", policy).unwrap();
         let region = Region::parse(case.region).unwrap();
+        let action = Action::from_name(case.action).unwrap();
+        let params = ingress(action, case.owner, case.cache, case.ec2);
         let facts = RequestFacts {
-            action: Action::from_name(case.action).unwrap(),
+            action,
             caller: case.caller,
             region: &region,
-            owner_id: case.owner.map(|o| AccountId::parse(o).unwrap()),
-            cache_security_group: case.cache,
-            ec2_security_group: case.ec2,
-            params: &crate::params::EMPTY,
+            params: &params,
         };
         let response = policy.is_authorized(&facts);
         let message = response.denial_message(&facts, DenialDetail::Full);
@@ -818,14 +773,18 @@ rules:
     fn a_caller_is_told_only_what_concerns_it() {
         let policy = compile("p.yaml", POLICY).unwrap();
         let region = Region::parse("us-west-2").unwrap();
+        let action = Action::from_name("AuthorizeCacheSecurityGroupIngress").unwrap();
+        let params = ingress(
+            action,
+            Some("123456781234"),
+            Some("prod-web"),
+            Some("app-web"),
+        );
         let facts = RequestFacts {
-            action: Action::from_name("AuthorizeCacheSecurityGroupIngress").unwrap(),
+            action,
             caller: Some("ci-deployer"),
             region: &region,
-            owner_id: AccountId::parse("123456781234"),
-            cache_security_group: Some("prod-web"),
-            ec2_security_group: Some("app-web"),
-            params: &crate::params::EMPTY,
+            params: &params,
         };
         let response = policy.is_authorized(&facts);
         assert_eq!(
@@ -838,9 +797,15 @@ rules:
             "{full}"
         );
         // A deny rule that decided is named, with its message, either way.
+        let legacy = ingress(
+            action,
+            Some("123456781234"),
+            Some("prod-legacy"),
+            Some("app-web"),
+        );
         let frozen = RequestFacts {
             region: &Region::parse("us-east-1").unwrap(),
-            cache_security_group: Some("prod-legacy"),
+            params: &legacy,
             ..facts
         };
         let response = policy.is_authorized(&frozen);
@@ -979,9 +944,10 @@ rules:
                 subset(&OWNERS),
                 subset(&PATTERNS),
                 subset(&PATTERNS),
+                (subset(&NAMES), any::<bool>()),
             )
                 .prop_map(
-                    |(deny, shadow, actions, callers, regions, owners, cache, ec2)| {
+                    |(deny, shadow, actions, callers, regions, owners, cache, ec2, (names, absent))| {
                         let list = |key: &str, values: Option<Vec<&str>>| {
                             values.map_or(String::new(), |v| {
                                 let quoted: Vec<String> =
@@ -989,8 +955,17 @@ rules:
                                 format!("    {key}: [{}]\n", quoted.join(", "))
                             })
                         };
+                        // On a parameter all three actions have, with an
+                        // absent one matching or not.
+                        let params = names.map_or(String::new(), |names| {
+                            format!(
+                                "    params: {{CacheSecurityGroupName: {{one_of: [{}], if_absent: {}}}}}\n",
+                                names.join(", "),
+                                if absent { "match" } else { "no_match" }
+                            )
+                        });
                         format!(
-                            "    effect: {}\n{}    actions: [{}]\n{}{}{}{}{}",
+                            "    effect: {}\n{}    actions: [{}]\n{}{}{}{}{}{}",
                             if deny { "deny" } else { "allow" },
                             if shadow { "    mode: shadow\n" } else { "" },
                             actions.join(", "),
@@ -999,6 +974,7 @@ rules:
                             list("owner_ids", owners),
                             list("cache_security_groups", cache),
                             list("ec2_security_groups", ec2),
+                            params,
                         )
                     },
                 )
@@ -1022,14 +998,13 @@ rules:
                 }
                 let policy = compile("p.yaml", &text).unwrap();
                 let region = Region::parse(region).unwrap();
+                let action = Action::from_name(action).unwrap();
+                let params = ingress(action, owner, cache, ec2);
                 let facts = RequestFacts {
-                    action: Action::from_name(action).unwrap(),
+                    action,
                     caller,
                     region: &region,
-                    owner_id: owner.map(|o| AccountId::parse(o).unwrap()),
-                    cache_security_group: cache,
-                    ec2_security_group: ec2,
-                    params: &crate::params::EMPTY,
+                    params: &params,
                 };
                 let rules = &policy.by_action[facts.action.index()];
                 let scanned = policy.decide(&facts, |_| rules.all.iter().copied(), rules.has_shadow_rules);

@@ -202,7 +202,7 @@ impl Diagnostics {
     pub fn finish<T>(
         mut self,
         result: Result<T, Reported>,
-        positions: &Positions,
+        positions: &Positions<'_>,
     ) -> Result<T, Diagnostics> {
         match result {
             Ok(value) if self.errors.is_empty() => return Ok(value),

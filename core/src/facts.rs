@@ -1,8 +1,8 @@
-//! What the policy looks at: the typed request's guarded parameters, with
-//! who asked and for which region. Built by the request path, read by the
+//! What the policy looks at: the typed request's parameters, with who
+//! asked and for which region. Built by the request path, read by the
 //! rule index and the decision.
 
-use crate::model::{AccountId, Action, Region};
+use crate::model::{Action, Region};
 use crate::params::Params;
 use crate::request::ElastiCacheRequest;
 
@@ -13,10 +13,7 @@ pub struct RequestFacts<'a> {
     /// The authenticated caller's name.
     pub caller: Option<&'a str>,
     pub region: &'a Region,
-    pub owner_id: Option<AccountId>,
-    pub cache_security_group: Option<&'a str>,
-    pub ec2_security_group: Option<&'a str>,
-    /// Every other parameter, typed.
+    /// Every parameter but `Action` and `Version`, typed.
     pub params: &'a Params,
 }
 
@@ -30,9 +27,6 @@ impl<'a> RequestFacts<'a> {
             action: request.action,
             caller,
             region,
-            owner_id: request.ec2_security_group_owner_id,
-            cache_security_group: request.cache_security_group_name.as_deref(),
-            ec2_security_group: request.ec2_security_group_name.as_deref(),
             params: &request.params,
         }
     }

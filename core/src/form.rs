@@ -7,9 +7,10 @@
 //! characters. Encoding is canonical (RFC 3986 unreserved characters stay,
 //! everything else is `%XX`), so what the proxy forwards has one reading.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use crate::encoding::{hex_value, is_unreserved, percent_encode};
+use crate::encoding::{hex_value, percent_encode};
 
 /// Longest parameter name accepted; ElastiCache's longest are far shorter.
 const MAX_NAME_LEN: usize = 255;
@@ -52,15 +53,31 @@ impl fmt::Display for FormError {
     }
 }
 
-/// Decodes a form body or query string into its pairs, in order.
-pub fn decode(input: &[u8]) -> Result<Vec<(String, String)>, FormError> {
+/// One decoded pair: the name as sent (names are never encoded), and the
+/// value, borrowed from the input unless it had escapes to decode.
+pub type Pair<'a> = (&'a str, Cow<'a, str>);
+
+/// Decodes a form body or query string into its pairs, in order. Only a
+/// value with an escape or a `+` is copied: the rest borrow from `input`.
+pub fn decode(input: &[u8]) -> Result<Vec<Pair<'_>>, FormError> {
     if input.is_empty() {
         return Ok(Vec::new());
     }
-    input.split(|b| *b == b'&').map(decode_pair).collect()
+    // Checked as UTF-8 once, so that names and raw values are slices of it;
+    // input that is not is rejected below, pair by pair, for what it holds.
+    let text = std::str::from_utf8(input).ok();
+    let mut pairs = Vec::with_capacity(1 + input.iter().filter(|b| **b == b'&').count());
+    let mut start = 0;
+    for pair in input.split(|b| *b == b'&') {
+        let end = start + pair.len();
+        pairs.push(decode_pair(pair, text.and_then(|t| t.get(start..end)))?);
+        start = end + 1;
+    }
+    Ok(pairs)
 }
 
-fn decode_pair(pair: &[u8]) -> Result<(String, String), FormError> {
+/// `text` is `pair` as text, when the input was UTF-8.
+fn decode_pair<'a>(pair: &'a [u8], text: Option<&'a str>) -> Result<Pair<'a>, FormError> {
     if pair.is_empty() {
         return Err(FormError::EmptyPair);
     }
@@ -72,24 +89,62 @@ fn decode_pair(pair: &[u8]) -> Result<(String, String), FormError> {
     let (raw_name, raw_value) = (&pair[..eq], &pair[eq + 1..]);
     let name_ok = !raw_name.is_empty()
         && raw_name.len() <= MAX_NAME_LEN
-        && raw_name
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    let name = String::from_utf8_lossy(raw_name).into_owned();
-    if !name_ok {
-        return Err(FormError::BadName { name });
-    }
-    let value = decode_value(raw_value, &name)?;
+        && raw_name.iter().all(|&b| BYTES[usize::from(b)] & NAME != 0);
+    // `=` is ASCII, so the text splits where the bytes do.
+    let (name_text, value_text) = match text {
+        Some(text) => (text.get(..eq), text.get(eq + 1..)),
+        None => (None, None),
+    };
+    // A plain name is ASCII, so it is its own text.
+    let name = match name_text.or_else(|| std::str::from_utf8(raw_name).ok()) {
+        Some(name) if name_ok => name,
+        _ => {
+            return Err(FormError::BadName {
+                name: String::from_utf8_lossy(raw_name).into_owned(),
+            })
+        }
+    };
+    let value = decode_value(raw_value, value_text, name)?;
     Ok((name, value))
 }
 
-fn decode_value(raw: &[u8], name: &str) -> Result<String, FormError> {
+/// What each byte may be: [`NAME`] in a parameter name, [`RAW`] unencoded
+/// in a value (see [`is_raw_value_byte`]).
+const BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        let unreserved = byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~');
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-') {
+            table[b] |= NAME;
+        }
+        if unreserved
+            || matches!(
+                byte,
+                b':' | b'/' | b',' | b'*' | b'@' | b'!' | b'$' | b'\'' | b'(' | b')'
+            )
+        {
+            table[b] |= RAW;
+        }
+        b += 1;
+    }
+    table
+};
+const NAME: u8 = 1;
+const RAW: u8 = 2;
+
+fn decode_value<'a>(
+    raw: &'a [u8],
+    text: Option<&'a str>,
+    name: &str,
+) -> Result<Cow<'a, str>, FormError> {
     // Most values need no decoding: bytes that may stand raw are printable
     // ASCII, so they are the value itself, valid UTF-8 with no control
     // character.
     if raw.iter().all(|&b| is_raw_value_byte(b)) {
-        if let Ok(text) = std::str::from_utf8(raw) {
-            return Ok(text.to_owned());
+        if let Some(text) = text.or_else(|| std::str::from_utf8(raw).ok()) {
+            return Ok(Cow::Borrowed(text));
         }
     }
     let mut bytes = Vec::with_capacity(raw.len());
@@ -131,7 +186,7 @@ fn decode_value(raw: &[u8], name: &str) -> Result<String, FormError> {
             name: name.to_owned(),
         });
     }
-    Ok(value)
+    Ok(Cow::Owned(value))
 }
 
 /// Bytes a value may hold unencoded: RFC 3986 unreserved characters and the
@@ -139,11 +194,7 @@ fn decode_value(raw: &[u8], name: &str) -> Result<String, FormError> {
 /// quotes, brackets, spaces and anything outside printable ASCII must be
 /// percent-encoded, as every SDK does.
 fn is_raw_value_byte(b: u8) -> bool {
-    is_unreserved(b)
-        || matches!(
-            b,
-            b':' | b'/' | b',' | b'*' | b'@' | b'!' | b'$' | b'\'' | b'(' | b')'
-        )
+    BYTES[usize::from(b)] & RAW != 0
 }
 
 /// One name or value: percent-encoded, with a space as `+`, as botocore and
@@ -175,10 +226,18 @@ pub fn encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encoding::is_unreserved;
     use proptest::prelude::*;
 
+    fn owned(pairs: Vec<Pair<'_>>) -> Vec<(String, String)> {
+        pairs
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v.into_owned()))
+            .collect()
+    }
+
     fn pairs(input: &str) -> Vec<(String, String)> {
-        decode(input.as_bytes()).unwrap()
+        owned(decode(input.as_bytes()).unwrap())
     }
 
     #[test]
@@ -275,6 +334,20 @@ mod tests {
     }
 
     #[test]
+    fn byte_classes_are_the_documented_ones() {
+        for b in 0..=255u8 {
+            let name = b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+            let raw = is_unreserved(b)
+                || matches!(
+                    b,
+                    b':' | b'/' | b',' | b'*' | b'@' | b'!' | b'$' | b'\'' | b'(' | b')'
+                );
+            assert_eq!(BYTES[usize::from(b)] & NAME != 0, name, "{b:#04x}");
+            assert_eq!(is_raw_value_byte(b), raw, "{b:#04x}");
+        }
+    }
+
+    #[test]
     fn encodes_canonically() {
         assert_eq!(
             encode([("Action", "X"), ("Name", "a b+c/é~")]),
@@ -292,7 +365,7 @@ mod tests {
             list in proptest::collection::vec((name_strategy(), "[^\\p{Cc}]{0,40}"), 0..8)
         ) {
             let encoded = encode(list.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-            let decoded = decode(encoded.as_bytes()).unwrap();
+            let decoded = owned(decode(encoded.as_bytes()).unwrap());
             prop_assert_eq!(decoded, list);
         }
 
@@ -320,7 +393,7 @@ mod tests {
         #[test]
         fn decoded_pairs_re_encode_to_a_form_that_decodes_the_same(input in "[A-Za-z0-9=&%+._~-]{0,80}") {
             if let Ok(decoded) = decode(input.as_bytes()) {
-                let again = encode(decoded.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+                let again = encode(decoded.iter().map(|(n, v)| (*n, v.as_ref())));
                 prop_assert_eq!(decode(again.as_bytes()).unwrap(), decoded);
             }
         }

@@ -3,10 +3,11 @@
 //! regexes that match any name or never a name in the form AWS stores it,
 //! and callers the callers file lacks. Pure; used by `check` and reloads.
 
+use crate::conditions::{Origin, ParamCondition, Test};
 use crate::model::{did_you_mean, Action};
 use crate::names::{self, NameCase};
 use crate::policy::Policy;
-use crate::rule::{Effect, Mode, NameMatcher, Rule};
+use crate::rule::{Effect, Mode, Rule};
 
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct PolicyWarning {
@@ -15,14 +16,6 @@ pub struct PolicyWarning {
     pub index: usize,
     pub field: Option<&'static str>,
     pub message: String,
-}
-
-/// The actions whose model has `CacheSecurityGroupName`.
-fn carries_cache_security_group(action: Action) -> bool {
-    action
-        .operation()
-        .member(crate::request::CACHE_SECURITY_GROUP_NAME)
-        .is_some()
 }
 
 /// Names no real cache or EC2 security group name would avoid: if a regex
@@ -55,63 +48,64 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
             message,
         };
         let own = &actions[index];
+        // An ingress key on a parameter none of the rule's actions has (a
+        // `params:` condition on one is an error when the policy loads).
+        let lacking = ["owner_ids", "ec2_security_groups", "cache_security_groups"]
+            .into_iter()
+            .find(|&key| {
+                rule.params.iter().any(|c| {
+                    c.origin == Origin::Shorthand(key)
+                        && !own.iter().any(|a| a.operation().member(c.name).is_some())
+                })
+            });
+        match lacking {
+            Some(field @ "cache_security_groups") => out.push(warn(
+                Some(field),
+                "the rule can never match: none of its actions has a `CacheSecurityGroupName`"
+                    .into(),
+            )),
+            Some(field) => out.push(warn(
+                Some(field),
+                format!(
+                    "the rule can never match: `{field}` only applies to AuthorizeCacheSecurityGroupIngress and RevokeCacheSecurityGroupIngress, and the rule names neither"
+                ),
+            )),
+            None => {}
+        }
         for condition in &rule.params {
-            if let Some(pattern) = condition.lowercase_pattern() {
-                if !matches_lowercase(pattern) {
-                    out.push(warn(
-                        Some("params"),
+            let Some(matcher) = condition.matcher() else {
+                continue;
+            };
+            let field = condition.origin.field();
+            for pattern in &matcher.patterns {
+                let lowercase = condition.case == Some(NameCase::StoredLowercase);
+                match condition.origin {
+                    Origin::Params if lowercase && !matches_lowercase(pattern) => out.push(warn(
+                        Some(field),
                         format!(
                             "the `matches` pattern `{pattern}` of `{}` can never match: ElastiCache stores it in lower case, and the proxy decides on that form (hint: write the pattern in lower case)",
                             condition.name
                         ),
-                    ));
-                }
-            }
-        }
-        if rule.owner_ids.is_some() || rule.ec2_security_groups.is_some() {
-            if !own.iter().any(|a| a.is_ingress_change()) {
-                let field = if rule.owner_ids.is_some() {
-                    "owner_ids"
-                } else {
-                    "ec2_security_groups"
-                };
-                out.push(warn(
-                    Some(field),
-                    format!(
-                        "the rule can never match: `{field}` only applies to AuthorizeCacheSecurityGroupIngress and RevokeCacheSecurityGroupIngress, and the rule names neither"
-                    ),
-                ));
-            }
-        } else if rule.cache_security_groups.is_some()
-            && !own.iter().any(|&a| carries_cache_security_group(a))
-        {
-            out.push(warn(
-                Some("cache_security_groups"),
-                "the rule can never match: none of its actions has a `CacheSecurityGroupName`"
-                    .into(),
-            ));
-        }
-        for (field, matcher) in [
-            ("cache_security_groups", &rule.cache_security_groups),
-            ("ec2_security_groups", &rule.ec2_security_groups),
-        ] {
-            let Some(matcher) = matcher else { continue };
-            for pattern in &matcher.patterns {
-                if matcher.case == NameCase::StoredLowercase && !matches_lowercase(pattern) {
-                    out.push(warn(
-                        Some(field),
-                        format!(
-                            "`{pattern}` can never match: ElastiCache stores cache security group names in lower case, and the proxy decides on that form (hint: write the pattern in lower case)"
-                        ),
-                    ));
-                }
-                if matches_everything(pattern, matcher.case) {
-                    out.push(warn(
-                        Some(field),
-                        format!(
-                            "`{pattern}` matches any name; leave `{field}` out if that is meant"
-                        ),
-                    ));
+                    )),
+                    Origin::Params => {}
+                    Origin::Shorthand(_) => {
+                        if lowercase && !matches_lowercase(pattern) {
+                            out.push(warn(
+                                Some(field),
+                                format!(
+                                    "`{pattern}` can never match: ElastiCache stores cache security group names in lower case, and the proxy decides on that form (hint: write the pattern in lower case)"
+                                ),
+                            ));
+                        }
+                        if matches_everything(pattern, matcher.case) {
+                            out.push(warn(
+                                Some(field),
+                                format!(
+                                    "`{pattern}` matches any name; leave `{field}` out if that is meant"
+                                ),
+                            ));
+                        }
+                    }
                 }
             }
         }
@@ -203,23 +197,32 @@ fn covers(deny: &Rule, allow: &Rule) -> bool {
             (Some(_), None) => false,
         }
     }
-    fn names(deny: &Option<NameMatcher>, allow: &Option<NameMatcher>) -> bool {
-        match (deny, allow) {
-            (None, _) => true,
-            (Some(d), _) if d.patterns.iter().any(|p| matches_everything(p, d.case)) => true,
-            (Some(d), Some(a)) => a.patterns.iter().all(|p| d.patterns.contains(p)),
-            (Some(_), None) => false,
+    // Each of the deny's parameter conditions must hold wherever one of the
+    // allow's on the same parameter does. Only value sets and patterns are
+    // judged; a deny with another test, or with exceptions, may let
+    // through what the allow matches.
+    fn param(deny: &ParamCondition, allow: &ParamCondition) -> bool {
+        if deny.name != allow.name || deny.if_absent || allow.if_absent {
+            return false;
+        }
+        match (&deny.test, &allow.test) {
+            (Test::OneOf(d), Test::OneOf(a)) => a.iter().all(|x| d.contains(x)),
+            (Test::Matches(d), _) if d.patterns.iter().any(|p| matches_everything(p, d.case)) => {
+                true
+            }
+            (Test::Matches(d), Test::Matches(a)) => {
+                a.patterns.iter().all(|p| d.patterns.contains(p))
+            }
+            _ => false,
         }
     }
-    // A deny with parameter conditions, or with exceptions, is not judged:
-    // it may let through what the allow matches.
-    deny.params.is_empty()
-        && deny.except_callers.is_none()
+    deny.except_callers.is_none()
         && list(&deny.callers, &allow.callers)
         && list(&deny.regions, &allow.regions)
-        && list(&deny.owner_ids, &allow.owner_ids)
-        && names(&deny.cache_security_groups, &allow.cache_security_groups)
-        && names(&deny.ec2_security_groups, &allow.ec2_security_groups)
+        && deny
+            .params
+            .iter()
+            .all(|d| allow.params.iter().any(|a| param(d, a)))
 }
 
 #[cfg(test)]

@@ -9,8 +9,6 @@
 //! and `Name=` when empty; a structure's members are `Name.Member`; a map
 //! entry is `Name.entry.N.key` and `Name.entry.N.value`.
 
-use std::collections::BTreeMap;
-
 use crate::encoding::{civil_from_days, civil_seconds};
 use crate::error::ParseError;
 use crate::model::{did_you_mean, Action};
@@ -109,7 +107,7 @@ impl Params {
 
     /// The member of that query name, and its value.
     pub fn entry(&self, query_name: &str) -> Option<(&'static Member, &Value)> {
-        let (member, value) = &self.members[self.find(query_name).ok()?];
+        let (member, value) = &self.members[self.position(query_name)?];
         Some((*member, value))
     }
 
@@ -126,10 +124,42 @@ impl Params {
         self.members.len()
     }
 
-    /// Takes a member out, for the parameters the request keeps typed.
-    pub fn remove(&mut self, query_name: &str) -> Option<Value> {
+    /// String members by query name, taken as the parser would have typed
+    /// them (names the structure lacks, or that are not strings, are left
+    /// out): for facts made without a request, in tests and fuzzing.
+    pub fn of_strings<'a>(
+        structure: &'static Structure,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Params {
+        let mut params = Params::default();
+        for (name, value) in pairs {
+            if let Some(member) = structure.member(name) {
+                if let Kind::String(_) = member.shape().kind() {
+                    params.insert(member, Value::String(value.to_owned()));
+                }
+            }
+        }
+        params
+    }
+
+    pub fn get_mut(&mut self, query_name: &str) -> Option<&mut Value> {
         let index = self.find(query_name).ok()?;
+        Some(&mut self.members[index].1)
+    }
+
+    /// Takes a member out.
+    pub fn remove(&mut self, query_name: &str) -> Option<Value> {
+        let index = self.position(query_name)?;
         Some(self.members.remove(index).1)
+    }
+
+    /// Where the member of that query name is. A structure has a few dozen
+    /// members at most, and a scan for an equal name mostly compares
+    /// lengths, which is cheaper than ordering names.
+    fn position(&self, query_name: &str) -> Option<usize> {
+        self.members
+            .iter()
+            .position(|(m, _)| m.query_name() == query_name)
     }
 
     fn find(&self, query_name: &str) -> Result<usize, usize> {
@@ -214,14 +244,25 @@ fn push_value(shape: &Shape, value: &Value, name: String, out: &mut Vec<(String,
 struct Flat<'a> {
     full: &'a str,
     value: &'a str,
+    /// The name's first 8 bytes as a big-endian number, zero-padded: two
+    /// names whose numbers differ order as their numbers do, so most
+    /// comparisons while sorting are of one number.
+    key: u64,
 }
 
 impl<'a> Flat<'a> {
     /// The name segment starting at `offset`, and where it ends.
     fn segment(&self, offset: usize) -> (&'a str, usize) {
         let rest = self.full.get(offset..).unwrap_or("");
-        let length = rest.find('.').unwrap_or(rest.len());
+        let length = rest.bytes().position(|b| b == b'.').unwrap_or(rest.len());
         (&rest[..length], offset + length)
+    }
+
+    /// Whether the segment at `offset` is `head`.
+    fn has_segment(&self, offset: usize, head: &str) -> bool {
+        let name = self.full.as_bytes();
+        let end = offset + head.len();
+        name.get(offset..end) == Some(head.as_bytes()) && matches!(name.get(end), None | Some(b'.'))
     }
 }
 
@@ -235,18 +276,32 @@ struct Context {
 }
 
 /// Parses the parameters of `action` (all but `Action`, `Version` and the
-/// signature's) against its input structure.
+/// signature's), given as name and value in any order, against its input
+/// structure. A name given twice is rejected.
 pub fn parse(
     action: Action,
     input: &'static Structure,
-    params: &BTreeMap<String, String>,
+    params: &[(&str, &str)],
 ) -> Result<Params, ParseError> {
     // Sorted by name, so each member's parameters, each list item's and
     // each structure member's are next to one another at every level.
-    let flats: Vec<Flat<'_>> = params
+    let mut flats: Vec<Flat<'_>> = params
         .iter()
-        .map(|(name, value)| Flat { full: name, value })
+        .map(|&(full, value)| {
+            let mut head = [0u8; 8];
+            let length = full.len().min(8);
+            head[..length].copy_from_slice(&full.as_bytes()[..length]);
+            Flat {
+                full,
+                value,
+                key: u64::from_be_bytes(head),
+            }
+        })
         .collect();
+    flats.sort_unstable_by(|a, b| a.key.cmp(&b.key).then_with(|| a.full.cmp(b.full)));
+    if let Some(pair) = flats.windows(2).find(|w| w[0].full == w[1].full) {
+        return Err(ParseError::Repeated(pair[0].full.to_owned()));
+    }
     let context = Context {
         action,
         case: None,
@@ -264,10 +319,11 @@ fn runs<'f, 'a>(
     std::iter::from_fn(move || {
         let first = rest.first()?;
         let (head, end) = first.segment(offset);
-        let length = rest
+        // Sorted, so the run ends at the first name of another segment.
+        let length = rest[1..]
             .iter()
-            .position(|f| f.segment(offset).0 != head)
-            .unwrap_or(rest.len());
+            .position(|f| !f.has_segment(offset, head))
+            .map_or(rest.len(), |i| i + 1);
         let (run, after) = rest.split_at(length);
         rest = after;
         Some((head, end, run))
@@ -285,8 +341,22 @@ fn structure(
         members: Vec::with_capacity(flats.len().min(shape.members().len())),
     };
     let mut required = 0;
+    // Heads come in name order (but for names with `-` or `_`, which sort
+    // before `.`), as the members do: each is looked for after the last.
+    let mut next = 0;
     for (head, end, run) in runs(flats, offset) {
-        let Some(member) = shape.member(head) else {
+        // A scan for an equal name mostly compares lengths; a head out of
+        // order (or unknown) is looked up among all the members.
+        let members = shape.members();
+        let after = members.get(next..).unwrap_or(&[]);
+        let found = match after.iter().position(|m| m.query_name() == head) {
+            Some(i) => Some(next + i),
+            None => members.binary_search_by(|m| m.query_name().cmp(head)).ok(),
+        };
+        let Some(member) = found.map(|i| {
+            next = i + 1;
+            &members[i]
+        }) else {
             let hint = did_you_mean(head, shape.members().iter().map(Member::query_name))
                 .map(|close| format!("{}{close}", &run[0].full[..offset]));
             return Err(ParseError::UnexpectedParameter {
@@ -693,15 +763,7 @@ mod tests {
 
     fn parse_pairs(action: &str, pairs: &[(&str, &str)]) -> Result<Params, ParseError> {
         let operation = operation(action).unwrap();
-        let params: BTreeMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        parse(
-            Action::from_name(action).unwrap(),
-            operation.input(),
-            &params,
-        )
+        parse(Action::from_name(action).unwrap(), operation.input(), pairs)
     }
 
     fn pairs_of(params: &Params) -> Vec<(String, String)> {
@@ -1055,8 +1117,10 @@ mod tests {
             let operation = &operations[rng.below(operations.len() as u64) as usize];
             let action = Action::from_name(operation.name()).unwrap();
             let params = params_of(&mut rng, operation.input(), 0);
-            let pairs: BTreeMap<String, String> = pairs_of(&params).into_iter().collect();
-            let again = parse(action, operation.input(), &pairs);
+            let pairs = pairs_of(&params);
+            let borrowed: Vec<(&str, &str)> =
+                pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let again = parse(action, operation.input(), &borrowed);
             proptest::prop_assert_eq!(again.as_ref(), Ok(&params), "{:?}", pairs);
         }
     }

@@ -7,11 +7,15 @@ use std::sync::Arc;
 
 use serde_yaml::Value;
 
+use crate::conditions::{self, ParamCondition};
 use crate::diagnostics::{found, syntax_error, unknown_keys, Diagnostics, Place, Reported};
 use crate::model::{did_you_mean, AccountId, Action, Region};
 use crate::names::{self, NameCase};
+use crate::request::{
+    CACHE_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_OWNER_ID,
+};
+use crate::rule::Rule;
 pub use crate::rule::{Effect, Mode};
-use crate::rule::{NameMatcher, NamePattern, Rule};
 use crate::rule_index::{self, ActionRules};
 use crate::yaml_positions::Positions;
 
@@ -69,10 +73,10 @@ pub fn compile(file: &str, text: &str) -> Result<Policy, Diagnostics> {
 
 fn compile_value(
     text: &str,
-    positions: &Positions,
+    positions: &Positions<'_>,
     out: &mut Diagnostics,
 ) -> Result<Policy, Reported> {
-    let top: Value = serde_yaml::from_str(text).map_err(|e| out.report(syntax_error(&e, true)))?;
+    let top = crate::yaml_load::from_str(text).map_err(|e| out.report(syntax_error(&e, true)))?;
     let root = Place::root();
     let top = match top {
         Value::Mapping(top) => top,
@@ -162,7 +166,7 @@ impl ActionSet {
 struct RuleContext<'a> {
     label: String,
     index: usize,
-    positions: &'a Positions,
+    positions: &'a Positions<'a>,
     out: &'a mut Diagnostics,
 }
 
@@ -200,15 +204,17 @@ impl RuleContext<'_> {
     /// (serde_yaml keeps `012345670123` a string, PyYAML reads 1402433619).
     fn unquoted_number(&self, field: &str, item: usize, value: &Value) -> Option<String> {
         let (index, position) = (self.index.to_string(), item.to_string());
-        let plain = self
-            .positions
-            .plain_scalar(&["rules", &index, field, &position]);
+        let path = ["rules", &index, field, &position];
         match value {
-            Value::Number(n) => Some(plain.map_or_else(|| n.to_string(), str::to_owned)),
+            Value::Number(n) => Some(
+                self.positions
+                    .plain_scalar(&path)
+                    .map_or_else(|| n.to_string(), str::to_owned),
+            ),
             Value::String(text)
-                if plain == Some(text.as_str())
-                    && text.starts_with(|c: char| c.is_ascii_digit())
-                    && text.bytes().all(|b| b.is_ascii_digit() || b == b'_') =>
+                if text.starts_with(|c: char| c.is_ascii_digit())
+                    && text.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+                    && self.positions.is_plain(&path, text) =>
             {
                 Some(text.clone())
             }
@@ -334,11 +340,29 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
             );
         }
     }
+    // The ingress keys first: they are shorthand for conditions on their
+    // parameters, checked before the rule's other parameter conditions.
+    let owner_ids = owner_id_list(map.get("owner_ids"), ctx)
+        .map(|ids| conditions::owner_ids(EC2_SECURITY_GROUP_OWNER_ID, ids));
+    let cache_security_groups = group_names(
+        map.get("cache_security_groups"),
+        "cache_security_groups",
+        CACHE_SECURITY_GROUP_NAME,
+        names::CACHE_SECURITY_GROUP_NAMES,
+        ctx,
+    );
+    let ec2_security_groups = group_names(
+        map.get("ec2_security_groups"),
+        "ec2_security_groups",
+        EC2_SECURITY_GROUP_NAME,
+        names::EC2_SECURITY_GROUP_NAMES,
+        ctx,
+    );
     let params = match (map.get("params"), actions) {
         (Some(value), Some(set)) => {
             let in_rule: Vec<Action> = Action::all().filter(|a| set.contains(*a)).collect();
             let mut problems = Vec::new();
-            let compiled = crate::conditions::compile(value, &in_rule, &mut problems);
+            let compiled = conditions::compile(value, &in_rule, &mut problems);
             let failed = !problems.is_empty();
             for problem in problems {
                 ctx.error(Some(&problem.field), problem.message, problem.hint);
@@ -364,19 +388,6 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
             })
             .collect::<Vec<_>>()
     });
-    let owner_ids = owner_id_list(map.get("owner_ids"), ctx);
-    let cache_security_groups = name_matcher(
-        map.get("cache_security_groups"),
-        "cache_security_groups",
-        names::CACHE_SECURITY_GROUP_NAMES,
-        ctx,
-    );
-    let ec2_security_groups = name_matcher(
-        map.get("ec2_security_groups"),
-        "ec2_security_groups",
-        names::EC2_SECURITY_GROUP_NAMES,
-        ctx,
-    );
     let message = match map.get("message") {
         None => None,
         Some(Value::String(m))
@@ -414,10 +425,12 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
             mode: mode?,
             callers,
             regions,
-            owner_ids,
-            cache_security_groups: cache_security_groups?,
-            ec2_security_groups: ec2_security_groups?,
-            params: params?,
+            params: owner_ids
+                .into_iter()
+                .chain(cache_security_groups?)
+                .chain(ec2_security_groups?)
+                .chain(params?)
+                .collect(),
             except_callers,
             message,
         },
@@ -565,60 +578,21 @@ fn owner_id_list(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Vec
     Some(ids)
 }
 
-/// Compiles regexes anchored at both ends, so each must match a whole name.
-/// For names compared without case, each pattern is lower-cased first, and
-/// names are lower-cased before they are matched.
-fn name_matcher(
+/// `Some(None)`: the key is left out; `None`: it failed.
+fn group_names(
     value: Option<&Value>,
-    field: &str,
+    field: &'static str,
+    parameter: &'static str,
     case: NameCase,
     ctx: &mut RuleContext<'_>,
-) -> Option<Option<NameMatcher>> {
+) -> Option<Option<ParamCondition>> {
     let Some(list) = string_list(value, field, ctx) else {
         return Some(None);
     };
-    let mut ok = true;
-    let mut compiled = Vec::with_capacity(list.len());
-    for pattern in &list {
-        if pattern.is_empty() {
-            ok = false;
-            ctx.error(
-                Some(field),
-                "empty regex".into(),
-                Some("leave the key out to match any name".into()),
-            );
-            continue;
-        }
-        match NamePattern::compile(pattern, case) {
-            Ok(matcher) => compiled.push(matcher),
-            Err(e) => {
-                ok = false;
-                let detail = e.to_string().lines().last().unwrap_or("").trim().to_owned();
-                ctx.error(
-                    Some(field),
-                    format!("`{pattern}` is not a valid regex: {detail}"),
-                    Some("regexes use Rust regex syntax and must match the whole name, e.g. `prod-[a-z0-9-]+`".into()),
-                );
-            }
-        }
-    }
-    if !ok || list.is_empty() {
-        return None;
-    }
-    match NameMatcher::new(list, compiled, case, REGEX_SIZE_LIMIT) {
-        Ok(matcher) => Some(Some(matcher)),
-        Err(e) => {
-            ctx.error(
-                Some(field),
-                format!(
-                    "regexes are too large to compile: {}",
-                    e.to_string().lines().last().unwrap_or("").trim()
-                ),
-                Some("simplify the patterns or split the rule".into()),
-            );
-            None
-        }
-    }
+    let matcher = conditions::name_matcher(list, Some(case), REGEX_SIZE_LIMIT, |message, hint| {
+        ctx.error(Some(field), message, hint)
+    })?;
+    Some(Some(conditions::group_names(field, parameter, matcher)))
 }
 
 #[cfg(test)]
@@ -874,7 +848,7 @@ rules:
             r#"rules: [{id: a, effect: allow, cache_security_groups: ["prod-[a-z]+", "x|y"]}]"#,
         )
         .unwrap();
-        let matcher = policy.rules[0].cache_security_groups.as_ref().unwrap();
+        let matcher = policy.rules[0].params[0].matcher().unwrap();
         assert!(matcher.is_match("prod-web"));
         assert!(matcher.is_match("x"));
         for name in ["prod-web!", "xprod-web", "prod-web\n", "xy", "prod-"] {
@@ -885,9 +859,8 @@ rules:
             r#"rules: [{id: a, effect: allow, cache_security_groups: ["(?m)^prod$"]}]"#,
         )
         .unwrap();
-        assert!(!multiline.rules[0]
-            .cache_security_groups
-            .as_ref()
+        assert!(!multiline.rules[0].params[0]
+            .matcher()
             .unwrap()
             .is_match("prod\nevil"));
     }

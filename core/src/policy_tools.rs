@@ -60,7 +60,7 @@ fn format_warnings(file: &str, text: &str, mut found: Vec<PolicyWarning>) -> Vec
         .collect()
 }
 
-fn format_warning(file: &str, positions: &Positions, warning: &PolicyWarning) -> String {
+fn format_warning(file: &str, positions: &Positions<'_>, warning: &PolicyWarning) -> String {
     let index = warning.index.to_string();
     let mut path = vec!["rules", index.as_str()];
     path.extend(warning.field);

@@ -53,18 +53,15 @@ pub enum SingleHeader<'a> {
     Unreadable,
 }
 
-/// A parsed ElastiCache Query request: the action, the guarded parameters in
-/// typed form, and every other operation parameter. The cache security
-/// group name is in the lower case ElastiCache stores it in; the EC2
-/// security group name is as sent (EC2 compares it without case).
+/// A parsed ElastiCache Query request: the action and its parameters,
+/// typed by the service model. Names ElastiCache stores in lower case (the
+/// cache security group name among them) are in that form, an
+/// `EC2SecurityGroupOwnerId` is its 12 digits; names compared without case
+/// (the EC2 security group name) are as sent.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ElastiCacheRequest {
     pub action: Action,
-    pub cache_security_group_name: Option<String>,
-    pub ec2_security_group_name: Option<String>,
-    pub ec2_security_group_owner_id: Option<AccountId>,
-    /// Every other parameter of the action, typed by the service model.
-    /// Always empty for the ingress actions, whose parameters are all known.
+    /// Every parameter of the action but `Action` and `Version`.
     pub params: Params,
 }
 
@@ -94,29 +91,8 @@ impl ElastiCacheRequest {
     /// the rest sorted by name, serialized from the typed values as
     /// botocore serializes them. This is exactly what the policy decided on.
     pub fn form_pairs(&self) -> Vec<(String, String)> {
-        let mut rest = Vec::with_capacity(self.params.len() + 3);
+        let mut rest = Vec::with_capacity(self.params.len());
         self.params.push_pairs("", &mut rest);
-        let typed = [
-            (
-                CACHE_SECURITY_GROUP_NAME,
-                self.cache_security_group_name.as_deref(),
-            ),
-            (
-                EC2_SECURITY_GROUP_NAME,
-                self.ec2_security_group_name.as_deref(),
-            ),
-            (
-                EC2_SECURITY_GROUP_OWNER_ID,
-                self.ec2_security_group_owner_id
-                    .as_ref()
-                    .map(AccountId::as_str),
-            ),
-        ];
-        for (name, value) in typed {
-            if let Some(value) = value {
-                rest.push((name.to_owned(), value.to_owned()));
-            }
-        }
         rest.sort_unstable();
         let mut pairs = Vec::with_capacity(rest.len() + 2);
         pairs.push(("Action".to_owned(), self.action.name().to_owned()));
@@ -185,37 +161,59 @@ pub fn check_message(head: &http::request::Parts) -> Result<(), MessageError> {
     Ok(())
 }
 
-/// A parameter name ordered as its ASCII lowercase form, without making it.
-#[derive(Clone, Copy)]
-struct CaseFolded<'a>(&'a str);
-
-impl Ord for CaseFolded<'_> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
-        // Neighbouring names share long prefixes in the same case
-        // (`SecurityGroupIds.SecurityGroupId.`): bytes that are equal are
-        // equal folded too, so folding starts where they first differ.
-        let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-        a[common..]
-            .iter()
-            .map(u8::to_ascii_lowercase)
-            .cmp(b[common..].iter().map(u8::to_ascii_lowercase))
-    }
+/// A hash of a parameter name's ASCII lowercase form (FNV-1a): names that
+/// are equal without case hash the same, so only names whose hashes meet
+/// need comparing.
+fn folded_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
-impl PartialOrd for CaseFolded<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
+/// Every name once, whatever its case or source: the first name that
+/// repeats one sent before it (exactly, in the other source, or in another
+/// case) is rejected, together with the one it repeats.
+fn check_names_unique(named: &[(&str, &str, Source)]) -> Result<(), ParseError> {
+    let mut hashes: Vec<(u64, usize)> = named
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _, _))| (folded_hash(name), i))
+        .collect();
+    hashes.sort_unstable();
+    // The repeat sent first is the one reported, so that the answer does
+    // not depend on the hashes.
+    let mut repeat: Option<(usize, usize)> = None;
+    for run in hashes
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|run| run.len() > 1)
+    {
+        for (k, &(_, later)) in run.iter().enumerate().skip(1) {
+            let earlier = run[..k]
+                .iter()
+                .map(|&(_, i)| i)
+                .find(|&i| named[i].0.eq_ignore_ascii_case(named[later].0));
+            if let Some(earlier) = earlier {
+                if repeat.is_none_or(|(_, r)| later < r) {
+                    repeat = Some((earlier, later));
+                }
+            }
+        }
     }
+    let Some((earlier, later)) = repeat else {
+        return Ok(());
+    };
+    let ((first, _, first_source), (name, _, source)) = (named[earlier], named[later]);
+    Err(if first == name && first_source != source {
+        ParseError::InQueryAndBody(name.to_owned())
+    } else if first == name {
+        ParseError::Repeated(name.to_owned())
+    } else {
+        ParseError::CaseVariants {
+            first: first.to_owned(),
+            second: name.to_owned(),
+        }
+    })
 }
-
-impl PartialEq for CaseFolded<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.eq_ignore_ascii_case(other.0)
-    }
-}
-
-impl Eq for CaseFolded<'_> {}
 
 /// Parses the request, rejecting anything that two parsers could read two ways.
 pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), ParseError> {
@@ -236,96 +234,69 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Pa
         }
         other => return Err(ParseError::Method(other.to_owned())),
     };
-
-    // Every name once, whatever its case or source. Sorted without case
-    // (stably, so the first sent comes first), a duplicate or a case
-    // variant sits next to the name it repeats.
-    let mut named: Vec<(&str, Source)> = query_pairs
+    let all: Vec<(&str, &str, Source)> = query_pairs
         .iter()
-        .map(|(name, _)| (name.as_str(), Source::Query))
+        .map(|(name, value)| (*name, value.as_ref(), Source::Query))
         .chain(
             body_pairs
                 .iter()
-                .map(|(name, _)| (name.as_str(), Source::Body)),
+                .map(|(name, value)| (*name, value.as_ref(), Source::Body)),
         )
         .collect();
-    named.sort_by(|a, b| CaseFolded(a.0).cmp(&CaseFolded(b.0)));
-    if let Some(pair) = named
-        .windows(2)
-        .find(|w| CaseFolded(w[0].0) == CaseFolded(w[1].0))
-    {
-        let ((first, first_source), (name, source)) = (pair[0], pair[1]);
-        return Err(if first == name && first_source != source {
-            ParseError::InQueryAndBody(name.to_owned())
-        } else if first == name {
-            ParseError::Repeated(name.to_owned())
-        } else {
-            ParseError::CaseVariants {
-                first: first.to_owned(),
-                second: name.to_owned(),
-            }
-        });
-    }
+    check_names_unique(&all)?;
 
     let mut query_auth = QueryAuth::default();
-    let mut params: BTreeMap<String, String> = BTreeMap::new();
-    let all = query_pairs
-        .into_iter()
-        .map(|p| (p, Source::Query))
-        .chain(body_pairs.into_iter().map(|p| (p, Source::Body)));
-    for ((name, value), source) in all {
+    let mut params: Vec<(&str, &str)> = Vec::with_capacity(all.len());
+    let (mut action, mut version) = (None, None);
+    for &(name, value, source) in &all {
         if let Some(canonical) = QUERY_AUTH_PARAMS
             .iter()
-            .find(|p| p.eq_ignore_ascii_case(&name))
+            .find(|p| p.eq_ignore_ascii_case(name))
         {
             if *canonical != name || source != Source::Query {
                 return Err(ParseError::SignatureParameterMisplaced {
-                    found: name,
+                    found: name.to_owned(),
                     canonical,
                 });
             }
-            query_auth.params.insert(canonical, value);
+            query_auth.params.insert(canonical, value.to_owned());
             continue;
         }
-        if let Some(canonical) = KNOWN_PARAMS.iter().find(|p| p.eq_ignore_ascii_case(&name)) {
+        if let Some(canonical) = KNOWN_PARAMS.iter().find(|p| p.eq_ignore_ascii_case(name)) {
             if *canonical != name {
                 return Err(ParseError::Misspelled {
-                    found: name,
+                    found: name.to_owned(),
                     canonical,
                 });
             }
         }
-        params.insert(name, value);
+        match name {
+            "Action" => action = Some(value),
+            "Version" => version = Some(value),
+            _ => params.push((name, value)),
+        }
     }
 
-    let action = take_action(&mut params)?;
-    match params.remove("Version") {
+    let action = action_named(action)?;
+    match version {
         None => return Err(ParseError::NoVersion),
-        Some(v) if v != API_VERSION => return Err(ParseError::Version(v)),
+        Some(v) if v != API_VERSION => return Err(ParseError::Version(v.to_owned())),
         Some(_) => {}
     }
 
-    let mut typed = crate::params::parse(action, action.operation().input(), &params)?;
-    let mut take = |name: &str| match typed.remove(name) {
-        Some(Value::String(value)) => Some(value),
-        _ => None,
-    };
     // The model marks the cache security group name as stored in lower
-    // case, so the parser has lower-cased it already.
-    let cache_security_group_name = take(CACHE_SECURITY_GROUP_NAME);
-    let ec2_security_group_name = take(EC2_SECURITY_GROUP_NAME);
-    let ec2_security_group_owner_id = match take(EC2_SECURITY_GROUP_OWNER_ID) {
-        None => None,
-        Some(raw) => Some(AccountId::parse(&raw).ok_or(ParseError::AccountId {
+    // case, so the parser lower-cases it.
+    let mut typed = crate::params::parse(action, action.operation().input(), &params)?;
+    // Decided on, and forwarded, as its 12 digits.
+    if let Some(Value::String(raw)) = typed.get_mut(EC2_SECURITY_GROUP_OWNER_ID) {
+        let id = AccountId::parse(raw).ok_or_else(|| ParseError::AccountId {
             parameter: EC2_SECURITY_GROUP_OWNER_ID,
-            found: raw,
-        })?),
-    };
+            found: raw.clone(),
+        })?;
+        *raw = id.as_str().to_owned();
+    }
     let request = ElastiCacheRequest {
         action,
-        cache_security_group_name,
-        ec2_security_group_name,
-        ec2_security_group_owner_id,
         params: typed,
     };
     if action.is_ingress_change() {
@@ -334,7 +305,7 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Pa
     Ok((request, query_auth))
 }
 
-fn decode(input: &[u8], place: Place) -> Result<Vec<(String, String)>, ParseError> {
+fn decode(input: &[u8], place: Place) -> Result<Vec<form::Pair<'_>>, ParseError> {
     form::decode(input).map_err(|e| ParseError::Form {
         place,
         detail: e.to_string(),
@@ -368,25 +339,19 @@ fn check_form_content_type(
     }
 }
 
-fn take_action(params: &mut BTreeMap<String, String>) -> Result<Action, ParseError> {
-    let name = params.remove("Action").ok_or(ParseError::NoAction)?;
-    Action::from_name(&name).ok_or_else(|| ParseError::UnknownAction {
-        hint: did_you_mean(&name, Action::all_names().iter().copied()),
-        found: name,
+fn action_named(name: Option<&str>) -> Result<Action, ParseError> {
+    let name = name.ok_or(ParseError::NoAction)?;
+    Action::from_name(name).ok_or_else(|| ParseError::UnknownAction {
+        hint: did_you_mean(name, Action::all_names().iter().copied()),
+        found: name.to_owned(),
     })
 }
 
 /// Authorize and Revoke CacheSecurityGroupIngress carry exactly three
 /// parameters; the model requires each, and none may be empty.
 fn check_ingress_shape(request: &ElastiCacheRequest) -> Result<(), ParseError> {
-    for (name, value) in [
-        (
-            CACHE_SECURITY_GROUP_NAME,
-            &request.cache_security_group_name,
-        ),
-        (EC2_SECURITY_GROUP_NAME, &request.ec2_security_group_name),
-    ] {
-        if value.as_deref().is_some_and(str::is_empty) {
+    for name in [CACHE_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_NAME] {
+        if request.params.get(name).and_then(Value::as_str) == Some("") {
             return Err(ParseError::Empty(name));
         }
     }
@@ -438,19 +403,11 @@ mod tests {
     fn parses_the_ingress_request() {
         let (request, auth) = post(INGRESS).unwrap();
         assert_eq!(request.action.name(), "AuthorizeCacheSecurityGroupIngress");
-        assert_eq!(
-            request.cache_security_group_name.as_deref(),
-            Some("prod-web")
-        );
-        assert_eq!(
-            request.ec2_security_group_name.as_deref(),
-            Some("app-frontend")
-        );
-        assert_eq!(
-            request.ec2_security_group_owner_id.unwrap().as_str(),
-            "123456781234"
-        );
-        assert!(request.params.is_empty());
+        let text = |name| request.params.get(name).and_then(Value::as_str);
+        assert_eq!(text(CACHE_SECURITY_GROUP_NAME), Some("prod-web"));
+        assert_eq!(text(EC2_SECURITY_GROUP_NAME), Some("app-frontend"));
+        assert_eq!(text(EC2_SECURITY_GROUP_OWNER_ID), Some("123456781234"));
+        assert_eq!(request.params.len(), 3);
         assert!(auth.is_empty());
         assert_eq!(get(INGRESS).unwrap().0, request);
     }
@@ -487,7 +444,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(auth.get("X-Amz-Algorithm"), Some("AWS4-HMAC-SHA256"));
-        assert!(request.params.is_empty());
+        assert_eq!(request.params.len(), 3);
         assert!(!request.to_form_body().contains("X-Amz"));
     }
 
@@ -777,13 +734,17 @@ mod tests {
         fn forwarded_body_re_parses_to_the_decided_request(
             group in "[ -~]{1,30}", ec2 in "\\PC{1,30}"
         ) {
+            let action = Action::from_name("AuthorizeCacheSecurityGroupIngress").unwrap();
+            // A decided request holds the name in ElastiCache's lower case.
+            let group = crate::names::stored_lowercase(group);
+            let params = [
+                (CACHE_SECURITY_GROUP_NAME, group.as_str()),
+                (EC2_SECURITY_GROUP_NAME, ec2.as_str()),
+                (EC2_SECURITY_GROUP_OWNER_ID, "123456781234"),
+            ];
             let request = ElastiCacheRequest {
-                action: Action::from_name("AuthorizeCacheSecurityGroupIngress").unwrap(),
-                // A decided request holds the name in ElastiCache's lower case.
-                cache_security_group_name: Some(crate::names::stored_lowercase(group)),
-                ec2_security_group_name: Some(ec2),
-                ec2_security_group_owner_id: AccountId::parse("123456781234"),
-                params: Params::default(),
+                action,
+                params: Params::of_strings(action.operation().input(), params),
             };
             let (again, _) = post(&request.to_form_body()).unwrap();
             prop_assert_eq!(again, request);

@@ -2,13 +2,14 @@
 //! others. Built once per policy; no I/O.
 //!
 //! For each action the rules that name it are posted under the values of
-//! each condition: the callers, regions and owner ids they list, and the
-//! group names their patterns can match when a pattern is a finite set of
-//! literal names (`prod-web`, `app-(web|worker)`). A rule whose condition is
-//! left out, or is a pattern with infinitely many names, is posted under
-//! "any". A request's candidates for one condition are the rules posted under
-//! its value plus the "any" rules; the decision evaluates only the smallest
-//! such list, in full, so the index can only narrow, never decide.
+//! each condition: the callers and regions they list, and for parameters
+//! the values a condition allows when they are a finite set of strings
+//! (`owner_ids`, `one_of`, and patterns that are literal names such as
+//! `prod-web` or `app-(web|worker)`). A rule whose condition is left out,
+//! is another test, or lets an absent parameter match, is posted under
+//! "any". A request's candidates for one condition are the rules posted
+//! under its value plus the "any" rules; the decision evaluates only the
+//! smallest such list, in full, so the index can only narrow, never decide.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -16,8 +17,14 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use crate::facts::RequestFacts;
-use crate::model::{AccountId, Action, Region};
-use crate::rule::{Effect, Mode, NameMatcher, Rule};
+use crate::model::{Action, Region};
+use crate::names::NameCase;
+use crate::params::Value;
+use crate::rule::{Effect, Mode, Rule};
+
+/// At most this many parameters are indexed per action (those most rules
+/// post values under), so a request costs a bounded number of lookups.
+const MAX_INDEXED_PARAMS: usize = 8;
 
 /// The index of every action, by [`Action::index`]: `names(rule, action)`
 /// says whether the rule at that index names the action. Actions named by
@@ -51,9 +58,15 @@ pub(crate) struct ActionRules {
     pub has_shadow_rules: bool,
     callers: Postings<String>,
     regions: Postings<Region>,
-    owner_ids: Postings<AccountId>,
-    cache_security_groups: Postings<Arc<str>>,
-    ec2_security_groups: Postings<Arc<str>>,
+    params: Vec<ParamPostings>,
+}
+
+/// Rules posted under the values of one parameter.
+#[derive(Debug)]
+struct ParamPostings {
+    name: &'static str,
+    case: Option<NameCase>,
+    postings: Postings<Arc<str>>,
 }
 
 /// Rules posted under keys, built once: every key's rules are one slice
@@ -109,13 +122,6 @@ impl<K: Hash + Ord + Clone> Postings<K> {
     }
 }
 
-/// The names a group condition can match when they are a small finite set
-/// (in the form compared, see [`NameMatcher::finite_names`]); `None` for a
-/// condition left out or with more names.
-fn finite_names(matcher: &Option<NameMatcher>) -> Option<&[Arc<str>]> {
-    matcher.as_ref().and_then(NameMatcher::finite_names)
-}
-
 /// Two sorted lists of rule indexes, walked as one in policy order.
 #[derive(Clone, Copy)]
 pub(crate) struct Candidates<'a> {
@@ -163,13 +169,7 @@ impl ActionRules {
             has_shadow_rules: each().any(|(_, rule)| rule.mode == Mode::Shadow),
             callers: Postings::of(each().map(|(i, rule)| (i, rule.callers.as_deref()))),
             regions: Postings::of(each().map(|(i, rule)| (i, rule.regions.as_deref()))),
-            owner_ids: Postings::of(each().map(|(i, rule)| (i, rule.owner_ids.as_deref()))),
-            cache_security_groups: Postings::of(
-                each().map(|(i, rule)| (i, finite_names(&rule.cache_security_groups))),
-            ),
-            ec2_security_groups: Postings::of(
-                each().map(|(i, rule)| (i, finite_names(&rule.ec2_security_groups))),
-            ),
+            params: param_postings(rules, naming),
         }
     }
 
@@ -179,20 +179,71 @@ impl ActionRules {
         [
             self.callers.candidates(facts.caller),
             self.regions.candidates(Some(facts.region)),
-            self.owner_ids.candidates(facts.owner_id.as_ref()),
-            self.cache_security_groups
-                .candidates(facts.cache_security_group),
-            // Already in its lower-case form (see `Policy::decide`).
-            self.ec2_security_groups
-                .candidates(facts.ec2_security_group),
         ]
         .into_iter()
+        .chain(self.params.iter().map(|param| {
+            let value = facts.params.get(param.name).and_then(Value::as_str);
+            let key = value.map(|v| match param.case {
+                Some(case) => case.key(v),
+                None => v.into(),
+            });
+            param.postings.candidates(key.as_deref())
+        }))
         .min_by_key(Candidates::len)
         .unwrap_or(Candidates {
             keyed: &[],
             any: &self.all,
         })
     }
+}
+
+/// A parameter and the values one rule's condition on it allows.
+type Posted = (&'static str, Vec<Arc<str>>);
+
+/// The postings of the parameters that most of `naming`'s rules post
+/// values under.
+fn param_postings(rules: &[Rule], naming: &[usize]) -> Vec<ParamPostings> {
+    // For each rule, its first condition with finite values on each parameter.
+    let mut per_rule: Vec<Vec<Posted>> = Vec::with_capacity(naming.len());
+    let mut counts: HashMap<&'static str, (Option<NameCase>, usize)> = HashMap::new();
+    for &index in naming {
+        let mut posted: Vec<Posted> = Vec::new();
+        for condition in &rules[index].params {
+            if posted.iter().any(|(name, _)| *name == condition.name) {
+                continue;
+            }
+            if let Some(values) = condition.finite_values() {
+                posted.push((condition.name, values));
+                counts
+                    .entry(condition.name)
+                    .or_insert((condition.case, 0))
+                    .1 += 1;
+            }
+        }
+        per_rule.push(posted);
+    }
+    let mut names: Vec<(&'static str, Option<NameCase>, usize)> = counts
+        .into_iter()
+        .map(|(name, (case, count))| (name, case, count))
+        .collect();
+    // Most posted first; by name among equals, so the index is the same
+    // however the map iterates.
+    names.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
+    names.truncate(MAX_INDEXED_PARAMS);
+    names
+        .into_iter()
+        .map(|(name, case, _)| {
+            let posted = naming.iter().zip(&per_rule).map(|(&index, posted)| {
+                let values = posted.iter().find(|(n, _)| *n == name);
+                (index, values.map(|(_, values)| &values[..]))
+            });
+            ParamPostings {
+                name,
+                case,
+                postings: Postings::of(posted),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,8 +3,14 @@
 //! column, and which values were written as plain (unquoted) scalars, which
 //! YAML readers may take for numbers. The documents themselves are read by
 //! serde_yaml; a position that cannot be found is simply left out.
+//!
+//! Finding positions is a second parse of the whole document, as costly as
+//! the first, and a file that loads cleanly needs none: they are found on
+//! first use, so only a file with an error or a warning pays for them.
 
-use std::collections::HashMap;
+use std::cell::OnceCell;
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
@@ -16,8 +22,20 @@ pub struct Position {
     pub column: usize,
 }
 
+/// The positions in one text, found when first asked for.
 #[derive(Default, Debug)]
-pub struct Positions {
+pub struct Positions<'t> {
+    text: &'t str,
+    tables: OnceCell<Tables>,
+    /// The hashes of the runs of digits and `_` that the text has somewhere
+    /// other than between a pair of quotes. (A hash, not the text, so that
+    /// `Positions` stays covariant; two runs with one hash only cost a
+    /// look at the tables.)
+    bare_digit_runs: OnceCell<HashSet<u64>>,
+}
+
+#[derive(Default, Debug)]
+struct Tables {
     /// Where the key of a mapping entry starts, by the entry's path.
     keys: HashMap<String, Position>,
     /// Where a node starts, by its path.
@@ -28,31 +46,100 @@ pub struct Positions {
     plain: HashMap<String, String>,
 }
 
-impl Positions {
+impl Tables {
     /// Positions in `text`; empty when it is not YAML.
-    pub fn of(text: &str) -> Positions {
+    fn of(text: &str) -> Tables {
         let mut builder = Builder::default();
         let mut parser = Parser::new_from_str(text);
         if parser.load(&mut builder, false).is_err() {
-            return Positions::default();
+            return Tables::default();
         }
         builder.positions
+    }
+}
+
+impl<'t> Positions<'t> {
+    /// Positions in `text` (none when it is not YAML), found on first use.
+    pub fn of(text: &'t str) -> Positions<'t> {
+        Positions {
+            text,
+            ..Positions::default()
+        }
+    }
+
+    fn tables(&self) -> &Tables {
+        self.tables.get_or_init(|| Tables::of(self.text))
     }
 
     /// The entry's key when it is in a mapping, else the node itself.
     pub fn find(&self, path: &[&str]) -> Option<Position> {
         let key = path.join(".");
-        self.keys
+        let tables = self.tables();
+        tables
+            .keys
             .get(&key)
-            .or_else(|| self.nodes.get(&key))
+            .or_else(|| tables.nodes.get(&key))
             .copied()
     }
 
     /// The text of the value at `path` when it was written as a plain
     /// scalar (not quoted, no tag).
     pub fn plain_scalar(&self, path: &[&str]) -> Option<&str> {
-        self.plain.get(&path.join(".")).map(String::as_str)
+        self.tables().plain.get(&path.join(".")).map(String::as_str)
     }
+
+    /// Whether the string `value` at `path` was written as a plain scalar.
+    /// A run of digits (a policy's account ids) is answered without the
+    /// second parse when the text has it only between quotes: a plain
+    /// scalar is its text as written, so a plain `123` would show in the
+    /// text as a run of digits with no quote on either side.
+    pub fn is_plain(&self, path: &[&str], value: &str) -> bool {
+        if is_digit_run(value) && !self.bare_digit_runs().contains(&run_hash(value)) {
+            return false;
+        }
+        self.plain_scalar(path) == Some(value)
+    }
+
+    fn bare_digit_runs(&self) -> &HashSet<u64> {
+        self.bare_digit_runs.get_or_init(|| {
+            let text = self.text;
+            let bytes = text.as_bytes();
+            let mut runs = HashSet::new();
+            let mut at = 0;
+            while at < bytes.len() {
+                if !is_digit_byte(bytes[at]) {
+                    at += 1;
+                    continue;
+                }
+                let start = at;
+                while at < bytes.len() && is_digit_byte(bytes[at]) {
+                    at += 1;
+                }
+                let before = start.checked_sub(1).map(|i| bytes[i]);
+                let quoted =
+                    matches!(before, Some(b'"' | b'\'')) && bytes.get(at).copied() == before;
+                if !quoted {
+                    // Both ends are ASCII, so they are character boundaries.
+                    runs.insert(run_hash(&text[start..at]));
+                }
+            }
+            runs
+        })
+    }
+}
+
+fn run_hash(run: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    run.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn is_digit_byte(b: u8) -> bool {
+    b.is_ascii_digit() || b == b'_'
+}
+
+fn is_digit_run(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(is_digit_byte)
 }
 
 enum Frame {
@@ -80,7 +167,7 @@ impl Frame {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    positions: Positions,
+    positions: Tables,
 }
 
 fn join(parent: &str, child: &str) -> String {
@@ -239,5 +326,28 @@ mod tests {
         assert_eq!(positions.plain_scalar(&["k"]), Some("v"));
         // Keys are not values.
         assert_eq!(positions.plain_scalar(&["ids"]), None);
+    }
+
+    #[test]
+    fn tells_plain_digits_from_quoted_ones_and_parses_only_when_it_must() {
+        let text = "ids: [\"100000000000\", '012', \"7\", 7, !!str 8, |-\n    9\n  ]\n# 5\nn: [\"5\", 5]\n";
+        let positions = Positions::of(text);
+        let plain = |path: &[&str], value: &str| positions.is_plain(path, value);
+        // Only ever quoted: answered from the text alone.
+        assert!(!plain(&["ids", "0"], "100000000000"));
+        assert!(!plain(&["ids", "1"], "012"));
+        assert!(positions.tables.get().is_none(), "parsed for quoted digits");
+        // Quoted here but bare elsewhere, tagged, a block scalar, or named
+        // in a comment: the second parse decides.
+        assert!(!plain(&["ids", "2"], "7"));
+        assert!(positions.tables.get().is_some());
+        assert!(plain(&["ids", "3"], "7"));
+        assert!(!plain(&["ids", "4"], "8"));
+        assert!(!plain(&["ids", "5"], "9"));
+        assert!(!plain(&["n", "0"], "5"));
+        assert!(plain(&["n", "1"], "5"));
+        // Not digits: always the tables.
+        assert!(Positions::of("k: v\n").is_plain(&["k"], "v"));
+        assert!(!Positions::of("k: 'v'\n").is_plain(&["k"], "v"));
     }
 }

@@ -8,7 +8,8 @@
 #![no_main]
 
 use elasticache_authz_core::decision::{Decision, DenialDetail, RequestFacts};
-use elasticache_authz_core::model::{AccountId, Action, Region};
+use elasticache_authz_core::model::{Action, Region};
+use elasticache_authz_core::params::Params;
 use elasticache_authz_core::policy;
 use elasticache_authz_core::policy_tools;
 use elasticache_authz_core::yaml_positions::Positions;
@@ -65,20 +66,27 @@ fuzz_target!(|data: &[u8]| {
     assert!(with_callers.len() >= warnings.len());
 
     let region = Region::parse("us-east-1").expect("a region");
-    let owner = AccountId::parse("123456781234");
     let ids: Vec<&str> = policy.rule_ids().collect();
     for action in [
         "AuthorizeCacheSecurityGroupIngress",
         "DescribeCacheClusters",
     ] {
+        let action = Action::from_name(action).expect("an action");
+        // The parameters each action has.
+        let params = Params::of_strings(
+            action.operation().input(),
+            [
+                ("EC2SecurityGroupOwnerId", "123456781234"),
+                ("CacheSecurityGroupName", "prod-web"),
+                ("EC2SecurityGroupName", "app-web"),
+                ("CacheClusterId", "prod-1"),
+            ],
+        );
         let facts = RequestFacts {
-            action: Action::from_name(action).expect("an action"),
+            action,
             caller: Some("ci-deployer"),
             region: &region,
-            owner_id: owner,
-            cache_security_group: Some("prod-web"),
-            ec2_security_group: Some("app-web"),
-            params: &elasticache_authz_core::params::EMPTY,
+            params: &params,
         };
         let response = policy.is_authorized(&facts);
         assert!(response.reason.iter().all(|id| ids.contains(&id.as_str())));

@@ -21,7 +21,10 @@ use crate::policy::Mode;
 use crate::proxy::config::{AuditConfig, AuditTarget};
 use crate::proxy::log::rfc3339;
 use crate::proxy::workers;
-use crate::request::ElastiCacheRequest;
+use crate::request::{
+    ElastiCacheRequest, CACHE_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_NAME,
+    EC2_SECURITY_GROUP_OWNER_ID,
+};
 
 /// What one request was and how it was decided.
 pub struct RequestRecord {
@@ -62,6 +65,13 @@ pub const MAX_PARAMS_BYTES: usize = 1024;
 const MAX_PARAM_VALUE_BYTES: usize = 256;
 
 /// The request fields that can be shortened, as metric labels.
+/// The parameters with a field of their own on the audit line.
+const OWN_FIELDS: [&str; 3] = [
+    EC2_SECURITY_GROUP_OWNER_ID,
+    CACHE_SECURITY_GROUP_NAME,
+    EC2_SECURITY_GROUP_NAME,
+];
+
 pub const SHORTENED_FIELDS: [&str; 2] = ["cache_security_group", "ec2_security_group"];
 
 /// The full length in bytes of each value the line shortened.
@@ -139,11 +149,12 @@ impl RequestRecord {
 
     /// Notes the parameters the decision looked at. A secret is written as
     /// `(secret)`; values are cut to a bound, and past the line's bound the
-    /// rest are left out (their names noted under `…`).
+    /// rest are left out (their names noted under `…`). The ingress
+    /// parameters have fields of their own (`set_parameters`).
     pub fn set_looked_at(&mut self, request: &ElastiCacheRequest, names: &[&'static str]) {
         let mut budget = MAX_PARAMS_BYTES;
         let mut left_out = Vec::new();
-        for &name in names {
+        for &name in names.iter().filter(|name| !OWN_FIELDS.contains(name)) {
             let Some((member, value)) = request.params.entry(name) else {
                 continue;
             };
@@ -165,10 +176,19 @@ impl RequestRecord {
         }
     }
 
+    /// The ingress parameters, each in a field of its own (`OWN_FIELDS`).
     pub fn set_parameters(&mut self, request: &ElastiCacheRequest) {
-        self.owner_id = request.ec2_security_group_owner_id.map(|id| id.to_string());
-        self.cache_security_group = request.cache_security_group_name.clone();
-        self.ec2_security_group = request.ec2_security_group_name.clone();
+        let text = |name| {
+            request
+                .params
+                .get(name)
+                .and_then(elasticache_authz_core::params::Value::as_str)
+                .map(str::to_owned)
+        };
+        let [owner, cache, ec2] = OWN_FIELDS;
+        self.owner_id = text(owner);
+        self.cache_security_group = text(cache);
+        self.ec2_security_group = text(ec2);
     }
 
     /// `allow`, `deny`, `would_deny`, or `error` for a request rejected
