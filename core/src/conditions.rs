@@ -680,7 +680,8 @@ fn normalized(case: Option<NameCase>, value: String) -> String {
     }
 }
 
-fn key_of(case: Option<NameCase>, value: &str) -> Cow<'_, str> {
+/// A request's value in the form the policy's values are compared in.
+pub(crate) fn key_of(case: Option<NameCase>, value: &str) -> Cow<'_, str> {
     match case {
         Some(case) => case.key(value),
         None => Cow::Borrowed(value),
@@ -766,9 +767,9 @@ impl ParamCondition {
         let name = self.name;
         let value = params.get(name);
         if let Origin::Shorthand(_) = self.origin {
-            return match (value.and_then(Value::as_str), &self.test) {
+            return match (value.and_then(Value::as_str), self.origin) {
                 (None, _) => format!("the request has no {name}"),
-                (Some(v), Test::OneOf(_)) => {
+                (Some(v), Origin::Shorthand("owner_ids")) => {
                     format!(
                         "{name} {} is not one of its owner ids",
                         crate::error::quoted(v)

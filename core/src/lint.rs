@@ -77,35 +77,27 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
                 continue;
             };
             let field = condition.origin.field();
+            let lowercase = condition.case == Some(NameCase::StoredLowercase);
+            let shorthand = condition.origin != Origin::Params;
             for pattern in &matcher.patterns {
-                let lowercase = condition.case == Some(NameCase::StoredLowercase);
-                match condition.origin {
-                    Origin::Params if lowercase && !matches_lowercase(pattern) => out.push(warn(
-                        Some(field),
+                if lowercase && !matches_lowercase(pattern) {
+                    let message = if shorthand {
+                        format!("`{pattern}` can never match: ElastiCache stores cache security group names in lower case, and the proxy decides on that form (hint: write the pattern in lower case)")
+                    } else {
                         format!(
                             "the `matches` pattern `{pattern}` of `{}` can never match: ElastiCache stores it in lower case, and the proxy decides on that form (hint: write the pattern in lower case)",
                             condition.name
+                        )
+                    };
+                    out.push(warn(Some(field), message));
+                }
+                if shorthand && matches_everything(pattern, matcher.case) {
+                    out.push(warn(
+                        Some(field),
+                        format!(
+                            "`{pattern}` matches any name; leave `{field}` out if that is meant"
                         ),
-                    )),
-                    Origin::Params => {}
-                    Origin::Shorthand(_) => {
-                        if lowercase && !matches_lowercase(pattern) {
-                            out.push(warn(
-                                Some(field),
-                                format!(
-                                    "`{pattern}` can never match: ElastiCache stores cache security group names in lower case, and the proxy decides on that form (hint: write the pattern in lower case)"
-                                ),
-                            ));
-                        }
-                        if matches_everything(pattern, matcher.case) {
-                            out.push(warn(
-                                Some(field),
-                                format!(
-                                    "`{pattern}` matches any name; leave `{field}` out if that is meant"
-                                ),
-                            ));
-                        }
-                    }
+                    ));
                 }
             }
         }

@@ -40,29 +40,16 @@ impl Value {
             Value::String(s) | Value::Timestamp(s) => s.clone(),
             Value::Boolean(b) => b.to_string(),
             Value::Integer(n) => n.to_string(),
-            Value::List(items) => format!(
-                "[{}]",
-                items
-                    .iter()
-                    .map(Value::render)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Value::Structure(fields) => format!(
-                "{{{}}}",
+            Value::List(items) => format!("[{}]", joined(items.iter().map(Value::render))),
+            Value::Structure(fields) => braced(
                 fields
                     .iter()
-                    .map(|(m, v)| format!("{}={}", m.query_name(), v.render()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                    .map(|(m, v)| format!("{}={}", m.query_name(), v.render())),
             ),
-            Value::Map(entries) => format!(
-                "{{{}}}",
+            Value::Map(entries) => braced(
                 entries
                     .iter()
-                    .map(|(k, v)| format!("{}={}", k.render(), v.render()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                    .map(|(k, v)| format!("{}={}", k.render(), v.render())),
             ),
         }
     }
@@ -73,6 +60,15 @@ impl Value {
             _ => None,
         }
     }
+}
+
+fn joined(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join(", ")
+}
+
+/// `{a=1, b=2}`
+fn braced(entries: impl Iterator<Item = String>) -> String {
+    format!("{{{}}}", joined(entries))
 }
 
 /// The members of a structure (the request itself, or one nested in it),

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use crate::conditions::key_of;
 use crate::facts::RequestFacts;
 use crate::model::{Action, Region};
 use crate::names::NameCase;
@@ -183,10 +184,7 @@ impl ActionRules {
         .into_iter()
         .chain(self.params.iter().map(|param| {
             let value = facts.params.get(param.name).and_then(Value::as_str);
-            let key = value.map(|v| match param.case {
-                Some(case) => case.key(v),
-                None => v.into(),
-            });
+            let key = value.map(|v| key_of(param.case, v));
             param.postings.candidates(key.as_deref())
         }))
         .min_by_key(Candidates::len)
