@@ -766,16 +766,16 @@ impl ParamCondition {
     pub fn describe_failure(&self, params: &Params) -> String {
         let name = self.name;
         let value = params.get(name);
-        if let Origin::Shorthand(_) = self.origin {
-            return match (value.and_then(Value::as_str), self.origin) {
-                (None, _) => format!("the request has no {name}"),
-                (Some(v), Origin::Shorthand("owner_ids")) => {
+        if let Origin::Shorthand(key) = self.origin {
+            return match value.and_then(Value::as_str) {
+                None => format!("the request has no {name}"),
+                Some(v) if key == "owner_ids" => {
                     format!(
                         "{name} {} is not one of its owner ids",
                         crate::error::quoted(v)
                     )
                 }
-                (Some(v), _) => {
+                Some(v) => {
                     format!(
                         "{name} {} does not match its patterns",
                         crate::error::quoted(v)

@@ -71,34 +71,12 @@ pub fn decode(input: &[u8]) -> Result<Vec<Pair<'_>>, FormError> {
     loop {
         let end = memchr::memchr(b'&', &input[start..]).map_or(input.len(), |at| start + at);
         let (pair, text) = (&input[start..end], text.and_then(|t| t.get(start..end)));
-        let decoded = match text.and_then(|text| plain_pair(pair, text)) {
-            Some(decoded) => decoded,
-            None => decode_pair(pair, text)?,
-        };
-        pairs.push(decoded);
+        pairs.push(decode_pair(pair, text)?);
         if end == input.len() {
             return Ok(pairs);
         }
         start = end + 1;
     }
-}
-
-/// The pair as [`decode_pair`] reads it, with fewer branches, when it is
-/// the shape SDKs send: a plain name, `=`, and a value. Any other shape is
-/// left to [`decode_pair`], which says what is wrong.
-fn plain_pair<'a>(pair: &'a [u8], text: &'a str) -> Option<Pair<'a>> {
-    let eq = memchr::memchr(b'=', pair)?;
-    let (raw_name, raw_value) = (&pair[..eq], &pair[eq + 1..]);
-    if raw_name.is_empty() || raw_name.len() > MAX_NAME_LEN || !all_in(raw_name, NAME) {
-        return None;
-    }
-    let name = text.get(..eq)?;
-    let value = if all_in(raw_value, RAW) {
-        Cow::Borrowed(text.get(eq + 1..)?)
-    } else {
-        decode_value(raw_value, None, name).ok()?
-    };
-    Some((name, value))
 }
 
 /// Whether every byte is of `class`; read to the end, since a loop that
@@ -115,15 +93,13 @@ fn decode_pair<'a>(pair: &'a [u8], text: Option<&'a str>) -> Result<Pair<'a>, Fo
     if pair.is_empty() {
         return Err(FormError::EmptyPair);
     }
-    let Some(eq) = pair.iter().position(|b| *b == b'=') else {
+    let Some(eq) = memchr::memchr(b'=', pair) else {
         return Err(FormError::NoEquals {
             pair: String::from_utf8_lossy(pair).into_owned(),
         });
     };
     let (raw_name, raw_value) = (&pair[..eq], &pair[eq + 1..]);
-    let name_ok = !raw_name.is_empty()
-        && raw_name.len() <= MAX_NAME_LEN
-        && raw_name.iter().all(|&b| BYTES[usize::from(b)] & NAME != 0);
+    let name_ok = !raw_name.is_empty() && raw_name.len() <= MAX_NAME_LEN && all_in(raw_name, NAME);
     // `=` is ASCII, so the text splits where the bytes do.
     let (name_text, value_text) = match text {
         Some(text) => (text.get(..eq), text.get(eq + 1..)),
@@ -176,7 +152,7 @@ fn decode_value<'a>(
     // Most values need no decoding: bytes that may stand raw are printable
     // ASCII, so they are the value itself, valid UTF-8 with no control
     // character.
-    if raw.iter().all(|&b| is_raw_value_byte(b)) {
+    if all_in(raw, RAW) {
         if let Some(text) = text.or_else(|| std::str::from_utf8(raw).ok()) {
             return Ok(Cow::Borrowed(text));
         }
@@ -458,8 +434,9 @@ mod tests {
         }
 
         #[test]
-        fn one_pass_decodes_as_pair_by_pair(input in form_like()) {
-            // The reference: split at every `&`, each pair decoded alone.
+        fn the_input_decodes_as_its_pairs_do_alone(input in form_like()) {
+            // The reference: split at every `&`, each pair decoded alone,
+            // from its own text rather than a slice of the whole input.
             let reference: Result<Vec<(String, String)>, FormError> = if input.is_empty() {
                 Ok(Vec::new())
             } else {

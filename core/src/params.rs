@@ -139,14 +139,8 @@ impl Params {
     }
 
     pub fn get_mut(&mut self, query_name: &str) -> Option<&mut Value> {
-        let index = self.find(query_name).ok()?;
-        Some(&mut self.members[index].1)
-    }
-
-    /// Takes a member out.
-    pub fn remove(&mut self, query_name: &str) -> Option<Value> {
         let index = self.position(query_name)?;
-        Some(self.members.remove(index).1)
+        Some(&mut self.members[index].1)
     }
 
     /// Where the member of that query name is. A structure has a few dozen
@@ -158,13 +152,13 @@ impl Params {
             .position(|(m, _)| m.query_name() == query_name)
     }
 
-    fn find(&self, query_name: &str) -> Result<usize, usize> {
-        self.members
-            .binary_search_by(|(m, _)| m.query_name().cmp(query_name))
-    }
-
+    /// Puts the member in its place in query-name order.
     fn insert(&mut self, member: &'static Member, value: Value) {
-        match self.find(member.query_name()) {
+        let name = member.query_name();
+        match self
+            .members
+            .binary_search_by(|(m, _)| m.query_name().cmp(name))
+        {
             Ok(i) => self.members[i].1 = value,
             Err(i) => self.members.insert(i, (member, value)),
         }
@@ -347,7 +341,7 @@ fn structure(
         let after = members.get(next..).unwrap_or(&[]);
         let found = match after.iter().position(|m| m.query_name() == head) {
             Some(i) => Some(next + i),
-            None => members.binary_search_by(|m| m.query_name().cmp(head)).ok(),
+            None => shape.index_of(head),
         };
         let Some(member) = found.map(|i| {
             next = i + 1;

@@ -239,10 +239,14 @@ impl Structure {
 
     /// The member a query names `query_name` (case-sensitive).
     pub fn member(&self, query_name: &str) -> Option<&'static Member> {
+        self.index_of(query_name).map(|index| &self.members[index])
+    }
+
+    /// Where the member of that query name is in [`Structure::members`].
+    pub fn index_of(&self, query_name: &str) -> Option<usize> {
         self.members
             .binary_search_by(|member| member.query_name.cmp(query_name))
             .ok()
-            .map(|index| &self.members[index])
     }
 }
 
