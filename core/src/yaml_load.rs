@@ -10,7 +10,7 @@
 
 use serde_yaml::{Mapping, Value};
 use yaml_rust2::parser::{Event, Parser};
-use yaml_rust2::scanner::TScalarStyle;
+use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// The document in `text`, as `serde_yaml::from_str` reads it.
 pub fn from_str(text: &str) -> Result<Value, serde_yaml::Error> {
@@ -32,12 +32,22 @@ fn quick(text: &str) -> Option<Value> {
     {
         return None;
     }
-    let mut builder = Builder::default();
+    let mut builder = Builder {
+        source: Source {
+            text,
+            byte: 0,
+            char: 0,
+        },
+        stack: Vec::new(),
+        done: None,
+        documents: 0,
+        refused: false,
+    };
     let mut parser = Parser::new_from_str(text);
     loop {
         match parser.next_token().ok()? {
             (Event::StreamEnd, _) => break,
-            (event, _) => builder.on(event),
+            (event, at) => builder.on(event, at),
         }
         // Stop at once: serde_yaml reads it all again.
         if builder.refused {
@@ -50,13 +60,85 @@ fn quick(text: &str) -> Option<Value> {
     }
 }
 
+/// A collection being built, with the line it starts on.
 enum Frame {
-    Sequence(Vec<Value>),
-    Mapping(Mapping, Option<Value>),
+    Sequence(Vec<Value>, usize),
+    Mapping(Mapping, Option<Value>, usize),
 }
 
-#[derive(Default)]
-struct Builder {
+/// The document's text, read forward to each event's position.
+struct Source<'a> {
+    text: &'a str,
+    /// Where the last position asked for is, in bytes and in characters
+    /// (the parser counts characters).
+    byte: usize,
+    char: usize,
+}
+
+impl<'a> Source<'a> {
+    /// The rest of the line from the character at `index` on. Events come
+    /// in document order, so the text is walked once.
+    fn line_from(&mut self, index: usize) -> &'a str {
+        if index < self.char {
+            return "";
+        }
+        let skip = index - self.char;
+        let rest = &self.text[self.byte..];
+        let offset = rest.char_indices().nth(skip).map_or(rest.len(), |(i, _)| i);
+        self.byte += offset;
+        self.char = index;
+        let rest = &self.text[self.byte..];
+        &rest[..rest.find('\n').unwrap_or(rest.len())]
+    }
+
+    /// Whether a key scalar that starts at `index` ends, and is followed
+    /// by its `:`, on the same line: libyaml refuses a key over several
+    /// lines, or with its `:` on the next, and yaml-rust2 takes both.
+    fn key_on_one_line(&mut self, index: usize, text: &str, style: TScalarStyle) -> bool {
+        let line = self.line_from(index);
+        let end = match style {
+            TScalarStyle::Plain => line.starts_with(text).then_some(text.len()),
+            TScalarStyle::SingleQuoted => closing_quote(line, b'\'', false),
+            TScalarStyle::DoubleQuoted => closing_quote(line, b'"', true),
+            TScalarStyle::Literal | TScalarStyle::Folded => None,
+        };
+        end.is_some_and(|end| colon_follows(&line[end..]))
+    }
+
+    /// The same for a flow collection used as a key, which ends at
+    /// `index` (its closing bracket) and starts on `first_line`.
+    fn collection_key_on_one_line(&mut self, first_line: usize, at: Marker) -> bool {
+        let line = self.line_from(at.index());
+        first_line == at.line() && line.len() > 1 && colon_follows(&line[1..])
+    }
+}
+
+/// Whether the rest of a line, after a key, starts with its `:`.
+fn colon_follows(rest: &str) -> bool {
+    rest.trim_start_matches(' ').starts_with(':')
+}
+
+/// Where a quoted scalar that opens `line` ends, after its closing quote
+/// (`''` in single quotes and `\"` in double quotes do not close).
+fn closing_quote(line: &str, quote: u8, backslash: bool) -> Option<usize> {
+    let bytes = line.as_bytes();
+    if bytes.first() != Some(&quote) {
+        return None;
+    }
+    let mut i = 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if backslash => i += 2,
+            b if b == quote && !backslash && bytes.get(i + 1) == Some(&quote) => i += 2,
+            b if b == quote => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+struct Builder<'a> {
+    source: Source<'a>,
     stack: Vec<Frame>,
     done: Option<Value>,
     documents: usize,
@@ -64,18 +146,20 @@ struct Builder {
     refused: bool,
 }
 
-impl Builder {
-    fn add(&mut self, value: Value) {
+impl Builder<'_> {
+    /// `one_line`: whether the value, if it is a key, is on one line with
+    /// its `:`.
+    fn add(&mut self, value: Value, one_line: bool) {
         match self.stack.last_mut() {
             None if self.done.is_none() => self.done = Some(value),
             None => self.refused = true,
-            Some(Frame::Sequence(items)) => items.push(value),
-            Some(Frame::Mapping(_, key @ None)) => {
+            Some(Frame::Sequence(items, _)) => items.push(value),
+            Some(Frame::Mapping(_, key @ None, _)) => {
                 // serde_yaml keeps `<<` as a key, but other readers merge.
-                self.refused |= value.as_str() == Some("<<");
+                self.refused |= value.as_str() == Some("<<") || !one_line;
                 *key = Some(value);
             }
-            Some(Frame::Mapping(map, key)) => {
+            Some(Frame::Mapping(map, key, _)) => {
                 if let Some(key) = key.take() {
                     // A duplicate key is serde_yaml's error to word.
                     self.refused |= map.insert(key, value).is_some();
@@ -107,11 +191,15 @@ fn plain_other(text: &str) -> Option<Value> {
     }
 }
 
-impl Builder {
-    fn on(&mut self, event: Event) {
+impl Builder<'_> {
+    fn on(&mut self, event: Event, at: Marker) {
         match event {
             Event::DocumentStart => self.documents += 1,
             Event::Scalar(text, style, 0, None) => {
+                // Only a key must be on one line; only a mapping awaiting
+                // a key needs to know.
+                let one_line = !matches!(self.stack.last(), Some(Frame::Mapping(_, None, _)))
+                    || self.source.key_on_one_line(at.index(), &text, style);
                 let value = match style {
                     TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
                         Some(Value::String(text))
@@ -125,17 +213,31 @@ impl Builder {
                 // No null, not even `~`: yaml-rust2 reads an empty node as
                 // `~`, where libyaml finds some (`[a:]`, `: a`) an error.
                 match value {
-                    Some(value) if !value.is_null() => self.add(value),
+                    Some(value) if !value.is_null() => self.add(value, one_line),
                     _ => self.refused = true,
                 }
             }
-            Event::SequenceStart(0, None) => self.stack.push(Frame::Sequence(Vec::new())),
-            Event::MappingStart(0, None) => self.stack.push(Frame::Mapping(Mapping::new(), None)),
-            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Sequence(items)) => self.add(Value::Sequence(items)),
-                Some(Frame::Mapping(map, None)) => self.add(Value::Mapping(map)),
-                _ => self.refused = true,
-            },
+            Event::SequenceStart(0, None) => {
+                self.stack.push(Frame::Sequence(Vec::new(), at.line()));
+            }
+            Event::MappingStart(0, None) => {
+                self.stack
+                    .push(Frame::Mapping(Mapping::new(), None, at.line()));
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let value = match self.stack.pop() {
+                    Some(Frame::Sequence(items, line)) => Some((Value::Sequence(items), line)),
+                    Some(Frame::Mapping(map, None, line)) => Some((Value::Mapping(map), line)),
+                    _ => None,
+                };
+                let Some((value, line)) = value else {
+                    self.refused = true;
+                    return;
+                };
+                let one_line = !matches!(self.stack.last(), Some(Frame::Mapping(_, None, _)))
+                    || self.source.collection_key_on_one_line(line, at);
+                self.add(value, one_line);
+            }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
             // Anchors, aliases and tags.
             Event::Scalar(..)
@@ -229,6 +331,12 @@ mod tests {
             "[a:]\n",
             "k: null\n",
             "k:\n",
+            // A key over two lines: libyaml refuses it, yaml-rust2 takes it.
+            "{a\n: b}\n",
+            "{a\na: b}\n",
+            "{'a\n b': c}\n",
+            "{\"a\\\"\n b\": c}\n",
+            "{[a,\n b]: c}\n",
         ] {
             refused(text);
         }
