@@ -18,6 +18,46 @@ pub struct Action(u8);
 // Every index fits the `u8`.
 const _: () = assert!(OPERATION_COUNT <= u8::MAX as usize + 1);
 
+/// A set of actions, one bit per action of the model. Its size follows the
+/// model's action count, so no action's bit can wrap onto another's.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ActionSet([u64; ACTION_WORDS]);
+
+const ACTION_WORDS: usize = OPERATION_COUNT.div_ceil(64);
+// Every action has a bit in the set.
+const _: () = assert!(ACTION_WORDS * 64 >= OPERATION_COUNT);
+
+impl ActionSet {
+    pub const EMPTY: ActionSet = ActionSet([0; ACTION_WORDS]);
+
+    /// Every action of the model.
+    pub fn all() -> ActionSet {
+        Action::all().collect()
+    }
+
+    pub fn insert(&mut self, action: Action) {
+        self.0[action.index() / 64] |= 1 << (action.index() % 64);
+    }
+
+    pub fn contains(self, action: Action) -> bool {
+        self.0[action.index() / 64] & (1 << (action.index() % 64)) != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Action> {
+        Action::all().filter(move |a| self.contains(*a))
+    }
+}
+
+impl FromIterator<Action> for ActionSet {
+    fn from_iter<I: IntoIterator<Item = Action>>(actions: I) -> ActionSet {
+        let mut set = ActionSet::EMPTY;
+        for action in actions {
+            set.insert(action);
+        }
+        set
+    }
+}
+
 impl Action {
     pub const COUNT: usize = OPERATION_COUNT;
 
@@ -194,6 +234,17 @@ pub fn did_you_mean<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_action_has_a_bit_of_its_own() {
+        for action in Action::all() {
+            let one: ActionSet = std::iter::once(action).collect();
+            assert_eq!(one.iter().collect::<Vec<_>>(), vec![action]);
+            assert!(ActionSet::all().contains(action));
+            assert!(!ActionSet::EMPTY.contains(action));
+        }
+        assert_eq!(ActionSet::all().iter().count(), Action::COUNT);
+    }
 
     #[test]
     fn action_list_is_sorted_for_binary_search() {

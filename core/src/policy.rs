@@ -9,7 +9,7 @@ use serde_yaml::Value;
 
 use crate::conditions::{self, ParamCondition};
 use crate::diagnostics::{found, syntax_error, unknown_keys, Diagnostics, Place, Reported};
-use crate::model::{did_you_mean, AccountId, Action, Region};
+use crate::model::{did_you_mean, AccountId, Action, ActionSet, Region};
 use crate::names::{self, NameCase};
 use crate::request::{
     CACHE_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_OWNER_ID,
@@ -151,16 +151,6 @@ fn compile_value(
     }
     let by_action = rule_index::index(&rules, |rule, action| action_sets[rule].contains(action));
     Ok(Policy { rules, by_action })
-}
-
-/// The set of actions a rule names, as a bit mask over the action list.
-#[derive(Clone, Copy)]
-struct ActionSet(u128);
-
-impl ActionSet {
-    fn contains(self, action: Action) -> bool {
-        self.0 & (1u128 << action.index()) != 0
-    }
 }
 
 struct RuleContext<'a> {
@@ -309,7 +299,7 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
         }
     };
     let actions = match string_list(map.get("actions"), "actions", ctx) {
-        None => Some(ActionSet(u128::MAX)),
+        None => Some(ActionSet::all()),
         Some(list) => compile_actions(&list, ctx),
     };
     let callers = string_list(map.get("callers"), "callers", ctx).inspect(|list| {
@@ -360,7 +350,7 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
     );
     let params = match (map.get("params"), actions) {
         (Some(value), Some(set)) => {
-            let in_rule: Vec<Action> = Action::all().filter(|a| set.contains(*a)).collect();
+            let in_rule: Vec<Action> = set.iter().collect();
             let mut problems = Vec::new();
             let compiled = conditions::compile(value, &in_rule, &mut problems);
             let failed = !problems.is_empty();
@@ -500,7 +490,7 @@ fn string_item(field: &str, i: usize, item: &Value, ctx: &mut RuleContext<'_>) -
 }
 
 fn compile_actions(list: &[String], ctx: &mut RuleContext<'_>) -> Option<ActionSet> {
-    let mut mask = 0u128;
+    let mut set = ActionSet::EMPTY;
     let mut ok = true;
     for entry in list {
         let matched: Vec<Action> = if entry.contains('*') {
@@ -523,10 +513,10 @@ fn compile_actions(list: &[String], ctx: &mut RuleContext<'_>) -> Option<ActionS
             ctx.error(Some("actions"), format!("`{entry}` {what}"), Some(hint));
         }
         for action in matched {
-            mask |= 1u128 << action.index();
+            set.insert(action);
         }
     }
-    ok.then_some(ActionSet(mask))
+    ok.then_some(set)
 }
 
 /// `*` matches any run of characters; everything else is literal.
