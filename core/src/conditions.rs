@@ -765,7 +765,8 @@ impl ParamCondition {
     /// its value).
     pub fn describe_failure(&self, params: &Params) -> String {
         let name = self.name;
-        let value = params.get(name);
+        let entry = params.entry(name);
+        let value = entry.map(|(_, value)| value);
         if let Origin::Shorthand(key) = self.origin {
             return match value.and_then(Value::as_str) {
                 None => format!("the request has no {name}"),
@@ -787,8 +788,13 @@ impl ParamCondition {
             return format!("the request has no `{name}`");
         };
         // A secret is only ever tested by `present`, whose message never
-        // shows the value: it is rendered for the other tests only.
-        let shown = || crate::error::quoted(&value.render());
+        // shows the value; a secret nested in a structure is hidden by the
+        // rendering itself.
+        let shown = || {
+            crate::error::quoted(&entry.map_or_else(String::new, |(member, value)| {
+                crate::params::render(member, value)
+            }))
+        };
         match &self.test {
             Test::Present(_) => format!("the request has `{name}`, which it must not"),
             Test::OneOf(options) => format!(

@@ -32,9 +32,25 @@ pub enum Value {
     Map(Vec<(Value, Value)>),
 }
 
+/// What a rendering shows in place of a secret's value.
+pub const SECRET: &str = "(secret)";
+
+/// A member's value as one line, or [`SECRET`] if the member is a secret.
+/// Every rendering of a request's values goes through here or
+/// [`Value::render`], so a secret at any depth is never shown.
+pub fn render(member: &Member, value: &Value) -> String {
+    if member.is_secret() {
+        SECRET.to_owned()
+    } else {
+        value.render()
+    }
+}
+
 impl Value {
     /// The value as one line: `[a, b]` for lists, `{Key=…, Value=…}` for
-    /// structures.
+    /// structures, with a secret member of a structure at any depth shown
+    /// as [`SECRET`]. The value of a secret member itself is never rendered
+    /// on its own: call [`render`] with its member.
     pub fn render(&self) -> String {
         match self {
             Value::String(s) | Value::Timestamp(s) => s.clone(),
@@ -44,7 +60,7 @@ impl Value {
             Value::Structure(fields) => braced(
                 fields
                     .iter()
-                    .map(|(m, v)| format!("{}={}", m.query_name(), v.render())),
+                    .map(|(m, v)| format!("{}={}", m.query_name(), render(m, v))),
             ),
             Value::Map(entries) => braced(
                 entries
@@ -73,9 +89,24 @@ fn braced(entries: impl Iterator<Item = String>) -> String {
 
 /// The members of a structure (the request itself, or one nested in it),
 /// each at most once, sorted by the name a query gives them.
-#[derive(Clone, Default, Debug)]
+#[derive(Clone, Default)]
 pub struct Params {
     members: Vec<(&'static Member, Value)>,
+}
+
+/// Debug output hides secrets too: it ends up in panics and test output.
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (member, value) in &self.members {
+            if member.is_secret() {
+                map.entry(&member.query_name(), &SECRET);
+            } else {
+                map.entry(&member.query_name(), value);
+            }
+        }
+        map.finish()
+    }
 }
 
 /// No parameters, for facts made without a request.
@@ -1092,6 +1123,137 @@ mod tests {
             }
         }
         params
+    }
+
+    /// Whether a value of `shape` can hold a secret member, at any depth.
+    fn reaches_secret(shape: &'static Shape, depth: u32) -> bool {
+        depth < 8
+            && match shape.kind() {
+                Kind::Structure(structure) => structure
+                    .members()
+                    .iter()
+                    .any(|m| m.is_secret() || reaches_secret(m.shape(), depth + 1)),
+                Kind::List(list) => reaches_secret(list.member().shape(), depth + 1),
+                Kind::Map(map) => reaches_secret(map.value().shape(), depth + 1),
+                _ => false,
+            }
+    }
+
+    /// A value of `shape` whose every string is a new secret, recorded.
+    fn secret_value(shape: &'static Shape, secrets: &mut Vec<String>) -> Value {
+        match shape.kind() {
+            Kind::List(list) => Value::List(vec![
+                secret_value(list.member().shape(), secrets),
+                secret_value(list.member().shape(), secrets),
+            ]),
+            _ => {
+                // Holds `&`, `=` and `%`, which other layers treat apart.
+                let secret = format!("Sekrit&{:04}=%x", secrets.len());
+                secrets.push(secret.clone());
+                Value::String(secret)
+            }
+        }
+    }
+
+    /// Puts a secret in every secret member that `structure` reaches,
+    /// keeping the rest of `params`.
+    fn plant(structure: &'static Structure, params: &mut Params, secrets: &mut Vec<String>) {
+        for member in structure.members() {
+            if member.is_secret() {
+                params.insert(member, secret_value(member.shape(), secrets));
+                continue;
+            }
+            if !reaches_secret(member.shape(), 0) {
+                continue;
+            }
+            let planted = |inner: &'static Structure, old: Option<&Value>, secrets: &mut Vec<_>| {
+                let mut nested = match old {
+                    Some(Value::Structure(nested)) => nested.clone(),
+                    _ => Params::default(),
+                };
+                plant(inner, &mut nested, secrets);
+                Value::Structure(nested)
+            };
+            match member.shape().kind() {
+                Kind::Structure(inner) => {
+                    let value = planted(inner, params.get(member.query_name()), secrets);
+                    params.insert(member, value);
+                }
+                Kind::List(list) => {
+                    if let Kind::Structure(inner) = list.member().shape().kind() {
+                        let mut items = match params.get(member.query_name()) {
+                            Some(Value::List(items)) => items.clone(),
+                            _ => Vec::new(),
+                        };
+                        items.push(planted(inner, None, secrets));
+                        params.insert(member, Value::List(items));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A condition on `member` that the request fails and whose failure
+    /// shows the value, where the member's type has such a test.
+    fn failing_condition(member: &'static Member) -> String {
+        let kind = member.shape().kind();
+        let test = match kind {
+            Kind::String(string) if string.enum_values().is_empty() => "{matches: \"zz-none\"}",
+            Kind::Integer(_) | Kind::Long(_) => "{range: [-3, -2]}",
+            Kind::List(list) => match list.member().shape().kind() {
+                Kind::String(_) => "{all_in: [zz-none]}",
+                Kind::Structure(tag) if tag.member("Key").is_some() => "{tags: {zz: none}}",
+                _ => "{present: false}",
+            },
+            _ => "{present: false}",
+        };
+        format!("{}: {test}", member.query_name())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// For random requests of every action whose parameters can carry
+        /// a secret, with a secret in every place one can be, no rendering
+        /// of the request shows any of them: the values, their debug form,
+        /// and the denial of a rule on each parameter.
+        #[test]
+        fn no_rendering_shows_a_secret(seed in proptest::prelude::any::<u64>()) {
+            use crate::decision::{DenialDetail, RequestFacts};
+            let mut rng = Rng(seed | 1);
+            let operations: Vec<_> = crate::service_model::operations()
+                .iter()
+                .filter(|op| op.members().iter().any(|m| m.is_secret() || reaches_secret(m.shape(), 0)))
+                .collect();
+            proptest::prop_assert!(operations.len() >= 6, "{}", operations.len());
+            let operation = operations[rng.below(operations.len() as u64) as usize];
+            let action = Action::from_name(operation.name()).unwrap();
+            let mut params = params_of(&mut rng, operation.input(), 0);
+            let mut secrets = Vec::new();
+            plant(operation.input(), &mut params, &mut secrets);
+            proptest::prop_assert!(!secrets.is_empty());
+            let mut shown = format!("{params:?}");
+            let region = crate::model::Region::parse("eu-west-1").unwrap();
+            let facts = RequestFacts { action, caller: Some("ci"), region: &region, params: &params };
+            for (member, value) in params.iter() {
+                shown.push_str(&render(member, value));
+                if member.is_secret() {
+                    continue;
+                }
+                let policy = format!(
+                    "rules:\n  - id: r\n    effect: allow\n    actions: [{}]\n    params:\n      {}\n",
+                    operation.name(),
+                    failing_condition(member),
+                );
+                let policy = crate::policy::compile("p.yaml", &policy).unwrap();
+                let response = policy.is_authorized(&facts);
+                shown.push_str(&response.denial_message(&facts, DenialDetail::Full));
+            }
+            for secret in &secrets {
+                proptest::prop_assert!(!shown.contains(secret.as_str()), "{secret} in {shown}");
+            }
+        }
     }
 
     proptest::proptest! {

@@ -147,8 +147,8 @@ impl RequestRecord {
         }
     }
 
-    /// Notes the parameters the decision looked at. A secret is written as
-    /// `(secret)`; values are cut to a bound, and past the line's bound the
+    /// Notes the parameters the decision looked at. A secret, at any depth,
+    /// is written as `(secret)`; values are cut to a bound, and past the line's bound the
     /// rest are left out (their names noted under `…`). The ingress
     /// parameters have fields of their own (`set_parameters`).
     pub fn set_looked_at(&mut self, request: &ElastiCacheRequest, names: &[&'static str]) {
@@ -158,12 +158,8 @@ impl RequestRecord {
             let Some((member, value)) = request.params.entry(name) else {
                 continue;
             };
-            let text = if member.is_secret() {
-                "(secret)".to_owned()
-            } else {
-                let rendered = value.render();
-                shorten(&rendered, MAX_PARAM_VALUE_BYTES).0.to_owned()
-            };
+            let rendered = elasticache_authz_core::params::render(member, value);
+            let text = shorten(&rendered, MAX_PARAM_VALUE_BYTES).0.to_owned();
             if text.len() > budget {
                 left_out.push(name);
                 continue;

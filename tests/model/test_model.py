@@ -60,7 +60,8 @@ def test_every_parameter_that_may_carry_a_secret_is_classified(model):
     for structure in ("CreateReplicationGroupMessage", "ModifyReplicationGroupMessage",
                       "CreateCacheClusterMessage", "ModifyCacheClusterMessage"):
         assert (structure, "AuthToken") in marked
-    for structure in ("CreateUserMessage", "ModifyUserMessage"):
+    # Nested too: ModifyUser's AuthenticationMode carries the passwords.
+    for structure in ("CreateUserMessage", "ModifyUserMessage", "AuthenticationMode"):
         assert (structure, "Passwords") in marked
 
 
@@ -69,7 +70,9 @@ def test_an_unclassified_secret_name_is_found_wherever_it_is(model):
     changed = copy.deepcopy(model)
     changed["shapes"]["CreateUserMessage"]["members"]["ApiSecretKey"] = {"shape": "String"}
     changed["shapes"]["TagList"]["member"]["locationName"] = "SessionTOKEN"
-    assert gen.unclassified_secret_names(changed, secrets) == ["ApiSecretKey", "SessionTOKEN"]
+    # A member of a structure that is only ever nested in a request.
+    changed["shapes"]["AuthenticationMode"]["members"]["MasterPassword"] = {"shape": "String"}
+    assert gen.unclassified_secret_names(changed, secrets) == ["ApiSecretKey", "MasterPassword", "SessionTOKEN"]
     with pytest.raises(gen.ModelError, match="ApiSecretKey"):
         gen.check_secrets(changed, secrets)
 

