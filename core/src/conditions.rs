@@ -19,7 +19,7 @@ use crate::patterns::{NameMatcher, NamePattern};
 use crate::service_model::{Kind, Member, Shape};
 
 /// The keys a condition may have.
-pub const CONDITION_KEYS: [&str; 10] = [
+pub const CONDITION_KEYS: [&str; 11] = [
     "present",
     "one_of",
     "matches",
@@ -30,6 +30,7 @@ pub const CONDITION_KEYS: [&str; 10] = [
     "has_keys",
     "tags",
     "if_absent",
+    "if_empty",
 ];
 /// Bound on one condition's regex, so a policy cannot exhaust memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -41,6 +42,15 @@ pub(crate) struct ParamCondition {
     pub test: Test,
     /// Whether a request without the parameter matches.
     pub if_absent: bool,
+    /// Whether an empty list satisfies a test on list items. AWS gives an
+    /// empty list meanings of its own (a Create with no security groups
+    /// gets the VPC's default group), so by default it matches no allow
+    /// rule and every deny rule: no empty list dodges a rule.
+    pub if_empty: bool,
+    /// What the condition says of a value it cannot judge (one of another
+    /// type than the model's): true in a deny rule and false in an allow
+    /// rule, so that either way the request is denied.
+    pub unjudged: bool,
     /// How the parameter's names compare, for the policy's values too.
     pub case: Option<NameCase>,
     pub origin: Origin,
@@ -81,6 +91,31 @@ pub(crate) enum Test {
     NoneIn(Vec<String>),
     HasKeys(Vec<String>),
     Tags(Vec<(String, String)>),
+}
+
+/// The tests on a list's items, which an empty list cannot be judged by.
+const LIST_TESTS: [&str; 5] = ["all_in", "any_in", "none_in", "has_keys", "tags"];
+
+impl Test {
+    /// The condition key it is written under.
+    fn key(&self) -> &'static str {
+        match self {
+            Test::Present(_) => "present",
+            Test::OneOf(_) => "one_of",
+            Test::Matches(_) => "matches",
+            Test::Range { .. } => "range",
+            Test::AllIn(_) => "all_in",
+            Test::AnyIn(_) => "any_in",
+            Test::NoneIn(_) => "none_in",
+            Test::HasKeys(_) => "has_keys",
+            Test::Tags(_) => "tags",
+        }
+    }
+
+    /// Whether it judges a list by its items.
+    fn is_on_items(&self) -> bool {
+        LIST_TESTS.contains(&self.key())
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -167,6 +202,7 @@ fn error(field: String, message: String, hint: Option<String>) -> ConditionError
 pub(crate) fn compile(
     value: &Yaml,
     actions: &[Action],
+    deny: bool,
     errors: &mut Vec<ConditionError>,
 ) -> Vec<ParamCondition> {
     let Yaml::Mapping(map) = value else {
@@ -198,7 +234,7 @@ pub(crate) fn compile(
         let Some(member) = member_of(name, actions, &field, errors) else {
             continue;
         };
-        if let Some(compiled) = compile_one(member, condition, &field, errors) {
+        if let Some(compiled) = compile_one(member, condition, &field, deny, errors) {
             out.push(compiled);
         }
     }
@@ -268,6 +304,7 @@ fn compile_one(
     member: &'static Member,
     condition: &Yaml,
     field: &str,
+    deny: bool,
     errors: &mut Vec<ConditionError>,
 ) -> Option<ParamCondition> {
     let name = member.query_name();
@@ -285,22 +322,31 @@ fn compile_one(
     };
     let mut tests = Vec::new();
     let mut if_absent = false;
+    let mut if_empty = None;
     let before = errors.len();
     for (key, value) in map {
         let key = key.as_str().unwrap_or("");
         let at = format!("{field}.{key}");
-        if key == "if_absent" {
-            match value.as_str() {
-                Some("match") => if_absent = true,
-                Some("no_match") => if_absent = false,
-                _ => errors.push(error(
-                    at,
-                    format!(
-                        "`if_absent` must be `match` or `no_match`, not `{}`",
-                        yaml_text(value)
-                    ),
-                    None,
-                )),
+        if key == "if_absent" || key == "if_empty" {
+            let slot = match value.as_str() {
+                Some("match") => Some(true),
+                Some("no_match") => Some(false),
+                _ => {
+                    errors.push(error(
+                        at,
+                        format!(
+                            "`{key}` must be `match` or `no_match`, not `{}`",
+                            yaml_text(value)
+                        ),
+                        None,
+                    ));
+                    None
+                }
+            };
+            if key == "if_absent" {
+                if_absent = slot.unwrap_or(false);
+            } else {
+                if_empty = slot;
             }
             continue;
         }
@@ -371,10 +417,24 @@ fn compile_one(
             None,
         ));
     }
+    if if_empty.is_some() && !test.is_on_items() {
+        errors.push(error(
+            format!("{field}.if_empty"),
+            format!(
+                "`if_empty` applies to tests on a list's items ({}), not to `{}`",
+                crate::error::backticked(LIST_TESTS),
+                test.key()
+            ),
+            None,
+        ));
+        return None;
+    }
     Some(ParamCondition {
         name,
         test,
         if_absent,
+        if_empty: if_empty.unwrap_or(deny),
+        unjudged: deny,
         case: member.case(),
         origin: Origin::Params,
     })
@@ -382,7 +442,7 @@ fn compile_one(
 
 /// `owner_ids`: the request's `EC2SecurityGroupOwnerId` is one of them
 /// (the request's is normalized to 12 digits when it is parsed).
-pub(crate) fn owner_ids(name: &'static str, ids: Vec<AccountId>) -> ParamCondition {
+pub(crate) fn owner_ids(name: &'static str, ids: Vec<AccountId>, deny: bool) -> ParamCondition {
     ParamCondition {
         name,
         test: Test::OneOf(
@@ -391,6 +451,8 @@ pub(crate) fn owner_ids(name: &'static str, ids: Vec<AccountId>) -> ParamConditi
                 .collect(),
         ),
         if_absent: false,
+        if_empty: deny,
+        unjudged: deny,
         case: None,
         origin: Origin::Shorthand("owner_ids"),
     }
@@ -402,12 +464,15 @@ pub(crate) fn group_names(
     key: &'static str,
     name: &'static str,
     matcher: NameMatcher,
+    deny: bool,
 ) -> ParamCondition {
     ParamCondition {
         name,
         case: Some(matcher.case),
         test: Test::Matches(matcher),
         if_absent: false,
+        if_empty: deny,
+        unjudged: deny,
         origin: Origin::Shorthand(key),
     }
 }
@@ -731,33 +796,70 @@ impl ParamCondition {
         let Some(value) = params.get(self.name) else {
             return self.if_absent || matches!(self.test, Test::Present(false));
         };
-        match (&self.test, value) {
-            (Test::Present(present), _) => *present,
-            (Test::OneOf(options), value) => options.iter().any(|option| match (option, value) {
-                (Scalar::String(s), Value::String(v)) => *s == key_of(self.case, v),
-                (Scalar::Boolean(b), Value::Boolean(v)) => b == v,
-                (Scalar::Integer(n), Value::Integer(v)) => n == v,
-                _ => false,
-            }),
-            (Test::Matches(matcher), Value::String(v)) => matcher.is_match(&key_of(self.case, v)),
-            (Test::Range { min, max }, Value::Integer(v)) => (min..=max).contains(&v),
-            (Test::AllIn(set), Value::List(items)) => items.iter().all(|i| self.in_set(set, i)),
-            (Test::AnyIn(set), Value::List(items)) => items.iter().any(|i| self.in_set(set, i)),
-            (Test::NoneIn(set), Value::List(items)) => !items.iter().any(|i| self.in_set(set, i)),
-            (Test::HasKeys(keys), Value::List(tags)) => keys
-                .iter()
-                .all(|k| tags.iter().any(|t| tag(t).is_some_and(|(key, _)| key == k))),
-            (Test::Tags(wanted), Value::List(tags)) => wanted.iter().all(|(k, v)| {
-                tags.iter()
-                    .any(|t| tag(t) == Some((k.as_str(), Some(v.as_str()))))
-            }),
-            _ => false,
-        }
+        self.judge(value).unwrap_or(self.unjudged)
     }
 
-    fn in_set(&self, set: &[String], item: &Value) -> bool {
-        item.as_str()
-            .is_some_and(|item| set.iter().any(|s| *s == key_of(self.case, item)))
+    /// The test's answer for a value the request carries; `None` for a
+    /// value it cannot judge (an empty list, for a test on items, or a
+    /// value of another type than the model's), which the rule's effect
+    /// settles. Every kind of test has its arm, so a new kind cannot be
+    /// added without its evaluation.
+    fn judge(&self, value: &Value) -> Option<bool> {
+        let items = || match value {
+            Value::List(items) if items.is_empty() => Some(Err(self.if_empty)),
+            Value::List(items) => Some(Ok(items)),
+            _ => None,
+        };
+        let strings = |items| item_keys(self.case, items);
+        Some(match &self.test {
+            Test::Present(present) => *present,
+            Test::OneOf(options) => match value {
+                Value::String(v) => {
+                    let v = key_of(self.case, v);
+                    options
+                        .iter()
+                        .any(|o| matches!(o, Scalar::String(s) if *s == v))
+                }
+                Value::Boolean(v) => options.contains(&Scalar::Boolean(*v)),
+                Value::Integer(v) => options.contains(&Scalar::Integer(*v)),
+                Value::Timestamp(_) | Value::List(_) | Value::Structure(_) | Value::Map(_) => {
+                    return None
+                }
+            },
+            Test::Matches(matcher) => matcher.is_match(&key_of(self.case, value.as_str()?)),
+            Test::Range { min, max } => match value {
+                Value::Integer(v) => (min..=max).contains(&v),
+                _ => return None,
+            },
+            Test::AllIn(set) => match items()? {
+                Err(if_empty) => if_empty,
+                Ok(items) => strings(items)?.iter().all(|i| set.iter().any(|s| s == i)),
+            },
+            Test::AnyIn(set) => match items()? {
+                Err(if_empty) => if_empty,
+                Ok(items) => strings(items)?.iter().any(|i| set.iter().any(|s| s == i)),
+            },
+            Test::NoneIn(set) => match items()? {
+                Err(if_empty) => if_empty,
+                Ok(items) => !strings(items)?.iter().any(|i| set.iter().any(|s| s == i)),
+            },
+            Test::HasKeys(keys) => match items()? {
+                Err(if_empty) => if_empty,
+                Ok(items) => {
+                    let tags: Vec<_> = items.iter().map(tag).collect::<Option<_>>()?;
+                    keys.iter().all(|k| tags.iter().any(|(key, _)| key == k))
+                }
+            },
+            Test::Tags(wanted) => match items()? {
+                Err(if_empty) => if_empty,
+                Ok(items) => {
+                    let tags: Vec<_> = items.iter().map(tag).collect::<Option<_>>()?;
+                    wanted
+                        .iter()
+                        .all(|(k, v)| tags.contains(&(k.as_str(), Some(v.as_str()))))
+                }
+            },
+        })
     }
 
     /// Why a request failed it, for a denial's explanation. A secret's
@@ -787,6 +889,11 @@ impl ParamCondition {
         let Some(value) = value else {
             return format!("the request has no `{name}`");
         };
+        if self.test.is_on_items() && matches!(value, Value::List(items) if items.is_empty()) {
+            return format!(
+                "`{name}` is an empty list, which AWS may read as a default of its own; the rule takes one only with `if_empty: match`"
+            );
+        }
         // A secret is only ever tested by `present`, whose message never
         // shows the value; a secret nested in a structure is hidden by the
         // rendering itself.
@@ -844,6 +951,14 @@ fn scalar_text(scalar: &Scalar) -> String {
         Scalar::Boolean(b) => b.to_string(),
         Scalar::Integer(n) => n.to_string(),
     }
+}
+
+/// A list's strings, in the form compared; `None` if an item is not one.
+fn item_keys(case: Option<NameCase>, items: &[Value]) -> Option<Vec<Cow<'_, str>>> {
+    items
+        .iter()
+        .map(|item| item.as_str().map(|s| key_of(case, s)))
+        .collect()
 }
 
 /// A tag's key and value.
@@ -1064,9 +1179,86 @@ rules:
         assert_eq!(decide("payments", modify).0, Decision::Allow);
         let regroup = format!("{modify}&SecurityGroupIds.SecurityGroupId.1=sg-0zz");
         assert_eq!(decide("payments", &regroup).0, Decision::Deny);
-        // An empty list has no item outside the set: it matches `all_in`.
+        // An empty list is not "leaving the groups alone": AWS's reading of
+        // it is not documented, so it matches no allow rule, and the deny
+        // rule against a legacy group matches it.
         let cleared = format!("{modify}&SecurityGroupIds=");
-        assert_eq!(decide("payments", &cleared).0, Decision::Allow);
+        let (decision, rules, _) = decide("payments", &cleared);
+        assert_eq!(
+            (decision, rules),
+            (Decision::Deny, vec!["no-legacy-groups".to_owned()])
+        );
+        let allow_only = &POLICY[..POLICY.find("  - id: no-auth-token-changes").unwrap()];
+        let (decision, rules, message) = decide_with(allow_only, "payments", &cleared);
+        assert_eq!((decision, rules), (Decision::Deny, vec![]));
+        assert!(
+            message.contains("`SecurityGroupIds` is an empty list"),
+            "{message}"
+        );
+    }
+
+    /// Each test on a list's items, on an empty list: in an allow rule it
+    /// does not match unless the rule says `if_empty: match`; in a deny
+    /// rule it matches unless the rule says `if_empty: no_match`.
+    #[test]
+    fn an_empty_list_matches_no_allow_rule_and_every_deny_rule() {
+        let create = "Action=CreateReplicationGroup&Version=2015-02-02\
+            &ReplicationGroupId=g&ReplicationGroupDescription=d";
+        for (param, test) in [
+            ("SecurityGroupIds", "all_in: [sg-1]"),
+            ("SecurityGroupIds", "any_in: [sg-1]"),
+            ("SecurityGroupIds", "none_in: [sg-1]"),
+            ("Tags", "has_keys: [team]"),
+            ("Tags", "tags: {team: payments}"),
+        ] {
+            let empty = format!("{create}&{param}=");
+            for (effect, if_empty, decision) in [
+                ("allow", "", Decision::Deny),
+                ("allow", ", if_empty: no_match", Decision::Deny),
+                ("allow", ", if_empty: match", Decision::Allow),
+                ("deny", "", Decision::Deny),
+                ("deny", ", if_empty: match", Decision::Deny),
+                ("deny", ", if_empty: no_match", Decision::Allow),
+            ] {
+                let policy = format!(
+                    "rules:\n  - id: everything\n    effect: allow\n    actions: [CreateReplicationGroup]\n  \
+                     - id: r\n    effect: {effect}\n    actions: [CreateReplicationGroup]\n    \
+                     params:\n      {param}: {{{test}{if_empty}}}\n"
+                );
+                // The allow-rule cases test `r` alone.
+                let policy = if effect == "allow" {
+                    policy.replace("  - id: everything\n    effect: allow\n    actions: [CreateReplicationGroup]\n", "")
+                } else {
+                    policy
+                };
+                let (got, _, message) = decide_with(&policy, "ci", &empty);
+                assert_eq!(
+                    got, decision,
+                    "{effect} {param}: {{{test}{if_empty}}}: {message}"
+                );
+            }
+        }
+        // `if_empty` belongs to tests on items only.
+        let found = errors(
+            "      TransitEncryptionEnabled: {one_of: [true], if_empty: match}\n",
+            "[CreateReplicationGroup]",
+        );
+        assert!(
+            found
+                .iter()
+                .any(|e| e.contains("`if_empty` applies to tests on a list's items")),
+            "{found:?}"
+        );
+        let found = errors(
+            "      SecurityGroupIds: {all_in: [sg-1], if_empty: yes}\n",
+            "[CreateReplicationGroup]",
+        );
+        assert!(
+            found
+                .iter()
+                .any(|e| e.contains("`if_empty` must be `match` or `no_match`")),
+            "{found:?}"
+        );
     }
 
     #[test]

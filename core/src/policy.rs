@@ -330,15 +330,19 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
             );
         }
     }
+    // A condition in a deny rule matches what it cannot judge, and one in
+    // an allow rule does not: either way the request is denied.
+    let deny = effect == Some(Effect::Deny);
     // The ingress keys first: they are shorthand for conditions on their
     // parameters, checked before the rule's other parameter conditions.
     let owner_ids = owner_id_list(map.get("owner_ids"), ctx)
-        .map(|ids| conditions::owner_ids(EC2_SECURITY_GROUP_OWNER_ID, ids));
+        .map(|ids| conditions::owner_ids(EC2_SECURITY_GROUP_OWNER_ID, ids, deny));
     let cache_security_groups = group_names(
         map.get("cache_security_groups"),
         "cache_security_groups",
         CACHE_SECURITY_GROUP_NAME,
         names::CACHE_SECURITY_GROUP_NAMES,
+        deny,
         ctx,
     );
     let ec2_security_groups = group_names(
@@ -346,13 +350,14 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
         "ec2_security_groups",
         EC2_SECURITY_GROUP_NAME,
         names::EC2_SECURITY_GROUP_NAMES,
+        deny,
         ctx,
     );
     let params = match (map.get("params"), actions) {
         (Some(value), Some(set)) => {
             let in_rule: Vec<Action> = set.iter().collect();
             let mut problems = Vec::new();
-            let compiled = conditions::compile(value, &in_rule, &mut problems);
+            let compiled = conditions::compile(value, &in_rule, deny, &mut problems);
             let failed = !problems.is_empty();
             for problem in problems {
                 ctx.error(Some(&problem.field), problem.message, problem.hint);
@@ -574,6 +579,7 @@ fn group_names(
     field: &'static str,
     parameter: &'static str,
     case: NameCase,
+    deny: bool,
     ctx: &mut RuleContext<'_>,
 ) -> Option<Option<ParamCondition>> {
     let Some(list) = string_list(value, field, ctx) else {
@@ -582,7 +588,9 @@ fn group_names(
     let matcher = conditions::name_matcher(list, Some(case), REGEX_SIZE_LIMIT, |message, hint| {
         ctx.error(Some(field), message, hint)
     })?;
-    Some(Some(conditions::group_names(field, parameter, matcher)))
+    Some(Some(conditions::group_names(
+        field, parameter, matcher, deny,
+    )))
 }
 
 #[cfg(test)]

@@ -23,6 +23,24 @@ rules:
       AuthenticationMode: {present: true}
 """
 
+GROUPS_POLICY = """\
+rules:
+  - id: payments-create
+    effect: allow
+    actions: [CreateReplicationGroup]
+    params:
+      SecurityGroupIds: {all_in: [sg-0aa, sg-0bb]}
+  - id: modify-groups
+    effect: allow
+    actions: [ModifyReplicationGroup]
+    params:
+      SecurityGroupIds: {all_in: [sg-0aa, sg-0bb], if_absent: match}
+"""
+
+CREATE = {
+    "ReplicationGroupId": "payments-orders",
+    "ReplicationGroupDescription": "orders",
+}
 
 
 def test_a_password_nested_in_a_structure_never_reaches_a_log(start_proxy, make_client, upstream):
@@ -61,3 +79,48 @@ def test_explain_never_shows_a_nested_password(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "decision: deny" in done.stdout and "no-password-changes" in done.stdout, done.stdout
     assert "Zq9pa55word" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("groups_left", [[], None], ids=["empty-list", "left-out"])
+def test_a_create_with_no_groups_is_denied(start_proxy, make_client, upstream, groups_left):
+    proxy = start_proxy(policy=GROUPS_POLICY, denial_detail="full")
+    client = make_client(proxy)
+    request = dict(CREATE) if groups_left is None else {**CREATE, "SecurityGroupIds": groups_left}
+    with pytest.raises(client.exceptions.InvalidParameterCombinationException) as raised:
+        client.create_replication_group(**request)
+    message = client_error(raised)[2]
+    expected = "is an empty list" if groups_left == [] else "the request has no `SecurityGroupIds`"
+    assert expected in message, message
+    assert upstream.requests == []
+
+
+def test_a_modify_with_an_empty_group_list_is_not_leaving_them_alone(start_proxy, make_client, upstream):
+    proxy = start_proxy(policy=GROUPS_POLICY, denial_detail="full")
+    client = make_client(proxy)
+    client.modify_replication_group(ReplicationGroupId="payments-orders", CacheNodeType="cache.r7g.xlarge")
+    with pytest.raises(client.exceptions.InvalidParameterCombinationException):
+        client.modify_replication_group(ReplicationGroupId="payments-orders", SecurityGroupIds=[])
+    assert len(upstream.requests) == 1
+
+
+def test_a_rule_can_take_an_empty_list_and_a_deny_rule_catches_one(start_proxy, make_client, upstream):
+    policy = GROUPS_POLICY.replace(
+        "{all_in: [sg-0aa, sg-0bb], if_absent: match}", "{all_in: [sg-0aa, sg-0bb], if_absent: match, if_empty: match}"
+    )
+    proxy = start_proxy(policy=policy)
+    client = make_client(proxy)
+    client.modify_replication_group(ReplicationGroupId="payments-orders", SecurityGroupIds=[])
+    [forwarded] = upstream.requests
+    assert forwarded.signature_ok, forwarded.signature_problems
+    assert forwarded.params["SecurityGroupIds"] == ""
+    # A deny rule on the items matches an empty list unless it says otherwise.
+    denied = policy + (
+        "  - id: no-legacy\n    effect: deny\n    actions: [ModifyReplicationGroup]\n"
+        "    params:\n      SecurityGroupIds: {any_in: [sg-0legacy]}\n"
+    )
+    proxy = start_proxy(policy=denied)
+    client = make_client(proxy)
+    with pytest.raises(client.exceptions.InvalidParameterCombinationException) as raised:
+        client.modify_replication_group(ReplicationGroupId="payments-orders", SecurityGroupIds=[])
+    assert "no-legacy" in client_error(raised)[2]
+    assert len(upstream.requests) == 1
