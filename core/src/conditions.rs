@@ -250,6 +250,7 @@ fn member_of(
 ) -> Option<&'static Member> {
     let mut found: Option<&'static Member> = None;
     let mut lacking = Vec::new();
+    let mut having = Vec::new();
     for action in actions {
         match action.operation().member(name) {
             Some(member) => {
@@ -262,6 +263,7 @@ fn member_of(
                     return None;
                 }
                 found.get_or_insert(member);
+                having.push(action.name());
             }
             None => lacking.push(action.name()),
         }
@@ -272,32 +274,37 @@ fn member_of(
     let names = actions
         .iter()
         .flat_map(|a| a.operation().members().iter().map(Member::query_name));
-    let hint = match did_you_mean(name, names) {
-        Some(close) => Some(format!("did you mean `{close}`?")),
-        None if found.is_some() => {
-            Some("list only actions that have the parameter in the rule's `actions`".into())
-        }
-        None => Some(
-            "parameters are named as the Query API names them, e.g. `SecurityGroupIds` or `CacheNodeType`"
+    // Some of the actions have it: the name is right and `actions` too wide.
+    let hint = if found.is_some() {
+        Some(format!(
+            "narrow `actions` to those that have it: [{}]",
+            first_few(&having, 8).join(", ")
+        ))
+    } else {
+        Some(match did_you_mean(name, names) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => "parameters are named as the Query API names them, e.g. `SecurityGroupIds` or `CacheNodeType`"
                 .into(),
-        ),
+        })
     };
-    let shown: Vec<&str> = lacking.iter().take(3).copied().collect();
-    let more = lacking.len().saturating_sub(3);
     errors.push(error(
         field.into(),
         format!(
-            "`{name}` is not a parameter of {}{}",
-            shown.join(", "),
-            if more > 0 {
-                format!(" and {more} more of the rule's actions")
-            } else {
-                String::new()
-            }
+            "`{name}` is not a parameter of {}",
+            first_few(&lacking, 3).join(", ")
         ),
         hint,
     ));
     None
+}
+
+/// The first `shown` names, and how many more there are as a last item.
+fn first_few(names: &[&str], shown: usize) -> Vec<String> {
+    let mut out: Vec<String> = names.iter().take(shown).map(|n| (*n).to_owned()).collect();
+    if names.len() > shown {
+        out.push(format!("and {} more", names.len() - shown));
+    }
+    out
 }
 
 fn compile_one(
@@ -1346,5 +1353,20 @@ rules:
         )
         .iter()
         .any(|e| e.contains("is not a parameter of")));
+        // The name is right, the actions too many: say which lack it and
+        // which to keep, not a did-you-mean of the name itself.
+        let found = errors(
+            "      SecurityGroupIds: {all_in: [sg-1]}\n",
+            "[\"Modify*\"]",
+        );
+        let [_, line] = &found[..] else {
+            panic!("{found:?}");
+        };
+        assert!(
+            line.contains("`SecurityGroupIds` is not a parameter of ModifyCacheParameterGroup")
+                && line.contains("narrow `actions` to those that have it: [ModifyCacheCluster, ModifyReplicationGroup")
+                && !line.contains("did you mean"),
+            "{line}"
+        );
     }
 }
