@@ -125,6 +125,18 @@ pub enum ParseError {
         name: String,
         missing: String,
     },
+    /// A list item (or map entry) named otherwise than the model names it,
+    /// such as `SecurityGroupIds.member.1`.
+    ItemName {
+        name: String,
+        expected: String,
+    },
+    /// An item numbered past the most items the list may have.
+    TooManyItems {
+        name: String,
+        item: String,
+        max: u32,
+    },
     /// `found` is `None` for a secret, whose value is never echoed.
     WrongType {
         name: String,
@@ -434,6 +446,15 @@ fn parse_answer(e: &ParseError) -> ApiError {
             "{}: list items are numbered 1, 2, 3 and so on, without leading zeros, not {}",
             quoted(name),
             quoted(index)
+        )),
+        ParseError::ItemName { name, expected } => E::invalid_query_parameter(format!(
+            "{} is not the name of an item of the list: its items are named `{expected}` (N from 1), as the model names them",
+            quoted(name),
+        )),
+        ParseError::TooManyItems { name, item, max } => E::invalid_parameter_value(format!(
+            "{} is too long: it has an item {}, and it may have at most {max} items",
+            quoted(name),
+            quoted(item)
         )),
         ParseError::ListGap { name, missing } => E::invalid_query_parameter(format!(
             "the items of {} skip {}: they must be numbered 1 to n without gaps",

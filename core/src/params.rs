@@ -447,6 +447,8 @@ fn value(
     match shape.kind() {
         Kind::List(list) => {
             if scalar == Some("") {
+                // An empty list counts as a list: the model's minimum holds.
+                check_count(name, 0, list.length())?;
                 return Ok(Value::List(Vec::new()));
             }
             let item = (!list.is_flattened()).then_some(list.item_name());
@@ -552,6 +554,13 @@ fn numbered<'f, 'a>(
                 .is_some_and(|r| !r.is_empty()),
             None => rest.len() > 1 && rest.starts_with('.'),
         };
+        let item_name = || ParseError::ItemName {
+            name: flat.full.to_owned(),
+            expected: match item {
+                Some(item) => format!("{name}.{item}.N"),
+                None => format!("{name}.N"),
+            },
+        };
         if !well_placed {
             return Err(if rest.is_empty() {
                 ParseError::Shape {
@@ -563,22 +572,34 @@ fn numbered<'f, 'a>(
                     },
                 }
             } else {
-                ParseError::ListIndex {
-                    name: flat.full.to_owned(),
-                    index: match item {
-                        Some(item) => format!("expected `{name}.{item}.N`"),
-                        None => format!("expected `{name}.N`"),
-                    },
-                }
+                item_name()
             });
+        }
+        // `Name.member.1` for a flattened list: a name, not an index.
+        if item.is_none() && !flat.full.as_bytes()[start].is_ascii_digit() {
+            return Err(item_name());
         }
     }
     let mut items: Vec<(u32, usize, &'f [Flat<'a>])> = Vec::new();
     for (index, index_end, run) in runs(flats, start) {
-        let number = list_index(index).ok_or_else(|| ParseError::ListIndex {
-            name: run[0].full.to_owned(),
-            index: index.to_owned(),
-        })?;
+        let number = match list_index(index) {
+            Ok(number) => number,
+            Err(IndexError::TooLarge) => {
+                return Err(ParseError::TooManyItems {
+                    name: name.to_owned(),
+                    item: run[0].full[..index_end].to_owned(),
+                    max: length
+                        .max
+                        .map_or(MAX_ITEMS, |max| (max.max(0) as u32).min(MAX_ITEMS)),
+                })
+            }
+            Err(IndexError::Malformed) => {
+                return Err(ParseError::ListIndex {
+                    name: run[0].full.to_owned(),
+                    index: index.to_owned(),
+                })
+            }
+        };
         items.push((number, index_end, run));
     }
     items.sort_unstable_by_key(|(number, _, _)| *number);
@@ -603,15 +624,23 @@ fn numbered<'f, 'a>(
         .collect())
 }
 
+/// Why a list index was refused.
+enum IndexError {
+    /// Not a plain decimal from 1: empty, signed, zero, leading zeros.
+    Malformed,
+    /// Plain, but past [`MAX_ITEMS`]: the list is too long.
+    TooLarge,
+}
+
 /// `1` to [`MAX_ITEMS`], in plain decimal without leading zeros.
-fn list_index(text: &str) -> Option<u32> {
-    if text.starts_with('0') || text.is_empty() || text.len() > 4 {
-        return None;
+fn list_index(text: &str) -> Result<u32, IndexError> {
+    if text.starts_with('0') || text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(IndexError::Malformed);
     }
-    if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+    match text.parse::<u32>() {
+        Ok(n) if n <= MAX_ITEMS => Ok(n),
+        _ => Err(IndexError::TooLarge),
     }
-    text.parse::<u32>().ok().filter(|n| *n <= MAX_ITEMS)
 }
 
 fn check_count(name: &str, count: usize, length: Bounds) -> Result<(), ParseError> {
@@ -894,6 +923,83 @@ mod tests {
             text.contains("`SecurityGroupIds.SecurityGroupId.2`"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_wrong_item_name_is_named_as_such() {
+        let (code, text) = message(
+            parse_pairs(
+                "CreateReplicationGroup",
+                &with(&[("SecurityGroupIds.member.1", "sg-1")]),
+            )
+            .unwrap_err(),
+        );
+        assert_eq!(code, "InvalidQueryParameter");
+        assert!(
+            text.contains("`SecurityGroupIds.member.1` is not the name of an item")
+                && text.contains("`SecurityGroupIds.SecurityGroupId.N`"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_list_past_its_bound_is_too_long() {
+        let (code, text) = message(
+            parse_pairs(
+                "CreateReplicationGroup",
+                &with(&[("SecurityGroupIds.SecurityGroupId.1001", "sg-1")]),
+            )
+            .unwrap_err(),
+        );
+        assert_eq!(code, "InvalidParameterValue");
+        assert!(
+            text.contains("`SecurityGroupIds` is too long")
+                && text.contains("`SecurityGroupIds.SecurityGroupId.1001`")
+                && text.contains("at most 1000 items"),
+            "{text}"
+        );
+        // The model's own bound, where it is lower.
+        let (_, text) = message(
+            parse_pairs(
+                "BatchApplyUpdateAction",
+                &[
+                    ("ServiceUpdateName", "u"),
+                    ("ReplicationGroupIds.member.99999", "g"),
+                ],
+            )
+            .unwrap_err(),
+        );
+        assert!(text.contains("at most 20 items"), "{text}");
+    }
+
+    #[test]
+    fn an_empty_list_keeps_the_models_minimum() {
+        for (action, pairs) in [
+            ("CreateReplicationGroup", &with(&[("UserGroupIds", "")])[..]),
+            (
+                "CreateUser",
+                &[
+                    ("UserId", "u"),
+                    ("UserName", "u"),
+                    ("Engine", "redis"),
+                    ("AccessString", "on ~* +@all"),
+                    ("Passwords", ""),
+                ],
+            ),
+        ] {
+            let (code, text) = message(parse_pairs(action, pairs).unwrap_err());
+            assert_eq!(code, "InvalidParameterValue", "{text}");
+            assert!(
+                text.contains("has 0 items") && text.contains("at least 1"),
+                "{text}"
+            );
+        }
+        // A list without a minimum may be empty.
+        assert!(parse_pairs(
+            "ModifyReplicationGroup",
+            &[("ReplicationGroupId", "g"), ("SecurityGroupIds", "")]
+        )
+        .is_ok());
     }
 
     #[test]

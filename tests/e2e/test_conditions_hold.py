@@ -4,10 +4,12 @@ model's bounds, and a list item named as another serializer names it. boto3
 and raw signed requests through the proxy to the signature-checking fake
 upstream."""
 
+import boto3
+import botocore.config
 import pytest
 
 from conftest import require_proxy_binary
-from support import client_error
+from support import CALLER_ACCESS_KEY, CALLER_SECRET_KEY, client_error, parse_error_xml, send_raw, sign_raw
 
 PASSWORD = "Zq9pa55word&Xk7odd=Wm3chars%41"
 
@@ -124,3 +126,57 @@ def test_a_rule_can_take_an_empty_list_and_a_deny_rule_catches_one(start_proxy, 
         client.modify_replication_group(ReplicationGroupId="payments-orders", SecurityGroupIds=[])
     assert "no-legacy" in client_error(raised)[2]
     assert len(upstream.requests) == 1
+
+
+def unvalidated_client(proxy):
+    """A client that sends what botocore would refuse to, as other SDKs may."""
+    return boto3.session.Session().client(
+        "elasticache",
+        region_name="us-east-1",
+        endpoint_url=proxy.url,
+        aws_access_key_id=CALLER_ACCESS_KEY,
+        aws_secret_access_key=CALLER_SECRET_KEY,
+        config=botocore.config.Config(parameter_validation=False, retries={"total_max_attempts": 1}),
+    )
+
+
+@pytest.mark.parametrize(
+    "call, request_",
+    [
+        ("create_replication_group", {**CREATE, "UserGroupIds": []}),
+        ("create_user", {"UserId": "u1", "UserName": "u1", "Engine": "redis", "AccessString": "on ~* +@all", "Passwords": []}),
+    ],
+    ids=["user-groups", "passwords"],
+)
+def test_an_empty_list_the_model_requires_items_of_is_refused(start_proxy, upstream, call, request_):
+    proxy = start_proxy(policy="rules:\n  - id: all\n    effect: allow\n")
+    client = unvalidated_client(proxy)
+    with pytest.raises(client.exceptions.InvalidParameterValueException) as raised:
+        getattr(client, call)(**request_)
+    message = client_error(raised)[2]
+    assert "has 0 items" in message and "at least 1" in message, message
+    assert upstream.requests == []
+
+
+def signed_post(proxy, body: str):
+    authorization, date = sign_raw(proxy.port, body)
+    return send_raw(proxy.port, body=body, authorization=authorization, amz_date=date)
+
+
+def test_a_list_item_named_as_another_serializer_names_it(start_proxy, upstream):
+    proxy = start_proxy(policy="rules:\n  - id: all\n    effect: allow\n")
+    body = (
+        "Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupId=g&ReplicationGroupDescription=d"
+        "&SecurityGroupIds.member.1=sg-0aa"
+    )
+    answer = signed_post(proxy, body)
+    error = parse_error_xml(answer.body)
+    assert (answer.status, error.code) == (400, "InvalidQueryParameter")
+    assert "`SecurityGroupIds.member.1` is not the name of an item" in error.message, error.message
+    assert "`SecurityGroupIds.SecurityGroupId.N`" in error.message, error.message
+    long = body.replace("member.1", "SecurityGroupId.1001")
+    answer = signed_post(proxy, long)
+    error = parse_error_xml(answer.body)
+    assert (answer.status, error.code) == (400, "InvalidParameterValue")
+    assert "`SecurityGroupIds` is too long" in error.message, error.message
+    assert upstream.requests == []
