@@ -157,6 +157,13 @@ pub enum ParseError {
         bounds: Bounds,
     },
     RepeatedMapKey(String),
+    /// Two items of a tag list with the same key; `key` is `None` for a
+    /// secret.
+    RepeatedTagKey {
+        first: String,
+        second: String,
+        key: Option<String>,
+    },
 }
 
 /// The caller could not be authenticated.
@@ -509,6 +516,14 @@ fn parse_answer(e: &ParseError) -> ApiError {
         ParseError::RepeatedMapKey(name) => {
             E::invalid_query_parameter(format!("{} repeats a key", quoted(name)))
         }
+        // A modelled ElastiCache error (InvalidParameterValueException in the
+        // SDKs), unlike other services' `DuplicateTagKeys`.
+        ParseError::RepeatedTagKey { first, second, key } => E::invalid_parameter_value(format!(
+            "tags {} and {} repeat the key {}: each key may be given once",
+            quoted(first),
+            quoted(second),
+            key.as_deref().map_or("(a secret, not shown)".to_owned(), quoted)
+        )),
     }
 }
 

@@ -9,11 +9,13 @@
 //! and `Name=` when empty; a structure's members are `Name.Member`; a map
 //! entry is `Name.entry.N.key` and `Name.entry.N.value`.
 
+use std::collections::BTreeMap;
+
 use crate::encoding::{civil_from_days, civil_seconds};
 use crate::error::ParseError;
 use crate::model::{did_you_mean, Action};
 use crate::names::{self, NameCase};
-use crate::service_model::{Bounds, Kind, Member, Shape, StringShape, Structure};
+use crate::service_model::{Bounds, Kind, ListShape, Member, Shape, StringShape, Structure};
 
 /// The most items a list or map may have. Far above what any ElastiCache
 /// call sends, and bounds the work a request can ask for.
@@ -457,6 +459,7 @@ fn value(
             for (item_end, run) in items {
                 out.push(value(list.member().shape(), run, item_end, context)?);
             }
+            repeated_tag_key(name, list, &out, context.secret)?;
             Ok(Value::List(out))
         }
         Kind::Structure(members) => {
@@ -736,6 +739,48 @@ fn check_number(name: &str, n: i64, bounds: Bounds, context: Context) -> Result<
     }
 }
 
+/// Rejects a tag list (found by shape: its items have `Key` and `Value`
+/// members) whose items repeat a key: AWS does not say which value it
+/// keeps, so the policy could decide on the one AWS drops. AWS tag keys
+/// are case-sensitive, so keys compare byte for byte.
+fn repeated_tag_key(
+    name: &str,
+    list: &ListShape,
+    items: &[Value],
+    secret: bool,
+) -> Result<(), ParseError> {
+    let Kind::Structure(tag) = list.member().shape().kind() else {
+        return Ok(());
+    };
+    if tag.member("Key").is_none() || tag.member("Value").is_none() {
+        return Ok(());
+    }
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let Value::Structure(fields) = item else {
+            continue;
+        };
+        let Some(key) = fields.get("Key").and_then(Value::as_str) else {
+            continue;
+        };
+        if let Some(first) = seen.insert(key, i) {
+            let item_name = |i: usize| {
+                if list.is_flattened() {
+                    format!("{name}.{}", i + 1)
+                } else {
+                    format!("{name}.{}.{}", list.item_name(), i + 1)
+                }
+            };
+            return Err(ParseError::RepeatedTagKey {
+                first: item_name(first),
+                second: item_name(i),
+                key: (!secret).then(|| key.to_owned()),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A plain decimal: an optional `-`, then digits without leading zeros.
 fn decimal(text: &str) -> Option<i64> {
     let digits = text.strip_prefix('-').unwrap_or(text);
@@ -1003,6 +1048,84 @@ mod tests {
     }
 
     #[test]
+    fn tags_repeating_a_key_are_rejected() {
+        let err = parse_pairs(
+            "CreateReplicationGroup",
+            &with(&[
+                ("Tags.Tag.1.Key", "team"),
+                ("Tags.Tag.1.Value", "search"),
+                ("Tags.Tag.2.Key", "env"),
+                ("Tags.Tag.2.Value", "prod"),
+                ("Tags.Tag.3.Key", "team"),
+                ("Tags.Tag.3.Value", "payments"),
+            ]),
+        )
+        .unwrap_err();
+        let (code, text) = message(err);
+        assert_eq!(code, "InvalidParameterValue", "{text}");
+        assert_eq!(
+            text,
+            "tags `Tags.Tag.1` and `Tags.Tag.3` repeat the key `team`: each key may be given once"
+        );
+        // Any action with a tag list, found by shape.
+        let err = parse_pairs(
+            "AddTagsToResource",
+            &[
+                (
+                    "ResourceName",
+                    "arn:aws:elasticache:us-east-1:123456781234:cluster:c1",
+                ),
+                ("Tags.Tag.1.Key", "team"),
+                ("Tags.Tag.2.Key", "team"),
+                ("Tags.Tag.2.Value", "payments"),
+            ],
+        )
+        .unwrap_err();
+        assert!(message(err).1.contains("`Tags.Tag.1` and `Tags.Tag.2`"));
+        // Keys are case-sensitive, and values may repeat.
+        let params = parse_pairs(
+            "CreateReplicationGroup",
+            &with(&[
+                ("Tags.Tag.1.Key", "team"),
+                ("Tags.Tag.1.Value", "payments"),
+                ("Tags.Tag.2.Key", "Team"),
+                ("Tags.Tag.2.Value", "payments"),
+            ]),
+        )
+        .unwrap();
+        let Some(Value::List(tags)) = params.get("Tags") else {
+            panic!("no tags");
+        };
+        assert_eq!(tags.len(), 2);
+        // Lists of other shapes may repeat items.
+        parse_pairs(
+            "CreateReplicationGroup",
+            &with(&[
+                ("SecurityGroupIds.SecurityGroupId.1", "sg-1"),
+                ("SecurityGroupIds.SecurityGroupId.2", "sg-1"),
+            ]),
+        )
+        .unwrap();
+        // A secret key would be named by its items alone.
+        let tags = operation("CreateReplicationGroup")
+            .unwrap()
+            .input()
+            .member("Tags")
+            .unwrap();
+        let Kind::List(list) = tags.shape().kind() else {
+            panic!("Tags is no list");
+        };
+        let Kind::Structure(tag) = list.member().shape().kind() else {
+            panic!("a tag is no structure");
+        };
+        let hunter2 = Value::Structure(Params::of_strings(tag, [("Key", "hunter2")]));
+        let items = [hunter2.clone(), hunter2];
+        let (_, text) = message(repeated_tag_key("Tags", list, &items, true).unwrap_err());
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("`Tags.Tag.2`"), "{text}");
+    }
+
+    #[test]
     fn values_are_typed() {
         for (name, bad) in [
             ("NumCacheClusters", "3.0"),
@@ -1190,11 +1313,14 @@ mod tests {
             Kind::List(list) => {
                 let min = list.length().min.unwrap_or(0).max(0) as u64;
                 let count = if depth > 3 { min } else { min + rng.below(4) };
-                Value::List(
-                    (0..count)
-                        .map(|_| value_of(rng, list.member().shape(), case, depth + 1))
-                        .collect(),
-                )
+                let mut items: Vec<Value> = (0..count)
+                    .map(|_| value_of(rng, list.member().shape(), case, depth + 1))
+                    .collect();
+                // A tag list repeats no key (the parser rejects that).
+                while repeated_tag_key("", list, &items, false).is_err() {
+                    items.pop();
+                }
+                Value::List(items)
             }
             Kind::Structure(structure) => {
                 // An empty structure is sent as nothing at all: give it a member.

@@ -118,3 +118,29 @@ def test_the_aws_cli_through_the_conditions(start_proxy, run_aws, upstream):
     assert denied.returncode != 0
     assert "InvalidParameterCombination" in denied.stderr and "sg-0evil" in denied.stderr, denied.stderr
     assert len(upstream.requests) == 1
+
+
+def test_tags_repeating_a_key_are_rejected_before_the_policy(start_proxy, make_client, upstream):
+    # Either copy could be the one ElastiCache keeps, so neither is decided on.
+    proxy = start_proxy(policy=POLICY, denial_detail="full")
+    client = make_client(proxy)
+    tags = [{"Key": "team", "Value": "search"}, {"Key": "team", "Value": "payments"}]
+    with pytest.raises(client.exceptions.InvalidParameterValueException) as raised:
+        client.create_replication_group(**{**CREATE, "Tags": tags})
+    assert client_error(raised) == (
+        400,
+        "InvalidParameterValue",
+        "tags `Tags.Tag.1` and `Tags.Tag.2` repeat the key `team`: each key may be given once",
+    )
+    with pytest.raises(client.exceptions.InvalidParameterValueException):
+        client.add_tags_to_resource(
+            ResourceName="arn:aws:elasticache:us-east-1:123456781234:replicationgroup:payments-orders", Tags=tags
+        )
+    assert upstream.requests == []
+    assert [(line["decision"], line["error_code"]) for line in proxy.audit_records()] == [
+        ("error", "InvalidParameterValue")
+    ] * 2
+    # Tag keys are case-sensitive: `Team` is another key.
+    client.create_replication_group(**{**CREATE, "Tags": [*CREATE["Tags"], {"Key": "Team", "Value": "search"}]})
+    [forwarded] = upstream.requests
+    assert forwarded.params["Tags.Tag.2.Key"] == "Team"
