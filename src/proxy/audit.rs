@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
+use http::header::HeaderMap;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -45,6 +46,8 @@ pub struct RequestRecord {
     pub rules: Vec<String>,
     pub error_code: Option<&'static str>,
     pub upstream_status: Option<u16>,
+    /// The id the upstream answered with ([`upstream_request_id`]).
+    pub upstream_request_id: Option<String>,
     /// For a denial: the full explanation, whatever the caller was told.
     pub explanation: Option<String>,
     /// The parameters the deciding rules looked at, with their values
@@ -58,6 +61,10 @@ pub struct RequestRecord {
 pub const MAX_UNTRUSTED_VALUE_BYTES: usize = 256;
 /// Longest explanation written.
 pub const MAX_EXPLANATION_BYTES: usize = 2048;
+
+/// Longest upstream request id written (AWS's are 36 to 52 characters):
+/// the header is the upstream's input, so it is cut to this.
+pub const MAX_UPSTREAM_REQUEST_ID_BYTES: usize = 128;
 
 /// Most bytes of parameter values written in one line's `params`.
 pub const MAX_PARAMS_BYTES: usize = 1024;
@@ -142,6 +149,7 @@ impl RequestRecord {
             rules: Vec::new(),
             error_code: None,
             upstream_status: None,
+            upstream_request_id: None,
             explanation: None,
             params: Vec::new(),
         }
@@ -229,6 +237,7 @@ impl RequestRecord {
                 .map(|e| shorten(e, MAX_EXPLANATION_BYTES).0),
             time: rfc3339(self.time),
             request_id: &self.request_id,
+            upstream_request_id: self.upstream_request_id.as_deref(),
             source: self.peer,
             caller: self.caller.as_deref(),
             auth: self.auth_method.map(AuthMethod::as_str),
@@ -250,11 +259,30 @@ impl RequestRecord {
     }
 }
 
+/// The request id of the upstream's answer: `x-amzn-RequestId`, or
+/// `x-amz-request-id` when it sends that instead. It is what the caller
+/// and CloudTrail see, so it ties the audit line to AWS's records. Taken
+/// only as visible ASCII, so that it cannot forge a line of any log, and
+/// cut to [`MAX_UPSTREAM_REQUEST_ID_BYTES`].
+pub fn upstream_request_id(headers: &HeaderMap) -> Option<String> {
+    let value = headers
+        .get("x-amzn-requestid")
+        .or_else(|| headers.get("x-amz-request-id"))?
+        .as_bytes();
+    if value.is_empty() || !value.iter().all(u8::is_ascii_graphic) {
+        return None;
+    }
+    let kept = &value[..value.len().min(MAX_UPSTREAM_REQUEST_ID_BYTES)];
+    String::from_utf8(kept.to_vec()).ok()
+}
+
 /// One audit line, as written.
 #[derive(Serialize)]
 pub struct AuditLine<'a> {
     time: String,
     request_id: &'a str,
+    /// What the caller and CloudTrail know the forwarded call by.
+    upstream_request_id: Option<&'a str>,
     /// Serialized with `Display`: `127.0.0.1:50000`, `[::1]:50000`.
     source: SocketAddr,
     caller: Option<&'a str>,
@@ -484,6 +512,7 @@ mod tests {
                 "shortened",
                 "source",
                 "time",
+                "upstream_request_id",
                 "upstream_status"
             ]
         );
@@ -491,6 +520,58 @@ mod tests {
         assert_eq!(value["mode"], "shadow");
         assert_eq!(value["time"], "2026-11-25T00:00:00.000Z");
         assert_eq!(value["duration_ms"], 1.5);
+    }
+
+    #[test]
+    fn the_upstream_request_id_is_kept_beside_the_proxys() {
+        let headers = |pairs: &[(&'static str, &[u8])]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(*name, http::HeaderValue::from_bytes(value).unwrap());
+            }
+            map
+        };
+        let id = "d0c5e2a1-7b1f-4c3e-9a55-3f2b1e0c9d87";
+        let mut record = record_from("127.0.0.1:5000");
+        record.upstream_request_id =
+            upstream_request_id(&headers(&[("x-amzn-requestid", id.as_bytes())]));
+        let value = record.to_json(Duration::ZERO);
+        assert_eq!(
+            (&value["request_id"], &value["upstream_request_id"]),
+            (&json!("id-2"), &json!(id))
+        );
+        // `x-amz-request-id` when there is no `x-amzn-RequestId`, never both.
+        assert_eq!(
+            upstream_request_id(&headers(&[("x-amz-request-id", b"4442587FB7D0A2F9")])).as_deref(),
+            Some("4442587FB7D0A2F9")
+        );
+        assert_eq!(
+            upstream_request_id(&headers(&[
+                ("x-amz-request-id", b"other"),
+                ("x-amzn-requestid", id.as_bytes()),
+            ]))
+            .as_deref(),
+            Some(id)
+        );
+        // Cut to a bound, and only visible ASCII.
+        let long = "a".repeat(10_000);
+        assert_eq!(
+            upstream_request_id(&headers(&[("x-amzn-requestid", long.as_bytes())])),
+            Some("a".repeat(MAX_UPSTREAM_REQUEST_ID_BYTES))
+        );
+        for bad in [&b"id with space"[..], b"id\tx", b"caf\xc3\xa9", b""] {
+            assert_eq!(
+                upstream_request_id(&headers(&[("x-amzn-requestid", bad)])),
+                None,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(upstream_request_id(&HeaderMap::new()), None);
+        // No upstream answered: absent.
+        assert_eq!(
+            record_from("127.0.0.1:5000").to_json(Duration::ZERO)["upstream_request_id"],
+            Value::Null
+        );
     }
 
     /// A record of a request that arrived at the epoch from `peer`.

@@ -19,7 +19,7 @@ use super::{Connection, Proxy};
 use crate::auth::{self, ClientCertificate};
 use crate::decision::{Decision, DenialDetail, RequestFacts, Verdict};
 use crate::error::{ApiError, AuthError, MessageError, Rejection, ServiceError};
-use crate::proxy::audit::RequestRecord;
+use crate::proxy::audit::{self, RequestRecord};
 use crate::proxy::config::Limits;
 use crate::proxy::log;
 use crate::proxy::metrics;
@@ -171,6 +171,7 @@ impl Proxy {
                 self.metrics
                     .observe_upstream(metrics::status_class(status), started.elapsed());
                 record.upstream_status = Some(status);
+                record.upstream_request_id = audit::upstream_request_id(&answer.headers);
                 Ok(answer)
             }
             Err(failure) => {

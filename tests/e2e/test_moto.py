@@ -213,6 +213,16 @@ def test_a_proxy_signing_with_the_wrong_secret_gets_motos_refusal(start_proxy, m
     assert raised.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
     line = last_audit_line(proxy, "DescribeReplicationGroups")
     assert (line["decision"], line["upstream_status"]) == ("allow", 403)
+    assert line["upstream_request_id"] == raised.value.response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+
+
+def test_the_audit_line_has_motos_request_id(proxy_to_moto, make_client):
+    """moto answers with an `x-amzn-RequestId` as ElastiCache does: the caller
+    gets it, and the audit line records it beside the proxy's own id."""
+    answer = make_client(proxy_to_moto).describe_replication_groups()["ResponseMetadata"]
+    line = last_audit_line(proxy_to_moto, "DescribeReplicationGroups")
+    assert line["upstream_request_id"] == answer["RequestId"] == answer["HTTPHeaders"]["x-amzn-requestid"]
+    assert line["request_id"] != line["upstream_request_id"]
 
 
 # ---- allowed: the resources are created, changed and deleted in moto ---------------

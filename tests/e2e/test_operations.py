@@ -64,6 +64,7 @@ assert POLICY_V2 != TEST_POLICY
 AUDIT_KEYS = {
     "time",
     "request_id",
+    "upstream_request_id",
     "caller",
     "auth",
     "source",
@@ -415,6 +416,8 @@ def test_audit_lines_one_per_request_with_every_field(start_proxy, make_client, 
         "rules": ["prod-app-ingress"],
         "error_code": None,
         "upstream_status": 200,
+        # What boto3 got back (the upstream's id), beside the proxy's own.
+        "upstream_request_id": allowed["ResponseMetadata"]["RequestId"],
         "policy_revision": revision(TEST_POLICY),
         "shortened": None,
         "explanation": None,
@@ -429,7 +432,11 @@ def test_audit_lines_one_per_request_with_every_field(start_proxy, make_client, 
         "decision": "deny",
         "rules": ["no-legacy-group"],
     }
-    assert (second["error_code"], second["upstream_status"]) == ("InvalidParameterCombination", None)
+    assert (second["error_code"], second["upstream_status"], second["upstream_request_id"]) == (
+        "InvalidParameterCombination",
+        None,
+        None,
+    )
     assert third["request_id"] == malformed_id
     # Parsing comes before authentication: a malformed request has no caller.
     assert {k: third[k] for k in ("caller", "action", "decision", "rules", "error_code", "upstream_status")} == {
@@ -487,6 +494,35 @@ def test_every_rejection_has_one_audit_line(proxy, upstream, send, status, code)
         None,
     )
     assert upstream.requests == []
+
+
+def test_the_audit_line_has_the_upstreams_request_id(start_proxy, make_client, upstream):
+    proxy = start_proxy()
+    client = make_client(proxy)
+    known = "5e1f2c3d-0a9b-4c8d-9e7f-6a5b4c3d2e1f"
+    body = authorize_ingress_xml(dict(ingress_pairs()), "us-east-1", known)
+    upstream.override(INGRESS, 200, body, headers=[("x-amzn-RequestId", known)])
+    answer = client.authorize_cache_security_group_ingress(**ALLOWED_INGRESS)
+    # The caller sees the upstream's id (what CloudTrail shows), not the proxy's.
+    assert answer["ResponseMetadata"]["RequestId"] == known
+    assert answer["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"] == known
+    # An upstream error is passed back with the upstream's id too.
+    upstream.override(INGRESS, 400, b"<ErrorResponse/>", headers=[("x-amzn-RequestId", "upstream-error-1")])
+    refused = send_raw(proxy.port, body=INGRESS_BODY)
+    assert (refused.status, refused.header("x-amzn-RequestId")) == (400, "upstream-error-1")
+    # The upstream's header is input: cut to 128 bytes, and only visible ASCII.
+    upstream.override(INGRESS, 200, body, headers=[("x-amzn-RequestId", "r" * 300)])
+    send_raw(proxy.port, body=INGRESS_BODY)
+    upstream.override(INGRESS, 200, body, headers=[("x-amzn-RequestId", 'forged" "decision":"allow')])
+    send_raw(proxy.port, body=INGRESS_BODY)
+    lines = proxy.audit_records()
+    assert [(line["upstream_status"], line["upstream_request_id"]) for line in lines] == [
+        (200, known),
+        (400, "upstream-error-1"),
+        (200, "r" * 128),
+        (200, None),
+    ]
+    assert len({line["request_id"] for line in lines} | {known}) == 5, "the proxy's own ids are its own"
 
 
 def test_audit_log_to_a_file_is_reopened_on_sighup(start_proxy, upstream):
