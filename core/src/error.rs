@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::form::{FormError, PairAt, PairFault};
 use crate::model::{Action, API_VERSION};
 use crate::service_model::{Bounds, BOTOCORE_VERSION};
 use crate::sigv4::VerifyError;
@@ -34,8 +35,14 @@ pub enum Rejection {
 /// next request starts is in doubt too, so the connection is closed.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum MessageError {
-    /// Absolute-form or authority-form request target.
-    Target(String),
+    /// Absolute-form or authority-form request target. Its path and query
+    /// may hold a secret, so only the scheme and the host are kept, when
+    /// they are plain.
+    Target {
+        form: TargetForm,
+        scheme: Option<String>,
+        host: Option<String>,
+    },
     NoHost,
     HostNotAuthority,
     SeveralHosts,
@@ -44,6 +51,15 @@ pub enum MessageError {
     Trailers,
     /// The body's framing broke while it was read.
     BodyUnreadable(String),
+}
+
+/// A request target other than origin-form (`/?…`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TargetForm {
+    /// `http://host/…`
+    Absolute,
+    /// `host:port`, as CONNECT sends it.
+    Authority,
 }
 
 /// Where form pairs were read from.
@@ -59,10 +75,10 @@ pub enum ParseError {
     Path(String),
     /// A region given to `explain` that is no AWS region name.
     Region(String),
-    /// Not `application/x-www-form-urlencoded` bytes; the detail says where.
+    /// Not `application/x-www-form-urlencoded` bytes.
     Form {
         place: Place,
-        detail: String,
+        error: FormError,
     },
     GetWithBody,
     Method(String),
@@ -163,6 +179,15 @@ pub enum ParseError {
         first: String,
         second: String,
         key: Option<String>,
+    },
+    /// `problem` is about a pair that follows the pair of a secret in its
+    /// form (`position` counts from 1): an unencoded `&` in the secret's
+    /// value may have made that pair, so nothing of it is shown.
+    AfterSecret {
+        place: Place,
+        position: usize,
+        secret: &'static str,
+        problem: Box<ParseError>,
     },
 }
 
@@ -310,10 +335,26 @@ impl Rejection {
         match self {
             Rejection::Message(e) => {
                 let error = match e {
-                    MessageError::Target(target) => E::invalid_query_parameter(format!(
-                        "request target {} is not served: send ElastiCache Query requests to `/`",
-                        quoted(target)
-                    )),
+                    MessageError::Target { form, scheme, host } => {
+                        let form = match form {
+                            TargetForm::Absolute => "an absolute-form request target",
+                            TargetForm::Authority => "an authority-form request target",
+                        };
+                        let parts: Vec<String> = [("scheme", scheme), ("host", host)]
+                            .into_iter()
+                            .filter_map(|(what, part)| {
+                                part.as_deref().map(|p| format!("{what} {}", quoted(p)))
+                            })
+                            .collect();
+                        let parts = if parts.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", parts.join(", "))
+                        };
+                        E::invalid_query_parameter(format!(
+                            "the request has {form}{parts}, which is not served: send ElastiCache Query requests in origin-form, to `/`"
+                        ))
+                    }
                     MessageError::NoHost => {
                         E::invalid_query_parameter("the request has no `Host` header")
                     }
@@ -359,13 +400,7 @@ fn parse_answer(e: &ParseError) -> ApiError {
         ParseError::Region(found) => {
             E::invalid_parameter_value(format!("{} is not an AWS region name", quoted(found)))
         }
-        ParseError::Form { place, detail } => E::malformed_query_string(format!(
-            "{}: {detail}",
-            match place {
-                Place::Query => "query string",
-                Place::Body => "body",
-            }
-        )),
+        ParseError::Form { place, error } => E::malformed_query_string(form_problem(*place, error)),
         ParseError::GetWithBody => E::invalid_query_parameter(
             "a GET request must not have a body: send the parameters in the query string or POST a form",
         ),
@@ -524,7 +559,226 @@ fn parse_answer(e: &ParseError) -> ApiError {
             quoted(second),
             key.as_deref().map_or("(a secret, not shown)".to_owned(), quoted)
         )),
+        ParseError::AfterSecret {
+            place,
+            position,
+            secret,
+            problem,
+        } => {
+            // The code and status of the problem, in words of its own.
+            let message = format!(
+                "the {} pair of the {}: {}{}",
+                ordinal(*position),
+                place_name(*place),
+                unquoted_problem(problem),
+                after_secret(secret)
+            );
+            ApiError {
+                message,
+                ..parse_answer(problem)
+            }
+        }
     }
+}
+
+fn place_name(place: Place) -> &'static str {
+    match place {
+        Place::Query => "query string",
+        Place::Body => "body",
+    }
+}
+
+/// Why a pair after a secret's is not shown, and the likely cause.
+fn after_secret(secret: &str) -> String {
+    format!(
+        "; it is not shown, since it follows `{secret}` and may be part of its value: a value holding `&` must send it as `%26`"
+    )
+}
+
+fn form_problem(place: Place, error: &FormError) -> String {
+    let (at, fault) = match error {
+        FormError::LooksLikeJson => {
+            return format!(
+                "the {} looks like JSON; ElastiCache's Query API takes an `{FORM}` form (`Action=…&Version=…`)",
+                place_name(place)
+            )
+        }
+        FormError::Pair { at, fault } => (at, fault),
+    };
+    let (subject, suffix) = match at {
+        PairAt::Named { position, name } => (
+            format!(
+                "parameter {} (the {} pair)",
+                quoted(name),
+                ordinal(*position)
+            ),
+            None,
+        ),
+        PairAt::Unnamed { position } => (format!("the {} pair", ordinal(*position)), None),
+        PairAt::AfterSecret { position, secret } => (
+            format!("the {} pair", ordinal(*position)),
+            Some(after_secret(secret)),
+        ),
+    };
+    let problem = match fault {
+        PairFault::Empty => format!("{subject} is empty (`&&`, or a leading or trailing `&`)"),
+        PairFault::NoEquals => format!("{subject} has no `=`: expected `Name=value`"),
+        PairFault::BadName => format!(
+            "the name of {subject} is not plain: names use only letters, digits, `.`, `_` and `-`, unencoded"
+        ),
+        PairFault::BadEscape => format!(
+            "the value of {subject} has a malformed percent escape: expected `%` and two hex digits"
+        ),
+        PairFault::RawByte(Some(byte)) => format!(
+            "the value of {subject} holds the byte 0x{byte:02x} unencoded; percent-encode it"
+        ),
+        PairFault::RawByte(None) => format!(
+            "the value of {subject} holds a byte that must be percent-encoded (which is not shown: the value is a secret)"
+        ),
+        PairFault::NotUtf8 => format!("the value of {subject} is not valid UTF-8"),
+        PairFault::ControlCharacter => format!("the value of {subject} holds a control character"),
+    };
+    // A pair without `=`, or an empty one, is most often the rest of a
+    // value whose `&` was sent unencoded.
+    let suffix = suffix.unwrap_or_else(|| match fault {
+        PairFault::Empty | PairFault::NoEquals => {
+            "; a value holding `&` must send it as `%26`".to_owned()
+        }
+        PairFault::BadName
+        | PairFault::BadEscape
+        | PairFault::RawByte(_)
+        | PairFault::NotUtf8
+        | PairFault::ControlCharacter => String::new(),
+    });
+    format!("{}: {problem}{suffix}", place_name(place))
+}
+
+/// What is wrong with a pair that is not shown, in words that quote
+/// nothing of the request.
+fn unquoted_problem(e: &ParseError) -> String {
+    e.about_pairs()
+        .map_or_else(|| "it is not well-formed".into(), |(_, problem)| problem)
+}
+
+impl ParseError {
+    /// The names of the request's pairs this error quotes (or the start
+    /// of one such name, up to a `.`), or whose value it quotes.
+    pub fn pair_names(&self) -> Vec<&str> {
+        self.about_pairs()
+            .map(|(names, _)| names)
+            .unwrap_or_default()
+    }
+
+    /// For an error that quotes pairs: their names, and the error in words
+    /// that quote nothing of them.
+    fn about_pairs(&self) -> Option<(Vec<&str>, String)> {
+        let (name, problem): (&str, String) = match self {
+            ParseError::InQueryAndBody(name) => {
+                (name, "it is in both the query string and the body".into())
+            }
+            ParseError::Repeated(name) => (name, "it repeats a parameter".into()),
+            ParseError::CaseVariants { first, second } => {
+                return Some((
+                    vec![first, second],
+                    "its name differs only in case from another parameter's".into(),
+                ))
+            }
+            // Not even the name it stands for is shown: it may be in the secret.
+            ParseError::SignatureParameterMisplaced { found, .. } => (
+                found,
+                "it is a signature parameter, which belongs in the query string".into(),
+            ),
+            ParseError::Misspelled { found, .. } => (
+                found,
+                "its name is a known one spelled in another case".into(),
+            ),
+            ParseError::UnknownAction { .. } => ("Action", "it names no ElastiCache action".into()),
+            ParseError::Version(_) => (
+                "Version",
+                format!("it names an API version other than {API_VERSION}"),
+            ),
+            ParseError::AccountId { parameter, .. } => (
+                parameter,
+                format!("its {parameter} is not an AWS account id (12 digits)"),
+            ),
+            ParseError::UnexpectedParameter { action, name, .. } => (
+                name,
+                format!("{action} does not take a parameter of its name"),
+            ),
+            ParseError::MissingMembers { name, members } => (
+                name,
+                format!("it lacks the member(s) {}", backticked(members)),
+            ),
+            ParseError::Shape { name, expected } => (name, format!("its parameter is {expected}")),
+            ParseError::ListIndex { name, .. } => (
+                name,
+                "it numbers a list item other than 1, 2, 3 and so on".into(),
+            ),
+            ParseError::ListGap { name, .. } => (name, "its list skips an item number".into()),
+            ParseError::ItemName { name, .. } => (
+                name,
+                "it names a list item otherwise than the model names it".into(),
+            ),
+            ParseError::TooManyItems { name, .. } => {
+                (name, "its list has more items than it may have".into())
+            }
+            ParseError::RepeatedTagKey { first, second, .. } => {
+                return Some((vec![first, second], "its tags repeat a key".into()))
+            }
+            ParseError::WrongType { name, expected, .. } => {
+                (name, format!("its value must be {expected}"))
+            }
+            ParseError::NotInEnum { name, allowed, .. } => (
+                name,
+                format!("its value must be one of {}", backticked(allowed.iter())),
+            ),
+            ParseError::OutOfBounds { name, what, .. } => (
+                name,
+                format!("its {what} are outside the range the model allows"),
+            ),
+            ParseError::RepeatedMapKey(name) => (name, "it repeats a map key".into()),
+            ParseError::Path(_)
+            | ParseError::Region(_)
+            | ParseError::Form { .. }
+            | ParseError::GetWithBody
+            | ParseError::Method(_)
+            | ParseError::ContentTypeMissing
+            | ParseError::ContentTypeUnreadable
+            | ParseError::ContentType(_)
+            | ParseError::NoAction
+            | ParseError::NoVersion
+            | ParseError::MissingParameters { .. }
+            | ParseError::Empty(_)
+            | ParseError::AfterSecret { .. } => return None,
+        };
+        Some((vec![name], problem))
+    }
+}
+
+/// `1st`, `2nd`, `3rd`, `4th`, `11th`, `21st` …
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// Whether `text` is shaped like a Query parameter name, so that a message
+/// may quote it: `.`-separated segments of ASCII letters and digits, the
+/// first starting with an upper-case letter
+/// (`SecurityGroupIds.SecurityGroupId.3`), or a SigV4 `X-Amz-…` name.
+pub fn is_parameter_name(text: &str) -> bool {
+    if let Some(rest) = text.strip_prefix("X-Amz-") {
+        return !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    }
+    text.starts_with(|c: char| c.is_ascii_uppercase())
+        && text.split('.').all(|segment| {
+            !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
 }
 
 fn auth_answer(e: &AuthError) -> ApiError {
@@ -973,6 +1227,116 @@ mod tests {
             .to_xml("r");
         assert!(xml.contains("&lt;/Message&gt;&lt;Code&gt;Ok"));
         assert_eq!(xml.matches("<Code>").count(), 1);
+    }
+
+    #[test]
+    fn form_errors_name_a_pair_only_when_it_may_be_shown() {
+        let message = |place, at: PairAt, fault| {
+            Rejection::Parse(ParseError::Form {
+                place,
+                error: FormError::Pair { at, fault },
+            })
+            .answer()
+            .message
+        };
+        let named = || PairAt::Named {
+            position: 2,
+            name: "CacheClusterId".into(),
+        };
+        let after = || PairAt::AfterSecret {
+            position: 12,
+            secret: "AuthToken",
+        };
+        let hint = "; it is not shown, since it follows `AuthToken` and may be part of its value: a value holding `&` must send it as `%26`";
+        let cases = [
+            (Place::Query, PairAt::Unnamed { position: 1 }, PairFault::Empty,
+             "query string: the 1st pair is empty (`&&`, or a leading or trailing `&`); a value holding `&` must send it as `%26`".to_owned()),
+            (Place::Body, named(), PairFault::NoEquals,
+             "body: parameter `CacheClusterId` (the 2nd pair) has no `=`: expected `Name=value`; a value holding `&` must send it as `%26`".to_owned()),
+            (Place::Body, after(), PairFault::NoEquals,
+             format!("body: the 12th pair has no `=`: expected `Name=value`{hint}")),
+            (Place::Body, PairAt::Unnamed { position: 3 }, PairFault::BadName,
+             "body: the name of the 3rd pair is not plain: names use only letters, digits, `.`, `_` and `-`, unencoded".to_owned()),
+            (Place::Body, named(), PairFault::BadEscape,
+             "body: the value of parameter `CacheClusterId` (the 2nd pair) has a malformed percent escape: expected `%` and two hex digits".to_owned()),
+            (Place::Body, named(), PairFault::RawByte(Some(b';')),
+             "body: the value of parameter `CacheClusterId` (the 2nd pair) holds the byte 0x3b unencoded; percent-encode it".to_owned()),
+            (Place::Body, after(), PairFault::RawByte(None),
+             format!("body: the value of the 12th pair holds a byte that must be percent-encoded (which is not shown: the value is a secret){hint}")),
+            (Place::Body, after(), PairFault::NotUtf8,
+             format!("body: the value of the 12th pair is not valid UTF-8{hint}")),
+            (Place::Query, named(), PairFault::ControlCharacter,
+             "query string: the value of parameter `CacheClusterId` (the 2nd pair) holds a control character".to_owned()),
+        ];
+        for (place, at, fault, expected) in cases {
+            assert_eq!(message(place, at, fault), expected);
+        }
+        let json = Rejection::Parse(ParseError::Form {
+            place: Place::Body,
+            error: FormError::LooksLikeJson,
+        })
+        .answer();
+        assert_eq!(json.code, "MalformedQueryString");
+        assert_eq!(
+            json.message,
+            "the body looks like JSON; ElastiCache's Query API takes an `application/x-www-form-urlencoded` form (`Action=…&Version=…`)"
+        );
+    }
+
+    #[test]
+    fn an_error_after_a_secret_keeps_its_code_and_quotes_nothing() {
+        let answer = Rejection::Parse(ParseError::AfterSecret {
+            place: Place::Query,
+            position: 21,
+            secret: "Passwords",
+            problem: Box::new(ParseError::WrongType {
+                name: "Hunter".into(),
+                expected: "`true` or `false`",
+                found: Some("hunter2".into()),
+            }),
+        })
+        .answer();
+        assert_eq!((answer.code, answer.status), ("InvalidParameterValue", 400));
+        assert_eq!(
+            answer.message,
+            "the 21st pair of the query string: its value must be `true` or `false`; it is not shown, since it follows `Passwords` and may be part of its value: a value holding `&` must send it as `%26`"
+        );
+    }
+
+    #[test]
+    fn ordinals_and_parameter_names() {
+        let ordinals: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111]
+            .map(ordinal)
+            .into();
+        assert_eq!(
+            ordinals,
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st",
+                "111th"
+            ]
+        );
+        for name in [
+            "Action",
+            "SecurityGroupIds.SecurityGroupId.3",
+            "X-Amz-Date",
+            "EC2SecurityGroupName",
+        ] {
+            assert!(is_parameter_name(name), "{name}");
+        }
+        for text in [
+            "",
+            "action",
+            "9Lives",
+            "Tags..Key",
+            "Tags.",
+            "A_b",
+            "A-b",
+            "X-Amz-",
+            "{\"A\"",
+            "Abc def",
+        ] {
+            assert!(!is_parameter_name(text), "{text}");
+        }
     }
 
     #[test]

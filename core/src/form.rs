@@ -8,49 +8,48 @@
 //! everything else is `%XX`), so what the proxy forwards has one reading.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use crate::encoding::{hex_value, percent_encode};
 
 /// Longest parameter name accepted; ElastiCache's longest are far shorter.
 const MAX_NAME_LEN: usize = 255;
 
+/// Why a form could not be read.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum FormError {
-    EmptyPair,
-    NoEquals { pair: String },
-    BadName { name: String },
-    BadEscape { name: String },
-    RawByte { name: String, byte: u8 },
-    NotUtf8 { name: String },
-    ControlCharacter { name: String },
+    /// It starts with `{` or `[`: a JSON document, not a form. Nothing of
+    /// it is shown, since it may hold a secret.
+    LooksLikeJson,
+    /// One pair is not well-formed.
+    Pair { at: PairAt, fault: PairFault },
 }
 
-impl fmt::Display for FormError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::error::quoted;
-        match self {
-            FormError::EmptyPair => write!(f, "empty parameter (`&&` or a leading or trailing `&`)"),
-            FormError::NoEquals { pair } => write!(f, "parameter {} has no `=`", quoted(pair)),
-            FormError::BadName { name } => write!(
-                f,
-                "parameter name {} is not plain: names use only letters, digits, `.`, `_` and `-`, unencoded",
-                quoted(name)
-            ),
-            FormError::BadEscape { name } => {
-                write!(f, "value of {} has a malformed percent escape", quoted(name))
-            }
-            FormError::RawByte { name, byte } => write!(
-                f,
-                "value of {} holds the byte 0x{byte:02x} unencoded; percent-encode it",
-                quoted(name)
-            ),
-            FormError::NotUtf8 { name } => write!(f, "value of {} is not valid UTF-8", quoted(name)),
-            FormError::ControlCharacter { name } => {
-                write!(f, "value of {} holds a control character", quoted(name))
-            }
-        }
-    }
+/// Which pair of a form an error is about, and what of it may be shown.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum PairAt {
+    /// Its name is shaped like a Query parameter name, so it is shown.
+    Named { position: usize, name: String },
+    /// Shown by position only (counted from 1).
+    Unnamed { position: usize },
+    /// It follows the pair of a secret in the same form: an unencoded `&`
+    /// in the secret's value may have made it, so nothing of it is shown.
+    AfterSecret {
+        position: usize,
+        secret: &'static str,
+    },
+}
+
+/// What is wrong with one pair.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PairFault {
+    Empty,
+    NoEquals,
+    BadName,
+    BadEscape,
+    /// `None` when the value is a secret: even one of its bytes is not shown.
+    RawByte(Option<u8>),
+    NotUtf8,
+    ControlCharacter,
 }
 
 /// One decoded pair: the name as sent (names are never encoded), and the
@@ -66,16 +65,50 @@ pub fn decode(input: &[u8]) -> Result<Vec<Pair<'_>>, FormError> {
     // Checked as UTF-8 once, so that names and raw values are slices of it;
     // input that is not is rejected below, pair by pair, for what it holds.
     let text = std::str::from_utf8(input).ok();
+    let failed = |start: usize, position: usize, fault: PairFault| {
+        if matches!(input.first(), Some(b'{' | b'[')) {
+            return FormError::LooksLikeJson;
+        }
+        FormError::Pair {
+            at: pair_at(input, start, position),
+            fault,
+        }
+    };
     let mut pairs = Vec::with_capacity(1 + memchr::memchr_iter(b'&', input).count());
     let mut start = 0;
     loop {
         let end = memchr::memchr(b'&', &input[start..]).map_or(input.len(), |at| start + at);
         let (pair, text) = (&input[start..end], text.and_then(|t| t.get(start..end)));
-        pairs.push(decode_pair(pair, text)?);
+        let decoded = decode_pair(pair, text).map_err(|fault| failed(start, pairs.len(), fault))?;
+        pairs.push(decoded);
         if end == input.len() {
             return Ok(pairs);
         }
         start = end + 1;
+    }
+}
+
+/// What of the pair starting at `start`, the `position`th (from 0), an
+/// error may show. Only read when the form is rejected.
+fn pair_at(input: &[u8], start: usize, position: usize) -> PairAt {
+    let position = position + 1;
+    let name_of = |pair: &[u8]| {
+        let end = memchr::memchr(b'=', pair).unwrap_or(pair.len());
+        String::from_utf8_lossy(&pair[..end]).into_owned()
+    };
+    let before = input.get(..start.saturating_sub(1)).unwrap_or(&[]);
+    let secret = before
+        .split(|b| *b == b'&')
+        .find_map(|pair| crate::service_model::secret_in_name(&name_of(pair)));
+    if let Some(secret) = secret {
+        return PairAt::AfterSecret { position, secret };
+    }
+    let end = memchr::memchr(b'&', &input[start..]).map_or(input.len(), |at| start + at);
+    let name = name_of(&input[start..end]);
+    if crate::error::is_parameter_name(&name) {
+        PairAt::Named { position, name }
+    } else {
+        PairAt::Unnamed { position }
     }
 }
 
@@ -89,14 +122,12 @@ fn all_in(bytes: &[u8], class: u8) -> bool {
 }
 
 /// `text` is `pair` as text, when the input was UTF-8.
-fn decode_pair<'a>(pair: &'a [u8], text: Option<&'a str>) -> Result<Pair<'a>, FormError> {
+fn decode_pair<'a>(pair: &'a [u8], text: Option<&'a str>) -> Result<Pair<'a>, PairFault> {
     if pair.is_empty() {
-        return Err(FormError::EmptyPair);
+        return Err(PairFault::Empty);
     }
     let Some(eq) = memchr::memchr(b'=', pair) else {
-        return Err(FormError::NoEquals {
-            pair: String::from_utf8_lossy(pair).into_owned(),
-        });
+        return Err(PairFault::NoEquals);
     };
     let (raw_name, raw_value) = (&pair[..eq], &pair[eq + 1..]);
     let name_ok = !raw_name.is_empty() && raw_name.len() <= MAX_NAME_LEN && all_in(raw_name, NAME);
@@ -108,11 +139,7 @@ fn decode_pair<'a>(pair: &'a [u8], text: Option<&'a str>) -> Result<Pair<'a>, Fo
     // A plain name is ASCII, so it is its own text.
     let name = match name_text.or_else(|| std::str::from_utf8(raw_name).ok()) {
         Some(name) if name_ok => name,
-        _ => {
-            return Err(FormError::BadName {
-                name: String::from_utf8_lossy(raw_name).into_owned(),
-            })
-        }
+        _ => return Err(PairFault::BadName),
     };
     let value = decode_value(raw_value, value_text, name)?;
     Ok((name, value))
@@ -148,7 +175,7 @@ fn decode_value<'a>(
     raw: &'a [u8],
     text: Option<&'a str>,
     name: &str,
-) -> Result<Cow<'a, str>, FormError> {
+) -> Result<Cow<'a, str>, PairFault> {
     // Most values need no decoding: bytes that may stand raw are printable
     // ASCII, so they are the value itself, valid UTF-8 with no control
     // character.
@@ -172,13 +199,9 @@ fn decode_value<'a>(
         };
         match byte {
             b'%' => {
-                let hex = raw.get(i + 1..i + 3).ok_or_else(|| FormError::BadEscape {
-                    name: name.to_owned(),
-                })?;
+                let hex = raw.get(i + 1..i + 3).ok_or(PairFault::BadEscape)?;
                 let (Some(hi), Some(lo)) = (hex_value(hex[0]), hex_value(hex[1])) else {
-                    return Err(FormError::BadEscape {
-                        name: name.to_owned(),
-                    });
+                    return Err(PairFault::BadEscape);
                 };
                 bytes.push(hi << 4 | lo);
                 i += 3;
@@ -186,24 +209,19 @@ fn decode_value<'a>(
             }
             b'+' => bytes.push(b' '),
             byte => {
-                return Err(FormError::RawByte {
-                    name: name.to_owned(),
-                    byte,
-                })
+                // Not even one byte of a secret is shown.
+                let secret = crate::service_model::secret_in_name(name).is_some();
+                return Err(PairFault::RawByte((!secret).then_some(byte)));
             }
         }
         i += 1;
     }
-    let value = String::from_utf8(bytes).map_err(|_| FormError::NotUtf8 {
-        name: name.to_owned(),
-    })?;
+    let value = String::from_utf8(bytes).map_err(|_| PairFault::NotUtf8)?;
     if value
         .chars()
         .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
     {
-        return Err(FormError::ControlCharacter {
-            name: name.to_owned(),
-        });
+        return Err(PairFault::ControlCharacter);
     }
     Ok(Cow::Owned(value))
 }
@@ -282,72 +300,103 @@ mod tests {
         assert_eq!(pairs("U=%E2%9C%93"), vec![("U".into(), "✓".into())]);
     }
 
+    fn fault(input: &[u8]) -> PairFault {
+        match decode(input) {
+            Err(FormError::Pair { fault, .. }) => fault,
+            other => panic!("{}: {other:?}", String::from_utf8_lossy(input)),
+        }
+    }
+
     #[test]
     fn rejects_ambiguous_shapes() {
-        let cases: &[(&[u8], FormError)] = &[
-            (b"a=1&&b=2", FormError::EmptyPair),
-            (b"a=1&", FormError::EmptyPair),
-            (b"&a=1", FormError::EmptyPair),
+        let cases: &[(PairFault, &[&[u8]])] = &[
+            (PairFault::Empty, &[b"a=1&&b=2", b"a=1&", b"&a=1"]),
+            (PairFault::NoEquals, &[b"Action"]),
+            (PairFault::BadName, &[b"=x", b"%41ction=x", b"Act+ion=x"]),
+            (PairFault::RawByte(Some(b'=')), &[b"a=b=c"]),
+            (PairFault::RawByte(Some(b';')), &[b"a=b;c=d"]),
+            (PairFault::RawByte(Some(b' ')), &[b"a=b c"]),
+            (PairFault::RawByte(Some(0xc3)), &[b"a=\xc3\xa9"]),
+            (PairFault::BadEscape, &[b"a=%4", b"a=%zz", b"a=%"]),
+            (PairFault::NotUtf8, &[b"a=%ff"]),
+            (PairFault::ControlCharacter, &[b"a=%00", b"a=%1b"]),
+            // Not one byte of a secret is shown.
             (
-                b"Action",
-                FormError::NoEquals {
-                    pair: "Action".into(),
-                },
+                PairFault::RawByte(None),
+                &[b"AuthToken=b=c", b"Passwords.member.1=b c"],
             ),
-            (b"=x", FormError::BadName { name: "".into() }),
-            (
-                b"%41ction=x",
-                FormError::BadName {
-                    name: "%41ction".into(),
-                },
-            ),
-            (
-                b"Act+ion=x",
-                FormError::BadName {
-                    name: "Act+ion".into(),
-                },
-            ),
-            (
-                b"a=b=c",
-                FormError::RawByte {
-                    name: "a".into(),
-                    byte: b'=',
-                },
-            ),
-            (
-                b"a=b;c=d",
-                FormError::RawByte {
-                    name: "a".into(),
-                    byte: b';',
-                },
-            ),
-            (
-                b"a=b c",
-                FormError::RawByte {
-                    name: "a".into(),
-                    byte: b' ',
-                },
-            ),
-            (
-                b"a=\xc3\xa9",
-                FormError::RawByte {
-                    name: "a".into(),
-                    byte: 0xc3,
-                },
-            ),
-            (b"a=%4", FormError::BadEscape { name: "a".into() }),
-            (b"a=%zz", FormError::BadEscape { name: "a".into() }),
-            (b"a=%", FormError::BadEscape { name: "a".into() }),
-            (b"a=%ff", FormError::NotUtf8 { name: "a".into() }),
-            (b"a=%00", FormError::ControlCharacter { name: "a".into() }),
-            (b"a=%1b", FormError::ControlCharacter { name: "a".into() }),
         ];
-        for (input, expected) in cases {
+        for (expected, inputs) in cases {
+            for input in *inputs {
+                assert_eq!(
+                    fault(input),
+                    *expected,
+                    "{}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn says_which_pair_and_shows_only_names() {
+        let at = |input: &str| match decode(input.as_bytes()) {
+            Err(FormError::Pair { at, .. }) => at,
+            other => panic!("{input}: {other:?}"),
+        };
+        assert_eq!(
+            at("Action=X&Version=1&CacheClusterId"),
+            PairAt::Named {
+                position: 3,
+                name: "CacheClusterId".into()
+            }
+        );
+        assert_eq!(
+            at("Action=X&X-Amz-Date=%zz"),
+            PairAt::Named {
+                position: 2,
+                name: "X-Amz-Date".into()
+            }
+        );
+        // Not shaped like a Query name: by position only.
+        for input in [
+            "Action=X&abc",
+            "Action=X&a b=1",
+            "Action=X&&",
+            "Action=X&9a=%",
+        ] {
+            assert_eq!(at(input), PairAt::Unnamed { position: 2 }, "{input}");
+        }
+        // Whatever follows a secret in its form may be a piece of it.
+        for (input, secret) in [
+            ("Action=X&AuthToken=abc&Def", "AuthToken"),
+            ("AuthToken=abc&Def=1&Ghi", "AuthToken"),
+            ("Passwords.member.1=abc&def", "Passwords"),
+            (
+                "AuthenticationMode.Passwords.member.1=a&Xyz=%zz",
+                "Passwords",
+            ),
+            ("authtoken=abc&&", "AuthToken"),
+        ] {
+            assert!(
+                matches!(at(input), PairAt::AfterSecret { secret: s, .. } if s == secret),
+                "{input}: {:?}",
+                at(input)
+            );
+        }
+        // A pair before the secret's is not part of it.
+        assert_eq!(
+            at("Abc&AuthToken=x"),
+            PairAt::Named {
+                position: 1,
+                name: "Abc".into()
+            }
+        );
+        for json in ["{\"AuthToken\": \"a&b\"}", "[1]", "{}"] {
             assert_eq!(
-                decode(input).as_ref(),
-                Err(expected),
-                "{}",
-                String::from_utf8_lossy(input)
+                decode(json.as_bytes()),
+                Err(FormError::LooksLikeJson),
+                "{json}"
             );
         }
     }
@@ -437,7 +486,7 @@ mod tests {
         fn the_input_decodes_as_its_pairs_do_alone(input in form_like()) {
             // The reference: split at every `&`, each pair decoded alone,
             // from its own text rather than a slice of the whole input.
-            let reference: Result<Vec<(String, String)>, FormError> = if input.is_empty() {
+            let reference: Result<Vec<(String, String)>, PairFault> = if input.is_empty() {
                 Ok(Vec::new())
             } else {
                 input
@@ -448,7 +497,11 @@ mod tests {
                     })
                     .collect()
             };
-            prop_assert_eq!(decode(&input).map(owned), reference);
+            let decoded = decode(&input).map(owned).map_err(|e| match e {
+                FormError::Pair { fault, .. } => Some(fault),
+                FormError::LooksLikeJson => None,
+            });
+            prop_assert_eq!(decoded, reference.map_err(Some));
         }
 
         #[test]

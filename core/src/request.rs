@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{MessageError, ParseError, Place};
+use crate::error::{MessageError, ParseError, Place, TargetForm};
 use crate::form;
 use crate::model::{did_you_mean, AccountId, Action, API_VERSION};
 use crate::params::{Params, Value};
@@ -118,7 +118,15 @@ pub fn check_message(head: &http::request::Parts) -> Result<(), MessageError> {
     if uri.scheme().is_some() || uri.authority().is_some() {
         // Absolute-form (`POST http://host/`) and authority-form (CONNECT):
         // SDKs send origin-form only, and the authority would compete with Host.
-        return Err(MessageError::Target(uri.to_string()));
+        return Err(MessageError::Target {
+            form: if uri.scheme().is_some() {
+                TargetForm::Absolute
+            } else {
+                TargetForm::Authority
+            },
+            scheme: uri.scheme_str().filter(|s| plain(s)).map(str::to_owned),
+            host: uri.host().filter(|h| plain(h)).map(str::to_owned),
+        });
     }
     let hosts: Vec<_> = head.headers.get_all(http::header::HOST).iter().collect();
     match hosts.as_slice() {
@@ -159,6 +167,15 @@ pub fn check_message(head: &http::request::Parts) -> Result<(), MessageError> {
         return Err(MessageError::ContentCoding);
     }
     Ok(())
+}
+
+/// A scheme or host name that a message may quote: letters, digits, `.`
+/// and `-`, as DNS names and schemes are.
+fn plain(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
 }
 
 /// A hash of a parameter name's ASCII lowercase form, eight bytes at a time:
@@ -246,6 +263,19 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Pa
         }
         other => return Err(ParseError::Method(other.to_owned())),
     };
+    parse_pairs(&query_pairs, &body_pairs).map_err(|e| {
+        withhold(
+            e,
+            [(Place::Query, &query_pairs), (Place::Body, &body_pairs)],
+        )
+    })
+}
+
+/// The request the decoded pairs make.
+fn parse_pairs(
+    query_pairs: &[form::Pair<'_>],
+    body_pairs: &[form::Pair<'_>],
+) -> Result<(ElastiCacheRequest, QueryAuth), ParseError> {
     let all: Vec<(&str, &str, Source)> = query_pairs
         .iter()
         .map(|(name, value)| (*name, value.as_ref(), Source::Query))
@@ -318,10 +348,42 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Pa
 }
 
 fn decode(input: &[u8], place: Place) -> Result<Vec<form::Pair<'_>>, ParseError> {
-    form::decode(input).map_err(|e| ParseError::Form {
-        place,
-        detail: e.to_string(),
-    })
+    form::decode(input).map_err(|error| ParseError::Form { place, error })
+}
+
+/// `e`, or, when it quotes a pair that follows the pair of a secret in its
+/// form, an error that shows nothing of that pair: an unencoded `&` in the
+/// secret's value may have made it. A name is matched with any pair it
+/// names or starts (up to a `.`). Only read when the request is rejected.
+fn withhold(e: ParseError, forms: [(Place, &[form::Pair<'_>]); 2]) -> ParseError {
+    let names = e.pair_names();
+    let mentions = |pair: &str| {
+        names.iter().any(|name| {
+            pair.strip_prefix(*name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        })
+    };
+    let found = forms.iter().find_map(|(place, pairs)| {
+        let (first, secret) = pairs.iter().enumerate().find_map(|(i, (name, _))| {
+            crate::service_model::secret_in_name(name).map(|secret| (i, secret))
+        })?;
+        let position = pairs
+            .iter()
+            .enumerate()
+            .skip(first + 1)
+            .find(|(_, (name, _))| mentions(name))?
+            .0;
+        Some((*place, position + 1, secret))
+    });
+    match found {
+        Some((place, position, secret)) => ParseError::AfterSecret {
+            place,
+            position,
+            secret,
+            problem: Box::new(e),
+        },
+        None => e,
+    }
 }
 
 fn check_form_content_type(
@@ -741,7 +803,175 @@ mod tests {
         assert_eq!(code(parse(&parts)), "InvalidQueryParameter");
     }
 
+    #[test]
+    fn a_target_other_than_origin_form_shows_only_scheme_and_host() {
+        let host: (&str, &[u8]) = ("host", b"127.0.0.1:8080");
+        let message = |target: &str| {
+            wire(check_message(&head(http::Version::HTTP_11, target, &[host])).unwrap_err()).message
+        };
+        assert_eq!(
+            message("http://evil.example:8080/path?AuthToken=hunter2-secret&Action=X"),
+            "the request has an absolute-form request target (scheme `http`, host `evil.example`), which is not served: send ElastiCache Query requests in origin-form, to `/`"
+        );
+        assert_eq!(
+            message("evil.example:443"),
+            "the request has an authority-form request target (host `evil.example`), which is not served: send ElastiCache Query requests in origin-form, to `/`"
+        );
+        // A host that is not a plain name (here userinfo-free but IPv6) is not quoted.
+        assert_eq!(
+            message("http://[::1]/?AuthToken=hunter2-secret"),
+            "the request has an absolute-form request target (scheme `http`), which is not served: send ElastiCache Query requests in origin-form, to `/`"
+        );
+    }
+
+    #[test]
+    fn nothing_after_a_secret_is_quoted() {
+        const CREATE: &str = "Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupId=rg&ReplicationGroupDescription=d";
+        let message = |rest: &str| wire(post(&format!("{CREATE}&{rest}")).unwrap_err()).message;
+        let cases = [
+            (
+                "AuthToken=hunter&Secret2",
+                "body: the 6th pair has no `=`: expected `Name=value`; it is not shown, since it follows `AuthToken` and may be part of its value: a value holding `&` must send it as `%26`",
+            ),
+            (
+                "AuthToken=hunter&Secret2=x",
+                "the 6th pair of the body: CreateReplicationGroup does not take a parameter of its name; it is not shown, since it follows `AuthToken` and may be part of its value: a value holding `&` must send it as `%26`",
+            ),
+            (
+                "AuthToken=hunter&Action=Secret2",
+                "the 6th pair of the body: it repeats a parameter; it is not shown, since it follows `AuthToken` and may be part of its value: a value holding `&` must send it as `%26`",
+            ),
+            (
+                "AuthToken=hunter&NumCacheClusters=Secret2",
+                "the 6th pair of the body: its value must be a whole number from -2147483648 to 2147483647; it is not shown, since it follows `AuthToken` and may be part of its value: a value holding `&` must send it as `%26`",
+            ),
+            (
+                "AuthToken=hunter&TransitEncryptionMode=Secret2",
+                "the 6th pair of the body: its value must be one of `preferred`, `required`; it is not shown, since it follows `AuthToken` and may be part of its value: a value holding `&` must send it as `%26`",
+            ),
+            (
+                "AuthToken=hunter&authtoken=x",
+                "the 6th pair of the body: its name differs only in case from another parameter's; it is not shown, since it follows `AuthToken` and may be part of its value: a value holding `&` must send it as `%26`",
+            ),
+            (
+                "AuthToken=hunter&X-Amz-Date=x",
+                "the 6th pair of the body: it is a signature parameter, which belongs in the query string; it is not shown, since it follows `AuthToken` and may be part of its value: a value holding `&` must send it as `%26`",
+            ),
+            (
+                "AuthToken=hunter&LogDeliveryConfigurations.LogDeliveryConfigurationRequest.01.LogType=x",
+                "the 6th pair of the body: it numbers a list item other than 1, 2, 3 and so on; it is not shown, since it follows `AuthToken` and may be part of its value: a value holding `&` must send it as `%26`",
+            ),
+            (
+                "AuthToken=hunter=Secret2",
+                "body: the value of parameter `AuthToken` (the 5th pair) holds a byte that must be percent-encoded (which is not shown: the value is a secret)",
+            ),
+        ];
+        for (rest, expected) in cases {
+            assert_eq!(message(rest), expected, "{rest}");
+        }
+        // Before the secret, or without one, pairs are named.
+        assert_eq!(
+            message("NumCacheClusters=x2&AuthToken=hunter"),
+            "`NumCacheClusters` must be a whole number from -2147483648 to 2147483647, not `x2`"
+        );
+        assert_eq!(
+            message("Secret2"),
+            "body: parameter `Secret2` (the 5th pair) has no `=`: expected `Name=value`; a value holding `&` must send it as `%26`"
+        );
+        // A secret in the query string leaves the body's pairs named.
+        let split = parse(&HttpParts {
+            method: "POST",
+            path: "/",
+            query: Some("AuthToken=hunter"),
+            content_type: SingleHeader::One("application/x-www-form-urlencoded"),
+            body: format!("{CREATE}&Secret2=1").as_bytes(),
+        });
+        assert!(wire(split.unwrap_err())
+            .message
+            .contains("the parameter `Secret2`"),);
+        let json = wire(
+            post("{\"Action\": \"CreateReplicationGroup\", \"AuthToken\": \"hunter\"}")
+                .unwrap_err(),
+        );
+        assert_eq!(
+            (json.code, json.message.as_str()),
+            ("MalformedQueryString", "the body looks like JSON; ElastiCache's Query API takes an `application/x-www-form-urlencoded` form (`Action=…&Version=…`)")
+        );
+    }
+
+    /// Text that, in the secrets below, cannot be taken for the words of a
+    /// message: few letters, no digits.
+    const SECRET_CHARS: &str = "qxzjQXZJ&={ .-_~%+*";
+
+    fn secret_part() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            proptest::sample::select(SECRET_CHARS.chars().collect::<Vec<_>>()),
+            0..12,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
     proptest! {
+        #[test]
+        fn no_answer_holds_a_piece_of_a_secret(
+            head in secret_part(),
+            special in proptest::sample::select(vec!["&", "=", "{", " ", "&&", "&Q", "&Qx=", "&Action=", "&X-Amz-Date="]),
+            tail in secret_part(),
+            passwords in any::<bool>(),
+            at in 0usize..6,
+            encoded in any::<bool>(),
+            in_query in any::<bool>(),
+            after in proptest::option::of("(NumCacheClusters|Qz)=(zz|2)"),
+        ) {
+            let secret = format!("{head}{special}{tail}");
+            let (mut pairs, secret_name) = if passwords {
+                (vec!["Action=CreateUser", "Version=2015-02-02", "UserId=u1", "UserName=n1", "Engine=redis", "AccessString=on"], "Passwords.member.1")
+            } else {
+                (vec!["Action=CreateReplicationGroup", "Version=2015-02-02", "ReplicationGroupId=rg", "ReplicationGroupDescription=d"], "AuthToken")
+            };
+            let value = if encoded { form::encode([("", secret.as_str())])[1..].to_owned() } else { secret.clone() };
+            let secret_pair = format!("{secret_name}={value}");
+            pairs.insert(at.min(pairs.len()), &secret_pair);
+            if let Some(after) = &after {
+                pairs.push(after);
+            }
+            let form = pairs.join("&");
+            let result = if in_query { get(&form) } else { post(&form) };
+            // Not vacuous: an encoded secret is read, an unencoded one (it
+            // always holds a byte that must be encoded) is refused.
+            let valid_after = after.as_deref().is_none_or(|a| a == "NumCacheClusters=2" && !passwords);
+            match (&result, encoded) {
+                (Ok((request, _)), true) => {
+                    prop_assert!(valid_after, "{form}");
+                    let sent = match request.params.get(if passwords { "Passwords" } else { "AuthToken" }) {
+                        Some(Value::List(items)) => items.first().and_then(Value::as_str).map(str::to_owned),
+                        Some(other) => other.as_str().map(str::to_owned),
+                        None => None,
+                    };
+                    prop_assert_eq!(sent.as_deref(), Some(secret.as_str()));
+                }
+                (Err(_), true) => prop_assert!(!valid_after, "{form}: {result:?}"),
+                // In the query string, the rest is a signature parameter.
+                (Ok(_), false) => prop_assert!(in_query && special == "&X-Amz-Date=", "{form} was accepted"),
+                (Err(_), false) => {}
+            }
+            let Err(e) = result else { return Ok(()) };
+            let message = wire(e).message;
+            let names: Vec<&str> = pairs
+                .iter()
+                .filter(|p| **p != secret_pair)
+                .filter_map(|p| p.split('=').next())
+                .collect();
+            let chars: Vec<char> = secret.chars().collect();
+            for piece in chars.windows(4) {
+                let piece: String = piece.iter().collect();
+                prop_assert!(
+                    !message.contains(&piece) || names.iter().any(|n| n.contains(&piece)),
+                    "{form}: `{piece}` in {message}"
+                );
+            }
+        }
+
         #[test]
         fn forwarded_body_re_parses_to_the_decided_request(
             group in "[ -~]{1,30}", ec2 in "\\PC{1,30}"

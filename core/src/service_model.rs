@@ -96,6 +96,24 @@ pub fn shape(name: &str) -> Option<&'static Shape> {
         .map(|index| &SHAPES[index])
 }
 
+/// The secret member (of any structure in the model) that a segment of a
+/// Query name names, ignoring case: `AuthToken`, or `Passwords` in
+/// `AuthenticationMode.Passwords.member.1`. Read on the error path only,
+/// before the name is known to be any action's parameter, to keep what
+/// may follow a secret's value out of messages.
+pub fn secret_in_name(name: &str) -> Option<&'static str> {
+    name.split('.').find_map(|segment| {
+        SHAPES.iter().find_map(|shape| match shape.kind() {
+            Kind::Structure(structure) => structure
+                .members()
+                .iter()
+                .find(|m| m.is_secret() && m.query_name().eq_ignore_ascii_case(segment))
+                .map(Member::query_name),
+            _ => None,
+        })
+    })
+}
+
 /// What a shape's values are.
 #[derive(Debug)]
 pub enum Kind {
@@ -382,6 +400,14 @@ mod tests {
             assert!(!member(action, "NoPasswordRequired").is_secret());
         }
         assert!(!member("DescribeServerlessCaches", "NextToken").is_secret());
+        assert_eq!(secret_in_name("AuthToken"), Some("AuthToken"));
+        assert_eq!(secret_in_name("authtoken"), Some("AuthToken"));
+        assert_eq!(
+            secret_in_name("AuthenticationMode.Passwords.member.1"),
+            Some("Passwords")
+        );
+        assert_eq!(secret_in_name("AuthTokenUpdateStrategy"), None);
+        assert_eq!(secret_in_name("NextToken"), None);
         assert!(!member("CreateUser", "UserName").is_secret());
     }
 

@@ -49,6 +49,7 @@ from support import (
     assert_api_error,
     botocore_signed,
     form_encode,
+    parse_error_xml,
     raw_authorization,
 )
 
@@ -932,3 +933,57 @@ def test_signed_chunked_with_trailers(signed_wire):
     exchange(signed_wire, data, [INVALID], closes=True)
     # Without the trailer, the same signed chunked request goes through.
     exchange(signed_wire, data.replace(b"X-Amz-Security-Token: smuggled\r\n", b""), [FORWARDED])
+
+
+# ---- no answer echoes a piece of a secret -------------------------------------------
+# The two halves of an AuthToken whose `&` a client did not encode.
+TOKEN_START, TOKEN_REST = "token-start-7c1e", "Token-Rest-9f3b"
+CREATE = "Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupId=rg&ReplicationGroupDescription=d"
+AFTER_TOKEN = "it is not shown, since it follows `AuthToken` and may be part of its value"
+
+
+@pytest.mark.parametrize(
+    "build, code, closes, says",
+    [
+        pytest.param(
+            lambda p: post(p, f"{CREATE}&AuthToken={TOKEN_START}&{TOKEN_REST}"),
+            "MalformedQueryString",
+            False,
+            f"body: the 6th pair has no `=`: expected `Name=value`; {AFTER_TOKEN}",
+            id="unencoded-ampersand-in-auth-token",
+        ),
+        pytest.param(
+            lambda p: get(p, f"{CREATE}&AuthToken={TOKEN_START}&{TOKEN_REST}=x"),
+            "InvalidQueryParameter",
+            False,
+            f"the 6th pair of the query string: CreateReplicationGroup does not take a parameter of its name; {AFTER_TOKEN}",
+            id="unencoded-ampersand-and-equals-in-auth-token",
+        ),
+        pytest.param(
+            lambda p: post(p, f'{{"Action": "CreateReplicationGroup", "AuthToken": "{TOKEN_START}&{TOKEN_REST}"}}'),
+            "MalformedQueryString",
+            False,
+            "the body looks like JSON; ElastiCache's Query API takes an `application/x-www-form-urlencoded` form",
+            id="json-body",
+        ),
+        pytest.param(
+            lambda p: request_bytes(
+                "GET",
+                f"http://127.0.0.1:{p}/?{CREATE}&AuthToken={TOKEN_START}{TOKEN_REST}",
+                head(p, content_type=None),
+            ),
+            "InvalidQueryParameter",
+            True,
+            "the request has an absolute-form request target (scheme `http`, host `127.0.0.1`), which is not served",
+            id="absolute-form-target",
+        ),
+    ],
+)
+def test_no_answer_echoes_a_secret(wire, build, code, closes, says):
+    (response,) = exchange(wire, build(wire.port), [Rejected(400, code)], closes)[:1]
+    message = parse_error_xml(response.body).message
+    assert says in message, message
+    # Nor does anything the proxy writes about it.
+    for text in (response.body.decode(), wire.proxy.audit_text(), wire.proxy.stderr()):
+        for piece in (TOKEN_START, TOKEN_REST):
+            assert piece not in text, text

@@ -226,3 +226,46 @@ def test_test_reports_a_test_file_it_cannot_read_at_its_line(tmp_path):
         "  bad.test.yaml:6:5: tests[0]: unknown field `expct`, expected one of "
         "`name`, `caller`, `region`, `request`, `expect`, `rules`",
     ]
+
+
+# ---- nothing a secret holds is printed ------------------------------------------------
+# The two halves of an AuthToken whose `&` was not encoded.
+TOKEN_START, TOKEN_REST = "token-start-7c1e", "Token-Rest-9f3b"
+CREATE = "Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupId=rg&ReplicationGroupDescription=d"
+AFTER_TOKEN = "it is not shown, since it follows `AuthToken` and may be part of its value"
+
+
+def assert_nothing_secret(*texts: str) -> None:
+    for text in texts:
+        for piece in (TOKEN_START, TOKEN_REST):
+            assert piece not in text, text
+
+
+def test_explain_and_test_show_no_piece_of_a_secret(tmp_path):
+    requests = [
+        (f"{CREATE}&AuthToken={TOKEN_START}&{TOKEN_REST}", f"query string: the 6th pair has no `=`: expected `Name=value`; {AFTER_TOKEN}"),
+        (f"{CREATE}&AuthToken={TOKEN_START}&{TOKEN_REST}=1", f"the 6th pair of the query string: CreateReplicationGroup does not take a parameter of its name; {AFTER_TOKEN}"),
+        (
+            "Action=CreateUser&Version=2015-02-02&UserId=u1&UserName=n1&Engine=redis&AccessString=on"
+            f"&Passwords.member.1={TOKEN_START}&Passwords.member.{TOKEN_REST}=x",
+            "the 8th pair of the query string: it numbers a list item other than 1, 2, 3 and so on; it is not shown, since it follows `Passwords`",
+        ),
+        (f'{{"Action": "CreateReplicationGroup", "AuthToken": "{TOKEN_START}&{TOKEN_REST}"}}', "the query string looks like JSON"),
+    ]
+    for request, says in requests:
+        done = run("explain", "--policy", "policies/default.yaml", "--region", "us-east-1", request)
+        assert done.returncode == 1, done.stdout
+        assert says in done.stderr, done.stderr
+        assert_nothing_secret(done.stdout, done.stderr)
+    (tmp_path / "policy.yaml").write_text((REPO / "policies" / "default.yaml").read_text())
+    cases = "".join(
+        f"  - name: case {i}\n    region: us-east-1\n    request: '{request}'\n    expect: deny\n"
+        for i, (request, _) in enumerate(requests[:3])
+    )
+    (tmp_path / "secret.test.yaml").write_text(f"policy: policy.yaml\ntests:\n{cases}")
+    done = run("test", str(tmp_path))
+    assert done.returncode == 1, done.stdout
+    for _, says in requests[:3]:
+        assert says in done.stdout, done.stdout
+    assert_nothing_secret(done.stdout, done.stderr)
+
