@@ -342,8 +342,8 @@ fn compile_one(
                     errors.push(error(
                         at,
                         format!(
-                            "`{key}` must be `match` or `no_match`, not `{}`",
-                            yaml_text(value)
+                            "`{key}` must be `match` or `no_match`, not {}",
+                            written(value, member)
                         ),
                         None,
                     ));
@@ -355,6 +355,17 @@ fn compile_one(
             } else {
                 if_empty = slot;
             }
+            continue;
+        }
+        if !CONDITION_KEYS.contains(&key) && member.is_secret() {
+            // The key may be the secret itself, written by mistake.
+            errors.push(error(
+                field.into(),
+                format!("an unknown condition (not shown: `{name}` carries a secret)"),
+                Some(format!(
+                    "write `{name}: {{present: true}}` or `{{present: false}}`"
+                )),
+            ));
             continue;
         }
         if !CONDITION_KEYS.contains(&key) {
@@ -556,8 +567,8 @@ fn compile_test(
                 errors.push(error(
                     at.into(),
                     format!(
-                        "`present` must be `true` or `false`, not `{}`",
-                        yaml_text(other)
+                        "`present` must be `true` or `false`, not {}",
+                        written(other, member)
                     ),
                     None,
                 ));
@@ -757,6 +768,19 @@ pub(crate) fn key_of(case: Option<NameCase>, value: &str) -> Cow<'_, str> {
     match case {
         Some(case) => case.key(value),
         None => Cow::Borrowed(value),
+    }
+}
+
+/// A value written in a condition, quoted; for a secret member, not shown,
+/// since it may be the secret itself, written by mistake.
+fn written(value: &Yaml, member: &Member) -> String {
+    if member.is_secret() {
+        format!(
+            "the value written (not shown: `{}` carries a secret)",
+            member.query_name()
+        )
+    } else {
+        format!("`{}`", yaml_text(value))
     }
 }
 
@@ -1367,6 +1391,51 @@ rules:
                 && line.contains("narrow `actions` to those that have it: [ModifyCacheCluster, ModifyReplicationGroup")
                 && !line.contains("did you mean"),
             "{line}"
+        );
+    }
+
+    #[test]
+    fn a_value_written_for_a_secret_is_not_shown() {
+        for (conditions, actions, expected) in [
+            (
+                "      AuthToken: {present: \"hunter2-x\"}\n",
+                "[CreateReplicationGroup]",
+                "`present` must be `true` or `false`, not the value written (not shown: `AuthToken` carries a secret)",
+            ),
+            (
+                "      AuthToken: {present: true, if_absent: \"hunter2-x\"}\n",
+                "[CreateReplicationGroup]",
+                "`if_absent` must be `match` or `no_match`, not the value written (not shown: `AuthToken` carries a secret)",
+            ),
+            (
+                "      AuthToken: {hunter2-x: true}\n",
+                "[CreateReplicationGroup]",
+                "`params.AuthToken`: an unknown condition (not shown: `AuthToken` carries a secret)",
+            ),
+            (
+                "      Passwords: {present: hunter2-x}\n",
+                "[CreateUser]",
+                "not the value written (not shown: `Passwords` carries a secret)",
+            ),
+        ] {
+            let found = errors(conditions, actions);
+            assert!(
+                found.iter().any(|e| e.contains(expected)),
+                "{conditions}: {found:?}"
+            );
+            assert!(
+                found.iter().all(|e| !e.contains("hunter2")),
+                "{conditions}: {found:?}"
+            );
+        }
+        // Other members' values are still shown.
+        let found = errors(
+            "      CacheNodeType: {present: yes-please}\n",
+            "[CreateReplicationGroup]",
+        );
+        assert!(
+            found.iter().any(|e| e.contains("not `yes-please`")),
+            "{found:?}"
         );
     }
 }

@@ -229,15 +229,16 @@ def test_test_reports_a_test_file_it_cannot_read_at_its_line(tmp_path):
 
 
 # ---- nothing a secret holds is printed ------------------------------------------------
-# The two halves of an AuthToken whose `&` was not encoded.
-TOKEN_START, TOKEN_REST = "token-start-7c1e", "Token-Rest-9f3b"
+# The two halves of an AuthToken whose `&` was not encoded, and a token
+# written into a policy by mistake.
+TOKEN_START, TOKEN_REST, WRITTEN = "token-start-7c1e", "Token-Rest-9f3b", "hunter2-written"
 CREATE = "Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupId=rg&ReplicationGroupDescription=d"
 AFTER_TOKEN = "it is not shown, since it follows `AuthToken` and may be part of its value"
 
 
 def assert_nothing_secret(*texts: str) -> None:
     for text in texts:
-        for piece in (TOKEN_START, TOKEN_REST):
+        for piece in (TOKEN_START, TOKEN_REST, WRITTEN):
             assert piece not in text, text
 
 
@@ -269,3 +270,22 @@ def test_explain_and_test_show_no_piece_of_a_secret(tmp_path):
         assert says in done.stdout, done.stdout
     assert_nothing_secret(done.stdout, done.stderr)
 
+
+def test_check_prints_no_value_written_for_a_secret(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        "rules:\n"
+        + "".join(
+            f"  - id: r{i}\n    effect: allow\n    actions: [CreateReplicationGroup]\n    params:\n      AuthToken: {condition}\n"
+            for i, condition in enumerate(
+                [f'{{present: "{WRITTEN}"}}', f'{{present: true, if_absent: "{WRITTEN}"}}', f"{{{WRITTEN}: true}}"]
+            )
+        )
+    )
+    done = run("check", "--policy", "p.yaml", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout
+    lines = done.stdout.splitlines()
+    assert lines[0] == "p.yaml: 3 errors in policy", done.stdout
+    assert "`params.AuthToken.present`: `present` must be `true` or `false`, not the value written (not shown: `AuthToken` carries a secret)" in lines[1]
+    assert "`params.AuthToken.if_absent`: `if_absent` must be `match` or `no_match`, not the value written (not shown: `AuthToken` carries a secret)" in lines[2]
+    assert "`params.AuthToken`: an unknown condition (not shown: `AuthToken` carries a secret)" in lines[3]
+    assert_nothing_secret(done.stdout, done.stderr)
