@@ -41,6 +41,12 @@ LOWERCASE_PHRASE = re.compile(r"\bstored as a lowercase string\b", re.IGNORECASE
 INSENSITIVE_PHRASE = re.compile(r"\b(?:is not|isn't|not) case[- ]sensitive\b", re.IGNORECASE)
 STORED_LOWERCASE = "stored-lowercase"
 INSENSITIVE = "insensitive"
+EXACT = "exact"
+CASE_CLASSES = (STORED_LOWERCASE, INSENSITIVE, EXACT)
+# A camel-case word that says a value names something: each member whose
+# name, item location name or value shape has one must be classified in
+# case.json, so no identifier is compared byte for byte unseen.
+IDENTIFIER_HINT = re.compile(r"(?:Ids?|IDs?|Names?|Identifiers?|Arns?|Zones?|AZs|Region)(?![a-z])")
 
 # The attributes kept, per shape type; `type` and `documentation` go with
 # every shape. Any other attribute stops the generator.
@@ -174,54 +180,88 @@ def members_of(service: dict, names: list[str]):
             yield name, member_name, member
 
 
-def case_marks(service: dict, names: list[str], case_insensitive: dict) -> dict[tuple[str, str], str]:
+def identifier_like(shapes: dict, member_name: str, member: dict) -> bool:
+    """Whether a string member (or list of strings) looks like it names
+    something: by its name, its items' location name or its value's shape."""
+    value = string_value(shapes, member["shape"])
+    if value is None:
+        return False
+    value_shape, item_name = value
+    names = [member_name, item_name or "", "" if value_shape == "String" else value_shape]
+    return any(IDENTIFIER_HINT.search(name) for name in names)
+
+
+def check_case_entries(botocore: Path, cases: dict) -> None:
+    """Each entry of case.json has a class and a reason, and its evidence
+    holds: a quote still in the cited botocore model, or the entry it
+    resolves as, of the same class."""
+    for name, entry in cases.items():
+        if entry.get("class") not in CASE_CLASSES or not entry.get("reason"):
+            raise ModelError(f"case.json: `{name}` needs a class ({', '.join(CASE_CLASSES)}) and a reason")
+        check_keys(f"case.json: `{name}`", entry, {"class", "reason", "quote", "names"})
+        if "names" in entry:
+            named = cases.get(entry["names"])
+            if named is None or named["class"] != entry["class"]:
+                raise ModelError(
+                    f"case.json: `{name}` resolves as `{entry['names']}`, which is not classified "
+                    f"`{entry['class']}` there"
+                )
+        if "quote" in entry:
+            quote = entry["quote"]
+            if not {"model", "shape", "says"} <= set(quote) <= {"model", "shape", "member", "says"}:
+                raise ModelError(f"case.json: `{name}` quotes need a model, a shape, `says` and maybe a member")
+            shape = load_gz_json(botocore / "data" / quote["model"] / "service-2.json.gz")["shapes"][quote["shape"]]
+            doc = shape["members"][quote["member"]] if "member" in quote else shape
+            if quote["says"] not in doc.get("documentation", ""):
+                where = f"{quote['shape']}.{quote['member']}" if "member" in quote else quote["shape"]
+                raise ModelError(
+                    f"case.json: `{name}` cites `{quote['says']}` in {quote['model']} {where}, which no longer says it"
+                )
+
+
+def case_marks(service: dict, names: list[str], cases: dict) -> dict[tuple[str, str], str]:
     """The case mark of each (structure, member) whose value is a name AWS
-    stores in lower case or compares without case (SOURCE.md, "Case")."""
+    stores in lower case or compares without case (SOURCE.md, "Marks
+    added"): the class case.json gives its name. Fails on a member that
+    looks like an identifier and is not classified, and on a class the
+    model's own documentation contradicts."""
     shapes = service["shapes"]
-    documented: dict[str, set[str]] = {STORED_LOWERCASE: set(), INSENSITIVE: set()}
-    for structure, member_name, member in members_of(service, names):
-        text = member.get("documentation", "") + " " + shapes[member["shape"]].get("documentation", "")
-        for case, phrase in ((STORED_LOWERCASE, LOWERCASE_PHRASE), (INSENSITIVE, INSENSITIVE_PHRASE)):
-            if not phrase.search(text):
-                continue
-            if string_value(shapes, member["shape"]) is None:
-                raise ModelError(f"`{structure}.{member_name}` is documented as a name but is not a string")
-            documented[case].add(member_name)
-    documented[INSENSITIVE] |= set(case_insensitive)
+    member_names = {member_name for _, member_name, _ in members_of(service, names)}
+    stale = sorted(set(cases) - member_names)
+    if stale:
+        raise ModelError(f"case.json classifies names no input member has: {stale}")
+    unclassified = sorted(
+        {
+            member_name
+            for _, member_name, member in members_of(service, names)
+            if member_name not in cases and identifier_like(shapes, member_name, member)
+        }
+    )
+    if unclassified:
+        raise ModelError(f"case.json does not classify these members, which look like identifiers: {unclassified}")
     marks: dict[tuple[str, str], str] = {}
     for structure, member_name, member in members_of(service, names):
+        where = f"`{structure}.{member_name}`"
+        text = member.get("documentation", "") + " " + shapes[member["shape"]].get("documentation", "")
+        case = cases.get(member_name, {}).get("class")
+        if LOWERCASE_PHRASE.search(text) and case != STORED_LOWERCASE:
+            raise ModelError(f"{where} is documented as stored in lower case; case.json says `{case}`")
+        if INSENSITIVE_PHRASE.search(text) and case not in (STORED_LOWERCASE, INSENSITIVE):
+            raise ModelError(f"{where} is documented as not case sensitive; case.json says `{case}`")
+        if case is None:
+            continue
         value = string_value(shapes, member["shape"])
         if value is None:
-            continue
+            raise ModelError(f"case.json classifies {where}, which is not a string or a list of strings")
+        # A list of an identifier's items is the identifier's, whatever the
+        # list is called (`CacheSecurityGroupNames`, `UserIds`).
         value_shape, item_name = value
-        is_list = shapes[member["shape"]]["type"] == "list"
-        # Lower case first: a name stored in lower case compares without case.
-        for case in (STORED_LOWERCASE, INSENSITIVE):
-            names_of_case = documented[case]
-            if (
-                member_name in names_of_case
-                or item_name in names_of_case
-                or value_shape in names_of_case
-                or (is_list and member_name.endswith("s") and member_name[:-1] in names_of_case)
-            ):
-                marks[(structure, member_name)] = case
-                break
+        for named in (item_name, value_shape):
+            if named in cases and cases[named]["class"] != case:
+                raise ModelError(f"{where} holds `{named}` items, classified `{cases[named]['class']}`, not `{case}`")
+        if case != EXACT:
+            marks[(structure, member_name)] = case
     return marks
-
-
-def check_case_evidence(botocore: Path, case_insensitive: dict) -> None:
-    """Each hand-kept case-insensitive name cites a botocore model's words."""
-    for name, entry in case_insensitive.items():
-        evidence = entry.get("evidence", {})
-        if not entry.get("reason") or set(evidence) != {"model", "shape", "member", "says"}:
-            raise ModelError(f"case.json: `{name}` needs a reason and evidence (model, shape, member, says)")
-        model = load_gz_json(botocore / "data" / evidence["model"] / "service-2.json.gz")
-        doc = model["shapes"][evidence["shape"]]["members"][evidence["member"]].get("documentation", "")
-        if evidence["says"] not in doc:
-            raise ModelError(
-                f"case.json: `{name}` cites `{evidence['says']}` in {evidence['model']} "
-                f"{evidence['shape']}.{evidence['member']}, which no longer says it"
-            )
 
 
 def parameter_names(model: dict) -> set[str]:
@@ -256,7 +296,7 @@ def check_secrets(model: dict, secrets: dict) -> None:
         raise ModelError(f"secrets.json does not classify these parameters, which may carry secrets: {unclassified}")
 
 
-def trimmed_model(service: dict, version: str, sha256: str, secrets: dict, case_insensitive: dict) -> dict:
+def trimmed_model(service: dict, version: str, sha256: str, secrets: dict, cases: dict) -> dict:
     metadata = service["metadata"]
     if metadata.get("apiVersion") != API_VERSION or metadata.get("protocol") != "query":
         raise ModelError(
@@ -275,10 +315,7 @@ def trimmed_model(service: dict, version: str, sha256: str, secrets: dict, case_
         if service["shapes"][operation["input"]]["type"] != "structure":
             raise ModelError(f"input shape `{operation['input']}` is not a structure")
     shapes = {name: trim_shape(name, service["shapes"][name]) for name in names}
-    unknown_names = sorted(set(case_insensitive) - parameter_names({"shapes": shapes}))
-    if unknown_names:
-        raise ModelError(f"case.json names parameters no input has: {unknown_names}")
-    for (structure, member_name), case in case_marks(service, names, case_insensitive).items():
+    for (structure, member_name), case in case_marks(service, names, cases).items():
         shapes[structure]["members"][member_name]["case"] = case
     model = {
         "source": {
@@ -311,14 +348,14 @@ def generate() -> dict[Path, bytes]:
     """Every file of core/model/ that the generator owns, with its content."""
     botocore = botocore_dir()
     raw = (botocore / SERVICE_FILE).read_bytes()
-    case_insensitive = hand_kept(CASE, "case_insensitive")
-    check_case_evidence(botocore, case_insensitive)
+    cases = hand_kept(CASE, "members")
+    check_case_entries(botocore, cases)
     model = trimmed_model(
         json.loads(gzip.decompress(raw)),
         pinned_botocore_version(),
         hashlib.sha256(raw).hexdigest(),
         hand_kept(SECRETS, "members"),
-        case_insensitive,
+        cases,
     )
     dist_info = botocore.parent / f"botocore-{pinned_botocore_version()}.dist-info"
     return {

@@ -245,4 +245,85 @@ mod tests {
         assert_eq!(insensitive_key("ÜNÏ"), "ÜnÏ");
         assert!(matches!(insensitive_key("app-web"), Cow::Borrowed(_)));
     }
+
+    /// Names that point at an id ElastiCache keeps in lower case, under a
+    /// name of their own (core/model/case.json), are decided in that form.
+    mod decided {
+        use crate::decision::{Decision, DenialDetail};
+        use crate::policy::compile;
+        use crate::policy_tools::{explain, Explanation};
+
+        const POLICY: &str = r#"
+rules:
+  - {id: no-prod-copies, effect: deny, actions: [CopySnapshot], params: {SourceSnapshotName: {matches: "prod-.*"}}}
+  - {id: no-nightly-targets, effect: deny, actions: [CopySnapshot], params: {TargetSnapshotName: {one_of: [Nightly-Copy]}}}
+  - {id: no-prod-primary, effect: deny, actions: [CreateReplicationGroup, ModifyReplicationGroup], params: {PrimaryClusterId: {matches: "prod-.*"}}}
+  - {id: no-prod-snapshotting, effect: deny, actions: [ModifyReplicationGroup], params: {SnapshottingClusterId: {one_of: [prod-cache-001]}}}
+  - {id: no-legacy-groups, effect: deny, actions: [CreateReplicationGroup], params: {SecurityGroupIds: {any_in: [sg-0legacy]}}}
+  - {id: replication, effect: allow, actions: [CreateReplicationGroup, CopySnapshot, ModifyReplicationGroup]}
+"#;
+
+        fn decide(query: &str) -> Explanation {
+            let policy = compile("policy.yaml", POLICY).unwrap();
+            explain(&policy, "eu-west-1", None, query, DenialDetail::Full)
+                .unwrap_or_else(|e| panic!("{query}: {e}"))
+        }
+
+        /// The rules that denied the request. Patterns on names kept in
+        /// lower case are compiled as written, so `prod-.*` denying
+        /// `PROD-CACHE-001` shows the request was decided in lower case.
+        fn denied(query: &str) -> Vec<String> {
+            let explanation = decide(query);
+            assert_eq!(explanation.decision, Decision::Deny, "{query}");
+            explanation.rules
+        }
+
+        fn create(primary: &str) -> String {
+            format!(
+                "Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupId=orders\
+                 &ReplicationGroupDescription=orders&PrimaryClusterId={primary}"
+            )
+        }
+
+        fn copy(source: &str, target: &str) -> String {
+            format!(
+                "Action=CopySnapshot&Version=2015-02-02&SourceSnapshotName={source}&TargetSnapshotName={target}"
+            )
+        }
+
+        #[test]
+        fn a_primary_cluster_id_is_decided_in_lower_case() {
+            for primary in ["PROD-CACHE-001", "Prod-Cache-001", "prod-cache-001"] {
+                assert_eq!(denied(&create(primary)), ["no-prod-primary"]);
+            }
+            assert_eq!(
+                decide(&create("Staging-Cache-001")).decision,
+                Decision::Allow
+            );
+            let modify =
+                "Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=orders\
+                          &SnapshottingClusterId=Prod-Cache-001";
+            assert_eq!(denied(modify), ["no-prod-snapshotting"]);
+        }
+
+        #[test]
+        fn snapshot_names_of_a_copy_are_decided_in_lower_case() {
+            assert_eq!(denied(&copy("PROD-Nightly", "copy-1")), ["no-prod-copies"]);
+            // A `one_of` value in the policy is lower-cased as the request is.
+            assert_eq!(
+                denied(&copy("staging", "NIGHTLY-COPY")),
+                ["no-nightly-targets"]
+            );
+            assert_eq!(decide(&copy("staging", "copy-2")).decision, Decision::Allow);
+        }
+
+        #[test]
+        fn security_group_ids_are_compared_without_case() {
+            let query = format!(
+                "{}&SecurityGroupIds.SecurityGroupId.1=SG-0Legacy",
+                create("staging-1")
+            );
+            assert_eq!(denied(&query), ["no-legacy-groups"]);
+        }
+    }
 }

@@ -431,7 +431,20 @@ mod tests {
             member("CreateReplicationGroup", "CacheNodeType").case(),
             None
         );
-        assert_eq!(member("AddTagsToResource", "ResourceName").case(), None);
+        // Names that take the mark of the id they name (case.json).
+        assert_eq!(
+            member("CreateReplicationGroup", "PrimaryClusterId").case(),
+            lowercase
+        );
+        assert_eq!(
+            member("AddTagsToResource", "ResourceName").case(),
+            Some(NameCase::Insensitive)
+        );
+        // Exact: digits only.
+        assert_eq!(
+            member("RebootCacheCluster", "CacheNodeIdsToReboot").case(),
+            None
+        );
         // The name rules the policy applies are the model's.
         for action in [
             "AuthorizeCacheSecurityGroupIngress",

@@ -99,7 +99,7 @@ def test_an_unknown_model_attribute_stops_the_generator():
 def test_an_operation_attribute_that_changes_the_request_stops_the_generator():
     service = gen.load_gz_json(gen.botocore_dir() / gen.SERVICE_FILE)
     secrets = gen.hand_kept(gen.SECRETS, "members")
-    cased = gen.hand_kept(gen.CASE, "case_insensitive")
+    cased = gen.hand_kept(gen.CASE, "members")
     gen.trimmed_model(copy.deepcopy(service), "0", "0", secrets, cased)
     service["operations"]["CreateUser"]["requestcompression"] = {"encodings": ["gzip"]}
     with pytest.raises(gen.ModelError, match="requestcompression"):
@@ -114,28 +114,85 @@ def test_names_stored_in_lower_case_and_compared_without_case(model):
 
     # Documented on the member.
     assert case("CreateCacheSecurityGroupMessage", "CacheSecurityGroupName") == "stored-lowercase"
-    # The same identifier elsewhere: by name, by list item name, by plural.
+    # The same identifier elsewhere, and lists of it.
     assert case("AuthorizeCacheSecurityGroupIngressMessage", "CacheSecurityGroupName") == "stored-lowercase"
     assert case("CreateCacheClusterMessage", "CacheSecurityGroupNames") == "stored-lowercase"
     assert case("BatchApplyUpdateActionMessage", "ReplicationGroupIds") == "stored-lowercase"
-    # A list of the identifier's own shape.
     assert case("CreateUserGroupMessage", "UserIds") == "stored-lowercase"
+    assert case("ModifyUserGroupMessage", "UserIdsToAdd") == "stored-lowercase"
     # "not case sensitive" on a name that is stored in lower case anyway.
     assert case("DeleteCacheClusterMessage", "CacheClusterId") == "stored-lowercase"
-    # From case.json: EC2 compares security group names without case.
+    # Names of an id under another name take that id's mark.
+    assert case("CreateReplicationGroupMessage", "PrimaryClusterId") == "stored-lowercase"
+    assert case("ModifyReplicationGroupMessage", "SnapshottingClusterId") == "stored-lowercase"
+    assert case("CopySnapshotMessage", "SourceSnapshotName") == "stored-lowercase"
+    assert case("DeleteCacheClusterMessage", "FinalSnapshotIdentifier") == "stored-lowercase"
+    assert case("DeleteServerlessCacheRequest", "FinalSnapshotName") == "stored-lowercase"
+    # Compared without case: EC2 says so of group names; ids and names with
+    # no documented rule.
     assert case("AuthorizeCacheSecurityGroupIngressMessage", "EC2SecurityGroupName") == "insensitive"
-    assert case("RevokeCacheSecurityGroupIngressMessage", "EC2SecurityGroupName") == "insensitive"
-    # Not names at all, or names the model says nothing of.
-    assert case("CreateReplicationGroupMessage", "CacheNodeType") is None
+    assert case("CreateReplicationGroupMessage", "SecurityGroupIds") == "insensitive"
+    assert case("CreateReplicationGroupMessage", "KmsKeyId") == "insensitive"
+    # Byte for byte (no mark): digits only, or not a name at all.
     assert case("AuthorizeCacheSecurityGroupIngressMessage", "EC2SecurityGroupOwnerId") is None
-    assert case("CopySnapshotMessage", "SourceSnapshotName") is None
+    assert case("RebootCacheClusterMessage", "CacheNodeIdsToReboot") is None
+    assert case("CreateReplicationGroupMessage", "CacheNodeType") is None
 
 
-def test_case_evidence_must_still_be_in_the_cited_model():
+def service_and_cases():
+    service = gen.load_gz_json(gen.botocore_dir() / gen.SERVICE_FILE)
+    return service, gen.reachable_shapes(service), gen.hand_kept(gen.CASE, "members")
+
+
+def test_a_member_that_looks_like_an_identifier_must_be_classified():
+    service, names, cases = service_and_cases()
+    gen.case_marks(service, names, cases)
+    shapes = service["shapes"]
+    # By its name, its items' location name, or its value's shape.
+    for member_name, member in [
+        ("FooClusterId", {"shape": "String"}),
+        ("BarIdentifier", {"shape": "String"}),
+        ("Shards", {"shape": "GlobalNodeGroupIdList"}),
+        ("Owners", {"shape": "UserIdListInput"}),
+    ]:
+        changed = copy.deepcopy(service)
+        changed["shapes"]["CreateReplicationGroupMessage"]["members"][member_name] = member
+        with pytest.raises(gen.ModelError, match=f"look like identifiers: \\['{member_name}'\\]"):
+            gen.case_marks(changed, names, cases)
+    # A value that names nothing needs no class.
+    shapes["CreateReplicationGroupMessage"]["members"]["FooCount"] = {"shape": "IntegerOptional"}
+    shapes["CreateReplicationGroupMessage"]["members"]["FooDescription"] = {"shape": "String"}
+    gen.case_marks(service, names, cases)
+
+
+def test_case_entries_that_do_not_hold_fail():
+    service, names, cases = service_and_cases()
+    gone = {**cases, "GoneClusterId": {"class": "exact", "reason": "no longer in the model"}}
+    with pytest.raises(gen.ModelError, match="GoneClusterId"):
+        gen.case_marks(service, names, gone)
+    # The model documents CacheClusterId as stored in lower case.
+    exact = {**cases, "CacheClusterId": {"class": "exact", "reason": "wrong"}}
+    with pytest.raises(gen.ModelError, match="documented as stored in lower case"):
+        gen.case_marks(service, names, exact)
+    # UserIds holds UserId items: the two cannot differ.
+    split = {**cases, "UserIds": {"class": "insensitive", "reason": "wrong"}}
+    with pytest.raises(gen.ModelError, match="`UserId` items"):
+        gen.case_marks(service, names, split)
+
+
+def test_case_evidence_must_hold():
     botocore = gen.botocore_dir()
-    cited = gen.hand_kept(gen.CASE, "case_insensitive")
-    gen.check_case_evidence(botocore, cited)
+    cited = gen.hand_kept(gen.CASE, "members")
+    gen.check_case_entries(botocore, cited)
     changed = copy.deepcopy(cited)
-    changed["EC2SecurityGroupName"]["evidence"]["says"] = "Names are case-sensitive"
+    changed["EC2SecurityGroupName"]["quote"]["says"] = "Names are case-sensitive"
     with pytest.raises(gen.ModelError, match="no longer says it"):
-        gen.check_case_evidence(botocore, changed)
+        gen.check_case_entries(botocore, changed)
+    # A name resolves as the id it names, so it takes that id's class.
+    changed = copy.deepcopy(cited)
+    changed["PrimaryClusterId"]["class"] = "insensitive"
+    with pytest.raises(gen.ModelError, match="resolves as `CacheClusterId`"):
+        gen.check_case_entries(botocore, changed)
+    for broken in ({"class": "lowercase", "reason": "x"}, {"class": "exact"}, {"class": "exact", "reason": "x", "why": "y"}):
+        with pytest.raises(gen.ModelError, match="PrimaryClusterId"):
+            gen.check_case_entries(botocore, {**cited, "PrimaryClusterId": broken})
