@@ -85,7 +85,7 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
                         format!("`{pattern}` can never match: ElastiCache stores cache security group names in lower case, and the proxy decides on that form (hint: write the pattern in lower case)")
                     } else {
                         format!(
-                            "the `matches` pattern `{pattern}` of `{}` can never match: ElastiCache stores it in lower case, and the proxy decides on that form (hint: write the pattern in lower case)",
+                            "the `matches` pattern `{pattern}` of `{}` can never match: it names something ElastiCache keeps in lower case, and the proxy decides on the lower-cased form (hint: write the pattern in lower case)",
                             condition.name
                         )
                     };
@@ -251,6 +251,46 @@ rules:
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].1, Some("params"));
         assert!(found[0].2.contains("can never match"), "{}", found[0].2);
+    }
+
+    #[test]
+    fn patterns_on_names_of_lower_case_ids() {
+        // The ids below are ElastiCache's, kept in lower case though their
+        // own documentation does not say so (case.json). A name compared
+        // without case (KmsKeyId) matches in any spelling: no warning.
+        let found = lint(
+            r#"
+rules:
+  - id: primary
+    effect: deny
+    actions: [CreateReplicationGroup]
+    params:
+      PrimaryClusterId: {matches: "PROD-.*"}
+      KmsKeyId: {matches: ["Alias/Prod-.*"]}
+  - id: copies
+    effect: deny
+    actions: [CopySnapshot]
+    params:
+      SourceSnapshotName: {matches: "Nightly-.*"}
+      TargetSnapshotName: {matches: "nightly-.*"}
+  - id: final
+    effect: deny
+    actions: [DeleteReplicationGroup]
+    params:
+      FinalSnapshotIdentifier: {matches: "(?i)Final-.*"}
+"#,
+        );
+        let messages: Vec<(&str, &str)> = found
+            .iter()
+            .map(|(rule, _, message)| (rule.as_str(), message.as_str()))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                ("primary", "the `matches` pattern `PROD-.*` of `PrimaryClusterId` can never match: it names something ElastiCache keeps in lower case, and the proxy decides on the lower-cased form (hint: write the pattern in lower case)"),
+                ("copies", "the `matches` pattern `Nightly-.*` of `SourceSnapshotName` can never match: it names something ElastiCache keeps in lower case, and the proxy decides on the lower-cased form (hint: write the pattern in lower case)"),
+            ]
+        );
     }
 
     #[test]
