@@ -15,28 +15,17 @@ PASSWORD = "Zq9pa55word&Xk7odd=Wm3chars%41"
 
 USERS_POLICY = """\
 rules:
-  - id: users
-    effect: allow
-    actions: [CreateUser, ModifyUser]
-  - id: no-password-changes
-    effect: deny
-    actions: [ModifyUser]
-    params:
-      AuthenticationMode: {present: true}
+  - {id: users, effect: allow, actions: [CreateUser, ModifyUser]}
+  - {id: no-password-changes, effect: deny, actions: [ModifyUser],
+     params: {AuthenticationMode: {present: true}}}
 """
 
 GROUPS_POLICY = """\
 rules:
-  - id: payments-create
-    effect: allow
-    actions: [CreateReplicationGroup]
-    params:
-      SecurityGroupIds: {all_in: [sg-0aa, sg-0bb]}
-  - id: modify-groups
-    effect: allow
-    actions: [ModifyReplicationGroup]
-    params:
-      SecurityGroupIds: {all_in: [sg-0aa, sg-0bb], if_absent: match}
+  - {id: payments-create, effect: allow, actions: [CreateReplicationGroup],
+     params: {SecurityGroupIds: {all_in: [sg-0aa, sg-0bb]}}}
+  - {id: modify-groups, effect: allow, actions: [ModifyReplicationGroup],
+     params: {SecurityGroupIds: {all_in: [sg-0aa, sg-0bb], if_absent: match}}}
 """
 
 CREATE = {
