@@ -11,7 +11,7 @@
 
 pub use elasticache_authz_core::{
     auth, callers, decision, diagnostics, encoding, error, facts, form, lint, model, names, params,
-    policy, policy_tools, request, service_model, sigv4, yaml_positions,
+    policy, policy_tools, request, service_model, sigv4, text, yaml_positions,
 };
 
 pub mod cli;

@@ -1118,8 +1118,8 @@ proptest! {
         };
         let response = policy.is_authorized(&facts);
         let ids: Vec<&str> = policy.rule_ids().collect();
-        prop_assert!(response.reason.iter().all(|r| ids.contains(&r.as_str())));
-        prop_assert_eq!(response.is_allowed(), !response.reason.is_empty() && response.decision == Decision::Allow);
+        prop_assert!(response.rules.iter().all(|r| ids.contains(&r.as_str())));
+        prop_assert_eq!(response.is_allowed(), !response.rules.is_empty() && response.decision == Decision::Allow);
         for mode in [Mode::Enforce, Mode::Shadow] {
             let _ = response.verdict(mode);
         }
@@ -1417,7 +1417,7 @@ proptest! {
         let enforced = with_ids().filter(|(_, r)| !r.shadow);
         let (decision, reason) = model_decision(enforced.clone(), &facts);
         prop_assert_eq!(response.decision, decision, "{}", text);
-        prop_assert_eq!(sorted(response.reason.clone()), reason.clone(), "{}", text);
+        prop_assert_eq!(sorted(response.rules.clone()), reason.clone(), "{}", text);
 
         // The messages of the deny rules that decided, and for a denial
         // because nothing allowed it, the allow rules for the action that
@@ -1446,7 +1446,7 @@ proptest! {
         if let Some(shadow) = &response.shadow {
             let (decision, reason) = model_decision(with_ids(), &facts);
             prop_assert_eq!(shadow.decision, decision, "{}", text);
-            prop_assert_eq!(sorted(shadow.reason.clone()), reason, "{}", text);
+            prop_assert_eq!(sorted(shadow.rules.clone()), reason, "{}", text);
         }
     }
 }

@@ -3,10 +3,11 @@
 //! value, whose credential scope gives the request's region, then verify it
 //! against the callers file and the client certificate. No I/O, no clock.
 
-use crate::error::{quoted, AuthError, Rejection};
+use crate::error::{AuthError, Rejection};
 use crate::model::{Region, SERVICE};
 use crate::request::{QueryAuth, SingleHeader};
 use crate::sigv4::{Location, ALGORITHM};
+use crate::text::quoted;
 
 /// `AKID/YYYYMMDD/REGION/elasticache/aws4_request`
 #[derive(Clone, PartialEq, Eq, Debug)]

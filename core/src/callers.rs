@@ -8,9 +8,10 @@ use std::fmt;
 use serde_yaml::Value;
 
 use crate::diagnostics::{
-    found, kind, quoted, syntax_error, Diagnostics, Fields, Place, Problem, Reported,
+    found, kind, syntax_error, Diagnostics, ErrorKind, Fields, Place, Problem, Reported,
 };
 use crate::sigv4::DailyKeys;
+use crate::text::quoted;
 use crate::yaml_positions::Positions;
 
 const CALLER_KEYS: [&str; 5] = [
@@ -236,7 +237,10 @@ fn mapping(
     if value.is_mapping() {
         return Ok(());
     }
-    Err(out.report(place.error(format!("{what} must be a mapping, not {}", kind(value)))))
+    Err(out.report(place.error(
+        ErrorKind::WrongType,
+        format!("{what} must be a mapping, not {}", kind(value)),
+    )))
 }
 
 fn compile_value(text: &str, out: &mut Diagnostics) -> Result<Callers, Reported> {
@@ -272,7 +276,10 @@ fn compile_value(text: &str, out: &mut Diagnostics) -> Result<Callers, Reported>
                 out.report(
                     place
                         .child("name")
-                        .error(format!("duplicate caller name {}", quoted(&name)))
+                        .error(
+                            ErrorKind::Duplicate,
+                            format!("duplicate caller name {}", quoted(&name)),
+                        )
                         .hint("each caller has one entry"),
                 );
             }
@@ -284,11 +291,10 @@ fn compile_value(text: &str, out: &mut Diagnostics) -> Result<Callers, Reported>
                 } else {
                     "the access key id".to_owned()
                 };
-                out.report(
-                    place
-                        .child("access_key_id")
-                        .error(format!("{shown} is used by another caller")),
-                );
+                out.report(place.child("access_key_id").error(
+                    ErrorKind::Duplicate,
+                    format!("{shown} is used by another caller"),
+                ));
             }
         }
         let Ok(caller) = compile_caller(entry, &place, out) else {
@@ -301,10 +307,13 @@ fn compile_value(text: &str, out: &mut Diagnostics) -> Result<Callers, Reported>
                 Some(item) => at.item(item),
                 None => at,
             };
-            out.report(at.error(format!(
-                "tls identity {} is used by another caller",
-                quoted(&identity)
-            )));
+            out.report(at.error(
+                ErrorKind::Duplicate,
+                format!(
+                    "tls identity {} is used by another caller",
+                    quoted(&identity)
+                ),
+            ));
         }
     }
     Ok(callers)
@@ -352,7 +361,7 @@ fn compile_caller(entry: &Value, place: &Place, out: &mut Diagnostics) -> Result
         }
         // Never echo the value: it is a secret.
         Some(_) => Err(out.report(
-            fields.at("secret_access_key").error(format!(
+            fields.at("secret_access_key").error(ErrorKind::InvalidValue, format!(
                 "`secret_access_key` must be a string of at least {MIN_SECRET_CHARS} characters without spaces"
             ))
             .hint("the value is not shown: it is a secret; `openssl rand -base64 30` makes one"),
@@ -364,7 +373,7 @@ fn compile_caller(entry: &Value, place: &Place, out: &mut Diagnostics) -> Result
         };
         let at = fields.at("tls_identities");
         if items.is_empty() {
-            return Err(out.report(at.error("`tls_identities` is empty").hint(
+            return Err(out.report(at.error(ErrorKind::Empty, "`tls_identities` is empty").hint(
                 "leave it out, or list SAN URIs or DNS names of the caller's client certificates",
             )));
         }
@@ -376,10 +385,13 @@ fn compile_caller(entry: &Value, place: &Place, out: &mut Diagnostics) -> Result
                     identities.push(s.to_owned());
                 }
                 _ => {
-                    failed = Some(out.report(at.item(i).error(format!(
-                        "{} in `tls_identities` is not a SAN URI or DNS name",
-                        found(item)
-                    ))));
+                    failed = Some(out.report(at.item(i).error(
+                        ErrorKind::InvalidValue,
+                        format!(
+                            "{} in `tls_identities` is not a SAN URI or DNS name",
+                            found(item)
+                        ),
+                    )));
                 }
             }
         }
@@ -398,7 +410,7 @@ fn compile_caller(entry: &Value, place: &Place, out: &mut Diagnostics) -> Result
         (false, false, Ok(false)) => {
             out.report(
                 place
-                    .error("needs `access_key_id` and `secret_access_key`")
+                    .error(ErrorKind::Missing, "needs `access_key_id` and `secret_access_key`")
                     .hint("or `certificate_only: true` with `tls_identities`, for a caller its client certificate identifies"),
             );
         }
@@ -413,7 +425,10 @@ fn compile_caller(entry: &Value, place: &Place, out: &mut Diagnostics) -> Result
         out.report(
             fields
                 .at("certificate_only")
-                .error("`certificate_only: true` needs `tls_identities`")
+                .error(
+                    ErrorKind::Missing,
+                    "`certificate_only: true` needs `tls_identities`",
+                )
                 .hint("list the SAN URIs or DNS names of the caller's client certificates"),
         );
     }

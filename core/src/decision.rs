@@ -4,10 +4,10 @@
 
 use std::fmt::Write as _;
 
-use crate::error::quoted;
 pub use crate::facts::RequestFacts;
 use crate::policy::Policy;
 use crate::rule::{Effect, Mode, Rule};
+use crate::text::quoted;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Decision {
@@ -54,7 +54,7 @@ pub struct Response {
     /// The ids of the rules that decided: the matching deny rules for a
     /// denial by rule, the matching allow rules for an allow, none when no
     /// rule allowed the request.
-    pub reason: Vec<String>,
+    pub rules: Vec<String>,
     /// For a denial because nothing allowed it: the first condition each
     /// of the first few allow rules for the action failed.
     pub mismatches: Vec<Mismatch>,
@@ -73,7 +73,7 @@ pub struct Response {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ShadowDecision {
     pub decision: Decision,
-    pub reason: Vec<String>,
+    pub rules: Vec<String>,
 }
 
 /// How much a denied caller is told (`denial_detail`). The audit log and
@@ -139,10 +139,10 @@ impl Policy {
             let shadow = self.evaluate(facts, candidates, Mode::Shadow);
             response.shadow = Some(ShadowDecision {
                 decision: shadow.decision,
-                reason: shadow.reason,
+                rules: shadow.rules,
             });
         }
-        if response.decision == Decision::Deny && response.reason.is_empty() {
+        if response.decision == Decision::Deny && response.rules.is_empty() {
             self.explain_near_misses(facts, &mut response);
         }
         response
@@ -181,7 +181,7 @@ impl Policy {
                 }
             }
         }
-        let (decision, reason, mut looked_at) = if !denies.is_empty() {
+        let (decision, rules, mut looked_at) = if !denies.is_empty() {
             (Decision::Deny, denies, deny_params)
         } else if !allows.is_empty() {
             (Decision::Allow, allows, allow_params)
@@ -192,7 +192,7 @@ impl Policy {
         looked_at.dedup();
         Response {
             decision,
-            reason,
+            rules,
             mismatches: Vec::new(),
             more_mismatches: 0,
             looked_at,
@@ -282,10 +282,10 @@ impl Response {
             .as_ref()
             .filter(|s| s.decision == Decision::Deny);
         match (self.decision, proxy_mode, shadow_denies) {
-            (Decision::Deny, Mode::Enforce, _) => (Verdict::Deny, &self.reason),
-            (Decision::Deny, Mode::Shadow, _) => (Verdict::WouldDeny, &self.reason),
-            (Decision::Allow, _, Some(shadow)) => (Verdict::WouldDeny, &shadow.reason),
-            (Decision::Allow, _, None) => (Verdict::Allow, &self.reason),
+            (Decision::Deny, Mode::Enforce, _) => (Verdict::Deny, &self.rules),
+            (Decision::Deny, Mode::Shadow, _) => (Verdict::WouldDeny, &self.rules),
+            (Decision::Allow, _, Some(shadow)) => (Verdict::WouldDeny, &shadow.rules),
+            (Decision::Allow, _, None) => (Verdict::Allow, &self.rules),
         }
     }
 
@@ -294,8 +294,8 @@ impl Response {
     /// failed each of the first few allow rules for the action.
     pub fn denial_message(&self, facts: &RequestFacts<'_>, detail: DenialDetail) -> String {
         let mut out = String::new();
-        if !self.reason.is_empty() {
-            let rules: Vec<String> = self.reason.iter().map(|r| format!("`{r}`")).collect();
+        if !self.rules.is_empty() {
+            let rules: Vec<String> = self.rules.iter().map(|r| format!("`{r}`")).collect();
             let _ = write!(
                 out,
                 "denied by policy rule {} for {}",
@@ -426,7 +426,7 @@ rules:
     fn allows_a_matching_request_and_names_the_rule() {
         let (response, _) = decide(INGRESS);
         assert_eq!(response.decision, Decision::Allow);
-        assert_eq!(response.reason, ["prod-app-ingress"]);
+        assert_eq!(response.rules, ["prod-app-ingress"]);
     }
 
     #[test]
@@ -487,7 +487,7 @@ rules:
         for (case, expected) in cases {
             let (response, message) = decide(case);
             assert_eq!(response.decision, Decision::Deny);
-            assert!(response.reason.is_empty());
+            assert!(response.rules.is_empty());
             assert_eq!(response.mismatches[0].rule, "prod-app-ingress");
             assert!(
                 message.starts_with(
@@ -515,7 +515,7 @@ rules:
             ..INGRESS
         });
         assert_eq!(response.decision, Decision::Deny);
-        assert_eq!(response.reason, ["no-legacy"]);
+        assert_eq!(response.rules, ["no-legacy"]);
         assert!(
             message.contains("denied by policy rule `no-legacy`"),
             "{message}"
@@ -536,10 +536,10 @@ rules:
             region: &region,
             params,
         };
-        assert_eq!(policy.is_authorized(&request(&legacy)).reason, ["legacy"]);
+        assert_eq!(policy.is_authorized(&request(&legacy)).rules, ["legacy"]);
         assert!(policy.is_authorized(&request(&legacy)).decision == Decision::Deny);
         // A deny condition on a parameter does not apply when it is absent.
-        assert_eq!(policy.is_authorized(&request(&none)).reason, ["all"]);
+        assert_eq!(policy.is_authorized(&request(&none)).rules, ["all"]);
     }
 
     #[test]
@@ -551,7 +551,7 @@ rules:
             ec2: None,
             ..INGRESS
         });
-        assert_eq!(response.reason, ["describe-us-east-1"]);
+        assert_eq!(response.rules, ["describe-us-east-1"]);
         let (response, message) = decide(Case {
             action: "DescribeCacheSecurityGroups",
             caller: None,
@@ -575,7 +575,7 @@ rules:
             cache: Some("team-a"),
             ec2: None,
         });
-        assert_eq!(response.reason, ["describe-groups-by-name"]);
+        assert_eq!(response.rules, ["describe-groups-by-name"]);
     }
 
     #[test]
@@ -607,7 +607,7 @@ rules:
             params: &crate::params::EMPTY,
         };
         assert_eq!(
-            policy.is_authorized(&facts(Some("ci-deployer"))).reason,
+            policy.is_authorized(&facts(Some("ci-deployer"))).rules,
             ["ci-only"]
         );
         let denied = policy.is_authorized(&facts(Some("app-payments")));
@@ -749,7 +749,7 @@ rules:
             .unwrap();
             let facts = RequestFacts::of(&parsed, &region, Some("ci-deployer"));
             let response = policy.is_authorized(&facts);
-            assert_eq!(response.reason, [rules], "{cache} {ec2}");
+            assert_eq!(response.rules, [rules], "{cache} {ec2}");
             // What AWS gets is the name decided on.
             let body = parsed.to_form_body();
             assert!(
@@ -763,8 +763,8 @@ rules:
             // The index finds the same rules as a scan of every rule.
             let all = &policy.by_action[facts.action.index()].all;
             assert_eq!(
-                policy.decide(&facts, |_| all.iter().copied(), false).reason,
-                response.reason
+                policy.decide(&facts, |_| all.iter().copied(), false).rules,
+                response.rules
             );
         }
     }
@@ -824,10 +824,10 @@ rules:
         // A matching shadow deny: enforced allow, shadow deny, verdict would_deny.
         let response = decide_with(SHADOW_POLICY, INGRESS).0;
         assert_eq!(response.decision, Decision::Allow);
-        assert_eq!(response.reason, ["ingress"]);
+        assert_eq!(response.rules, ["ingress"]);
         let shadow = response.shadow.clone().unwrap();
         assert_eq!(
-            (shadow.decision, shadow.reason.as_slice()),
+            (shadow.decision, shadow.rules.as_slice()),
             (Decision::Deny, &["trial-freeze".to_owned()][..])
         );
         let (verdict, rules) = response.verdict(Mode::Enforce);

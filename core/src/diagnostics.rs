@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde_yaml::{Mapping, Value};
 
-use crate::model::did_you_mean;
+use crate::text::{alternatives, did_you_mean, quoted};
 use crate::yaml_positions::{Position, Positions};
 
 /// Where in a document an error is, and how it is named.
@@ -61,8 +61,9 @@ impl Place {
         place
     }
 
-    pub fn error(&self, message: impl Into<String>) -> Diagnostic {
+    pub fn error(&self, kind: ErrorKind, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
+            kind,
             place: self.clone(),
             message: message.into(),
             hint: None,
@@ -82,11 +83,14 @@ impl Place {
         let near = value
             .as_str()
             .and_then(|text| did_you_mean(text, accepted.iter().copied()));
-        self.error(format!(
-            "`{name}` must be {}, not {}",
-            alternatives(accepted),
-            found(value)
-        ))
+        self.error(
+            ErrorKind::NotOneOf,
+            format!(
+                "`{name}` must be {}, not {}",
+                alternatives(accepted),
+                found(value)
+            ),
+        )
         .maybe_hint(
             near.map(|s| format!("did you mean `{s}`?"))
                 .or(otherwise.map(str::to_owned)),
@@ -96,14 +100,72 @@ impl Place {
     /// The mapping here lacks the key `name`; `example` is its value in
     /// the hint.
     pub fn missing(&self, name: &str, example: &str) -> Diagnostic {
-        self.error(format!("missing the key `{name}`"))
+        self.error(ErrorKind::Missing, format!("missing the key `{name}`"))
             .hint(format!("for example `{name}: {example}`"))
+    }
+}
+
+/// What kind of problem a diagnostic is: what tests and tools match on,
+/// whatever the words.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ErrorKind {
+    /// The text is not YAML.
+    Syntax,
+    /// A key the mapping does not have.
+    UnknownKey,
+    /// A key that must be there is not, or has no value; a condition that
+    /// tests nothing.
+    Missing,
+    /// A value of another type than the key takes: a string for a list, a
+    /// number for a string.
+    WrongType,
+    /// A value that is not one of those the key takes.
+    NotOneOf,
+    /// A list or mapping with nothing in it, where that would match
+    /// nothing.
+    Empty,
+    /// A name (an action, a parameter) the service model does not have.
+    UnknownName,
+    /// The same id, name or key twice.
+    Duplicate,
+    /// Keys that contradict each other, or say one thing twice.
+    Conflict,
+    /// A test that does not apply to the parameter's type.
+    NotApplicable,
+    /// A test of a secret's value, or a value that may be a secret.
+    Secret,
+    /// A value of the right type that is not valid: a regex, an account
+    /// id, a region, a duration.
+    InvalidValue,
+    /// The file or what it names cannot be trusted or read (permissions).
+    Unsafe,
+}
+
+impl ErrorKind {
+    /// The kind as tools name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Syntax => "syntax",
+            ErrorKind::UnknownKey => "unknown-key",
+            ErrorKind::Missing => "missing",
+            ErrorKind::WrongType => "wrong-type",
+            ErrorKind::NotOneOf => "not-one-of",
+            ErrorKind::Empty => "empty",
+            ErrorKind::UnknownName => "unknown-name",
+            ErrorKind::Duplicate => "duplicate",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::NotApplicable => "not-applicable",
+            ErrorKind::Secret => "secret",
+            ErrorKind::InvalidValue => "invalid-value",
+            ErrorKind::Unsafe => "unsafe",
+        }
     }
 }
 
 /// One problem in a file.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Diagnostic {
+    pub kind: ErrorKind,
     pub place: Place,
     pub message: String,
     pub hint: Option<String>,
@@ -264,13 +326,13 @@ pub fn syntax_error(error: &serde_yaml::Error, detail: bool) -> Diagnostic {
     });
     let place = Place::root();
     let diagnostic = if detail {
-        place.error(format!(
-            "not valid YAML: {}",
-            without_locations(&error.to_string())
-        ))
+        place.error(
+            ErrorKind::Syntax,
+            format!("not valid YAML: {}", without_locations(&error.to_string())),
+        )
     } else {
         place
-            .error("not valid YAML")
+            .error(ErrorKind::Syntax, "not valid YAML")
             .hint("the parser's message is not shown: it could quote a secret")
     };
     diagnostic.at(at)
@@ -286,7 +348,7 @@ pub fn unreadable(file: &str, kind: &'static str, error: &serde_yaml::Error) -> 
     let mut out = Diagnostics::new(file, kind);
     out.report(
         Place::root()
-            .error(without_locations(&error.to_string()))
+            .error(ErrorKind::Syntax, without_locations(&error.to_string()))
             .at(at),
     );
     out
@@ -340,38 +402,6 @@ pub fn kind(value: &Value) -> String {
     }
 }
 
-/// Characters of a value shown in a message; the rest is cut.
-const SHOWN_CHARS: usize = 64;
-
-/// Text from a file as a message shows it: in backticks, on one line (control
-/// characters escaped), cut after 64 characters.
-pub fn quoted(text: &str) -> String {
-    let mut out = String::from("`");
-    for (i, c) in text.chars().enumerate() {
-        if i == SHOWN_CHARS {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('`');
-    out
-}
-
-/// "`a`", "`a` or `b`", "`a`, `b` or `c`".
-fn alternatives(accepted: &[&str]) -> String {
-    let quoted: Vec<String> = accepted.iter().map(|a| format!("`{a}`")).collect();
-    match quoted.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
-        Some((last, _)) => last.clone(),
-        None => "nothing".into(),
-    }
-}
-
 /// Reports each key of `map` (at `place`) that is not one of `known`, with
 /// a "did you mean" or else `otherwise`.
 pub fn unknown_keys(
@@ -392,7 +422,10 @@ pub fn unknown_keys(
         out.report(
             place
                 .child(&name)
-                .error(format!("unknown key {}", quoted(&name)))
+                .error(
+                    ErrorKind::UnknownKey,
+                    format!("unknown key {}", quoted(&name)),
+                )
                 .hint(hint),
         );
     }
@@ -417,10 +450,10 @@ impl<'v> Fields<'v> {
         out: &mut Diagnostics,
     ) -> Result<Fields<'v>, Reported> {
         let Value::Mapping(map) = value else {
-            return Err(out.report(place.error(format!(
-                "{what} must be a mapping of keys, not {}",
-                found(value)
-            ))));
+            return Err(out.report(place.error(
+                ErrorKind::WrongType,
+                format!("{what} must be a mapping of keys, not {}", found(value)),
+            )));
         };
         let otherwise = match known {
             [only] => format!("the only key of {what} is `{only}`"),
@@ -444,6 +477,13 @@ impl<'v> Fields<'v> {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
+    /// The value of `key`, an empty value included: where an empty key
+    /// must not mean "left out" (an empty `callers:` in a rule would
+    /// otherwise match every caller).
+    pub fn raw(&self, key: &str) -> Option<&'v Value> {
+        self.map.get(key)
+    }
+
     fn wrong(&self, key: &str, expected: &str, value: &Value, out: &mut Diagnostics) -> Reported {
         let hint = match value {
             Value::Number(_) | Value::Bool(_) if expected.contains("string") => {
@@ -453,7 +493,10 @@ impl<'v> Fields<'v> {
         };
         out.report(
             self.at(key)
-                .error(format!("`{key}` must be {expected}, not {}", found(value)))
+                .error(
+                    ErrorKind::WrongType,
+                    format!("`{key}` must be {expected}, not {}", found(value)),
+                )
                 .maybe_hint(hint),
         )
     }
@@ -477,7 +520,11 @@ impl<'v> Fields<'v> {
         match self.string(key, out)? {
             None => Ok(None),
             Some(text) => parse(text).map(Some).map_err(|problem| {
-                out.report(self.at(key).error(problem.message).maybe_hint(problem.hint))
+                out.report(
+                    self.at(key)
+                        .error(ErrorKind::InvalidValue, problem.message)
+                        .maybe_hint(problem.hint),
+                )
             }),
         }
     }
@@ -547,7 +594,7 @@ impl<'v> Fields<'v> {
             Some(value) => Ok(value),
             None if self.map.contains_key(key) => Err(out.report(
                 self.at(key)
-                    .error(format!("`{key}` has no value"))
+                    .error(ErrorKind::Missing, format!("`{key}` has no value"))
                     .hint(format!("for example `{key}: {example}`")),
             )),
             None => Err(out.report(self.place.missing(key, example))),
@@ -617,13 +664,17 @@ list: [a, 7]
         let text = "a:\n  b: 1\n";
         let mut out = Diagnostics::new("f.yaml", "config");
         let root = Place::root();
-        out.report(root.error("no position").at(None));
+        out.report(root.error(ErrorKind::InvalidValue, "no position").at(None));
         let deep = root.child("a").child("gone").item(3);
-        out.report(deep.error("under a"));
-        out.report(root.child("a").child("b").error("at b"));
+        out.report(deep.error(ErrorKind::InvalidValue, "under a"));
+        out.report(
+            root.child("a")
+                .child("b")
+                .error(ErrorKind::InvalidValue, "at b"),
+        );
         // Placed by hand, as a syntax error is.
         out.report(
-            root.error("given")
+            root.error(ErrorKind::InvalidValue, "given")
                 .at(Some(Position { line: 9, column: 2 })),
         );
         let positions = Positions::of("");
@@ -666,7 +717,7 @@ list: [a, 7]
         let out = Diagnostics::new("f.yaml", "config");
         assert_eq!(out.finish(Ok(5), &Positions::default()), Ok(5));
         let mut out = Diagnostics::new("f.yaml", "config");
-        out.report(Place::root().error("bad"));
+        out.report(Place::root().error(ErrorKind::InvalidValue, "bad"));
         let shown = out
             .finish(Ok(5), &Positions::default())
             .unwrap_err()
@@ -685,7 +736,7 @@ list: [a, 7]
         assert_eq!(found(&value("~")), "an empty value");
         assert_eq!(found(&value("!x 1")), "a value tagged `!x`");
         assert_eq!(quoted("a\nb"), "`a\\nb`");
-        assert_eq!(quoted(&"x".repeat(100)), format!("`{}…`", "x".repeat(64)));
+        assert_eq!(quoted(&"x".repeat(101)), format!("`{}…`", "x".repeat(100)));
         assert_eq!(alternatives(&["a", "b", "c"]), "`a`, `b` or `c`");
         let d = Place::root().child("effect").not_one_of(
             "effect",

@@ -8,6 +8,7 @@ use crate::form::{FormError, PairAt, PairFault};
 use crate::model::{Action, API_VERSION};
 use crate::service_model::{Bounds, BOTOCORE_VERSION};
 use crate::sigv4::VerifyError;
+use crate::text::{backticked, quoted};
 
 /// Why a request was not served, by the stage that stopped it. Stages
 /// return their own error; [`Rejection::answer`] is the one place any of
@@ -62,9 +63,9 @@ pub enum TargetForm {
     Authority,
 }
 
-/// Where form pairs were read from.
+/// Where form pairs were read from: the query string or the body.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Place {
+pub enum Source {
     Query,
     Body,
 }
@@ -77,7 +78,7 @@ pub enum ParseError {
     Region(String),
     /// Not `application/x-www-form-urlencoded` bytes.
     Form {
-        place: Place,
+        place: Source,
         error: FormError,
     },
     GetWithBody,
@@ -184,7 +185,7 @@ pub enum ParseError {
     /// form (`position` counts from 1): an unencoded `&` in the secret's
     /// value may have made that pair, so nothing of it is shown.
     AfterSecret {
-        place: Place,
+        place: Source,
         position: usize,
         secret: &'static str,
         problem: Box<ParseError>,
@@ -581,10 +582,10 @@ fn parse_answer(e: &ParseError) -> ApiError {
     }
 }
 
-fn place_name(place: Place) -> &'static str {
+fn place_name(place: Source) -> &'static str {
     match place {
-        Place::Query => "query string",
-        Place::Body => "body",
+        Source::Query => "query string",
+        Source::Body => "body",
     }
 }
 
@@ -595,7 +596,7 @@ fn after_secret(secret: &str) -> String {
     )
 }
 
-fn form_problem(place: Place, error: &FormError) -> String {
+fn form_problem(place: Source, error: &FormError) -> String {
     let (at, fault) = match error {
         FormError::LooksLikeJson => {
             return format!(
@@ -1023,29 +1024,9 @@ fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
-/// `a`, `b`, `c`: each item in backticks, joined with commas.
-pub fn backticked<T: fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
-    items
-        .into_iter()
-        .map(|item| format!("`{item}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// A value for a message, or that it is a secret.
 fn shown(value: Option<&str>) -> String {
     value.map_or("the value sent (a secret, not shown)".to_owned(), quoted)
-}
-
-/// User input quoted for a message: in backticks, cut short so that a huge
-/// value cannot bloat an error or a log line.
-pub fn quoted(value: &str) -> String {
-    const MAX_CHARS: usize = 100;
-    let mut shown: String = value.chars().take(MAX_CHARS).collect();
-    if value.chars().count() > MAX_CHARS {
-        shown.push('…');
-    }
-    format!("`{shown}`")
 }
 
 #[cfg(test)]
@@ -1249,30 +1230,30 @@ mod tests {
         };
         let hint = "; it is not shown, since it follows `AuthToken` and may be part of its value: a value holding `&` must send it as `%26`";
         let cases = [
-            (Place::Query, PairAt::Unnamed { position: 1 }, PairFault::Empty,
+            (Source::Query, PairAt::Unnamed { position: 1 }, PairFault::Empty,
              "query string: the 1st pair is empty (`&&`, or a leading or trailing `&`); a value holding `&` must send it as `%26`".to_owned()),
-            (Place::Body, named(), PairFault::NoEquals,
+            (Source::Body, named(), PairFault::NoEquals,
              "body: parameter `CacheClusterId` (the 2nd pair) has no `=`: expected `Name=value`; a value holding `&` must send it as `%26`".to_owned()),
-            (Place::Body, after(), PairFault::NoEquals,
+            (Source::Body, after(), PairFault::NoEquals,
              format!("body: the 12th pair has no `=`: expected `Name=value`{hint}")),
-            (Place::Body, PairAt::Unnamed { position: 3 }, PairFault::BadName,
+            (Source::Body, PairAt::Unnamed { position: 3 }, PairFault::BadName,
              "body: the name of the 3rd pair is not plain: names use only letters, digits, `.`, `_` and `-`, unencoded".to_owned()),
-            (Place::Body, named(), PairFault::BadEscape,
+            (Source::Body, named(), PairFault::BadEscape,
              "body: the value of parameter `CacheClusterId` (the 2nd pair) has a malformed percent escape: expected `%` and two hex digits".to_owned()),
-            (Place::Body, named(), PairFault::RawByte(Some(b';')),
+            (Source::Body, named(), PairFault::RawByte(Some(b';')),
              "body: the value of parameter `CacheClusterId` (the 2nd pair) holds the byte 0x3b unencoded; percent-encode it".to_owned()),
-            (Place::Body, after(), PairFault::RawByte(None),
+            (Source::Body, after(), PairFault::RawByte(None),
              format!("body: the value of the 12th pair holds a byte that must be percent-encoded (which is not shown: the value is a secret){hint}")),
-            (Place::Body, after(), PairFault::NotUtf8,
+            (Source::Body, after(), PairFault::NotUtf8,
              format!("body: the value of the 12th pair is not valid UTF-8{hint}")),
-            (Place::Query, named(), PairFault::ControlCharacter,
+            (Source::Query, named(), PairFault::ControlCharacter,
              "query string: the value of parameter `CacheClusterId` (the 2nd pair) holds a control character".to_owned()),
         ];
         for (place, at, fault, expected) in cases {
             assert_eq!(message(place, at, fault), expected);
         }
         let json = Rejection::Parse(ParseError::Form {
-            place: Place::Body,
+            place: Source::Body,
             error: FormError::LooksLikeJson,
         })
         .answer();
@@ -1286,7 +1267,7 @@ mod tests {
     #[test]
     fn an_error_after_a_secret_keeps_its_code_and_quotes_nothing() {
         let answer = Rejection::Parse(ParseError::AfterSecret {
-            place: Place::Query,
+            place: Source::Query,
             position: 21,
             secret: "Passwords",
             problem: Box::new(ParseError::WrongType {

@@ -39,5 +39,6 @@ mod rule_index;
 mod sdk_signer;
 pub mod service_model;
 pub mod sigv4;
+pub mod text;
 mod yaml_load;
 pub mod yaml_positions;

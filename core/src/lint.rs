@@ -4,7 +4,8 @@
 //! and callers the callers file lacks. Pure; used by `check` and reloads.
 
 use crate::conditions::{Origin, ParamCondition, Test};
-use crate::model::{did_you_mean, Action};
+use crate::model::Action;
+use crate::text::did_you_mean;
 use crate::names::{self, NameCase};
 use crate::policy::Policy;
 use crate::rule::{Effect, Mode, Rule};

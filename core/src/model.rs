@@ -187,51 +187,6 @@ impl fmt::Display for AccountId {
 }
 
 #[cfg(test)]
-thread_local! {
-    /// How many edit distances this thread computed, for tests of the cost.
-    static EDIT_DISTANCES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Edit distance, for "did you mean" hints.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    #[cfg(test)]
-    EDIT_DISTANCES.with(|n| n.set(n.get() + 1));
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b.len()]
-}
-
-/// The candidate closest to `input` (ignoring case), if it is close enough
-/// to be a plausible typo.
-pub fn did_you_mean<'a>(
-    input: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let limit = (input.len() / 3).max(2);
-    let lowered = input.to_ascii_lowercase();
-    let length = lowered.chars().count();
-    candidates
-        .into_iter()
-        // The distance is at least the difference in length: skipping such
-        // candidates changes no answer, and keeps a long unknown name (a
-        // 64 KiB `Action`, before authentication) from costing a full edit
-        // distance against every action.
-        .filter(|c| c.chars().count().abs_diff(length) <= limit)
-        .map(|c| (edit_distance(&lowered, &c.to_ascii_lowercase()), c))
-        .filter(|(distance, _)| *distance <= limit)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c)
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -324,44 +279,5 @@ mod tests {
         ] {
             assert!(AccountId::parse(bad).is_none(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn suggestions() {
-        let names = [
-            "AuthorizeCacheSecurityGroupIngress",
-            "DescribeCacheClusters",
-        ];
-        assert_eq!(
-            did_you_mean("AuthoriseCacheSecurityGroupIngres", names),
-            Some("AuthorizeCacheSecurityGroupIngress")
-        );
-        assert_eq!(
-            did_you_mean("regoins", ["regions", "owner_ids"]),
-            Some("regions")
-        );
-        assert_eq!(did_you_mean("zzzzzz", ["regions"]), None);
-    }
-
-    /// Found while fuzzing the request parser: an unknown `Action` of 64 KiB
-    /// took a fifth of a second of CPU, before authentication, computing
-    /// its edit distance to every action name. A long input is near no
-    /// name, and now computes no edit distance at all.
-    #[test]
-    fn suggestions_for_long_inputs_skip_the_edit_distance() {
-        let long = "DescribeCacheClusters".repeat(3_000);
-        let before = EDIT_DISTANCES.with(|n| n.get());
-        assert_eq!(
-            did_you_mean(&long, Action::all_names().iter().copied()),
-            None
-        );
-        assert_eq!(EDIT_DISTANCES.with(|n| n.get()), before);
-        // The length bound keeps every suggestion that was within reach.
-        assert_eq!(
-            did_you_mean("DescribeCacheCluster", Action::all_names().iter().copied()),
-            Some("DescribeCacheClusters")
-        );
-        assert_eq!(did_you_mean("ab", ["abcd"]), Some("abcd"));
-        assert_eq!(did_you_mean("ab", ["abcde"]), None);
     }
 }

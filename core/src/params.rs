@@ -13,9 +13,10 @@ use std::collections::BTreeMap;
 
 use crate::encoding::{civil_from_days, civil_seconds};
 use crate::error::ParseError;
-use crate::model::{did_you_mean, Action};
+use crate::model::Action;
 use crate::names::{self, NameCase};
 use crate::service_model::{Bounds, Kind, ListShape, Member, Shape, StringShape, Structure};
+use crate::text::did_you_mean;
 
 /// The most items a list or map may have. Far above what any ElastiCache
 /// call sends, and bounds the work a request can ask for.

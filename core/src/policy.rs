@@ -8,8 +8,10 @@ use std::sync::Arc;
 use serde_yaml::Value;
 
 use crate::conditions::{self, ParamCondition};
-use crate::diagnostics::{found, syntax_error, unknown_keys, Diagnostics, Place, Reported};
-use crate::model::{did_you_mean, AccountId, Action, ActionSet, Region};
+use crate::diagnostics::{
+    found, syntax_error, unknown_keys, Diagnostics, ErrorKind, Fields, Place, Reported,
+};
+use crate::model::{AccountId, Action, ActionSet, Region};
 use crate::names::{self, NameCase};
 use crate::request::{
     CACHE_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_OWNER_ID,
@@ -17,6 +19,7 @@ use crate::request::{
 use crate::rule::Rule;
 pub use crate::rule::{Effect, Mode};
 use crate::rule_index::{self, ActionRules};
+use crate::text::did_you_mean;
 use crate::yaml_positions::Positions;
 
 /// The keys a rule may have.
@@ -82,16 +85,19 @@ fn compile_value(
         Value::Mapping(top) => top,
         Value::Null => {
             return Err(out.report(
-                root.error("the policy is empty")
+                root.error(ErrorKind::Empty, "the policy is empty")
                     .hint("start the file with `rules:`; `rules: []` denies everything"),
             ))
         }
         other => {
             return Err(out.report(
-                root.error(format!(
-                    "the policy must be a mapping with the key `rules`, not {}",
-                    found(&other)
-                ))
+                root.error(
+                    ErrorKind::WrongType,
+                    format!(
+                        "the policy must be a mapping with the key `rules`, not {}",
+                        found(&other)
+                    ),
+                )
                 .hint("start the file with `rules:`"),
             ))
         }
@@ -105,17 +111,20 @@ fn compile_value(
     );
     let Some(rules_value) = top.get("rules") else {
         return Err(out.report(
-            root.error("missing the key `rules`")
+            root.error(ErrorKind::Missing, "missing the key `rules`")
                 .hint("`rules: []` is an empty policy that denies everything"),
         ));
     };
     let Value::Sequence(raw_rules) = rules_value else {
         return Err(out.report(
             root.child("rules")
-                .error(format!(
-                    "`rules` must be a list of rules, not {}",
-                    found(rules_value)
-                ))
+                .error(
+                    ErrorKind::WrongType,
+                    format!(
+                        "`rules` must be a list of rules, not {}",
+                        found(rules_value)
+                    ),
+                )
                 .hint("write each rule as `- id: …`"),
         ));
     };
@@ -136,6 +145,7 @@ fn compile_value(
             if !ids.insert(id.clone()) {
                 ctx.error(
                     Some("id"),
+                    ErrorKind::Duplicate,
                     format!("duplicate rule id `{id}`"),
                     Some(
                         "rule ids must be unique: the decision names the rules that decided it"
@@ -171,8 +181,14 @@ impl RuleContext<'_> {
             .fold(rule, |place, key| place.child(key))
     }
 
-    fn error(&mut self, field: Option<&str>, message: String, hint: Option<String>) {
-        let error = self.place(field).error(message).maybe_hint(hint);
+    fn error(
+        &mut self,
+        field: Option<&str>,
+        kind: ErrorKind,
+        message: String,
+        hint: Option<String>,
+    ) {
+        let error = self.place(field).error(kind, message).maybe_hint(hint);
         self.out.report(error);
     }
 
@@ -213,132 +229,38 @@ impl RuleContext<'_> {
     }
 }
 
+/// One rule, key by key: each key has a function of its own below, which
+/// reports what is wrong with it and returns `None` then.
 fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionSet)> {
-    let Value::Mapping(map) = raw else {
+    if !raw.is_mapping() {
         ctx.error(
             None,
+            ErrorKind::WrongType,
             format!("a rule must be a mapping (`- id: …`), not {}", found(raw)),
             None,
         );
         return None;
-    };
+    }
     // The id first, so that every later error names the rule.
-    let id = match map.get("id") {
-        Some(Value::String(id)) if is_valid_rule_id(id) => {
-            ctx.label = id.clone();
-            Some(id.clone())
-        }
-        Some(Value::String(id)) => {
-            ctx.error(
-                Some("id"),
-                format!("rule id `{id}` is not allowed"),
-                Some("use letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 128".into()),
-            );
-            None
-        }
-        Some(other) => {
-            ctx.error(
-                Some("id"),
-                format!("`id` must be a string, not {}", found(other)),
-                Some("quote the id".into()),
-            );
-            None
-        }
-        None => {
-            ctx.error(
-                None,
-                "missing the key `id`".into(),
-                Some("give every rule a unique `id`".into()),
-            );
-            None
-        }
-    };
-    let place = ctx.place(None);
-    unknown_keys(
-        map,
-        &place,
-        &RULE_KEYS,
-        &format!("rule keys are {}", RULE_KEYS.join(", ")),
-        ctx.out,
-    );
-    let effect = match map.get("effect") {
-        Some(value) if value.as_str() == Some("allow") => Some(Effect::Allow),
-        Some(value) if value.as_str() == Some("deny") => Some(Effect::Deny),
-        Some(value) => {
-            let error =
-                ctx.place(Some("effect"))
-                    .not_one_of("effect", value, &["allow", "deny"], None);
-            ctx.out.report(error);
-            None
-        }
-        None => {
-            ctx.error(
-                None,
-                "missing the key `effect`".into(),
-                Some("`effect: allow` or `effect: deny`".into()),
-            );
-            None
-        }
-    };
-    let mode = match map.get("mode") {
-        None => Some(Mode::Enforce),
-        Some(value) => {
-            let mode = value.as_str().and_then(Mode::parse);
-            if mode.is_none() {
-                let error = ctx.place(Some("mode")).not_one_of(
-                    "mode",
-                    value,
-                    &["enforce", "shadow"],
-                    Some(
-                        "`mode: shadow` computes and logs the rule's decision without enforcing it",
-                    ),
-                );
-                ctx.out.report(error);
-            }
-            mode
-        }
-    };
-    let actions = match string_list(map.get("actions"), "actions", ctx) {
+    let id = rule_id(raw.get("id"), ctx);
+    let fields = Fields::of(raw, ctx.place(None), &RULE_KEYS, "a rule", ctx.out).ok()?;
+    let effect = effect(fields.raw("effect"), ctx);
+    let mode = mode(fields.raw("mode"), ctx);
+    let actions = match string_list(fields.raw("actions"), "actions", ctx) {
         None => Some(ActionSet::all()),
         Some(list) => compile_actions(&list, ctx),
     };
-    let callers = string_list(map.get("callers"), "callers", ctx).inspect(|list| {
-        for name in list {
-            if !crate::callers::is_valid_caller_name(name) {
-                ctx.error(
-                    Some("callers"),
-                    format!("`{name}` is not a caller name"),
-                    Some("caller names use letters, digits, `.`, `_` and `-`, at most 64".into()),
-                );
-            }
-        }
-    });
-    let except_callers = string_list(map.get("except_callers"), "except_callers", ctx);
-    if except_callers.is_some() && callers.is_some() {
-        ctx.error(
-            Some("except_callers"),
-            "a rule has `callers` or `except_callers`, not both".into(),
-            Some("`callers` lists who the rule is for; `except_callers` who it is not for".into()),
-        );
-    }
-    for name in except_callers.iter().flatten() {
-        if !crate::callers::is_valid_caller_name(name) {
-            ctx.error(
-                Some("except_callers"),
-                format!("`{name}` is not a caller name"),
-                None,
-            );
-        }
-    }
+    let callers = callers(fields.raw("callers"), ctx);
+    let except_callers = except_callers(fields.raw("except_callers"), callers.is_some(), ctx);
     // A condition in a deny rule matches what it cannot judge, and one in
     // an allow rule does not: either way the request is denied.
     let deny = effect == Some(Effect::Deny);
     // The ingress keys first: they are shorthand for conditions on their
     // parameters, checked before the rule's other parameter conditions.
-    let owner_ids = owner_id_list(map.get("owner_ids"), ctx)
+    let owner_ids = owner_id_list(fields.raw("owner_ids"), ctx)
         .map(|ids| conditions::owner_ids(EC2_SECURITY_GROUP_OWNER_ID, ids, deny));
     let cache_security_groups = group_names(
-        map.get("cache_security_groups"),
+        fields.raw("cache_security_groups"),
         "cache_security_groups",
         CACHE_SECURITY_GROUP_NAME,
         names::CACHE_SECURITY_GROUP_NAMES,
@@ -346,73 +268,16 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
         ctx,
     );
     let ec2_security_groups = group_names(
-        map.get("ec2_security_groups"),
+        fields.raw("ec2_security_groups"),
         "ec2_security_groups",
         EC2_SECURITY_GROUP_NAME,
         names::EC2_SECURITY_GROUP_NAMES,
         deny,
         ctx,
     );
-    let params = match (map.get("params"), actions) {
-        (Some(value), Some(set)) => {
-            let in_rule: Vec<Action> = set.iter().collect();
-            let mut problems = Vec::new();
-            let compiled = conditions::compile(value, &in_rule, deny, &mut problems);
-            let failed = !problems.is_empty();
-            for problem in problems {
-                ctx.error(Some(&problem.field), problem.message, problem.hint);
-            }
-            (!failed).then_some(compiled)
-        }
-        // The actions failed: their parameters cannot be checked.
-        (Some(_), None) => None,
-        (None, _) => Some(Vec::new()),
-    };
-    let regions = string_list(map.get("regions"), "regions", ctx).map(|list| {
-        list.iter()
-            .filter_map(|r| {
-                let region = Region::parse(r);
-                if region.is_none() {
-                    ctx.error(
-                        Some("regions"),
-                        format!("`{r}` is not an AWS region name"),
-                        Some("regions look like `us-east-1` or `eu-west-1`".into()),
-                    );
-                }
-                region
-            })
-            .collect::<Vec<_>>()
-    });
-    let message = match map.get("message") {
-        None => None,
-        Some(Value::String(m))
-            if m.chars().count() <= MAX_MESSAGE_CHARS && !m.chars().any(char::is_control) =>
-        {
-            Some(m.clone())
-        }
-        Some(Value::String(m)) => {
-            let chars = m.chars().count();
-            let what = if chars > MAX_MESSAGE_CHARS {
-                format!("has {chars}")
-            } else {
-                "holds a line break or another control character".to_owned()
-            };
-            ctx.error(
-                Some("message"),
-                format!("`message` must be one line of at most {MAX_MESSAGE_CHARS} characters; this one {what}"),
-                None,
-            );
-            None
-        }
-        Some(other) => {
-            ctx.error(
-                Some("message"),
-                format!("`message` must be a string, not {}", found(other)),
-                Some("quote the message".into()),
-            );
-            None
-        }
-    };
+    let params = params(fields.raw("params"), actions, deny, ctx);
+    let regions = regions(fields.raw("regions"), ctx);
+    let message = message(fields.raw("message"), ctx);
     Some((
         Rule {
             id: id?,
@@ -427,10 +292,209 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
                 .chain(params?)
                 .collect(),
             except_callers,
-            message,
+            message: message?,
         },
         actions?,
     ))
+}
+
+/// `id`: unique (checked by the caller), of letters, digits, `.`, `_`, `-`.
+fn rule_id(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<String> {
+    match value {
+        Some(Value::String(id)) if is_valid_rule_id(id) => {
+            ctx.label = id.clone();
+            Some(id.clone())
+        }
+        Some(Value::String(id)) => {
+            ctx.error(
+                Some("id"),
+                ErrorKind::InvalidValue,
+                format!("rule id `{id}` is not allowed"),
+                Some("use letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 128".into()),
+            );
+            None
+        }
+        Some(other) => {
+            ctx.error(
+                Some("id"),
+                ErrorKind::WrongType,
+                format!("`id` must be a string, not {}", found(other)),
+                Some("quote the id".into()),
+            );
+            None
+        }
+        None => {
+            ctx.error(
+                None,
+                ErrorKind::Missing,
+                "missing the key `id`".into(),
+                Some("give every rule a unique `id`".into()),
+            );
+            None
+        }
+    }
+}
+
+/// `effect`: `allow` or `deny`, and no default.
+fn effect(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Effect> {
+    match value {
+        Some(value) if value.as_str() == Some("allow") => Some(Effect::Allow),
+        Some(value) if value.as_str() == Some("deny") => Some(Effect::Deny),
+        Some(value) => {
+            let error =
+                ctx.place(Some("effect"))
+                    .not_one_of("effect", value, &["allow", "deny"], None);
+            ctx.out.report(error);
+            None
+        }
+        None => {
+            ctx.error(
+                None,
+                ErrorKind::Missing,
+                "missing the key `effect`".into(),
+                Some("`effect: allow` or `effect: deny`".into()),
+            );
+            None
+        }
+    }
+}
+
+/// `mode`: `enforce` (the default) or `shadow`.
+fn mode(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Mode> {
+    let Some(value) = value else {
+        return Some(Mode::Enforce);
+    };
+    let mode = value.as_str().and_then(Mode::parse);
+    if mode.is_none() {
+        let error = ctx.place(Some("mode")).not_one_of(
+            "mode",
+            value,
+            &["enforce", "shadow"],
+            Some("`mode: shadow` computes and logs the rule's decision without enforcing it"),
+        );
+        ctx.out.report(error);
+    }
+    mode
+}
+
+/// `callers`: names of the callers file (a name it lacks is a warning).
+fn callers(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Vec<String>> {
+    string_list(value, "callers", ctx).inspect(|list| {
+        for name in list {
+            if !crate::callers::is_valid_caller_name(name) {
+                ctx.error(
+                    Some("callers"),
+                    ErrorKind::InvalidValue,
+                    format!("`{name}` is not a caller name"),
+                    Some("caller names use letters, digits, `.`, `_` and `-`, at most 64".into()),
+                );
+            }
+        }
+    })
+}
+
+/// `except_callers`: the callers the rule is not for; not with `callers`.
+fn except_callers(
+    value: Option<&Value>,
+    has_callers: bool,
+    ctx: &mut RuleContext<'_>,
+) -> Option<Vec<String>> {
+    let except_callers = string_list(value, "except_callers", ctx);
+    if except_callers.is_some() && has_callers {
+        ctx.error(
+            Some("except_callers"),
+            ErrorKind::Conflict,
+            "a rule has `callers` or `except_callers`, not both".into(),
+            Some("`callers` lists who the rule is for; `except_callers` who it is not for".into()),
+        );
+    }
+    for name in except_callers.iter().flatten() {
+        if !crate::callers::is_valid_caller_name(name) {
+            ctx.error(
+                Some("except_callers"),
+                ErrorKind::InvalidValue,
+                format!("`{name}` is not a caller name"),
+                None,
+            );
+        }
+    }
+    except_callers
+}
+
+/// `params`: conditions on the parameters of the rule's actions. `Some`
+/// of none when the key is left out; `None` when it failed, or when the
+/// actions did (their parameters cannot be checked then).
+fn params(
+    value: Option<&Value>,
+    actions: Option<ActionSet>,
+    deny: bool,
+    ctx: &mut RuleContext<'_>,
+) -> Option<Vec<ParamCondition>> {
+    match (value, actions) {
+        (Some(value), Some(set)) => {
+            let in_rule: Vec<Action> = set.iter().collect();
+            let place = ctx.place(Some("params"));
+            conditions::compile(value, &in_rule, deny, &place, ctx.out)
+        }
+        (Some(_), None) => None,
+        (None, _) => Some(Vec::new()),
+    }
+}
+
+/// `regions`: AWS region names.
+fn regions(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Vec<Region>> {
+    string_list(value, "regions", ctx).map(|list| {
+        list.iter()
+            .filter_map(|r| {
+                let region = Region::parse(r);
+                if region.is_none() {
+                    ctx.error(
+                        Some("regions"),
+                        ErrorKind::InvalidValue,
+                        format!("`{r}` is not an AWS region name"),
+                        Some("regions look like `us-east-1` or `eu-west-1`".into()),
+                    );
+                }
+                region
+            })
+            .collect::<Vec<_>>()
+    })
+}
+
+/// `message`: one line for the rejection. `Some(None)` when left out.
+fn message(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Option<String>> {
+    match value {
+        None => Some(None),
+        Some(Value::String(m))
+            if m.chars().count() <= MAX_MESSAGE_CHARS && !m.chars().any(char::is_control) =>
+        {
+            Some(Some(m.clone()))
+        }
+        Some(Value::String(m)) => {
+            let chars = m.chars().count();
+            let what = if chars > MAX_MESSAGE_CHARS {
+                format!("has {chars}")
+            } else {
+                "holds a line break or another control character".to_owned()
+            };
+            ctx.error(
+                Some("message"),
+                ErrorKind::InvalidValue,
+                format!("`message` must be one line of at most {MAX_MESSAGE_CHARS} characters; this one {what}"),
+                None,
+            );
+            None
+        }
+        Some(other) => {
+            ctx.error(
+                Some("message"),
+                ErrorKind::WrongType,
+                format!("`message` must be a string, not {}", found(other)),
+                Some("quote the message".into()),
+            );
+            None
+        }
+    }
 }
 
 fn is_valid_rule_id(id: &str) -> bool {
@@ -464,6 +528,7 @@ fn list_items<'v>(value: &'v Value, field: &str, ctx: &mut RuleContext<'_>) -> &
     let Value::Sequence(items) = value else {
         ctx.error(
             Some(field),
+            ErrorKind::WrongType,
             format!("`{field}` must be a list, not {}", found(value)),
             Some(format!("write `{field}: [value, …]`")),
         );
@@ -472,6 +537,7 @@ fn list_items<'v>(value: &'v Value, field: &str, ctx: &mut RuleContext<'_>) -> &
     if items.is_empty() {
         ctx.error(
             Some(field),
+            ErrorKind::Empty,
             format!("`{field}` is empty and would match nothing"),
             Some(format!("leave `{field}` out to match anything")),
         );
@@ -486,6 +552,7 @@ fn string_item(field: &str, i: usize, item: &Value, ctx: &mut RuleContext<'_>) -
             let shown = ctx.item_text(field, i, other);
             ctx.error(
                 Some(field),
+                ErrorKind::WrongType,
                 format!("{shown} in `{field}` is not a string"),
                 Some("quote the value".into()),
             );
@@ -515,7 +582,12 @@ fn compile_actions(list: &[String], ctx: &mut RuleContext<'_>) -> Option<ActionS
             } else {
                 "is not an ElastiCache action"
             };
-            ctx.error(Some("actions"), format!("`{entry}` {what}"), Some(hint));
+            ctx.error(
+                Some("actions"),
+                ErrorKind::UnknownName,
+                format!("`{entry}` {what}"),
+                Some(hint),
+            );
         }
         for action in matched {
             set.insert(action);
@@ -553,6 +625,7 @@ fn owner_id_list(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Vec
         if let Some(raw) = ctx.unquoted_number("owner_ids", i, item) {
             ctx.error(
                 Some("owner_ids"),
+                ErrorKind::WrongType,
                 format!("account id {raw} must be a quoted string"),
                 Some(format!("write \"{raw}\"")),
             );
@@ -565,6 +638,7 @@ fn owner_id_list(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Vec
             Some(id) => ids.push(id),
             None => ctx.error(
                 Some("owner_ids"),
+                ErrorKind::InvalidValue,
                 format!("`{raw}` is not a 12-digit AWS account id"),
                 Some("write it as \"123456781234\" or \"1234-5678-1234\"".into()),
             ),
@@ -585,9 +659,8 @@ fn group_names(
     let Some(list) = string_list(value, field, ctx) else {
         return Some(None);
     };
-    let matcher = conditions::name_matcher(list, Some(case), REGEX_SIZE_LIMIT, |message, hint| {
-        ctx.error(Some(field), message, hint)
-    })?;
+    let place = ctx.place(Some(field));
+    let matcher = conditions::name_matcher(list, Some(case), REGEX_SIZE_LIMIT, &place, ctx.out)?;
     Some(Some(conditions::group_names(
         field, parameter, matcher, deny,
     )))
@@ -711,6 +784,45 @@ rules:
         assert_eq!(at("missing the key `id`"), Some((12, 5)));
         let bad_yaml = compile("p.yaml", "rules:\n  - id: [\n").unwrap_err();
         assert!(bad_yaml.errors[0].position.is_some(), "{bad_yaml}");
+    }
+
+    /// Each error carries a kind that says what is wrong whatever the
+    /// words, for rule keys and parameter conditions alike.
+    #[test]
+    fn errors_carry_their_kind() {
+        use crate::diagnostics::ErrorKind as K;
+        let cases: [(&str, K); 11] = [
+            ("{id: a, effect: allow, colour: red}", K::UnknownKey),
+            ("{id: a, effect: Allow}", K::NotOneOf),
+            ("{id: a}", K::Missing),
+            ("{id: a, effect: allow, actions: []}", K::Empty),
+            ("{id: a, effect: allow, actions: [Frobnicate]}", K::UnknownName),
+            ("{id: a, effect: allow, regions: [mars-1]}", K::InvalidValue),
+            ("{id: a, effect: allow, callers: [x], except_callers: [y]}", K::Conflict),
+            ("{id: a, effect: allow, actions: [CreateUser], params: {Passwords: {all_in: [x]}}}", K::Secret),
+            ("{id: a, effect: allow, actions: [CreateUser], params: {UserName: {range: [1, 2]}}}", K::NotApplicable),
+            ("{id: a, effect: allow, actions: [CreateUser], params: {UserNam: {present: true}}}", K::UnknownName),
+            ("{id: a, effect: allow, actions: [CreateUser], params: {UserName: {present: yes}}}", K::WrongType),
+        ];
+        for (rule, kind) in cases {
+            let found: Vec<K> = errors(&format!("rules: [{rule}]"))
+                .iter()
+                .map(|e| e.kind)
+                .collect();
+            assert_eq!(found, [kind], "{rule}");
+        }
+        let twice = errors("rules: [{id: a, effect: allow}, {id: a, effect: deny}]");
+        assert_eq!(
+            twice.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            [K::Duplicate]
+        );
+        assert_eq!(
+            errors("rules: [")
+                .iter()
+                .map(|e| e.kind)
+                .collect::<Vec<_>>(),
+            [K::Syntax]
+        );
     }
 
     #[test]

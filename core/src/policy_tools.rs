@@ -171,8 +171,8 @@ pub fn explain(
     let error = denied.then(|| Rejection::Denied(response.denial_message(&facts, detail)).answer());
     Ok(Explanation {
         decision: response.decision,
-        rules: response.reason.clone(),
-        shadow: response.shadow.map(|s| (s.decision, s.reason)),
+        rules: response.rules.clone(),
+        shadow: response.shadow.map(|s| (s.decision, s.rules)),
         why,
         error,
     })

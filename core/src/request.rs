@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{MessageError, ParseError, Place, TargetForm};
+use crate::error::{MessageError, ParseError, Source, TargetForm};
 use crate::form;
-use crate::model::{did_you_mean, AccountId, Action, API_VERSION};
+use crate::model::{AccountId, Action, API_VERSION};
 use crate::params::{Params, Value};
+use crate::text::did_you_mean;
 
 pub const CACHE_SECURITY_GROUP_NAME: &str = "CacheSecurityGroupName";
 pub const EC2_SECURITY_GROUP_NAME: &str = "EC2SecurityGroupName";
@@ -78,12 +79,6 @@ impl QueryAuth {
     pub fn is_empty(&self) -> bool {
         self.params.is_empty()
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Source {
-    Query,
-    Body,
 }
 
 impl ElastiCacheRequest {
@@ -249,7 +244,7 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Pa
     if http.path != "/" {
         return Err(ParseError::Path(http.path.to_owned()));
     }
-    let query_pairs = decode(http.query.unwrap_or("").as_bytes(), Place::Query)?;
+    let query_pairs = decode(http.query.unwrap_or("").as_bytes(), Source::Query)?;
     let body_pairs = match http.method {
         "GET" => {
             if !http.body.is_empty() {
@@ -259,14 +254,14 @@ pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), Pa
         }
         "POST" => {
             check_form_content_type(http.content_type, http.body.is_empty())?;
-            decode(http.body, Place::Body)?
+            decode(http.body, Source::Body)?
         }
         other => return Err(ParseError::Method(other.to_owned())),
     };
     parse_pairs(&query_pairs, &body_pairs).map_err(|e| {
         withhold(
             e,
-            [(Place::Query, &query_pairs), (Place::Body, &body_pairs)],
+            [(Source::Query, &query_pairs), (Source::Body, &body_pairs)],
         )
     })
 }
@@ -347,7 +342,7 @@ fn parse_pairs(
     Ok((request, query_auth))
 }
 
-fn decode(input: &[u8], place: Place) -> Result<Vec<form::Pair<'_>>, ParseError> {
+fn decode(input: &[u8], place: Source) -> Result<Vec<form::Pair<'_>>, ParseError> {
     form::decode(input).map_err(|error| ParseError::Form { place, error })
 }
 
@@ -355,7 +350,7 @@ fn decode(input: &[u8], place: Place) -> Result<Vec<form::Pair<'_>>, ParseError>
 /// form, an error that shows nothing of that pair: an unencoded `&` in the
 /// secret's value may have made it. A name is matched with any pair it
 /// names or starts (up to a `.`). Only read when the request is rejected.
-fn withhold(e: ParseError, forms: [(Place, &[form::Pair<'_>]); 2]) -> ParseError {
+fn withhold(e: ParseError, forms: [(Source, &[form::Pair<'_>]); 2]) -> ParseError {
     let names = e.pair_names();
     let mentions = |pair: &str| {
         names.iter().any(|name| {

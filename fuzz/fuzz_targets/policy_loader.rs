@@ -89,9 +89,9 @@ fuzz_target!(|data: &[u8]| {
             params: &params,
         };
         let response = policy.is_authorized(&facts);
-        assert!(response.reason.iter().all(|id| ids.contains(&id.as_str())));
+        assert!(response.rules.iter().all(|id| ids.contains(&id.as_str())));
         match response.decision {
-            Decision::Allow => assert!(!response.reason.is_empty()),
+            Decision::Allow => assert!(!response.rules.is_empty()),
             Decision::Deny => {
                 for detail in [DenialDetail::Caller, DenialDetail::Full] {
                     assert!(!response.denial_message(&facts, detail).is_empty());

@@ -13,11 +13,12 @@ use serde_yaml::Value;
 use crate::callers::is_valid_caller_name;
 use crate::decision::DenialDetail;
 use crate::diagnostics::{
-    quoted, syntax_error, Diagnostics, Fields, Place, Problem, Read, Reported,
+    syntax_error, Diagnostics, ErrorKind, Fields, Place, Problem, Read, Reported,
 };
 use crate::model::Region;
 use crate::policy::Mode;
 use crate::proxy::tls::TlsSettings;
+use crate::text::quoted;
 use crate::yaml_positions::Positions;
 
 /// The keys of the config, and of each of its sections.
@@ -245,9 +246,10 @@ fn read_config(text: &str, base_dir: &Path, out: &mut Diagnostics) -> Result<Con
         .and_then(|admin| match (admin, &listen) {
             (Some(admin), Ok(listen)) if admin == *listen => Err(out.report(
                 top.at("admin_listen")
-                    .error(format!(
-                        "`admin_listen` must differ from `listen`, not `{admin}` too"
-                    ))
+                    .error(
+                        ErrorKind::Conflict,
+                        format!("`admin_listen` must differ from `listen`, not `{admin}` too"),
+                    )
                     .hint("the admin endpoints are not for callers: give them a port of their own"),
             )),
             (admin, _) => Ok(admin),
@@ -353,24 +355,24 @@ fn caller_source(
     match (callers?, trusted?) {
         (None, _) => Err(out.report(
             top.place()
-                .error("missing the key `callers`")
+                .error(ErrorKind::Missing, "missing the key `callers`")
                 .hint("name a callers file (`callers: \"callers.yaml\"`), or write `callers: none` with `trusted_caller: NAME` for a sidecar on loopback"),
         )),
         (Some("none"), None) => Err(out.report(
             top.at("callers")
-                .error("`callers: none` needs `trusted_caller`")
+                .error(ErrorKind::Missing, "`callers: none` needs `trusted_caller`")
                 .hint("for example `trusted_caller: local-app`: every request counts as that caller"),
         )),
         (Some("none"), Some(name)) if !is_valid_caller_name(name) => Err(out.report(
             top.at("trusted_caller")
-                .error(format!("{} is not a caller name", quoted(name)))
+                .error(ErrorKind::InvalidValue, format!("{} is not a caller name", quoted(name)))
                 .hint("use letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 64"),
         )),
         (Some("none"), Some(_)) if listen.is_some_and(|l| !l.ip().is_loopback()) => {
             let listen = listen.map(ToString::to_string).unwrap_or_default();
             Err(out.report(
                 top.at("callers")
-                    .error(format!(
+                    .error(ErrorKind::Unsafe, format!(
                         "`callers: none` trusts every caller, so it is allowed only on a loopback listen address, not `{listen}`"
                     ))
                     .hint("listen on 127.0.0.1 or ::1, or name a callers file"),
@@ -379,12 +381,12 @@ fn caller_source(
         (Some("none"), Some(name)) => Ok(CallerSource::Trusted(name.to_owned())),
         (Some(_), Some(_)) => Err(out.report(
             top.at("trusted_caller")
-                .error("`trusted_caller` goes only with `callers: none`")
+                .error(ErrorKind::Conflict, "`trusted_caller` goes only with `callers: none`")
                 .hint("with a callers file, every caller is authenticated: remove `trusted_caller`"),
         )),
         (Some(path), None) => file_path(base_dir, path, "callers")
             .map(CallerSource::File)
-            .map_err(|e| out.report(top.at("callers").error(e.message))),
+            .map_err(|e| out.report(top.at("callers").error(ErrorKind::InvalidValue, e.message))),
     }
 }
 
@@ -442,10 +444,13 @@ fn assume_role(top: &Fields<'_>, out: &mut Diagnostics) -> Read<AssumeRole> {
         Some(d) if (900..=43_200).contains(&d.as_secs()) => Ok(d),
         Some(d) => Err(out.report(
             role.at("duration")
-                .error(format!(
-                    "`duration` must be between `15m` and `720m` (12 hours), not {}s",
-                    d.as_secs_f64()
-                ))
+                .error(
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "`duration` must be between `15m` and `720m` (12 hours), not {}s",
+                        d.as_secs_f64()
+                    ),
+                )
                 .hint("STS sessions last 15 minutes to 12 hours"),
         )),
     });
@@ -528,9 +533,10 @@ fn duration(fields: &Fields<'_>, key: &str, out: &mut Diagnostics) -> Read<Durat
         return Err(out.report(
             fields
                 .at(key)
-                .error(format!(
-                    "`{n}` is not a duration such as `500ms`, `10s` or `2m`"
-                ))
+                .error(
+                    ErrorKind::InvalidValue,
+                    format!("`{n}` is not a duration such as `500ms`, `10s` or `2m`"),
+                )
                 .hint(format!("give it a unit, such as `{n}s`")),
         ));
     }
@@ -555,13 +561,15 @@ fn positive(fields: &Fields<'_>, key: &str, out: &mut Diagnostics) -> Read<usize
         return Ok(None);
     };
     match usize::try_from(n) {
-        Ok(0) => Err(out.report(
-            fields
-                .at(key)
-                .error(format!("`{key}` must be more than zero, not `0`")),
-        )),
+        Ok(0) => Err(out.report(fields.at(key).error(
+            ErrorKind::InvalidValue,
+            format!("`{key}` must be more than zero, not `0`"),
+        ))),
         Ok(n) => Ok(Some(n)),
-        Err(_) => Err(out.report(fields.at(key).error(format!("`{key}` is too large: `{n}`")))),
+        Err(_) => Err(out.report(fields.at(key).error(
+            ErrorKind::InvalidValue,
+            format!("`{key}` is too large: `{n}`"),
+        ))),
     }
 }
 

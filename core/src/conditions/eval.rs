@@ -1,0 +1,223 @@
+//! Evaluation: a compiled condition against a request's typed
+//! parameters, and the words for why a request failed it.
+
+use std::borrow::Cow;
+
+use super::kind::{Scalar, Test};
+use super::{Origin, ParamCondition};
+use crate::names::NameCase;
+use crate::params::{Params, Value};
+use crate::patterns::NameMatcher;
+use crate::text::{backticked, quoted};
+
+/// A request's value in the form the policy's values are compared in.
+pub(crate) fn key_of(case: Option<NameCase>, value: &str) -> Cow<'_, str> {
+    match case {
+        Some(case) => case.key(value),
+        None => Cow::Borrowed(value),
+    }
+}
+
+impl ParamCondition {
+    /// The `matches` patterns, for the linter and the index.
+    pub fn matcher(&self) -> Option<&NameMatcher> {
+        match &self.test {
+            Test::Matches(matcher) => Some(matcher),
+            _ => None,
+        }
+    }
+
+    /// The values the parameter must have one of, in the form compared,
+    /// when they are a small finite set of strings: for the rule index.
+    pub fn finite_values(&self) -> Option<Vec<std::sync::Arc<str>>> {
+        if self.if_absent {
+            return None;
+        }
+        match &self.test {
+            Test::OneOf(options) => options
+                .iter()
+                .map(|option| match option {
+                    Scalar::String(s) => Some(std::sync::Arc::from(s.as_str())),
+                    _ => None,
+                })
+                .collect(),
+            Test::Matches(matcher) => matcher.finite_names().map(<[_]>::to_vec),
+            _ => None,
+        }
+    }
+
+    /// Whether the request's parameters satisfy the condition.
+    pub fn holds(&self, params: &Params) -> bool {
+        let Some(value) = params.get(self.name) else {
+            return self.if_absent || matches!(self.test, Test::Present(false));
+        };
+        self.judge(value).unwrap_or(self.unjudged)
+    }
+
+    /// The test's answer for a value the request carries; `None` for a
+    /// value it cannot judge (an empty list, for a test on items, or a
+    /// value of another type than the model's), which the rule's effect
+    /// settles. Every kind of test has its arm, so a new kind cannot be
+    /// added without its evaluation.
+    fn judge(&self, value: &Value) -> Option<bool> {
+        let items = || match value {
+            Value::List(items) if items.is_empty() => Some(Err(self.if_empty)),
+            Value::List(items) => Some(Ok(items)),
+            _ => None,
+        };
+        let strings = |items| item_keys(self.case, items);
+        Some(match &self.test {
+            Test::Present(present) => *present,
+            Test::OneOf(options) => match value {
+                Value::String(v) => {
+                    let v = key_of(self.case, v);
+                    options
+                        .iter()
+                        .any(|o| matches!(o, Scalar::String(s) if *s == v))
+                }
+                Value::Boolean(v) => options.contains(&Scalar::Boolean(*v)),
+                Value::Integer(v) => options.contains(&Scalar::Integer(*v)),
+                Value::Timestamp(_) | Value::List(_) | Value::Structure(_) | Value::Map(_) => {
+                    return None
+                }
+            },
+            Test::Matches(matcher) => matcher.is_match(&key_of(self.case, value.as_str()?)),
+            Test::Range { min, max } => match value {
+                Value::Integer(v) => (min..=max).contains(&v),
+                _ => return None,
+            },
+            Test::AllIn(set) => match items()? {
+                Err(if_empty) => if_empty,
+                Ok(items) => strings(items)?.iter().all(|i| set.iter().any(|s| s == i)),
+            },
+            Test::AnyIn(set) => match items()? {
+                Err(if_empty) => if_empty,
+                Ok(items) => strings(items)?.iter().any(|i| set.iter().any(|s| s == i)),
+            },
+            Test::NoneIn(set) => match items()? {
+                Err(if_empty) => if_empty,
+                Ok(items) => !strings(items)?.iter().any(|i| set.iter().any(|s| s == i)),
+            },
+            Test::HasKeys(keys) => match items()? {
+                Err(if_empty) => if_empty,
+                Ok(items) => {
+                    let tags: Vec<_> = items.iter().map(tag).collect::<Option<_>>()?;
+                    keys.iter().all(|k| tags.iter().any(|(key, _)| key == k))
+                }
+            },
+            Test::Tags(wanted) => match items()? {
+                Err(if_empty) => if_empty,
+                Ok(items) => {
+                    let tags: Vec<_> = items.iter().map(tag).collect::<Option<_>>()?;
+                    wanted
+                        .iter()
+                        .all(|(k, v)| tags.contains(&(k.as_str(), Some(v.as_str()))))
+                }
+            },
+        })
+    }
+
+    /// Why a request failed it, for a denial's explanation. A secret's
+    /// value is never shown (only `present` tests one, and says nothing of
+    /// its value).
+    pub fn describe_failure(&self, params: &Params) -> String {
+        let name = self.name;
+        let entry = params.entry(name);
+        let value = entry.map(|(_, value)| value);
+        if let Origin::Shorthand(key) = self.origin {
+            return match value.and_then(Value::as_str) {
+                None => format!("the request has no {name}"),
+                Some(v) if key == "owner_ids" => {
+                    format!("{name} {} is not one of its owner ids", quoted(v))
+                }
+                Some(v) => {
+                    format!("{name} {} does not match its patterns", quoted(v))
+                }
+            };
+        }
+        let Some(value) = value else {
+            return format!("the request has no `{name}`");
+        };
+        if self.test.kind().is_on_items() && matches!(value, Value::List(items) if items.is_empty())
+        {
+            return format!(
+                "`{name}` is an empty list, which AWS may read as a default of its own; the rule takes one only with `if_empty: match`"
+            );
+        }
+        // A secret is only ever tested by `present`, whose message never
+        // shows the value; a secret nested in a structure is hidden by the
+        // rendering itself.
+        let shown = || {
+            quoted(&entry.map_or_else(String::new, |(member, value)| {
+                crate::params::render(member, value)
+            }))
+        };
+        match &self.test {
+            Test::Present(_) => format!("the request has `{name}`, which it must not"),
+            Test::OneOf(options) => format!(
+                "`{name}` {} is not one of {}",
+                shown(),
+                backticked(options.iter().map(scalar_text))
+            ),
+            Test::Matches(matcher) => match &matcher.patterns[..] {
+                [pattern] => format!("`{name}` {} does not match `{pattern}`", shown()),
+                patterns => format!("`{name}` {} matches none of {}", shown(), listed(patterns)),
+            },
+            Test::Range { min, max } => format!("`{name}` {} is not from {min} to {max}", shown()),
+            Test::AllIn(set) => format!("`{name}` {} has items outside {}", shown(), listed(set)),
+            Test::AnyIn(set) => format!("`{name}` {} has none of {}", shown(), listed(set)),
+            Test::NoneIn(set) => format!("`{name}` {} has one of {}", shown(), listed(set)),
+            Test::HasKeys(keys) => format!(
+                "`{name}` {} lacks one of the tag keys {}",
+                shown(),
+                listed(keys)
+            ),
+            Test::Tags(wanted) => format!(
+                "`{name}` {} lacks one of the tags {}",
+                shown(),
+                wanted
+                    .iter()
+                    .map(|(k, v)| format!("`{k}={v}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+fn listed(items: &[String]) -> String {
+    let shown: Vec<String> = items.iter().take(5).map(|s| format!("`{s}`")).collect();
+    let more = items.len().saturating_sub(5);
+    if more > 0 {
+        format!("[{}, and {more} more]", shown.join(", "))
+    } else {
+        format!("[{}]", shown.join(", "))
+    }
+}
+
+fn scalar_text(scalar: &Scalar) -> String {
+    match scalar {
+        Scalar::String(s) => s.clone(),
+        Scalar::Boolean(b) => b.to_string(),
+        Scalar::Integer(n) => n.to_string(),
+    }
+}
+
+/// A list's strings, in the form compared; `None` if an item is not one.
+fn item_keys(case: Option<NameCase>, items: &[Value]) -> Option<Vec<Cow<'_, str>>> {
+    items
+        .iter()
+        .map(|item| item.as_str().map(|s| key_of(case, s)))
+        .collect()
+}
+
+/// A tag's key and value.
+fn tag(value: &Value) -> Option<(&str, Option<&str>)> {
+    let Value::Structure(fields) = value else {
+        return None;
+    };
+    Some((
+        fields.get("Key")?.as_str()?,
+        fields.get("Value").and_then(Value::as_str),
+    ))
+}

@@ -1,0 +1,434 @@
+use crate::decision::{Decision, DenialDetail, RequestFacts};
+use crate::model::Region;
+use crate::policy::compile;
+use crate::request::{self, HttpParts, SingleHeader};
+
+const POLICY: &str = r#"
+rules:
+  - id: payments-create
+    effect: allow
+    actions: [CreateReplicationGroup]
+    callers: [payments]
+    params:
+      SecurityGroupIds: {all_in: [sg-0aa, sg-0bb]}
+      TransitEncryptionEnabled: {one_of: [true]}
+      CacheNodeType: {one_of: [cache.t4g.micro, cache.r7g.large]}
+      NumCacheClusters: {range: [1, 3]}
+      ReplicationGroupId: {matches: "payments-.*"}
+      Tags: {tags: {team: payments}}
+      AuthToken: {present: false}
+  - id: payments-modify
+    effect: allow
+    actions: [ModifyReplicationGroup]
+    callers: [payments, break-glass]
+    params:
+      SecurityGroupIds: {all_in: [sg-0aa, sg-0bb], if_absent: match}
+  - id: no-auth-token-changes
+    effect: deny
+    actions: [ModifyReplicationGroup]
+    except_callers: [break-glass]
+    params:
+      AuthToken: {present: true}
+  - id: no-legacy-groups
+    effect: deny
+    actions: [CreateReplicationGroup, ModifyReplicationGroup]
+    params:
+      SecurityGroupIds: {any_in: [sg-0legacy]}
+"#;
+
+const CREATE: &str = "Action=CreateReplicationGroup&Version=2015-02-02\
+        &ReplicationGroupId=Payments-Orders&ReplicationGroupDescription=orders\
+        &SecurityGroupIds.SecurityGroupId.1=sg-0aa&SecurityGroupIds.SecurityGroupId.2=sg-0bb\
+        &TransitEncryptionEnabled=true&CacheNodeType=cache.r7g.large&NumCacheClusters=2\
+        &Tags.Tag.1.Key=team&Tags.Tag.1.Value=payments&Tags.Tag.2.Key=env&Tags.Tag.2.Value=prod";
+
+fn decide(caller: &str, query: &str) -> (Decision, Vec<String>, String) {
+    decide_with(POLICY, caller, query)
+}
+
+fn decide_with(policy: &str, caller: &str, query: &str) -> (Decision, Vec<String>, String) {
+    let policy = compile("policy.yaml", policy).unwrap();
+    let (request, _) = request::parse(&HttpParts {
+        method: "GET",
+        path: "/",
+        query: Some(query),
+        content_type: SingleHeader::Absent,
+        body: b"",
+    })
+    .unwrap_or_else(|e| panic!("{query}: {e}"));
+    let region = Region::parse("eu-west-1").unwrap();
+    let facts = RequestFacts::of(&request, &region, Some(caller));
+    let response = policy.is_authorized(&facts);
+    let message = response.denial_message(&facts, DenialDetail::Full);
+    (response.decision, response.rules, message)
+}
+
+fn changed(from: &str, to: &str) -> String {
+    assert!(CREATE.contains(from), "{from}");
+    CREATE.replace(from, to)
+}
+
+#[test]
+fn the_ingress_keys_are_shorthand_for_parameter_conditions() {
+    let shorthand = r#"
+rules:
+  - id: ingress
+    effect: allow
+    actions: ["*CacheSecurityGroupIngress"]
+    owner_ids: ["1234-5678-1234"]
+    cache_security_groups: ["prod-[a-z]+", "shared"]
+    ec2_security_groups: ["app-(web|db)"]
+  - id: frozen
+    effect: deny
+    cache_security_groups: ["prod-legacy"]
+"#;
+    let params = r#"
+rules:
+  - id: ingress
+    effect: allow
+    actions: ["*CacheSecurityGroupIngress"]
+    params:
+      EC2SecurityGroupOwnerId: {one_of: ["123456781234"]}
+      CacheSecurityGroupName: {matches: ["prod-[a-z]+", "shared"]}
+      EC2SecurityGroupName: {matches: "app-(web|db)"}
+  - id: frozen
+    effect: deny
+    actions: ["*CacheSecurityGroupIngress", DescribeCacheSecurityGroups]
+    params:
+      CacheSecurityGroupName: {matches: "prod-legacy"}
+"#;
+    let ingress = |owner: &str, cache: &str, ec2: &str| {
+        format!(
+                "Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02\
+                 &EC2SecurityGroupOwnerId={owner}&CacheSecurityGroupName={cache}&EC2SecurityGroupName={ec2}"
+            )
+    };
+    for (query, decision) in [
+        (
+            ingress("123456781234", "prod-web", "app-web"),
+            Decision::Allow,
+        ),
+        (
+            ingress("1234-5678-1234", "PROD-Web", "APP-DB"),
+            Decision::Allow,
+        ),
+        (ingress("123456781234", "shared", "app-db"), Decision::Allow),
+        (
+            ingress("999999999999", "prod-web", "app-web"),
+            Decision::Deny,
+        ),
+        (
+            ingress("123456781234", "prod-legacy", "app-web"),
+            Decision::Deny,
+        ),
+        (
+            ingress("123456781234", "dev-web", "app-web"),
+            Decision::Deny,
+        ),
+        (
+            ingress("123456781234", "prod-web", "app-cache"),
+            Decision::Deny,
+        ),
+    ] {
+        let (by_shorthand, rules, message) = decide_with(shorthand, "ci", &query);
+        assert_eq!(by_shorthand, decision, "{query}: {message}");
+        let (by_params, same_rules, _) = decide_with(params, "ci", &query);
+        assert_eq!((by_params, same_rules), (by_shorthand, rules), "{query}");
+    }
+    // The shorthand's denials keep their words.
+    let (_, _, message) = decide_with(
+        shorthand,
+        "ci",
+        &ingress("999999999999", "prod-web", "app-web"),
+    );
+    assert!(
+        message.ends_with(
+            "rule `ingress`: EC2SecurityGroupOwnerId `999999999999` is not one of its owner ids"
+        ),
+        "{message}"
+    );
+    let (_, _, message) = decide_with(params, "ci", &ingress("123456781234", "dev-web", "app-web"));
+    assert!(
+            message.ends_with("rule `ingress`: `CacheSecurityGroupName` `dev-web` matches none of [`prod-[a-z]+`, `shared`]"),
+            "{message}"
+        );
+}
+
+#[test]
+fn every_condition_must_hold() {
+    assert_eq!(decide("payments", CREATE).0, Decision::Allow);
+    for (from, to) in [
+        ("SecurityGroupId.2=sg-0bb", "SecurityGroupId.2=sg-0cc"),
+        (
+            "TransitEncryptionEnabled=true",
+            "TransitEncryptionEnabled=false",
+        ),
+        ("cache.r7g.large", "cache.r7g.4xlarge"),
+        ("NumCacheClusters=2", "NumCacheClusters=4"),
+        (
+            "ReplicationGroupId=Payments-Orders",
+            "ReplicationGroupId=orders",
+        ),
+        ("Tags.Tag.1.Value=payments", "Tags.Tag.1.Value=search"),
+        (
+            "&CacheNodeType=cache.r7g.large",
+            "&CacheNodeType=cache.r7g.large&AuthToken=0123456789abcdef0123",
+        ),
+    ] {
+        let (decision, _, message) = decide("payments", &changed(from, to));
+        assert_eq!(decision, Decision::Deny, "{to}");
+        assert!(message.contains("rule `payments-create`"), "{message}");
+        assert!(!message.contains("0123456789abcdef0123"), "{message}");
+    }
+    assert_eq!(decide("search", CREATE).0, Decision::Deny);
+}
+
+#[test]
+fn an_absent_parameter_does_not_match_unless_the_rule_says_so() {
+    // Left out of a Create, the VPC's default group would be used.
+    let (decision, _, message) = decide(
+        "payments",
+        &changed(
+            "&SecurityGroupIds.SecurityGroupId.1=sg-0aa&SecurityGroupIds.SecurityGroupId.2=sg-0bb",
+            "",
+        ),
+    );
+    assert_eq!(decision, Decision::Deny);
+    assert!(
+        message.contains("the request has no `SecurityGroupIds`"),
+        "{message}"
+    );
+    // A Modify that leaves the groups alone is allowed (`if_absent: match`).
+    let modify =
+        "Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=payments-orders";
+    assert_eq!(decide("payments", modify).0, Decision::Allow);
+    let regroup = format!("{modify}&SecurityGroupIds.SecurityGroupId.1=sg-0zz");
+    assert_eq!(decide("payments", &regroup).0, Decision::Deny);
+    // An empty list is not "leaving the groups alone": AWS's reading of
+    // it is not documented, so it matches no allow rule, and the deny
+    // rule against a legacy group matches it.
+    let cleared = format!("{modify}&SecurityGroupIds=");
+    let (decision, rules, _) = decide("payments", &cleared);
+    assert_eq!(
+        (decision, rules),
+        (Decision::Deny, vec!["no-legacy-groups".to_owned()])
+    );
+    let allow_only = &POLICY[..POLICY.find("  - id: no-auth-token-changes").unwrap()];
+    let (decision, rules, message) = decide_with(allow_only, "payments", &cleared);
+    assert_eq!((decision, rules), (Decision::Deny, vec![]));
+    assert!(
+        message.contains("`SecurityGroupIds` is an empty list"),
+        "{message}"
+    );
+}
+
+/// Each test on a list's items, on an empty list: in an allow rule it
+/// does not match unless the rule says `if_empty: match`; in a deny
+/// rule it matches unless the rule says `if_empty: no_match`.
+#[test]
+fn an_empty_list_matches_no_allow_rule_and_every_deny_rule() {
+    let create = "Action=CreateReplicationGroup&Version=2015-02-02\
+            &ReplicationGroupId=g&ReplicationGroupDescription=d";
+    for (param, test) in [
+        ("SecurityGroupIds", "all_in: [sg-1]"),
+        ("SecurityGroupIds", "any_in: [sg-1]"),
+        ("SecurityGroupIds", "none_in: [sg-1]"),
+        ("Tags", "has_keys: [team]"),
+        ("Tags", "tags: {team: payments}"),
+    ] {
+        let empty = format!("{create}&{param}=");
+        for (effect, if_empty, decision) in [
+            ("allow", "", Decision::Deny),
+            ("allow", ", if_empty: no_match", Decision::Deny),
+            ("allow", ", if_empty: match", Decision::Allow),
+            ("deny", "", Decision::Deny),
+            ("deny", ", if_empty: match", Decision::Deny),
+            ("deny", ", if_empty: no_match", Decision::Allow),
+        ] {
+            let policy = format!(
+                    "rules:\n  - id: everything\n    effect: allow\n    actions: [CreateReplicationGroup]\n  \
+                     - id: r\n    effect: {effect}\n    actions: [CreateReplicationGroup]\n    \
+                     params:\n      {param}: {{{test}{if_empty}}}\n"
+                );
+            // The allow-rule cases test `r` alone.
+            let policy = if effect == "allow" {
+                policy.replace("  - id: everything\n    effect: allow\n    actions: [CreateReplicationGroup]\n", "")
+            } else {
+                policy
+            };
+            let (got, _, message) = decide_with(&policy, "ci", &empty);
+            assert_eq!(
+                got, decision,
+                "{effect} {param}: {{{test}{if_empty}}}: {message}"
+            );
+        }
+    }
+    // `if_empty` belongs to tests on items only.
+    let found = errors(
+        "      TransitEncryptionEnabled: {one_of: [true], if_empty: match}\n",
+        "[CreateReplicationGroup]",
+    );
+    assert!(
+        found
+            .iter()
+            .any(|e| e.contains("`if_empty` applies to tests on a list's items")),
+        "{found:?}"
+    );
+    let found = errors(
+        "      SecurityGroupIds: {all_in: [sg-1], if_empty: yes}\n",
+        "[CreateReplicationGroup]",
+    );
+    assert!(
+        found
+            .iter()
+            .any(|e| e.contains("`if_empty` must be `match` or `no_match`")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn denies_win_and_excepted_callers_are_exempt() {
+    let modify =
+        "Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=payments-orders\
+            &AuthToken=0123456789abcdef0123&AuthTokenUpdateStrategy=ROTATE";
+    let (decision, rules, message) = decide("payments", modify);
+    assert_eq!(
+        (decision, rules),
+        (Decision::Deny, vec!["no-auth-token-changes".to_owned()])
+    );
+    assert!(!message.contains("0123456789abcdef0123"), "{message}");
+    assert_eq!(decide("break-glass", modify).0, Decision::Allow);
+    let legacy = changed("SecurityGroupId.2=sg-0bb", "SecurityGroupId.2=sg-0legacy");
+    assert_eq!(
+        decide("payments", &legacy).1,
+        vec!["no-legacy-groups".to_owned()]
+    );
+}
+
+fn errors(conditions: &str, actions: &str) -> Vec<String> {
+    let text = format!(
+        "rules:\n  - id: r\n    effect: allow\n    actions: {actions}\n    params:\n{conditions}"
+    );
+    match compile("p.yaml", &text) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.to_string().lines().map(str::to_owned).collect(),
+    }
+}
+
+#[test]
+fn conditions_are_checked_against_the_model() {
+    let cases = [
+        (
+            "      SecurityGroupId: {all_in: [sg-1]}\n",
+            "did you mean `SecurityGroupIds`?",
+        ),
+        (
+            "      SecurityGroupIds: {all_in: [sg-1]}\n",
+            "is not a parameter of CreateUser",
+        ),
+        (
+            "      TransitEncryptionEnabled: {one_of: [\"yes\"]}\n",
+            "is not a boolean",
+        ),
+        (
+            "      NumCacheClusters: {range: [5, 1]}\n",
+            "`range` must be `[min, max]`",
+        ),
+        (
+            "      NumCacheClusters: {matches: \"[0-9]\"}\n",
+            "does not apply to `NumCacheClusters`",
+        ),
+        ("      AuthToken: {matches: \".*\"}\n", "carries a secret"),
+        (
+            "      TransitEncryptionMode: {one_of: [Required]}\n",
+            "did you mean `required`?",
+        ),
+        (
+            "      CacheNodeType: {one_off: [x]}\n",
+            "did you mean `one_of`?",
+        ),
+        (
+            "      CacheNodeType: {matches: \"(\"}\n",
+            "is not a valid regex",
+        ),
+        ("      SecurityGroupIds: {all_in: []}\n", "empty"),
+    ];
+    for (conditions, expected) in cases {
+        let actions = if expected.contains("CreateUser") {
+            "[CreateReplicationGroup, CreateUser]"
+        } else {
+            "[CreateReplicationGroup]"
+        };
+        let found = errors(conditions, actions);
+        assert!(
+            found.iter().any(|e| e.contains(expected)),
+            "{conditions}: {found:?}"
+        );
+    }
+    assert!(errors(
+        "      SecurityGroupIds: {all_in: [sg-1]}\n",
+        "[\"Create*\"]"
+    )
+    .iter()
+    .any(|e| e.contains("is not a parameter of")));
+    // The name is right, the actions too many: say which lack it and
+    // which to keep, not a did-you-mean of the name itself.
+    let found = errors(
+        "      SecurityGroupIds: {all_in: [sg-1]}\n",
+        "[\"Modify*\"]",
+    );
+    let [_, line] = &found[..] else {
+        panic!("{found:?}");
+    };
+    assert!(
+            line.contains("`SecurityGroupIds` is not a parameter of ModifyCacheParameterGroup")
+                && line.contains("narrow `actions` to those that have it: [ModifyCacheCluster, ModifyReplicationGroup")
+                && !line.contains("did you mean"),
+            "{line}"
+        );
+}
+
+#[test]
+fn a_value_written_for_a_secret_is_not_shown() {
+    for (conditions, actions, expected) in [
+            (
+                "      AuthToken: {present: \"hunter2-x\"}\n",
+                "[CreateReplicationGroup]",
+                "`present` must be `true` or `false`, not the value written (not shown: `AuthToken` carries a secret)",
+            ),
+            (
+                "      AuthToken: {present: true, if_absent: \"hunter2-x\"}\n",
+                "[CreateReplicationGroup]",
+                "`if_absent` must be `match` or `no_match`, not the value written (not shown: `AuthToken` carries a secret)",
+            ),
+            (
+                "      AuthToken: {hunter2-x: true}\n",
+                "[CreateReplicationGroup]",
+                "`params.AuthToken`: an unknown condition (not shown: `AuthToken` carries a secret)",
+            ),
+            (
+                "      Passwords: {present: hunter2-x}\n",
+                "[CreateUser]",
+                "not the value written (not shown: `Passwords` carries a secret)",
+            ),
+        ] {
+            let found = errors(conditions, actions);
+            assert!(
+                found.iter().any(|e| e.contains(expected)),
+                "{conditions}: {found:?}"
+            );
+            assert!(
+                found.iter().all(|e| !e.contains("hunter2")),
+                "{conditions}: {found:?}"
+            );
+        }
+    // Other members' values are still shown.
+    let found = errors(
+        "      CacheNodeType: {present: yes-please}\n",
+        "[CreateReplicationGroup]",
+    );
+    assert!(
+        found.iter().any(|e| e.contains("not `yes-please`")),
+        "{found:?}"
+    );
+}
