@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use crate::callers;
 use crate::decision::DenialDetail;
 use crate::diagnostics;
-use crate::policy_tools::{self, TestFile};
+use crate::lint::WarningKind;
+use crate::policy_tools::{self, TestFile, Warning};
 use crate::proxy::identity::UpstreamIdentity;
 use crate::proxy::{self, config, listener, reload};
+use crate::text::did_you_mean;
 
 const DEFAULT_CONFIG: &str = "config/proxy.yaml";
 
@@ -20,8 +22,10 @@ elasticache-authz-proxy: a policy-enforcing proxy for the Amazon ElastiCache Que
 usage:
   elasticache-authz-proxy serve [--config FILE]
       run the proxy (default config: config/proxy.yaml)
-  elasticache-authz-proxy check --policy FILE [--callers FILE] [--deny-warnings]
-      validate a policy, print every error and warning
+  elasticache-authz-proxy check --policy FILE [--callers FILE] [--deny-warnings[=KIND,...]]
+      validate a policy, print every error and warning; with --deny-warnings,
+      fail on any warning, or only on those of the kinds named (never-matches,
+      lowercase-pattern, matches-anything, shadowed-allow, unknown-caller)
   elasticache-authz-proxy explain --policy FILE --region REGION [--caller NAME] [--callers FILE]
                                  [--denial-detail caller|full] [--json] 'Action=...&...'
       decide one request and show why, and the error a denied caller gets
@@ -45,6 +49,45 @@ SDKs find it: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN
 a shared profile (AWS_PROFILE), web identity (EKS IRSA), ECS container or EC2
 instance credentials.";
 
+/// Which warnings make `check` fail.
+#[derive(Debug, PartialEq, Eq)]
+enum DenyWarnings {
+    None,
+    All,
+    Kinds(Vec<WarningKind>),
+}
+
+impl DenyWarnings {
+    /// `--deny-warnings` alone, or `--deny-warnings=KIND,KIND`.
+    fn parse(value: Option<&str>) -> Result<DenyWarnings, String> {
+        let Some(list) = value else {
+            return Ok(DenyWarnings::All);
+        };
+        let names = || WarningKind::ALL.map(WarningKind::as_str);
+        list.split(',')
+            .map(|name| {
+                WarningKind::parse(name.trim()).ok_or_else(|| {
+                    let hint = did_you_mean(name.trim(), names())
+                        .map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"));
+                    format!(
+                        "`{name}` is not a kind of warning{hint}; the kinds are {}",
+                        names().join(", ")
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(DenyWarnings::Kinds)
+    }
+
+    fn fails_on(&self, warning: &Warning) -> bool {
+        match self {
+            DenyWarnings::None => false,
+            DenyWarnings::All => true,
+            DenyWarnings::Kinds(kinds) => kinds.contains(&warning.kind),
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
     Serve {
@@ -53,7 +96,7 @@ enum Command {
     Check {
         policy: PathBuf,
         callers: Option<PathBuf>,
-        deny_warnings: bool,
+        deny_warnings: DenyWarnings,
     },
     Explain {
         policy: PathBuf,
@@ -177,12 +220,25 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
             })
         }
         Some("check") => {
-            let args = Args::parse(rest, &["--policy", "--callers"], &["--deny-warnings"])?;
+            // `--deny-warnings` takes its kinds only inline, so that a
+            // value never eats the next argument.
+            let (deny, rest): (Vec<&String>, Vec<String>) = {
+                let (deny, others): (Vec<&String>, Vec<&String>) = rest
+                    .iter()
+                    .partition(|a| *a == "--deny-warnings" || a.starts_with("--deny-warnings="));
+                (deny, others.into_iter().cloned().collect())
+            };
+            let deny_warnings = match deny.as_slice() {
+                [] => DenyWarnings::None,
+                [one] => DenyWarnings::parse(one.strip_prefix("--deny-warnings="))?,
+                _ => return Err("`--deny-warnings` is given twice".into()),
+            };
+            let args = Args::parse(&rest, &["--policy", "--callers"], &[])?;
             args.no_positional()?;
             Ok(Command::Check {
                 policy: args.require("--policy")?.into(),
                 callers: args.get("--callers").map(PathBuf::from),
-                deny_warnings: args.has("--deny-warnings"),
+                deny_warnings,
             })
         }
         Some("explain") => {
@@ -262,7 +318,7 @@ pub fn main() -> ExitCode {
             policy,
             callers,
             deny_warnings,
-        } => check(&policy, callers.as_deref(), deny_warnings),
+        } => check(&policy, callers.as_deref(), &deny_warnings),
         Command::Explain {
             policy,
             callers,
@@ -328,7 +384,11 @@ fn caller_names(path: Option<&Path>) -> Result<Option<Vec<String>>, String> {
     Ok(Some(callers.names().map(str::to_owned).collect()))
 }
 
-fn check(policy: &Path, callers: Option<&Path>, deny_warnings: bool) -> Result<bool, String> {
+fn check(
+    policy: &Path,
+    callers: Option<&Path>,
+    deny_warnings: &DenyWarnings,
+) -> Result<bool, String> {
     // Both files are validated, so that every error shows at once.
     let checked = match callers {
         Some(path) => Some(callers::compile(
@@ -364,7 +424,7 @@ fn check(policy: &Path, callers: Option<&Path>, deny_warnings: bool) -> Result<b
                 warnings.len(),
                 plural(warnings.len())
             );
-            Ok(callers_valid && (warnings.is_empty() || !deny_warnings))
+            Ok(callers_valid && !warnings.iter().any(|w| deny_warnings.fails_on(w)))
         }
     }
 }
@@ -506,8 +566,36 @@ mod tests {
             Ok(Command::Check {
                 policy: "p.yaml".into(),
                 callers: None,
-                deny_warnings: true
+                deny_warnings: DenyWarnings::All
             })
+        );
+        assert_eq!(
+            parse_args(&args(&[
+                "check",
+                "--deny-warnings=unknown-caller,lowercase-pattern",
+                "--policy",
+                "p.yaml"
+            ])),
+            Ok(Command::Check {
+                policy: "p.yaml".into(),
+                callers: None,
+                deny_warnings: DenyWarnings::Kinds(vec![
+                    WarningKind::UnknownCaller,
+                    WarningKind::LowercasePattern
+                ])
+            })
+        );
+        let wrong = parse_args(&args(&[
+            "check",
+            "--deny-warnings=unknown-callers",
+            "--policy",
+            "a",
+        ]));
+        assert!(
+            wrong
+                .as_ref()
+                .is_err_and(|e| e.contains("did you mean `unknown-caller`?")),
+            "{wrong:?}"
         );
         assert_eq!(
             parse_args(&args(&["check"])),
@@ -555,7 +643,7 @@ mod tests {
             if name.ends_with(".yaml") && !name.ends_with(".test.yaml") {
                 let text = read(&path, "policy").unwrap();
                 match policy_tools::check(&name, &text, None) {
-                    Ok((_, warnings)) => assert_eq!(warnings, Vec::<String>::new()),
+                    Ok((_, warnings)) => assert_eq!(warnings, Vec::new()),
                     Err(e) => panic!("{e}"),
                 }
             }

@@ -5,13 +5,55 @@
 
 use crate::conditions::{Origin, ParamCondition, Test};
 use crate::model::Action;
-use crate::text::did_you_mean;
 use crate::names::{self, NameCase};
 use crate::policy::Policy;
 use crate::rule::{Effect, Mode, Rule};
+use crate::text::did_you_mean;
+
+/// What a warning is about: what `check --deny-warnings=KIND` names and
+/// tests match on, whatever the words.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WarningKind {
+    /// A rule no request can match: a key none of its actions has.
+    NeverMatches,
+    /// A `matches` pattern that cannot match a name in the lower-case form
+    /// AWS keeps it in.
+    LowercasePattern,
+    /// A group pattern that matches any name.
+    MatchesAnything,
+    /// An allow rule a deny rule always beats.
+    ShadowedAllow,
+    /// A caller name the callers file lacks.
+    UnknownCaller,
+}
+
+impl WarningKind {
+    pub const ALL: [WarningKind; 5] = [
+        WarningKind::NeverMatches,
+        WarningKind::LowercasePattern,
+        WarningKind::MatchesAnything,
+        WarningKind::ShadowedAllow,
+        WarningKind::UnknownCaller,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningKind::NeverMatches => "never-matches",
+            WarningKind::LowercasePattern => "lowercase-pattern",
+            WarningKind::MatchesAnything => "matches-anything",
+            WarningKind::ShadowedAllow => "shadowed-allow",
+            WarningKind::UnknownCaller => "unknown-caller",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<WarningKind> {
+        WarningKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
 
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct PolicyWarning {
+    pub kind: WarningKind,
     pub rule: String,
     /// The rule's index in `rules` (0-based), for positions.
     pub index: usize,
@@ -42,7 +84,8 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
         })
         .collect();
     for (index, rule) in policy.rules.iter().enumerate() {
-        let warn = |field, message: String| PolicyWarning {
+        let warn = |kind, field, message: String| PolicyWarning {
+            kind,
             rule: rule.id.clone(),
             index,
             field,
@@ -61,11 +104,13 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
             });
         match lacking {
             Some(field @ "cache_security_groups") => out.push(warn(
+                WarningKind::NeverMatches,
                 Some(field),
                 "the rule can never match: none of its actions has a `CacheSecurityGroupName`"
                     .into(),
             )),
             Some(field) => out.push(warn(
+                WarningKind::NeverMatches,
                 Some(field),
                 format!(
                     "the rule can never match: `{field}` only applies to AuthorizeCacheSecurityGroupIngress and RevokeCacheSecurityGroupIngress, and the rule names neither"
@@ -90,10 +135,11 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
                             condition.name
                         )
                     };
-                    out.push(warn(Some(field), message));
+                    out.push(warn(WarningKind::LowercasePattern, Some(field), message));
                 }
                 if shorthand && matches_everything(pattern, matcher.case) {
                     out.push(warn(
+                        WarningKind::MatchesAnything,
                         Some(field),
                         format!(
                             "`{pattern}` matches any name; leave `{field}` out if that is meant"
@@ -112,6 +158,7 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
             });
             if let Some((_, deny)) = beaten_by {
                 out.push(warn(
+                    WarningKind::ShadowedAllow,
                     None,
                     format!(
                         "the allow rule never allows anything: deny rule `{}` matches every request it matches",
@@ -154,6 +201,7 @@ pub fn absent_callers(policy: &Policy, known: &[&str]) -> Vec<PolicyWarning> {
                 "the rule never matches for it"
             };
             out.push(PolicyWarning {
+                kind: WarningKind::UnknownCaller,
                 rule: rule.id.clone(),
                 index,
                 field: Some("callers"),
@@ -222,6 +270,36 @@ fn covers(deny: &Rule, allow: &Rule) -> bool {
 mod tests {
     use super::*;
     use crate::policy::compile;
+
+    fn kinds(text: &str, known: &[&str]) -> Vec<WarningKind> {
+        let policy = compile("p.yaml", text).unwrap();
+        let mut found: Vec<WarningKind> = warnings(&policy).into_iter().map(|w| w.kind).collect();
+        found.extend(absent_callers(&policy, known).into_iter().map(|w| w.kind));
+        found
+    }
+
+    /// Each warning carries the kind `check --deny-warnings=KIND` names.
+    #[test]
+    fn warnings_carry_their_kind() {
+        use WarningKind as W;
+        let cases: [(&str, W); 5] = [
+            ("{id: a, effect: allow, actions: [DescribeCacheClusters], owner_ids: [\"123456781234\"]}", W::NeverMatches),
+            ("{id: a, effect: allow, cache_security_groups: [\"Prod-.*\"]}", W::LowercasePattern),
+            ("{id: a, effect: allow, ec2_security_groups: [\".*\"]}", W::MatchesAnything),
+            ("{id: a, effect: allow, callers: [ghost]}", W::UnknownCaller),
+            ("{id: a, effect: allow, actions: [DescribeEvents]}, {id: d, effect: deny, actions: [DescribeEvents]}", W::ShadowedAllow),
+        ];
+        for (rules, kind) in cases {
+            assert_eq!(
+                kinds(&format!("rules: [{rules}]"), &["real"]),
+                [kind],
+                "{rules}"
+            );
+        }
+        for kind in WarningKind::ALL {
+            assert_eq!(WarningKind::parse(kind.as_str()), Some(kind));
+        }
+    }
 
     fn lint(text: &str) -> Vec<(String, Option<&'static str>, String)> {
         warnings(&compile("p.yaml", text).unwrap())

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::decision::{Decision, DenialDetail, RequestFacts};
 use crate::diagnostics::Diagnostics;
 use crate::error::{ApiError, ParseError, Rejection};
-use crate::lint::{self, PolicyWarning};
+use crate::lint::{self, PolicyWarning, WarningKind};
 use crate::model::{Region, API_VERSION};
 use crate::policy::{self, Policy};
 use crate::request::{self, HttpParts, SingleHeader};
@@ -18,13 +18,27 @@ use crate::yaml_positions::Positions;
 /// The request id shown in `explain`'s XML: a real one is random per request.
 pub const EXAMPLE_REQUEST_ID: &str = "00000000-0000-4000-8000-000000000000";
 
+/// A warning, formatted with its position, and its kind.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Warning {
+    pub kind: WarningKind,
+    /// `file:line:column: warning: rule …`
+    pub text: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// Validates a policy and lints it; with `callers` (the names in a callers
 /// file), rules naming other callers are warned about too.
 pub fn check(
     file: &str,
     text: &str,
     callers: Option<&[&str]>,
-) -> Result<(Policy, Vec<String>), Diagnostics> {
+) -> Result<(Policy, Vec<Warning>), Diagnostics> {
     let policy = policy::compile(file, text)?;
     let warnings = warnings(file, text, &policy, callers);
     Ok((policy, warnings))
@@ -32,7 +46,7 @@ pub fn check(
 
 /// Every warning about a compiled policy, formatted with its position, in
 /// rule order.
-pub fn warnings(file: &str, text: &str, policy: &Policy, callers: Option<&[&str]>) -> Vec<String> {
+pub fn warnings(file: &str, text: &str, policy: &Policy, callers: Option<&[&str]>) -> Vec<Warning> {
     let mut found = lint::warnings(policy);
     if let Some(known) = callers {
         found.extend(lint::absent_callers(policy, known));
@@ -43,12 +57,12 @@ pub fn warnings(file: &str, text: &str, policy: &Policy, callers: Option<&[&str]
 /// Warnings about rules that name callers the callers file lacks (`known`),
 /// formatted with their positions: what a reload logs, and what `explain`
 /// and `test` show beside their results.
-pub fn caller_warnings(file: &str, text: &str, policy: &Policy, known: &[&str]) -> Vec<String> {
+pub fn caller_warnings(file: &str, text: &str, policy: &Policy, known: &[&str]) -> Vec<Warning> {
     format_warnings(file, text, lint::absent_callers(policy, known))
 }
 
 /// Warnings as `file:line:column: warning: rule …` lines, in rule order.
-fn format_warnings(file: &str, text: &str, mut found: Vec<PolicyWarning>) -> Vec<String> {
+fn format_warnings(file: &str, text: &str, mut found: Vec<PolicyWarning>) -> Vec<Warning> {
     if found.is_empty() {
         return Vec::new();
     }
@@ -56,7 +70,10 @@ fn format_warnings(file: &str, text: &str, mut found: Vec<PolicyWarning>) -> Vec
     let positions = Positions::of(text);
     found
         .iter()
-        .map(|w| format_warning(file, &positions, w))
+        .map(|w| Warning {
+            kind: w.kind,
+            text: format_warning(file, &positions, w),
+        })
         .collect()
 }
 
@@ -462,11 +479,12 @@ tests:
         .unwrap();
         assert_eq!(warnings.len(), 1);
         assert!(
-            warnings[0].starts_with(
+            warnings[0].text.starts_with(
                 "p.yaml:5:5: warning: rule `a`: `owner_ids`: the rule can never match"
             ),
             "{}",
             warnings[0]
         );
+        assert_eq!(warnings[0].kind, WarningKind::NeverMatches);
     }
 }

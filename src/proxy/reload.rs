@@ -143,7 +143,10 @@ fn snapshot(
         &policy_text,
         &policy,
         &names,
-    );
+    )
+    .into_iter()
+    .map(|warning| warning.text)
+    .collect();
     drop(names);
     Snapshot {
         revision: revision(policy_text.as_bytes()),

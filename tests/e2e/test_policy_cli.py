@@ -71,6 +71,20 @@ def test_check_names_unknown_callers(tmp_path):
     assert done.returncode == 1
 
 
+def test_check_denies_only_the_kinds_of_warning_named(tmp_path):
+    (tmp_path / "callers.yaml").write_text(
+        "callers:\n  - name: ci-deployer\n    access_key_id: AKIDCIDEPLOYER000001\n"
+        '    secret_access_key: "ci/Deployer+Secret/0123456789"\n'
+    )
+    (tmp_path / "p.yaml").write_text("rules:\n  - id: a\n    effect: allow\n    callers: [ci-deploy]\n")
+    check = ["check", "--policy", "p.yaml", "--callers", "callers.yaml"]
+    assert run(*check, "--deny-warnings=unknown-caller", cwd=tmp_path).returncode == 1
+    assert run(*check, "--deny-warnings=lowercase-pattern,shadowed-allow", cwd=tmp_path).returncode == 0
+    done = run(*check, "--deny-warnings=unknown-callers", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "did you mean `unknown-caller`?" in done.stderr, done.stderr
+
+
 def test_usage_errors_exit_2():
     for args in (["check"], ["explain", "--policy", "policies/default.yaml"], ["test"], ["frobnicate"]):
         done = run(*args)
