@@ -1,6 +1,7 @@
-//! The data listener: bind, accept within the connection limit, hand each
-//! connection to a worker; reload on SIGHUP and file changes; on SIGTERM,
-//! stop accepting and drain within the grace period.
+//! The data listener: [`run`] starts (bind, log what is in force), accepts
+//! within the connection limit and hands each connection to a worker, and
+//! on SIGTERM stops accepting and drains within the grace period; SIGHUP
+//! and file changes reload meanwhile.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -8,15 +9,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 use super::connection::{first_bytes, serve_accepted};
 use super::Proxy;
 use crate::auth::CallerDirectory;
 use crate::policy::Mode;
-use crate::proxy::log;
 use crate::proxy::reload::{Settle, Sources, Trigger, WatchStep};
 use crate::proxy::workers::Workers;
+use crate::proxy::{log, tls};
 
 /// Serves until SIGINT or SIGTERM, then drains.
 pub async fn run(proxy: Proxy) -> Result<(), String> {
@@ -24,10 +26,27 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
     // Before anything listens: a SIGHUP sent once the ports answer must
     // reload, not kill the process with the signal's default action.
     spawn_reloaders(&proxy);
+    let started = start(&proxy).await?;
+    let connections = Arc::new(Semaphore::new(proxy.config.limits.max_connections));
+    let (drain, draining) = watch::channel(false);
+    accept_until_shutdown(&proxy, &started, &connections, &draining).await?;
+    drain_connections(&proxy, started.listener, &connections, &drain).await;
+    Ok(())
+}
+
+/// What start-up leaves to serve with.
+struct Started {
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    workers: Workers,
+}
+
+/// Start-up: whatever can fail (certificates, worker threads, ports) fails
+/// here with an error, before the "listening" line, so that line means the
+/// proxy serves.
+async fn start(proxy: &Arc<Proxy>) -> Result<Started, String> {
     let tls = match &proxy.config.tls {
-        Some(settings) => Some(tokio_rustls::TlsAcceptor::from(
-            crate::proxy::tls::server_config(settings)?,
-        )),
+        Some(settings) => Some(TlsAcceptor::from(tls::server_config(settings)?)),
         None => None,
     };
     let workers = Workers::start(proxy.worker_count)?;
@@ -42,13 +61,26 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
             .map_err(|e| format!("cannot listen on `{admin_listen}` (admin_listen): {e}"))?;
         tokio::spawn(crate::proxy::admin::serve(admin, proxy.clone()));
     }
+    log_started(proxy, address, tls.is_some(), workers.len()).await;
+    Ok(Started {
+        listener,
+        tls,
+        workers,
+    })
+}
+
+/// The "listening" line says what an operator checks first (addresses,
+/// mode, policy revision, credentials); the warnings after it say what
+/// enforces less than it seems: no authentication, rules that can never
+/// match, shadow mode.
+async fn log_started(proxy: &Proxy, address: SocketAddr, tls: bool, workers: usize) {
     let snapshot = proxy.live.current();
     log::info(
         "listening",
         serde_json::json!({
             "addr": address.to_string(),
             "admin_addr": proxy.config.admin_listen.map(|a| a.to_string()),
-            "scheme": if tls.is_some() { "https" } else { "http" },
+            "scheme": if tls { "https" } else { "http" },
             "client_certificates": if proxy.mtls { "required" } else { "not requested" },
             "mode": proxy.config.mode.as_str(),
             "rules": snapshot.policy.rule_count(),
@@ -56,7 +88,7 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
             "policy_revision": snapshot.revision,
             "upstream_access_key_id": proxy.identity.access_key_id().await,
             "assume_role": proxy.config.assume_role.as_ref().map(|r| r.role_arn.clone()),
-            "workers": workers.len(),
+            "workers": workers,
         }),
     );
     if let CallerDirectory::Trusted(name) = &snapshot.callers {
@@ -75,20 +107,26 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
             serde_json::json!({}),
         );
     }
-    drop(snapshot);
+}
 
-    let max_connections = proxy.config.limits.max_connections;
-    let connections = Arc::new(Semaphore::new(max_connections));
-    let (drain, draining) = watch::channel(false);
+/// Accepts until SIGINT or SIGTERM. The permit comes before the accept, so
+/// past `max_connections` clients wait in the kernel's backlog, not in the
+/// proxy.
+async fn accept_until_shutdown(
+    proxy: &Arc<Proxy>,
+    started: &Started,
+    connections: &Arc<Semaphore>,
+    draining: &watch::Receiver<bool>,
+) -> Result<(), String> {
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => permit.map_err(|_| "connection limiter closed".to_owned())?,
-            () = &mut shutdown => break,
+            () = &mut shutdown => return Ok(()),
         };
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = started.listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Usually out of file descriptors: back off instead of spinning.
@@ -97,41 +135,61 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = &mut shutdown => return Ok(()),
         };
-        // The connection moves to a worker: its socket leaves this
-        // runtime's reactor and joins the worker's.
-        let stream = match stream.into_std() {
-            Ok(stream) => stream,
-            Err(e) => {
-                log::warn(
-                    "cannot hand over a connection",
-                    serde_json::json!({ "error": e.to_string() }),
-                );
-                continue;
-            }
-        };
-        let proxy = proxy.clone();
-        let tls = tls.clone();
-        let draining = draining.clone();
-        workers.next().spawn(async move {
-            let Ok(stream) = TcpStream::from_std(stream) else {
-                return;
-            };
-            let open = proxy.metrics.open_connection();
-            // Until a client speaks it costs this small task (about 1.5
-            // KiB with its socket); serving it (hyper's connection and the
-            // futures around it, some 16 KiB) is set up once it does.
-            if first_bytes(&stream, &proxy.config.limits, draining.clone()).await {
-                Box::pin(serve_accepted(&proxy, tls, stream, peer, draining)).await;
-            }
-            drop(open);
-            drop(permit);
-        });
+        hand_over(proxy, started, draining, stream, peer, permit);
     }
+}
 
-    // Drain: stop accepting (the listener closes here), finish what is in
-    // flight within the grace period, then return so the process exits 0.
+/// Moves an accepted connection to the next worker, where it is served
+/// with its permit held: its socket leaves this runtime's reactor and
+/// joins the worker's.
+fn hand_over(
+    proxy: &Arc<Proxy>,
+    started: &Started,
+    draining: &watch::Receiver<bool>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
+) {
+    let stream = match stream.into_std() {
+        Ok(stream) => stream,
+        Err(e) => {
+            log::warn(
+                "cannot hand over a connection",
+                serde_json::json!({ "error": e.to_string() }),
+            );
+            return;
+        }
+    };
+    let proxy = proxy.clone();
+    let tls = started.tls.clone();
+    let draining = draining.clone();
+    started.workers.next().spawn(async move {
+        let Ok(stream) = TcpStream::from_std(stream) else {
+            return;
+        };
+        let open = proxy.metrics.open_connection();
+        // Until a client speaks it costs this small task (about 1.5
+        // KiB with its socket); serving it (hyper's connection and the
+        // futures around it, some 16 KiB) is set up once it does.
+        if first_bytes(&stream, &proxy.config.limits, draining.clone()).await {
+            Box::pin(serve_accepted(&proxy, tls, stream, peer, draining)).await;
+        }
+        drop(open);
+        drop(permit);
+    });
+}
+
+/// Draining: stop accepting (the listener closes here) and turn `/readyz`
+/// to 503, so load balancers send elsewhere; finish what is in flight
+/// within the grace period, then return so the process exits 0.
+async fn drain_connections(
+    proxy: &Proxy,
+    listener: TcpListener,
+    connections: &Semaphore,
+    drain: &watch::Sender<bool>,
+) {
     drop(listener);
     proxy.shutting_down.store(true, Ordering::Relaxed);
     let grace = proxy.config.shutdown_grace;
@@ -140,7 +198,8 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
         serde_json::json!({ "grace_ms": grace.as_millis() as u64, "in_flight": proxy.metrics.in_flight() }),
     );
     let _ = drain.send(true);
-    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    // Every permit back: every connection closed.
+    let all = u32::try_from(proxy.config.limits.max_connections).unwrap_or(u32::MAX);
     match tokio::time::timeout(grace, connections.acquire_many(all)).await {
         Ok(_) => log::info("stopped", serde_json::json!({})),
         Err(_) => log::warn(
@@ -148,7 +207,6 @@ pub async fn run(proxy: Proxy) -> Result<(), String> {
             serde_json::json!({ "in_flight": proxy.metrics.in_flight() }),
         ),
     }
-    Ok(())
 }
 
 /// Connections the kernel completes before the proxy accepts them (capped
