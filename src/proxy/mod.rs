@@ -5,15 +5,17 @@
 //! request through parse, authenticate, decide, forward or reject, audit
 //! ([`upstream`] re-signs and forwards, [`identity`] finds the proxy's own
 //! credentials, [`audit`] writes the line). Around them: [`reload`] swaps
-//! the policy in force, [`metrics`] counts, [`admin`] serves metrics,
-//! probes and reloads, [`workers`] runs one event loop per core, and
-//! [`config`], [`tls`] and [`log`] are the settings, the certificates and
-//! the operational log.
+//! the policy in force ([`file_trust`] says whether the callers file may
+//! be trusted), [`metrics`] counts, [`admin`] serves metrics, probes and
+//! reloads, [`workers`] runs one event loop per core, and [`config`],
+//! [`tls`] and [`log`] are the settings, the certificates and the
+//! operational log.
 
 pub mod admin;
 pub mod audit;
 pub mod config;
 pub mod connection;
+pub mod file_trust;
 pub mod identity;
 pub mod listener;
 pub mod log;
