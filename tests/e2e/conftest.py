@@ -3,14 +3,12 @@ process, boto3 clients and the aws CLI, all on 127.0.0.1 only."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -313,63 +311,6 @@ def require_proxy_binary() -> Path:
             pytrace=False,
         )
     return PROXY_BIN
-
-
-# A policy with the parameter conditions (`params:`, `except_callers`), to
-# ask the binary whether it has them yet.
-_CONDITIONS_PROBE = """\
-rules:
-  - id: probe-create
-    effect: allow
-    actions: [CreateReplicationGroup]
-    params:
-      SecurityGroupIds: {all_in: [sg-0a1b2c3d4e5f60001]}
-      TransitEncryptionEnabled: {one_of: [true]}
-  - id: probe-auth-token
-    effect: deny
-    actions: [ModifyReplicationGroup]
-    except_callers: [break-glass]
-    params:
-      AuthToken: {present: true}
-"""
-
-
-@functools.cache
-def params_conditions_missing() -> str | None:
-    """Why the proxy binary cannot load `params:` conditions (what `check`
-    said of a policy with them), or None when it can. Only an unknown-key
-    error counts as missing: a binary that knows the keys but refuses the
-    probe for another reason returns None, so the tests that need the
-    conditions run and show the error. A missing binary returns None too
-    (those tests then fail, saying how to build it)."""
-    if not PROXY_BIN.is_file():
-        return None
-    with tempfile.TemporaryDirectory() as folder:
-        probe = Path(folder) / "probe.yaml"
-        probe.write_text(_CONDITIONS_PROBE)
-        done = subprocess.run(
-            [str(PROXY_BIN), "check", "--policy", str(probe)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            stdin=subprocess.DEVNULL,
-        )
-    unknown = [
-        line.strip()
-        for line in (done.stdout + done.stderr).splitlines()
-        if "unknown key `params`" in line or "unknown key `except_callers`" in line
-    ]
-    if done.returncode != 0 and unknown:
-        return "`check` says " + unknown[0].split(": ", 1)[-1]
-    return None
-
-
-# Marks a test that needs the policy's parameter conditions: it is skipped
-# until the binary loads them, and runs by itself from then on.
-needs_params_conditions = pytest.mark.skipif(
-    params_conditions_missing() is not None,
-    reason=f"the proxy binary does not load `params:` conditions yet: {params_conditions_missing()}",
-)
 
 
 def serve_once(config: Path) -> subprocess.CompletedProcess:

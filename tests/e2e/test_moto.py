@@ -26,7 +26,7 @@ import botocore.parsers
 import pytest
 from botocore import xform_name
 
-from conftest import REPO, needs_params_conditions
+from conftest import REPO
 from moto_upstream import Identity
 from support import CALLER_ACCESS_KEY, CALLER_SECRET_KEY
 
@@ -434,7 +434,6 @@ def vpc_team_proxy(start_proxy, moto):
     return start_proxy(policy=VPC_TEAM_POLICY, endpoint=moto.endpoint, callers=CALLERS, credentials=moto.credentials)
 
 
-@needs_params_conditions
 def test_vpc_team_an_allowed_create_reaches_moto(vpc_team_proxy, as_caller, moto):
     call = as_caller(vpc_team_proxy, "payments-deployer", region="eu-west-1")
     created = call("CreateReplicationGroup", **PAYMENTS_GROUP)["ReplicationGroup"]
@@ -453,7 +452,6 @@ def test_vpc_team_an_allowed_create_reaches_moto(vpc_team_proxy, as_caller, moto
     )
 
 
-@needs_params_conditions
 @pytest.mark.parametrize(
     "change, message, failed",
     [
@@ -495,7 +493,6 @@ def test_vpc_team_a_denied_create_reaches_nothing(vpc_team_proxy, as_caller, mot
     assert failed in line["explanation"], line["explanation"]
 
 
-@needs_params_conditions
 def test_vpc_team_only_break_glass_changes_an_auth_token(vpc_team_proxy, as_caller, moto):
     moto.client("eu-west-1").create_replication_group(
         ReplicationGroupId="payments-orders", ReplicationGroupDescription="orders", TransitEncryptionEnabled=True
@@ -519,7 +516,6 @@ def test_vpc_team_only_break_glass_changes_an_auth_token(vpc_team_proxy, as_call
     assert AUTH_TOKEN not in vpc_team_proxy.audit_text() + vpc_team_proxy.stderr()
 
 
-@needs_params_conditions
 def test_vpc_team_a_snapshot_export_to_a_foreign_bucket_is_denied(vpc_team_proxy, as_caller):
     # moto does not implement CopySnapshot: only the denial is checked here,
     # and that nothing was forwarded.

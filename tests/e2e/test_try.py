@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 
-from conftest import REPO, needs_params_conditions, require_proxy_binary
+from conftest import REPO, require_proxy_binary
 from support import Metrics
 
 DENIAL = (
@@ -35,7 +35,6 @@ def refused(port: int) -> bool:
         return True
 
 
-@needs_params_conditions
 def test_try_sh_shows_an_allowed_and_a_denied_create(tmp_path):
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
