@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from .deploy_support import PROXY_BIN, SHIPPED_CONFIGS, merge_families, parse_metrics, run_shipped_config
+from harness.metrics import Metrics, merge_families
+
+from .deploy_support import PROXY_BIN, SHIPPED_CONFIGS, run_shipped_config
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +68,7 @@ def proxy_runs(runnable_proxy_bin):
 def exposed_metrics(proxy_runs):
     """Every metric family the proxy exposed in any of the runs, with the
     label names and values seen."""
-    return merge_families([parse_metrics(proxy_runs(name).metrics) for name in SHIPPED_CONFIGS])
+    return merge_families([Metrics.parse(proxy_runs(name).metrics).families() for name in SHIPPED_CONFIGS])
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ shipped config. Shared by the tests of tests/deploy/."""
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import re
@@ -11,9 +10,9 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import tomllib
 import urllib.error
@@ -23,7 +22,10 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from harness.aws import sigv4_headers
+from harness.certs import TestCA
+from harness.processes import PROXY_BIN, REPO, free_port, poll, spawn
+
 DEPLOY = REPO / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
 DOCKERFILE = DEPLOY / "Dockerfile"
@@ -31,9 +33,7 @@ SYSTEMD_UNIT = DEPLOY / "systemd" / "elasticache-authz-proxy.service"
 SYSTEMD_CONFIG = DEPLOY / "systemd" / "proxy.yaml"
 ALERTS = DEPLOY / "prometheus" / "alerts.yaml"
 GRAFANA = DEPLOY / "grafana"
-PROXY_BIN = Path(os.environ.get("PROXY_BIN") or REPO / "target" / "debug" / "elasticache-authz-proxy")
 
-METRIC_PREFIX = "elasticache_authz_proxy_"
 IMAGE_NAME = "elasticache-authz-proxy"
 CENTRAL_NAMESPACE = "elasticache-authz-proxy"
 # Kinds that are not in Kubernetes' own schemas, checked structurally instead.
@@ -249,49 +249,6 @@ def unit_values(key: str, section: str = "Service") -> list[str]:
     return [v for s, k, v in unit_directives() if s == section and k == key]
 
 
-# ---- metrics -------------------------------------------------------------------
-@dataclass
-class Family:
-    name: str
-    type: str
-    labels: set[str] = field(default_factory=set)
-    values: dict[str, set[str]] = field(default_factory=dict)
-
-
-def parse_metrics(text: str) -> dict[str, Family]:
-    families: dict[str, Family] = {}
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(None, 3)
-            families[name] = Family(name, kind)
-    sample = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+\S+")
-    pair = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-    for line in text.splitlines():
-        match = sample.match(line)
-        if not match or line.startswith("#"):
-            continue
-        name = match[1]
-        family = families.get(name) or families.get(re.sub(r"_(bucket|sum|count)$", "", name))
-        assert family, f"sample `{name}` has no # TYPE"
-        for label, value in pair.findall(match[2] or ""):
-            if label == "le":
-                continue
-            family.labels.add(label)
-            family.values.setdefault(label, set()).add(value)
-    return families
-
-
-def merge_families(many: list[dict[str, Family]]) -> dict[str, Family]:
-    out: dict[str, Family] = {}
-    for families in many:
-        for name, fam in families.items():
-            merged = out.setdefault(name, Family(name, fam.type))
-            merged.labels |= fam.labels
-            for label, values in fam.values.items():
-                merged.values.setdefault(label, set()).update(values)
-    return out
-
-
 # ---- running the proxy on a shipped config ---------------------------------------
 # The proxy's own identity for the runs: never used, the upstream is a closed port.
 PROXY_ENV = {
@@ -305,12 +262,6 @@ DYNAMIC_UID = 61184
 # A Kubernetes Secret or ConfigMap volume as the kubelet writes it: the files
 # in a timestamped folder, `..data` pointing to it, and a symlink per key.
 ATOMIC_DIR = "..2026_01_01_00_00_00.000000000"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -376,35 +327,10 @@ def _atomic_volume(target: Path, files: dict[str, str | bytes], mode: int) -> li
 
 def _tls_material() -> dict[str, bytes]:
     """A CA and a server certificate for 127.0.0.1 and localhost, as PEM."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "deploy test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    return {
-        "ca": ca.public_bytes(pem),
-        "cert": cert.public_bytes(pem),
-        "key": key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-    }
+    with tempfile.TemporaryDirectory() as folder:
+        ca = TestCA(Path(folder), "deploy test CA")
+        server = ca.server()
+        return {"ca": ca.pem.read_bytes(), "cert": server.cert.read_bytes(), "key": server.key.read_bytes()}
 
 
 def _caller_names(policy_file: Path) -> list[str]:
@@ -538,17 +464,6 @@ def _prepare_permissions(layout: Layout) -> str:
     return f"uid {os.geteuid()} (not root: secret files are 0600 and owned by it)"
 
 
-def _sign(url: str, body: str, region: str, key_id: str, secret: str) -> dict[str, str]:
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    request = AWSRequest(method="POST", url=url, data=body,
-                         headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
-    SigV4Auth(Credentials(key_id, secret), "elasticache", region).add_auth(request)
-    return dict(request.headers.items())
-
-
 def _http(url: str, method: str = "GET", body: str | None = None, headers: dict | None = None,
           context: ssl.SSLContext | None = None) -> Answer:
     request = urllib.request.Request(url, data=body.encode() if body is not None else None,
@@ -617,26 +532,25 @@ def run_shipped_config(name: str, root: Path, proxy_bin: Path = PROXY_BIN) -> Pr
     if os.geteuid() == 0 and layout.run_as:
         user = {"user": layout.run_as[0], "group": layout.run_as[1], "extra_groups": layout.run_as[2]}
     out, err = root / "stdout.log", root / "stderr.log"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen([str(proxy_bin), "serve", "--config", str(config_file)], env=env,
-                                   stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, **user)
+    process = spawn([str(proxy_bin), "serve", "--config", str(config_file)], out, err, env=env, **user)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and process.poll() is None:
+
+        def state() -> str | None:
+            if process.poll() is not None:
+                return "exited"
             try:
-                if _http(admin + "/readyz").status == 200:
-                    run.ready = True
-                    break
+                return "ready" if _http(admin + "/readyz").status == 200 else None
             except OSError:
-                pass
-            time.sleep(0.1)
+                return None
+
+        run.ready = poll(state, timeout=20, interval=0.1) == "ready"
         if run.ready:
             run.answers["healthz"] = _http(admin + "/healthz")
             run.answers["readyz"] = _http(admin + "/readyz")
             key_id, secret = ((callers[0]["access_key_id"], callers[0]["secret_access_key"]) if callers
                               else (PROXY_ENV["AWS_ACCESS_KEY_ID"], PROXY_ENV["AWS_SECRET_ACCESS_KEY"]))
             for label, body in [("allowed", ALLOWED_READ), ("denied", DENIED_INGRESS)]:
-                headers = _sign(data_url, body, "us-east-1", key_id, secret)
+                headers = sigv4_headers(data_url, body, (key_id, secret))
                 run.answers[label] = _http(data_url, "POST", body, headers, context)
             if callers:
                 run.answers["unsigned"] = _http(

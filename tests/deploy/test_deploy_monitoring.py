@@ -11,7 +11,10 @@ import promql_parser as promql
 import pytest
 import yaml
 
-from .deploy_support import ALERTS, GRAFANA, METRIC_PREFIX, REPO, Family, parse_duration
+from harness.metrics import METRIC_PREFIX, Family
+from harness.processes import REPO
+
+from .deploy_support import ALERTS, GRAFANA, parse_duration
 
 # Labels Prometheus adds to every scraped series (static configs, the
 # ServiceMonitor and pod annotations' relabelling).

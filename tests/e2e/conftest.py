@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -20,6 +18,8 @@ import botocore.config
 import pytest
 
 from fake_upstream import FakeElastiCache
+from harness.metrics import Metrics
+from harness.processes import PROXY_BIN, REPO, free_port, spawn, stop_process, wait_until_listening
 from moto_upstream import MotoServer
 from support import (
     CALLER_ACCESS_KEY,
@@ -27,14 +27,8 @@ from support import (
     PROXY_ACCESS_KEY,
     PROXY_SECRET_KEY,
     TEST_POLICY,
-    Metrics,
     json_lines,
-    stop_process,
 )
-
-REPO = Path(__file__).resolve().parents[2]
-PROXY_BIN = Path(os.environ.get("PROXY_BIN") or REPO / "target" / "debug" / "elasticache-authz-proxy")
-READY_TIMEOUT = 20.0
 
 # Environment variables that would change how boto3, the CLI or urllib behave.
 _LEAKY_ENV_PREFIXES = ("AWS_", "BOTO_")
@@ -60,13 +54,6 @@ def clean_aws_environment(tmp_path_factory):
         mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
         mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
         yield home
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # ---- reporting: show the proxy's log when a test fails ----------------------
@@ -326,36 +313,6 @@ def serve_once(config: Path) -> subprocess.CompletedProcess:
     )
 
 
-def wait_until_listening(
-    proc: subprocess.Popen, port: int, stderr_path: Path, name: str = "proxy", timeout: float = READY_TIMEOUT
-) -> None:
-    """Waits until the proxy (or the server `name`) accepts connections on
-    `port` (call it once per listener); fails the test if it exits or takes
-    too long."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(
-                f"{name} exited with {proc.returncode} before listening; stderr:\n"
-                + stderr_path.read_text(errors="replace"),
-                pytrace=False,
-            )
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            pytest.fail(
-                f"{name} did not listen on 127.0.0.1:{port} within {timeout}s; stderr:\n"
-                + stderr_path.read_text(errors="replace"),
-                pytrace=False,
-            )
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def start_proxy(tmp_path, upstream, request):
     """Factory: start_proxy(policy=..., endpoint=..., timeout=..., admin=True,
@@ -393,15 +350,13 @@ def start_proxy(tmp_path, upstream, request):
         audit_log = options.get("audit_log")
         audit_path = None if audit_log in (None, "-") else workdir / audit_log
         stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
-        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-            proc = subprocess.Popen(
-                [str(binary), "serve", "--config", str(config)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                env=proxy_env(**upstream_credentials(credentials)),
-                cwd=workdir,
-            )
+        proc = spawn(
+            [str(binary), "serve", "--config", str(config)],
+            stdout_path,
+            stderr_path,
+            env=proxy_env(**upstream_credentials(credentials)),
+            cwd=workdir,
+        )
         proxy = ProxyProcess(
             proc,
             port,

@@ -25,7 +25,7 @@ from pathlib import Path
 import boto3
 import botocore.config
 
-from support import stop_process
+from harness.processes import spawn, stop_process
 
 # The account moto puts every resource in.
 MOTO_ACCOUNT = "123456789012"
@@ -62,14 +62,9 @@ class MotoServer:
             # moto needs no credentials of its own, and reaches nothing.
             "AWS_EC2_METADATA_DISABLED": "true",
         }
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
+        self.proc = spawn(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)], self.log_path, None, env=env
+        )
         return self.proc
 
     def stop(self) -> None:

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import math
-import re
 import socket
-import subprocess
-import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import Message
 from urllib.parse import quote
 
-import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+from harness.aws import sigv4_headers
 
 API_VERSION = "2015-02-02"
 XMLNS = f"http://elasticache.amazonaws.com/doc/{API_VERSION}/"
@@ -230,18 +223,12 @@ def botocore_signed(
     content_type: str | None,
     credentials: tuple[str, str],
     region: str = "us-east-1",
-):
+) -> dict[str, str]:
     """The headers botocore's SigV4 signer gives a request to 127.0.0.1:port
     (Authorization and X-Amz-Date among them), signed with
     `credentials` = (access key, secret key)."""
-    request = AWSRequest(
-        method=method,
-        url=f"http://127.0.0.1:{port}{target}",
-        data=body,
-        headers={"Content-Type": content_type} if content_type else {},
-    )
-    SigV4Auth(Credentials(*credentials), "elasticache", region).add_auth(request)
-    return request.headers
+    url = f"http://127.0.0.1:{port}{target}"
+    return sigv4_headers(url, body, credentials, method=method, content_type=content_type, region=region)
 
 
 def sign_raw(
@@ -270,17 +257,6 @@ def capture_signatures(client, into: list[str]) -> None:
     client.meta.events.register("before-send.elasticache", capture)
 
 
-def stop_process(proc, timeout: float = 5.0) -> None:
-    """Stops a child server: SIGTERM, then SIGKILL if it lingers."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=timeout)
-
-
 def json_lines(text: str) -> list[dict]:
     """The JSON objects of a log, one a line (other lines are skipped)."""
     records = []
@@ -292,112 +268,3 @@ def json_lines(text: str) -> list[dict]:
         if isinstance(value, dict):
             records.append(value)
     return records
-
-
-# ---- the Prometheus text format ---------------------------------------------
-METRIC_PREFIX = "elasticache_authz_proxy_"
-
-_SAMPLE_RE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)(?:\s+-?\d+)?$")
-_LABEL_RE = re.compile(r'\s*(?P<key>[a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"(?P<value>(?:[^"\\]|\\.)*)"\s*(?:,|$)')
-_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
-
-
-def _parse_labels(text: str) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    pos = 0
-    while pos < len(text):
-        match = _LABEL_RE.match(text, pos)
-        assert match and match.end() > pos, f"bad label set: {{{text}}}"
-        value = re.sub(r"\\.", lambda m: _UNESCAPE.get(m.group(0), m.group(0)), match.group("value"))
-        assert match.group("key") not in labels, f"label {match.group('key')} twice in {{{text}}}"
-        labels[match.group("key")] = value
-        pos = match.end()
-    return labels
-
-
-def _parse_value(text: str) -> float:
-    return {"+Inf": math.inf, "-Inf": -math.inf, "NaN": math.nan}.get(text) or float(text)
-
-
-@dataclass
-class Sample:
-    name: str
-    labels: dict[str, str]
-    value: float
-
-
-@dataclass
-class Metrics:
-    """A parsed /metrics scrape. Names are given without the proxy's prefix."""
-
-    text: str
-    samples: list[Sample] = field(default_factory=list)
-    types: dict[str, str] = field(default_factory=dict)  # full family name -> type
-    helps: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, text: str) -> "Metrics":
-        """Parses the text exposition format strictly enough to catch a
-        malformed line: every line is a comment, blank, or a sample."""
-        metrics = cls(text)
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            if line.startswith("#"):
-                parts = line.split(None, 3)
-                if len(parts) >= 3 and parts[1] == "TYPE":
-                    metrics.types[parts[2]] = parts[3].strip() if len(parts) > 3 else ""
-                elif len(parts) >= 3 and parts[1] == "HELP":
-                    metrics.helps[parts[2]] = parts[3] if len(parts) > 3 else ""
-                continue
-            match = _SAMPLE_RE.match(line)
-            assert match, f"not a Prometheus sample line: {line!r}"
-            labels = _parse_labels(match.group("labels") or "")
-            metrics.samples.append(Sample(match.group("name"), labels, _parse_value(match.group("value"))))
-        return metrics
-
-    def series(self, name: str, **labels: str) -> list[Sample]:
-        """The samples of `name` (without prefix) whose labels include `labels`."""
-        full = METRIC_PREFIX + name
-        return [s for s in self.samples if s.name == full and all(s.labels.get(k) == v for k, v in labels.items())]
-
-    def get(self, name: str, **labels: str) -> float | None:
-        """The value of the one series with exactly these labels, or None."""
-        full = METRIC_PREFIX + name
-        found = [s.value for s in self.samples if s.name == full and s.labels == labels]
-        assert len(found) <= 1, f"{full}{labels} appears {len(found)} times"
-        return found[0] if found else None
-
-    def value(self, name: str, **labels: str) -> float:
-        """Like get(), but a series not exposed yet counts as 0."""
-        found = self.get(name, **labels)
-        return 0.0 if found is None else found
-
-    def total(self, name: str, **labels: str) -> float:
-        """The sum over the series of `name` whose labels include `labels`."""
-        return sum(s.value for s in self.series(name, **labels))
-
-    def family_names(self) -> set[str]:
-        """The full base names of the exposed families (histogram and summary
-        samples folded into their family)."""
-        names = set(self.types)
-        for sample in self.samples:
-            base = sample.name
-            for suffix in ("_bucket", "_sum", "_count"):
-                trimmed = base[: -len(suffix)]
-                if base.endswith(suffix) and self.types.get(trimmed) in ("histogram", "summary"):
-                    base = trimmed
-            names.add(base)
-        return names
-
-
-def wait_for(predicate, timeout: float = 5.0, what: str = "the condition", interval: float = 0.05):
-    """Polls `predicate` until it returns a truthy value, which it returns."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
-        time.sleep(interval)

@@ -11,8 +11,9 @@ import botocore.auth
 import botocore.exceptions
 import pytest
 
-from certs import TestCA
-from conftest import free_port, serve_once, write_config
+from conftest import serve_once, write_config
+from harness.certs import TestCA
+from harness.processes import free_port, wait_for
 from support import (
     ALLOWED_INGRESS,
     client_error,
@@ -23,7 +24,6 @@ from support import (
     ingress_pairs,
     send_raw,
     sign_raw,
-    wait_for,
 )
 
 CI_KEY, CI_SECRET = "AKIDCIDEPLOYER000001", "ci/Deployer+Secret/0123456789abcdefghij"

@@ -20,8 +20,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from conftest import _test_failed, free_port, require_proxy_binary, wait_until_listening, write_config
+from conftest import _test_failed, require_proxy_binary, write_config
 from fake_upstream import FakeElastiCache, parse_authorization
+from harness.processes import free_port, spawn, stop_process, wait_until_listening
 from support import PROXY_ACCESS_KEY, PROXY_SECRET_KEY, TEST_POLICY
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/elasticache-proxy"
@@ -113,23 +114,19 @@ def launch(tmp_path, request):
             "AWS_EC2_METADATA_DISABLED": "true",
             **env,
         }
-        with open(workdir / "stdout.log", "wb") as out, open(stderr_path, "wb") as err:
-            proc = subprocess.Popen(
-                [str(require_proxy_binary()), "serve", "--config", str(config)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                env=full_env,
-                cwd=workdir,
-            )
+        proc = spawn(
+            [str(require_proxy_binary()), "serve", "--config", str(config)],
+            workdir / "stdout.log",
+            stderr_path,
+            env=full_env,
+            cwd=workdir,
+        )
         procs.append((proc, stderr_path))
         return proc, port, stderr_path
 
     yield start
     for proc, stderr_path in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=10)
+        stop_process(proc, timeout=10)
         if _test_failed(request):
             print(f"--- proxy stderr:\n{stderr_path.read_text(errors='replace')[-4000:]}")
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from conftest import free_port
 from fault_upstream import OVERSIZED_ANSWER, FaultUpstream
+from harness.processes import free_port
 from support import (
     ALLOWED_INGRESS,
     PROXY_ACCESS_KEY,

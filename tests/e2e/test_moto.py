@@ -26,7 +26,7 @@ import botocore.parsers
 import pytest
 from botocore import xform_name
 
-from conftest import REPO
+from harness.processes import REPO
 from moto_upstream import Identity
 from support import CALLER_ACCESS_KEY, CALLER_SECRET_KEY
 

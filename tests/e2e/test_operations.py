@@ -18,12 +18,13 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from conftest import REPO, free_port, serve_once, write_config
+from conftest import serve_once, write_config
 from fake_upstream import authorize_ingress_xml
+from harness.metrics import METRIC_PREFIX
+from harness.processes import REPO, free_port, wait_for
 from support import (
     ALLOWED_INGRESS,
     API_VERSION,
-    METRIC_PREFIX,
     PROXY_SECRET_KEY,
     TEST_POLICY,
     RawResponse,
@@ -35,7 +36,6 @@ from support import (
     raw_authorization,
     send_raw,
     sign_raw,
-    wait_for,
 )
 
 INGRESS = "AuthorizeCacheSecurityGroupIngress"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 
-from conftest import REPO, require_proxy_binary
+from conftest import require_proxy_binary
+from harness.processes import REPO
 
 BAD_POLICY = """\
 rules:

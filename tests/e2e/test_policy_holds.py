@@ -38,8 +38,9 @@ import botocore.config
 import botocore.exceptions
 import pytest
 
-from certs import TestCA
-from conftest import TRUSTED_CALLER, free_port, require_proxy_binary, serve_once, write_config
+from conftest import TRUSTED_CALLER, require_proxy_binary, serve_once, write_config
+from harness.certs import TestCA
+from harness.processes import free_port, wait_for
 from support import (
     ALLOWED_INGRESS,
     client_error,
@@ -52,7 +53,6 @@ from support import (
     ingress_pairs,
     parse_error_xml,
     send_raw,
-    wait_for,
 )
 
 OWNER = "123456781234"

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import botocore.exceptions
 import pytest
 
-from conftest import free_port, proxy_env, require_proxy_binary, write_config
+from conftest import proxy_env, require_proxy_binary, write_config
+from harness.processes import free_port
 from support import (
     ALLOWED_INGRESS,
     assert_ingress_authorized,

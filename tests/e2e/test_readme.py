@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, require_proxy_binary
+from conftest import require_proxy_binary
+from harness.processes import REPO
 
 README = REPO / "README.md"
 PROGRAM = "elasticache-authz-proxy"
@@ -195,7 +196,8 @@ def test_the_readme_denial_is_what_the_cli_and_the_wire_show(tmp_path: Path):
     import os
     import signal
 
-    from conftest import AWS_CLI, free_port, proxy_env, wait_until_listening
+    from conftest import AWS_CLI, proxy_env
+    from harness.processes import free_port, wait_until_listening
 
     text = README.read_text()
     command = _fenced_after(text, "## Using it from the aws CLI and boto3", "sh")

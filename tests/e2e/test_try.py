@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 
-from conftest import REPO, require_proxy_binary
-from support import Metrics
+from conftest import require_proxy_binary
+from harness.metrics import Metrics
+from harness.processes import REPO, listening
 
 DENIAL = (
     "An error occurred (InvalidParameterCombination) when calling the CreateReplicationGroup operation: "
@@ -25,14 +25,6 @@ def sections(output: str) -> dict[str, str]:
     """The script's output split at its `== N. ...` headings, by N."""
     parts = re.split(r"^== (\d)\. .*$", output, flags=re.M)
     return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
-
-
-def refused(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return False
-    except OSError:
-        return True
 
 
 def test_try_sh_shows_an_allowed_and_a_denied_create(tmp_path):
@@ -99,6 +91,6 @@ def test_try_sh_shows_an_allowed_and_a_denied_create(tmp_path):
     # Everything it started is stopped, and its folder is gone.
     ports = [int(p) for p in re.findall(r"listens on (?:http://)?127\.0\.0\.1:(\d+)", out)]
     assert len(ports) == 2, out
-    assert all(refused(port) for port in ports), ports
+    assert not any(listening(port) for port in ports), ports
     [folder] = re.findall(r"removing (\S+)$", out, flags=re.M)
     assert folder.startswith(str(tmp_path)) and not os.path.exists(folder)
