@@ -13,11 +13,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import botocore.config
 import pytest
 
 from fake_upstream import FakeElastiCache
+from harness import aws
 from harness.metrics import Metrics
 from harness.processes import PROXY_BIN, REPO, free_port, spawn, stop_process, wait_until_listening
 from moto_upstream import MotoServer
@@ -414,8 +414,7 @@ def make_client():
         """`verify` is the CA bundle for an https proxy; `client_cert` a
         (cert, key) pair for mTLS."""
         url = target if isinstance(target, str) else target.url
-        session = boto3.session.Session()
-        return session.client(
+        return aws.client(
             "elasticache",
             region_name=region,
             endpoint_url=url,

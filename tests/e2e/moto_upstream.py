@@ -22,9 +22,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import botocore.config
 
+from harness import aws
 from harness.processes import spawn, stop_process
 
 # The account moto puts every resource in.
@@ -95,7 +95,7 @@ class MotoServer:
         turns signature checking on for every request after that."""
         self._post("/moto-api/reset-auth", b"inf")  # no checks while setting up
         self._post("/moto-api/reset")
-        iam = boto3.session.Session().client(
+        iam = aws.client(
             "iam",
             region_name="us-east-1",
             endpoint_url=self.endpoint,
@@ -131,7 +131,7 @@ class MotoServer:
         state, past the proxy."""
         identity = identity or self.identity
         assert identity is not None, "reset() moto first"
-        return boto3.session.Session().client(
+        return aws.client(
             "elasticache",
             region_name=region,
             endpoint_url=self.endpoint,

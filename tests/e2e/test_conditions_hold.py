@@ -4,11 +4,11 @@ model's bounds, and a list item named as another serializer names it. boto3
 and raw signed requests through the proxy to the signature-checking fake
 upstream."""
 
-import boto3
 import botocore.config
 import pytest
 
 from conftest import require_proxy_binary
+from harness import aws
 from support import CALLER_ACCESS_KEY, CALLER_SECRET_KEY, client_error, parse_error_xml, send_raw, sign_raw
 
 PASSWORD = "Zq9pa55word&Xk7odd=Wm3chars%41"
@@ -119,7 +119,7 @@ def test_a_rule_can_take_an_empty_list_and_a_deny_rule_catches_one(start_proxy, 
 
 def unvalidated_client(proxy):
     """A client that sends what botocore would refuse to, as other SDKs may."""
-    return boto3.session.Session().client(
+    return aws.client(
         "elasticache",
         region_name="us-east-1",
         endpoint_url=proxy.url,

@@ -32,13 +32,13 @@ import subprocess
 import time
 from pathlib import Path
 
-import boto3
 import botocore
 import botocore.config
 import botocore.exceptions
 import pytest
 
 from conftest import TRUSTED_CALLER, require_proxy_binary, serve_once, write_config
+from harness import aws
 from harness.certs import TestCA
 from harness.processes import free_port, wait_for
 from support import (
@@ -708,7 +708,7 @@ def _mtls(pki) -> dict[str, str]:
 def unsigned_client(proxy, pki, cert_name: str, region: str = "us-east-1"):
     """boto3 that sends no signature at all, with a client certificate."""
     cert = pki[cert_name]
-    return boto3.session.Session().client(
+    return aws.client(
         "elasticache",
         region_name=region,
         endpoint_url=proxy.url,

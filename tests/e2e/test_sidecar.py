@@ -3,13 +3,13 @@ any access key, or no signature at all, with the region from the config.
 The proxy verifies nothing in this mode, so a key's shape is no reason to
 refuse it; the policy still decides every call."""
 
-import boto3
 import botocore
 import botocore.config
 import botocore.exceptions
 import pytest
 
 from conftest import TRUSTED_CALLER
+from harness import aws
 from support import ALLOWED_INGRESS, assert_api_error, assert_ingress_authorized, client_error, form_encode, send_raw
 
 INGRESS_BODY = form_encode(
@@ -18,7 +18,7 @@ INGRESS_BODY = form_encode(
 
 
 def unsigned(proxy, region: str = "us-east-1"):
-    return boto3.session.Session().client(
+    return aws.client(
         "elasticache",
         region_name=region,
         endpoint_url=proxy.url,
