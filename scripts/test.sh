@@ -25,5 +25,6 @@ done
 # The service model (core/model/) against what scripts/gen_model.py makes
 # from the pinned botocore, the end-to-end suite, then the deployment files
 # (manifests, image, unit, alerts and dashboard) checked against the same
-# binary.
-PROXY_BIN="$bin" "$venv/bin/python" -m pytest tests/model tests/e2e tests/deploy -q -p no:cacheprovider
+# binary. --durations lists the slowest tests, to show where the time goes.
+PROXY_BIN="$bin" "$venv/bin/python" -m pytest tests/model tests/e2e tests/deploy -q -p no:cacheprovider \
+  --durations=15
