@@ -25,6 +25,8 @@ done
 # The service model (core/model/) against what scripts/gen_model.py makes
 # from the pinned botocore, the end-to-end suite, then the deployment files
 # (manifests, image, unit, alerts and dashboard) checked against the same
-# binary. --durations lists the slowest tests, to show where the time goes.
+# binary. Two pytest-xdist workers: the tests mostly wait on the proxy and
+# its upstreams, and each has its own ports and folders. --durations lists
+# the slowest tests, to show where the time goes.
 PROXY_BIN="$bin" "$venv/bin/python" -m pytest tests/model tests/e2e tests/deploy -q -p no:cacheprovider \
-  --durations=15
+  -n 2 --durations=15
