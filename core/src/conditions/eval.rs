@@ -65,7 +65,14 @@ impl ParamCondition {
             Value::List(items) => Some(Ok(items)),
             _ => None,
         };
-        let strings = |items| item_keys(self.case, items);
+        // Items checked for their type first, then compared one by one:
+        // no list is copied on the request path.
+        let in_set = |set: &[String], item: &Value| {
+            item.as_str()
+                .is_some_and(|item| set.iter().any(|s| *s == key_of(self.case, item)))
+        };
+        let strings = |items: &[Value]| items.iter().all(|i| i.as_str().is_some()).then_some(());
+        let tags = |items: &[Value]| items.iter().all(|t| tag(t).is_some()).then_some(());
         Some(match &self.test {
             Test::Present(present) => *present,
             Test::OneOf(options) => match value {
@@ -88,30 +95,45 @@ impl ParamCondition {
             },
             Test::AllIn(set) => match items()? {
                 Err(if_empty) => if_empty,
-                Ok(items) => strings(items)?.iter().all(|i| set.iter().any(|s| s == i)),
+                Ok(items) => {
+                    strings(items)?;
+                    items.iter().all(|i| in_set(set, i))
+                }
             },
             Test::AnyIn(set) => match items()? {
                 Err(if_empty) => if_empty,
-                Ok(items) => strings(items)?.iter().any(|i| set.iter().any(|s| s == i)),
+                Ok(items) => {
+                    strings(items)?;
+                    items.iter().any(|i| in_set(set, i))
+                }
             },
             Test::NoneIn(set) => match items()? {
                 Err(if_empty) => if_empty,
-                Ok(items) => !strings(items)?.iter().any(|i| set.iter().any(|s| s == i)),
+                Ok(items) => {
+                    strings(items)?;
+                    !items.iter().any(|i| in_set(set, i))
+                }
             },
             Test::HasKeys(keys) => match items()? {
                 Err(if_empty) => if_empty,
                 Ok(items) => {
-                    let tags: Vec<_> = items.iter().map(tag).collect::<Option<_>>()?;
-                    keys.iter().all(|k| tags.iter().any(|(key, _)| key == k))
+                    tags(items)?;
+                    keys.iter().all(|k| {
+                        items
+                            .iter()
+                            .any(|t| tag(t).is_some_and(|(key, _)| key == k))
+                    })
                 }
             },
             Test::Tags(wanted) => match items()? {
                 Err(if_empty) => if_empty,
                 Ok(items) => {
-                    let tags: Vec<_> = items.iter().map(tag).collect::<Option<_>>()?;
-                    wanted
-                        .iter()
-                        .all(|(k, v)| tags.contains(&(k.as_str(), Some(v.as_str()))))
+                    tags(items)?;
+                    wanted.iter().all(|(k, v)| {
+                        items
+                            .iter()
+                            .any(|t| tag(t) == Some((k.as_str(), Some(v.as_str()))))
+                    })
                 }
             },
         })
@@ -201,14 +223,6 @@ fn scalar_text(scalar: &Scalar) -> String {
         Scalar::Boolean(b) => b.to_string(),
         Scalar::Integer(n) => n.to_string(),
     }
-}
-
-/// A list's strings, in the form compared; `None` if an item is not one.
-fn item_keys(case: Option<NameCase>, items: &[Value]) -> Option<Vec<Cow<'_, str>>> {
-    items
-        .iter()
-        .map(|item| item.as_str().map(|s| key_of(case, s)))
-        .collect()
 }
 
 /// A tag's key and value.
