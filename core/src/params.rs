@@ -756,15 +756,21 @@ fn repeated_tag_key(
     if tag.member("Key").is_none() || tag.member("Value").is_none() {
         return Ok(());
     }
+    // A few tags (the usual case) are compared pairwise, with no map to
+    // allocate on the request path; a long list is indexed.
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, item) in items.iter().enumerate() {
-        let Value::Structure(fields) = item else {
+        let Some(key) = tag_key(item) else {
             continue;
         };
-        let Some(key) = fields.get("Key").and_then(Value::as_str) else {
-            continue;
+        let repeated = if items.len() <= 16 {
+            items[..i]
+                .iter()
+                .position(|other| tag_key(other) == Some(key))
+        } else {
+            seen.insert(key, i)
         };
-        if let Some(first) = seen.insert(key, i) {
+        if let Some(first) = repeated {
             let item_name = |i: usize| {
                 if list.is_flattened() {
                     format!("{name}.{}", i + 1)
@@ -780,6 +786,14 @@ fn repeated_tag_key(
         }
     }
     Ok(())
+}
+
+/// A tag's key, if the item is a tag with one.
+fn tag_key(item: &Value) -> Option<&str> {
+    match item {
+        Value::Structure(fields) => fields.get("Key").and_then(Value::as_str),
+        _ => None,
+    }
 }
 
 /// A plain decimal: an optional `-`, then digits without leading zeros.
@@ -1046,6 +1060,24 @@ mod tests {
             &[("ReplicationGroupId", "g"), ("SecurityGroupIds", "")]
         )
         .is_ok());
+    }
+
+    #[test]
+    fn a_long_tag_list_repeating_a_key_is_rejected_too() {
+        let names: Vec<(String, String)> = (1..=20)
+            .flat_map(|i| {
+                let key = if i == 20 { 3 } else { i };
+                [
+                    (format!("Tags.Tag.{i}.Key"), format!("k{key}")),
+                    (format!("Tags.Tag.{i}.Value"), "v".to_owned()),
+                ]
+            })
+            .collect();
+        let mut pairs = with(&[]);
+        pairs.extend(names.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let (code, text) = message(parse_pairs("CreateReplicationGroup", &pairs).unwrap_err());
+        assert_eq!(code, "InvalidParameterValue", "{text}");
+        assert!(text.contains("`Tags.Tag.3` and `Tags.Tag.20`"), "{text}");
     }
 
     #[test]
