@@ -68,8 +68,10 @@ impl ParamCondition {
         // Items checked for their type first, then compared one by one:
         // no list is copied on the request path.
         let in_set = |set: &[String], item: &Value| {
-            item.as_str()
-                .is_some_and(|item| set.iter().any(|s| *s == key_of(self.case, item)))
+            item.as_str().is_some_and(|item| {
+                let key = key_of(self.case, item);
+                set.iter().any(|s| *s == key)
+            })
         };
         let strings = |items: &[Value]| items.iter().all(|i| i.as_str().is_some()).then_some(());
         let tags = |items: &[Value]| items.iter().all(|t| tag(t).is_some()).then_some(());
