@@ -58,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
     let (_, warnings) = policy_tools::check(FILE, text, None)
         .unwrap_or_else(|e| panic!("compiles, yet `check` rejects it: {e}"));
     for warning in &warnings {
-        assert!(warning.starts_with(FILE), "{warning}");
+        assert!(warning.text.starts_with(FILE), "{warning}");
     }
     // Callers the callers file lacks are warnings, never errors.
     let (_, with_callers) = policy_tools::check(FILE, text, Some(&["ci-deployer"]))
