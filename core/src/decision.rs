@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 pub use crate::facts::RequestFacts;
+use crate::params;
 use crate::policy::Policy;
 use crate::rule::{Effect, Mode, Rule};
 use crate::text::quoted;
@@ -34,6 +35,9 @@ pub enum Condition {
     /// The rule's parameter condition of this index (the ingress keys'
     /// first, then `params:`).
     Param(u16),
+    /// A parameter the request carries that the rule, closed with
+    /// `other_params: deny`, does not name.
+    OtherParam(&'static str),
 }
 
 /// Why an allow rule that names the action did not match.
@@ -209,11 +213,13 @@ impl Policy {
         for &index in allows.iter().take(MISMATCHES_SHOWN) {
             let rule = &self.rules[index];
             if let Some(condition) = first_failed_condition(rule, facts) {
-                if let Condition::Param(i) = condition {
-                    let name = rule.params.get(usize::from(i)).map(|c| c.name);
-                    if let Some(name) = name.filter(|n| !response.looked_at.contains(n)) {
-                        response.looked_at.push(name);
-                    }
+                let name = match condition {
+                    Condition::Param(i) => rule.params.get(usize::from(i)).map(|c| c.name),
+                    Condition::OtherParam(name) => Some(name),
+                    Condition::Caller | Condition::ExceptedCaller | Condition::Region => None,
+                };
+                if let Some(name) = name.filter(|n| !response.looked_at.contains(n)) {
+                    response.looked_at.push(name);
                 }
                 response.mismatches.push(Mismatch {
                     rule: rule.id.clone(),
@@ -223,7 +229,10 @@ impl Policy {
                             .params
                             .get(usize::from(i))
                             .map(|c| c.describe_failure(facts.params)),
-                        _ => None,
+                        Condition::OtherParam(_)
+                        | Condition::Caller
+                        | Condition::ExceptedCaller
+                        | Condition::Region => None,
                     },
                     rule_message: rule.message.clone(),
                 });
@@ -262,7 +271,10 @@ fn first_failed_condition(rule: &Rule, facts: &RequestFacts<'_>) -> Option<Condi
             return Some(Condition::Param(index as u16));
         }
     }
-    None
+    let carried = facts.params.iter().map(|(member, _)| member.query_name());
+    rule.other_params
+        .closing(carried)
+        .map(Condition::OtherParam)
 }
 
 /// How many near-miss rules a denial message explains.
@@ -365,6 +377,16 @@ fn describe(condition: Condition, facts: &RequestFacts<'_>) -> String {
             "region {} is not one of its regions",
             quoted(facts.region.as_str())
         ),
+        Condition::OtherParam(name) => {
+            let value = facts
+                .params
+                .entry(name)
+                .map(|(member, value)| format!(" = {}", quoted(&params::render(member, value))))
+                .unwrap_or_default();
+            format!(
+                "the request carries `{name}`{value}, which the rule does not name (`other_params: deny`)"
+            )
+        }
         Condition::Param(_) => String::new(),
     }
 }
@@ -819,6 +841,104 @@ rules:
         );
     }
 
+    /// A closed rule does not match a request carrying a parameter it does
+    /// not name; the denial and the audit's looked-at names say which, with
+    /// a secret's value hidden.
+    #[test]
+    fn a_closed_rule_names_the_parameter_that_closed_it() {
+        let policy = compile(
+            "p.yaml",
+            r#"
+rules:
+  - id: modify
+    effect: allow
+    actions: [ModifyReplicationGroup]
+    params:
+      ReplicationGroupId: {matches: "payments-.*"}
+      CacheNodeType: {one_of: [cache.r7g.large], if_absent: match}
+    other_params: deny
+    other_params_allowed: [PreferredMaintenanceWindow]
+  - id: open
+    effect: allow
+    actions: [ModifyReplicationGroup]
+    params:
+      ReplicationGroupId: {one_of: [scratch]}
+"#,
+        )
+        .unwrap();
+        let action = Action::from_name("ModifyReplicationGroup").unwrap();
+        let region = Region::parse("us-east-1").unwrap();
+        let decide = |pairs: &[(&str, &str)]| {
+            let params = crate::params::Params::of_strings(
+                action.operation().input(),
+                pairs.iter().copied(),
+            );
+            let facts = RequestFacts {
+                action,
+                caller: None,
+                region: &region,
+                params: &params,
+            };
+            let response = policy.is_authorized(&facts);
+            let message = response.denial_message(&facts, DenialDetail::Full);
+            (response, message)
+        };
+        // Named by a condition, by `other_params_allowed`, or left out.
+        for pairs in [
+            &[("ReplicationGroupId", "payments-a")][..],
+            &[
+                ("ReplicationGroupId", "payments-a"),
+                ("CacheNodeType", "cache.r7g.large"),
+            ],
+            &[
+                ("ReplicationGroupId", "payments-a"),
+                ("PreferredMaintenanceWindow", "sun:05:00-sun:06:00"),
+            ],
+        ] {
+            assert_eq!(decide(pairs).0.rules, ["modify"], "{pairs:?}");
+        }
+        let (response, message) = decide(&[
+            ("ReplicationGroupId", "payments-a"),
+            ("TransitEncryptionMode", "preferred"),
+        ]);
+        assert_eq!(response.decision, Decision::Deny);
+        assert_eq!(
+            response.mismatches[0].condition,
+            Condition::OtherParam("TransitEncryptionMode")
+        );
+        assert!(
+            message.contains("rule `modify`: the request carries `TransitEncryptionMode` = `preferred`, which the rule does not name (`other_params: deny`)"),
+            "{message}"
+        );
+        assert!(response.looked_at.contains(&"TransitEncryptionMode"));
+        // A failed condition is said before an unnamed parameter.
+        let (_, message) = decide(&[
+            ("ReplicationGroupId", "payments-a"),
+            ("CacheNodeType", "cache.t4g.micro"),
+            ("AuthTokenUpdateStrategy", "DELETE"),
+        ]);
+        assert!(
+            message.contains("rule `modify`: `CacheNodeType`"),
+            "{message}"
+        );
+        // A secret is named, its value never shown.
+        let (_, message) = decide(&[
+            ("ReplicationGroupId", "payments-a"),
+            ("AuthToken", "token-0123456789abcdef"),
+        ]);
+        assert!(
+            message.contains("the request carries `AuthToken` = `(secret)`"),
+            "{message}"
+        );
+        assert!(!message.contains("token-0123"), "{message}");
+        // An open rule lets what it does not name through.
+        let (response, _) = decide(&[
+            ("ReplicationGroupId", "scratch"),
+            ("TransitEncryptionMode", "preferred"),
+        ]);
+        assert_eq!(response.rules, ["open"]);
+    }
+
     #[test]
     fn shadow_rules_do_not_take_part_in_the_enforced_decision() {
         // A matching shadow deny: enforced allow, shadow deny, verdict would_deny.
@@ -945,9 +1065,10 @@ rules:
                 subset(&PATTERNS),
                 subset(&PATTERNS),
                 (subset(&NAMES), any::<bool>()),
+                (any::<bool>(), any::<bool>()),
             )
                 .prop_map(
-                    |(deny, shadow, actions, callers, regions, owners, cache, ec2, (names, absent))| {
+                    |(deny, shadow, actions, callers, regions, owners, cache, ec2, (names, absent), (closed, allowed))| {
                         let list = |key: &str, values: Option<Vec<&str>>| {
                             values.map_or(String::new(), |v| {
                                 let quoted: Vec<String> =
@@ -964,8 +1085,15 @@ rules:
                                 if absent { "match" } else { "no_match" }
                             )
                         });
+                        // Closing only removes matches: an allow rule,
+                        // with a parameter every action has let through.
+                        let closed = match (deny, closed, allowed) {
+                            (false, true, true) => "    other_params: deny\n    other_params_allowed: [CacheSecurityGroupName]\n",
+                            (false, true, false) => "    other_params: deny\n",
+                            _ => "",
+                        };
                         format!(
-                            "    effect: {}\n{}    actions: [{}]\n{}{}{}{}{}{}",
+                            "    effect: {}\n{}    actions: [{}]\n{}{}{}{}{}{}{}",
                             if deny { "deny" } else { "allow" },
                             if shadow { "    mode: shadow\n" } else { "" },
                             actions.join(", "),
@@ -975,6 +1103,7 @@ rules:
                             list("cache_security_groups", cache),
                             list("ec2_security_groups", ec2),
                             params,
+                            closed,
                         )
                     },
                 )

@@ -16,14 +16,14 @@ use crate::names::{self, NameCase};
 use crate::request::{
     CACHE_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_OWNER_ID,
 };
-use crate::rule::Rule;
 pub use crate::rule::{Effect, Mode};
+use crate::rule::{OtherParams, Rule};
 use crate::rule_index::{self, ActionRules};
 use crate::text::did_you_mean;
 use crate::yaml_positions::Positions;
 
 /// The keys a rule may have.
-pub const RULE_KEYS: [&str; 12] = [
+pub const RULE_KEYS: [&str; 14] = [
     "id",
     "effect",
     "mode",
@@ -35,6 +35,8 @@ pub const RULE_KEYS: [&str; 12] = [
     "cache_security_groups",
     "ec2_security_groups",
     "params",
+    "other_params",
+    "other_params_allowed",
     "message",
 ];
 const MAX_MESSAGE_CHARS: usize = 512;
@@ -278,6 +280,19 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
     let params = params(fields.raw("params"), actions, deny, ctx);
     let regions = regions(fields.raw("regions"), ctx);
     let message = message(fields.raw("message"), ctx);
+    let other_params = other_params(
+        fields.raw("other_params"),
+        fields.raw("other_params_allowed"),
+        actions,
+        effect,
+        ctx,
+    );
+    let params: Vec<ParamCondition> = owner_ids
+        .into_iter()
+        .chain(cache_security_groups?)
+        .chain(ec2_security_groups?)
+        .chain(params?)
+        .collect();
     Some((
         Rule {
             id: id?,
@@ -285,12 +300,8 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
             mode: mode?,
             callers,
             regions,
-            params: owner_ids
-                .into_iter()
-                .chain(cache_security_groups?)
-                .chain(ec2_security_groups?)
-                .chain(params?)
-                .collect(),
+            other_params: close(other_params?, &params),
+            params,
             except_callers,
             message: message?,
         },
@@ -438,6 +449,124 @@ fn params(
         }
         (Some(_), None) => None,
         (None, _) => Some(Vec::new()),
+    }
+}
+
+/// `other_params` (`allow`, or `deny` to close an allow rule) and
+/// `other_params_allowed` (the parameters a closed rule lets pass without
+/// a condition), checked against the rule's actions. The names of the
+/// rule's conditions are added by `close`.
+fn other_params(
+    value: Option<&Value>,
+    allowed: Option<&Value>,
+    actions: Option<ActionSet>,
+    effect: Option<Effect>,
+    ctx: &mut RuleContext<'_>,
+) -> Option<OtherParams> {
+    let said = match value {
+        None => OtherParams::Unsaid,
+        Some(v) if v.as_str() == Some("allow") => OtherParams::Allow,
+        Some(v) if v.as_str() == Some("deny") => OtherParams::Deny {
+            named: Vec::new(),
+            allowed: Vec::new(),
+        },
+        Some(v) => {
+            let error = ctx.place(Some("other_params")).not_one_of(
+                "other_params",
+                v,
+                &["allow", "deny"],
+                Some("`other_params: deny` makes the rule not match a request carrying a parameter it does not name"),
+            );
+            ctx.out.report(error);
+            return None;
+        }
+    };
+    // A deny rule that stopped matching on an unnamed parameter would let
+    // the request through: closing is for allow rules only.
+    if effect == Some(Effect::Deny) && value.is_some() {
+        ctx.error(
+            Some("other_params"),
+            ErrorKind::Conflict,
+            "`other_params` applies to allow rules only, and this rule has `effect: deny`".into(),
+            Some("leave `other_params` out of deny rules: they match whatever else the request carries".into()),
+        );
+        return None;
+    }
+    if allowed.is_none() {
+        return Some(said);
+    }
+    let OtherParams::Deny { .. } = said else {
+        ctx.error(
+            Some("other_params_allowed"),
+            ErrorKind::Conflict,
+            "`other_params_allowed` only applies with `other_params: deny`".into(),
+            Some("add `other_params: deny`, or leave `other_params_allowed` out".into()),
+        );
+        return None;
+    };
+    // An empty list lets nothing more pass, which is what it says.
+    let allowed = allowed.filter(|v| v.as_sequence().is_none_or(|items| !items.is_empty()));
+    let Some(list) = string_list(allowed, "other_params_allowed", ctx) else {
+        return Some(said);
+    };
+    let in_rule: Vec<Action> = actions?.iter().collect();
+    let mut names: Vec<&'static str> = Vec::with_capacity(list.len());
+    let mut ok = true;
+    for name in &list {
+        let member = in_rule
+            .iter()
+            .find_map(|a| a.operation().member(name))
+            .map(|m| m.query_name());
+        match member {
+            Some(member) if names.contains(&member) => {
+                ctx.error(
+                    Some("other_params_allowed"),
+                    ErrorKind::Duplicate,
+                    format!("`{name}` is listed twice"),
+                    None,
+                );
+                ok = false;
+            }
+            Some(member) => names.push(member),
+            None => {
+                let known = in_rule
+                    .iter()
+                    .flat_map(|a| a.operation().members().iter().map(|m| m.query_name()));
+                let hint = did_you_mean(name, known).map_or_else(
+                    || {
+                        "parameters are named as the Query API names them, e.g. `ApplyImmediately`"
+                            .to_owned()
+                    },
+                    |close| format!("did you mean `{close}`?"),
+                );
+                ctx.error(
+                    Some("other_params_allowed"),
+                    ErrorKind::UnknownName,
+                    format!("`{name}` is not a parameter of any of the rule's actions"),
+                    Some(hint),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(OtherParams::Deny {
+        named: Vec::new(),
+        allowed: names,
+    })
+}
+
+/// A closed rule lets pass the parameters its conditions name (the ingress
+/// keys' too) and those of `other_params_allowed`.
+fn close(other: OtherParams, params: &[ParamCondition]) -> OtherParams {
+    match other {
+        OtherParams::Deny { allowed, .. } => {
+            let mut named: Vec<&'static str> = params.iter().map(|c| c.name).collect();
+            named.extend(&allowed);
+            named.sort_unstable();
+            named.dedup();
+            OtherParams::Deny { named, allowed }
+        }
+        open @ (OtherParams::Unsaid | OtherParams::Allow) => open,
     }
 }
 
@@ -823,6 +952,91 @@ rules:
                 .collect::<Vec<_>>(),
             [K::Syntax]
         );
+    }
+
+    /// `other_params` closes allow rules only; `other_params_allowed` goes
+    /// with `other_params: deny` and names parameters of the rule's actions.
+    #[test]
+    fn other_params_keys() {
+        use crate::diagnostics::ErrorKind as K;
+        let modify = "actions: [ModifyReplicationGroup]";
+        let cases: [(String, K, &str, Option<&str>); 6] = [
+            (
+                format!("{{id: a, effect: allow, {modify}, other_params: closed}}"),
+                K::NotOneOf,
+                "`other_params` must be `allow` or `deny`, not `closed`",
+                Some("`other_params: deny` makes the rule not match a request carrying a parameter it does not name"),
+            ),
+            (
+                format!("{{id: a, effect: deny, {modify}, other_params: deny}}"),
+                K::Conflict,
+                "`other_params` applies to allow rules only, and this rule has `effect: deny`",
+                Some("leave `other_params` out of deny rules: they match whatever else the request carries"),
+            ),
+            (
+                format!("{{id: a, effect: allow, {modify}, other_params_allowed: [ApplyImmediately]}}"),
+                K::Conflict,
+                "`other_params_allowed` only applies with `other_params: deny`",
+                Some("add `other_params: deny`, or leave `other_params_allowed` out"),
+            ),
+            (
+                format!("{{id: a, effect: allow, {modify}, other_params: allow, other_params_allowed: []}}"),
+                K::Conflict,
+                "`other_params_allowed` only applies with `other_params: deny`",
+                Some("add `other_params: deny`, or leave `other_params_allowed` out"),
+            ),
+            (
+                format!("{{id: a, effect: allow, {modify}, other_params: deny, other_params_allowed: [ApplyImediately]}}"),
+                K::UnknownName,
+                "`ApplyImediately` is not a parameter of any of the rule's actions",
+                Some("did you mean `ApplyImmediately`?"),
+            ),
+            (
+                format!("{{id: a, effect: allow, {modify}, other_params: deny, other_params_allowed: [ApplyImmediately, ApplyImmediately]}}"),
+                K::Duplicate,
+                "`ApplyImmediately` is listed twice",
+                None,
+            ),
+        ];
+        for (rule, kind, message, hint) in &cases {
+            let errs = errors(&format!("rules: [{rule}]"));
+            assert_eq!(errs.len(), 1, "{rule}: {errs:#?}");
+            assert_eq!(errs[0].kind, *kind, "{rule}");
+            assert_eq!(
+                (errs[0].message.as_str(), errs[0].hint.as_deref()),
+                (*message, *hint),
+                "{rule}"
+            );
+        }
+        // The names a closed rule lets pass: its conditions' (the ingress
+        // keys' too) and `other_params_allowed`, sorted.
+        let policy = compile(
+            "p.yaml",
+            r#"rules: [{id: a, effect: allow, actions: [AuthorizeCacheSecurityGroupIngress], cache_security_groups: [prod], params: {EC2SecurityGroupName: {present: true}}, other_params: deny, other_params_allowed: [EC2SecurityGroupOwnerId]}]"#,
+        )
+        .unwrap();
+        match &policy.rules[0].other_params {
+            OtherParams::Deny { named, allowed } => {
+                assert_eq!(
+                    named,
+                    &[
+                        "CacheSecurityGroupName",
+                        "EC2SecurityGroupName",
+                        "EC2SecurityGroupOwnerId"
+                    ]
+                );
+                assert_eq!(allowed, &["EC2SecurityGroupOwnerId"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let empty = "rules: [{id: a, effect: allow, actions: [ModifyReplicationGroup], other_params: deny, other_params_allowed: []}]";
+        assert!(compile("p.yaml", empty).is_ok());
+        let open = compile(
+            "p.yaml",
+            "rules: [{id: a, effect: allow, other_params: allow}]",
+        )
+        .unwrap();
+        assert!(matches!(open.rules[0].other_params, OtherParams::Allow));
     }
 
     #[test]

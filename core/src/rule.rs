@@ -52,4 +52,37 @@ pub(crate) struct Rule {
     /// Callers the rule does not apply to (`except_callers:`).
     pub except_callers: Option<Vec<String>>,
     pub message: Option<String>,
+    pub other_params: OtherParams,
+}
+
+/// What a rule says of the parameters it does not name (`other_params:`).
+#[derive(Debug, Default)]
+pub(crate) enum OtherParams {
+    /// Left out: they pass, and `check` warns about security-relevant ones.
+    #[default]
+    Unsaid,
+    /// `other_params: allow`: they pass, and the author said so.
+    Allow,
+    /// `other_params: deny`: a request carrying a parameter outside `named`
+    /// does not match the rule.
+    Deny {
+        /// Every name the rule lets pass (its conditions' and
+        /// `allowed`), sorted, for a binary search per parameter.
+        named: Vec<&'static str>,
+        /// `other_params_allowed`, as written (deduplicated).
+        allowed: Vec<&'static str>,
+    },
+}
+
+impl OtherParams {
+    /// The first parameter `params` carries that the rule does not name,
+    /// for a closed rule. `names` are the request's, in query-name order.
+    pub fn closing<'a>(&self, mut names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+        match self {
+            OtherParams::Unsaid | OtherParams::Allow => None,
+            OtherParams::Deny { named, .. } => {
+                names.find(|name| named.binary_search(name).is_err())
+            }
+        }
+    }
 }
