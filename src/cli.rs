@@ -25,7 +25,8 @@ usage:
   elasticache-authz-proxy check --policy FILE [--callers FILE] [--deny-warnings[=KIND,...]]
       validate a policy, print every error and warning; with --deny-warnings,
       fail on any warning, or only on those of the kinds named (never-matches,
-      lowercase-pattern, matches-anything, shadowed-allow, unknown-caller)
+      lowercase-pattern, matches-anything, shadowed-allow, unknown-caller,
+      open-parameters)
   elasticache-authz-proxy explain --policy FILE --region REGION [--caller NAME] [--callers FILE]
                                  [--denial-detail caller|full] [--json] 'Action=...&...'
       decide one request and show why, and the error a denied caller gets

@@ -37,6 +37,7 @@ mod rule;
 mod rule_index;
 #[cfg(test)]
 mod sdk_signer;
+mod security_params;
 pub mod service_model;
 pub mod sigv4;
 pub mod text;

@@ -7,7 +7,8 @@ use crate::conditions::{Origin, ParamCondition, Test};
 use crate::model::Action;
 use crate::names::{self, NameCase};
 use crate::policy::Policy;
-use crate::rule::{Effect, Mode, Rule};
+use crate::rule::{Effect, Mode, OtherParams, Rule};
+use crate::security_params::{is_read_only, SECURITY_PARAMS};
 use crate::text::did_you_mean;
 
 /// What a warning is about: what `check --deny-warnings=KIND` names and
@@ -25,15 +26,19 @@ pub enum WarningKind {
     ShadowedAllow,
     /// A caller name the callers file lacks.
     UnknownCaller,
+    /// An allow rule for a mutating action that lets security-relevant
+    /// parameters pass without a condition.
+    OpenParameters,
 }
 
 impl WarningKind {
-    pub const ALL: [WarningKind; 5] = [
+    pub const ALL: [WarningKind; 6] = [
         WarningKind::NeverMatches,
         WarningKind::LowercasePattern,
         WarningKind::MatchesAnything,
         WarningKind::ShadowedAllow,
         WarningKind::UnknownCaller,
+        WarningKind::OpenParameters,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +48,7 @@ impl WarningKind {
             WarningKind::MatchesAnything => "matches-anything",
             WarningKind::ShadowedAllow => "shadowed-allow",
             WarningKind::UnknownCaller => "unknown-caller",
+            WarningKind::OpenParameters => "open-parameters",
         }
     }
 
@@ -167,8 +173,58 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
                 ));
             }
         }
+        if let Some((field, message)) = open_parameters(rule, own) {
+            out.push(warn(WarningKind::OpenParameters, field, message));
+        }
     }
     out
+}
+
+/// How many open parameters a warning names before "and N more".
+const OPEN_SHOWN: usize = 4;
+
+/// An allow rule for a mutating action that lets security-relevant
+/// parameters (`security_params`) pass without a condition: the rule is
+/// not closed, or `other_params_allowed` lists them. `other_params: allow`
+/// says the rule is open on purpose, and silences it.
+fn open_parameters(rule: &Rule, own: &[Action]) -> Option<(Option<&'static str>, String)> {
+    if rule.effect != Effect::Allow {
+        return None;
+    }
+    let passes = |name: &str| match &rule.other_params {
+        OtherParams::Unsaid => true,
+        OtherParams::Allow => false,
+        OtherParams::Deny { allowed, .. } => allowed.contains(&name),
+    };
+    let open: Vec<&str> = SECURITY_PARAMS
+        .iter()
+        .filter(|p| {
+            own.iter().any(|a| {
+                !is_read_only(a.name())
+                    && (p.only_in.is_empty() || p.only_in.contains(&a.name()))
+                    && a.operation().member(p.name).is_some()
+            })
+        })
+        .map(|p| p.name)
+        .filter(|&name| passes(name) && !rule.params.iter().any(|c| c.name == name))
+        .collect();
+    if open.is_empty() {
+        return None;
+    }
+    let mut shown = crate::text::backticked(open.iter().take(OPEN_SHOWN));
+    if open.len() > OPEN_SHOWN {
+        shown.push_str(&format!(" and {} more", open.len() - OPEN_SHOWN));
+    }
+    Some(match rule.other_params {
+        OtherParams::Deny { .. } => (
+            Some("other_params_allowed"),
+            format!("`other_params_allowed` lets security-relevant parameters pass with no condition: {shown} (hint: name them in `params` with a condition instead)"),
+        ),
+        OtherParams::Unsaid | OtherParams::Allow => (
+            None,
+            format!("the allow rule leaves security-relevant parameters open: {shown} (hint: close the rule with `other_params: deny`, or name them in `params`; `other_params: allow` says the rule is open on purpose)"),
+        ),
+    })
 }
 
 /// Caller names that rules use but `known` (the callers file) lacks. Such a
@@ -271,9 +327,17 @@ mod tests {
     use super::*;
     use crate::policy::compile;
 
+    /// The warnings but `open-parameters`, which most rules written to
+    /// test another warning would draw (`open_parameters` tests it).
+    fn others(policy: &Policy) -> Vec<PolicyWarning> {
+        let mut found = warnings(policy);
+        found.retain(|w| w.kind != WarningKind::OpenParameters);
+        found
+    }
+
     fn kinds(text: &str, known: &[&str]) -> Vec<WarningKind> {
         let policy = compile("p.yaml", text).unwrap();
-        let mut found: Vec<WarningKind> = warnings(&policy).into_iter().map(|w| w.kind).collect();
+        let mut found: Vec<WarningKind> = others(&policy).into_iter().map(|w| w.kind).collect();
         found.extend(absent_callers(&policy, known).into_iter().map(|w| w.kind));
         found
     }
@@ -302,7 +366,7 @@ mod tests {
     }
 
     fn lint(text: &str) -> Vec<(String, Option<&'static str>, String)> {
-        warnings(&compile("p.yaml", text).unwrap())
+        others(&compile("p.yaml", text).unwrap())
             .into_iter()
             .map(|w| (w.rule, w.field, w.message))
             .collect()
@@ -381,6 +445,99 @@ rules:
         ))
         .unwrap();
         assert_eq!(lint(&text), []);
+    }
+
+    /// An allow rule for a mutating action warns about the
+    /// security-relevant parameters it lets pass with no condition.
+    #[test]
+    fn open_parameters() {
+        let policy = compile(
+            "p.yaml",
+            r#"
+rules:
+  - id: modify
+    effect: allow
+    actions: [ModifyReplicationGroup]
+    params:
+      SecurityGroupIds: {all_in: [sg-1]}
+  - id: snapshot
+    effect: allow
+    actions: [CreateSnapshot]
+    params:
+      SnapshotName: {matches: "a-.*"}
+  - id: closed
+    effect: allow
+    actions: [ModifyReplicationGroup]
+    other_params: deny
+    other_params_allowed: [ApplyImmediately, UserGroupIdsToAdd]
+  - id: closed-clean
+    effect: allow
+    actions: [ModifyReplicationGroup]
+    other_params: deny
+    other_params_allowed: [ApplyImmediately]
+  - id: open-on-purpose
+    effect: allow
+    actions: [ModifyReplicationGroup]
+    other_params: allow
+  - id: reads
+    effect: allow
+    actions: ["Describe*", "List*"]
+  - id: deny
+    effect: deny
+    actions: [ModifyReplicationGroup]
+    params:
+      AuthToken: {present: true}
+  - id: cluster-create
+    effect: allow
+    actions: [CreateCacheCluster]
+    other_params: deny
+    other_params_allowed: [CacheClusterId, ReplicationGroupId]
+  - id: group-snapshot
+    effect: allow
+    actions: [CreateSnapshot]
+    other_params: deny
+    other_params_allowed: [ReplicationGroupId, SnapshotName]
+"#,
+        )
+        .unwrap();
+        let found: Vec<(String, Option<&str>, String)> = warnings(&policy)
+            .into_iter()
+            .filter(|w| w.kind == WarningKind::OpenParameters)
+            .map(|w| (w.rule, w.field, w.message))
+            .collect();
+        assert!(others(&policy).is_empty(), "{:?}", others(&policy));
+        let shown: Vec<(&str, Option<&str>, &str)> = found
+            .iter()
+            .map(|(rule, field, message)| (rule.as_str(), *field, message.as_str()))
+            .collect();
+        let hint = "(hint: close the rule with `other_params: deny`, or name them in `params`; `other_params: allow` says the rule is open on purpose)";
+        assert_eq!(shown.len(), 5, "{shown:#?}");
+        assert_eq!(
+            shown[0],
+            ("modify", None, &*format!("the allow rule leaves security-relevant parameters open: `CacheSecurityGroupNames`, `IpDiscovery`, `TransitEncryptionEnabled`, `TransitEncryptionMode` and 9 more {hint}"))
+        );
+        assert_eq!(
+            shown[1],
+            (
+                "snapshot",
+                None,
+                &*format!(
+                    "the allow rule leaves security-relevant parameters open: `KmsKeyId` {hint}"
+                )
+            )
+        );
+        assert_eq!(
+            shown[2],
+            ("closed", Some("other_params_allowed"), "`other_params_allowed` lets security-relevant parameters pass with no condition: `UserGroupIdsToAdd` (hint: name them in `params` with a condition instead)")
+        );
+        // ReplicationGroupId is inherited from on CreateCacheCluster only;
+        // a snapshot's name is where its data goes.
+        assert_eq!(
+            shown[3],
+            ("cluster-create", Some("other_params_allowed"), "`other_params_allowed` lets security-relevant parameters pass with no condition: `ReplicationGroupId` (hint: name them in `params` with a condition instead)")
+        );
+        assert_eq!(shown[4].0, "group-snapshot");
+        assert!(shown[4].2.ends_with("no condition: `SnapshotName` (hint: name them in `params` with a condition instead)"), "{}", shown[4].2);
     }
 
     #[test]
