@@ -20,9 +20,11 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 const MODEL: &str = "model/elasticache-2015-02-02.json";
+const DEFAULTS: &str = "model/defaults.json";
 
 fn main() {
     println!("cargo::rerun-if-changed={MODEL}");
+    println!("cargo::rerun-if-changed={DEFAULTS}");
     if let Err(error) = run() {
         eprintln!("error: core/{MODEL}: {error}");
         std::process::exit(1);
@@ -32,11 +34,21 @@ fn main() {
 fn run() -> Result<(), String> {
     let manifest = std::env::var_os("CARGO_MANIFEST_DIR").ok_or("CARGO_MANIFEST_DIR is not set")?;
     let out_dir = std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?;
-    let text = std::fs::read_to_string(PathBuf::from(manifest).join(MODEL))
+    let text = std::fs::read_to_string(PathBuf::from(&manifest).join(MODEL))
         .map_err(|e| format!("cannot read it: {e}"))?;
     let model: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
-    let tables = Tables::new(&model)?.render()?;
-    std::fs::write(PathBuf::from(out_dir).join("service_model.rs"), tables)
+    let tables = Tables::new(&model)?;
+    let mut rendered = tables.render()?;
+    let defaults = std::fs::read_to_string(PathBuf::from(&manifest).join(DEFAULTS))
+        .map_err(|e| format!("cannot read {DEFAULTS}: {e}"))?;
+    let defaults: Value =
+        serde_json::from_str(&defaults).map_err(|e| format!("{DEFAULTS} is not JSON: {e}"))?;
+    rendered.push_str(
+        &tables
+            .defaults(&defaults)
+            .map_err(|e| format!("{DEFAULTS}: {e}"))?,
+    );
+    std::fs::write(PathBuf::from(out_dir).join("service_model.rs"), rendered)
         .map_err(|e| format!("cannot write the tables: {e}"))
 }
 
@@ -156,6 +168,84 @@ impl<'a> Tables<'a> {
         }
         line(w, format_args!("];"));
         out.push_str(&structures);
+        Ok(out)
+    }
+
+    /// `DEFAULTS`: the documented defaults, sorted by action and query
+    /// name, each checked to be a value of its parameter's type.
+    fn defaults(&self, file: &Value) -> Result<String, String> {
+        let file = object(file, "the file")?;
+        only_keys(file, "the file", &["about", "defaults"])?;
+        let entries = field(file, "defaults")?
+            .as_array()
+            .ok_or("`defaults` is not a list")?;
+        let mut rendered = Vec::new();
+        for entry in entries {
+            let entry = object(entry, "an entry")?;
+            only_keys(
+                entry,
+                "an entry",
+                &["action", "parameter", "default", "says"],
+            )?;
+            let action = string(field(entry, "action")?)?;
+            let parameter = string(field(entry, "parameter")?)?;
+            let what = format!("the default of `{action}.{parameter}`");
+            let input = self
+                .operations
+                .get(action)
+                .and_then(|operation| operation.get("input"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{what}: no such action"))?;
+            let member = object(&self.shapes[input], input)
+                .and_then(|shape| object(field(shape, "members")?, input))?
+                .get(parameter)
+                .and_then(Value::as_object)
+                .ok_or_else(|| format!("{what}: no such parameter"))?;
+            let query_name = match member.get("locationName") {
+                Some(location) => string(location)?,
+                None => parameter,
+            };
+            let shape = object(&self.shapes[string(field(member, "shape")?)?], &what)?;
+            let value = field(entry, "default")?;
+            let value = match (kind(shape)?, value) {
+                ("boolean", Value::Bool(b)) => format!("DefaultValue::Boolean({b})"),
+                ("integer" | "long", Value::Number(n)) if n.is_i64() => {
+                    format!("DefaultValue::Integer({n})")
+                }
+                ("string", Value::String(s))
+                    if shape
+                        .get("enum")
+                        .and_then(Value::as_array)
+                        .is_none_or(|values| values.contains(&Value::String(s.clone()))) =>
+                {
+                    format!("DefaultValue::String({s:?})")
+                }
+                (kind, value) => {
+                    return Err(format!(
+                        "{what}, `{value}`, is not a value of its type, {kind}"
+                    ))
+                }
+            };
+            rendered.push(((action, query_name), value));
+        }
+        // Looked up by action and query name.
+        if !rendered.windows(2).all(|pair| pair[0].0 < pair[1].0) {
+            return Err(
+                "`defaults` is not sorted by action and parameter, or has one twice".into(),
+            );
+        }
+        let mut out = String::new();
+        line(
+            &mut out,
+            format_args!(
+                "pub(crate) static DEFAULTS: [((&str, &str), DefaultValue); {}] = [",
+                rendered.len()
+            ),
+        );
+        for (key, value) in rendered {
+            line(&mut out, format_args!("    ({key:?}, {value}),"));
+        }
+        line(&mut out, format_args!("];"));
         Ok(out)
     }
 

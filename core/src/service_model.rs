@@ -52,6 +52,24 @@ impl Operation {
     pub fn member(&self, query_name: &str) -> Option<&'static Member> {
         self.input.member(query_name)
     }
+
+    /// The value AWS documents for the parameter when a request leaves it
+    /// out, from `core/model/defaults.json`; `None` where it documents none
+    /// or one that depends on something else.
+    pub fn documented_default(&self, query_name: &str) -> Option<DefaultValue> {
+        DEFAULTS
+            .binary_search_by(|((action, name), _)| (*action, *name).cmp(&(self.name, query_name)))
+            .ok()
+            .map(|index| DEFAULTS[index].1)
+    }
+}
+
+/// A documented default, of its parameter's type.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DefaultValue {
+    Boolean(bool),
+    Integer(i64),
+    String(&'static str),
 }
 
 /// Every operation, sorted by name.
@@ -475,6 +493,47 @@ mod tests {
                 .members()
                 .iter()
                 .all(Member::is_required));
+        }
+    }
+
+    #[test]
+    fn documented_defaults() {
+        let create = operation("CreateReplicationGroup").unwrap();
+        assert_eq!(
+            create.documented_default("TransitEncryptionEnabled"),
+            Some(DefaultValue::Boolean(false))
+        );
+        assert_eq!(
+            create.documented_default("SnapshotRetentionLimit"),
+            Some(DefaultValue::Integer(0))
+        );
+        // Engine-dependent: no one value.
+        assert_eq!(create.documented_default("AtRestEncryptionEnabled"), None);
+        assert_eq!(
+            operation("ModifyCacheCluster")
+                .unwrap()
+                .documented_default("AuthTokenUpdateStrategy"),
+            Some(DefaultValue::String("ROTATE"))
+        );
+        // Documented for CreateReplicationGroup only.
+        assert_eq!(
+            operation("CreateCacheCluster")
+                .unwrap()
+                .documented_default("TransitEncryptionEnabled"),
+            None
+        );
+        // Every entry names a member of its action, with a value of its type.
+        for ((action, name), value) in &DEFAULTS {
+            let member = member(action, name);
+            let typed = match (member.shape().kind(), value) {
+                (Kind::Boolean, DefaultValue::Boolean(_))
+                | (Kind::Integer(_) | Kind::Long(_), DefaultValue::Integer(_)) => true,
+                (Kind::String(string), DefaultValue::String(s)) => {
+                    string.enum_values().is_empty() || string.enum_values().contains(s)
+                }
+                _ => false,
+            };
+            assert!(typed, "{action}.{name}: {value:?}");
         }
     }
 
