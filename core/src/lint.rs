@@ -3,7 +3,7 @@
 //! regexes that match any name or never a name in the form AWS stores it,
 //! and callers the callers file lacks. Pure; used by `check` and reloads.
 
-use crate::conditions::{Origin, ParamCondition, Test};
+use crate::conditions::{IfAbsent, Origin, ParamCondition, Test};
 use crate::model::Action;
 use crate::names::{self, NameCase};
 use crate::policy::Policy;
@@ -299,7 +299,10 @@ fn covers(deny: &Rule, allow: &Rule) -> bool {
     // judged; a deny with another test, or with exceptions, may let
     // through what the allow matches.
     fn param(deny: &ParamCondition, allow: &ParamCondition) -> bool {
-        if deny.name != allow.name || deny.if_absent || allow.if_absent {
+        if deny.name != allow.name
+            || !matches!(deny.if_absent, IfAbsent::NoMatch { .. })
+            || !matches!(allow.if_absent, IfAbsent::NoMatch { .. })
+        {
             return false;
         }
         match (&deny.test, &allow.test) {

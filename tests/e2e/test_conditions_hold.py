@@ -1,8 +1,8 @@
 """The policy's conditions hold where a request is shaped to slip past them:
-a secret nested in a structure, an empty list, a list below or above the
-model's bounds, and a list item named as another serializer names it. boto3
-and raw signed requests through the proxy to the signature-checking fake
-upstream."""
+a secret nested in a structure, an empty list, a parameter left out for
+AWS's default, a list below or above the model's bounds, and a list item
+named as another serializer names it. boto3 and raw signed requests
+through the proxy to the signature-checking fake upstream."""
 
 import botocore.config
 import pytest
@@ -115,6 +115,47 @@ def test_a_rule_can_take_an_empty_list_and_a_deny_rule_catches_one(start_proxy, 
         client.modify_replication_group(ReplicationGroupId="payments-orders", SecurityGroupIds=[])
     assert "no-legacy" in client_error(raised)[2]
     assert len(upstream.requests) == 1
+
+
+DEFAULTS_POLICY = """\
+rules:
+  - {id: create, effect: allow, actions: [CreateReplicationGroup]}
+  - {id: transit-encryption-required, effect: deny, actions: [CreateReplicationGroup],
+     params: {TransitEncryptionEnabled: {one_of: [false], if_absent: default}}}
+"""
+
+
+# `if_absent: default`: a create that leaves TransitEncryptionEnabled out
+# is judged as if AWS's documented default, false, were written.
+def test_a_create_without_the_flag_is_judged_as_aws_default(start_proxy, make_client, upstream):
+    proxy = start_proxy(policy=DEFAULTS_POLICY, denial_detail="full")
+    client = make_client(proxy)
+    with pytest.raises(client.exceptions.InvalidParameterCombinationException) as raised:
+        client.create_replication_group(**CREATE)
+    assert "transit-encryption-required" in client_error(raised)[2]
+    with pytest.raises(client.exceptions.InvalidParameterCombinationException):
+        client.create_replication_group(**CREATE, TransitEncryptionEnabled=False)
+    assert upstream.requests == []
+    client.create_replication_group(**CREATE, TransitEncryptionEnabled=True)
+    [forwarded] = upstream.requests
+    assert forwarded.signature_ok, forwarded.signature_problems
+    assert forwarded.params["TransitEncryptionEnabled"] == "true"
+    # The audit line of the create without the flag records no value: the
+    # request carried none.
+    decided = [(line["decision"], line["rules"], line["params"]) for line in proxy.audit_records()]
+    assert decided == [
+        ("deny", ["transit-encryption-required"], None),
+        ("deny", ["transit-encryption-required"], {"TransitEncryptionEnabled": "false"}),
+        ("allow", ["create"], None),
+    ]
+
+
+def test_without_the_modifier_leaving_the_flag_out_dodges_the_rule(start_proxy, make_client, upstream):
+    proxy = start_proxy(policy=DEFAULTS_POLICY.replace(", if_absent: default", ""))
+    client = make_client(proxy)
+    client.create_replication_group(**CREATE)
+    [forwarded] = upstream.requests
+    assert "TransitEncryptionEnabled" not in forwarded.params
 
 
 def unvalidated_client(proxy):

@@ -301,6 +301,6 @@ def test_check_prints_no_value_written_for_a_secret(tmp_path):
     lines = done.stdout.splitlines()
     assert lines[0] == "p.yaml: 3 errors in policy", done.stdout
     assert "`params.AuthToken.present`: `present` must be `true` or `false`, not the value written (not shown: `AuthToken` carries a secret)" in lines[1]
-    assert "`params.AuthToken.if_absent`: `if_absent` must be `match` or `no_match`, not the value written (not shown: `AuthToken` carries a secret)" in lines[2]
+    assert "`params.AuthToken.if_absent`: `if_absent` must be `match`, `no_match` or `default`, not the value written (not shown: `AuthToken` carries a secret)" in lines[2]
     assert "`params.AuthToken`: an unknown condition (not shown: `AuthToken` carries a secret)" in lines[3]
     assert_nothing_secret(done.stdout, done.stderr)

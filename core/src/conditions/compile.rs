@@ -4,7 +4,7 @@
 use serde_yaml::Value as Yaml;
 
 use super::kind::{Scalar, Test, TestKind, Type};
-use super::{Origin, ParamCondition};
+use super::{default_value, IfAbsent, Origin, ParamCondition};
 use crate::diagnostics::{Diagnostics, ErrorKind, Place};
 use crate::model::{AccountId, Action};
 use crate::names::{self, NameCase};
@@ -58,7 +58,7 @@ pub(crate) fn compile(
         let Some(member) = member_of(name, actions, &at, out) else {
             continue;
         };
-        if let Some(one) = compile_one(member, condition, deny, &at, out) {
+        if let Some(one) = compile_one(member, condition, actions, deny, &at, out) {
             compiled.push(one);
         }
     }
@@ -141,6 +141,7 @@ fn first_few(names: &[&str], shown: usize) -> Vec<String> {
 fn compile_one(
     member: &'static Member,
     condition: &Yaml,
+    actions: &[Action],
     deny: bool,
     place: &Place,
     out: &mut Diagnostics,
@@ -163,21 +164,20 @@ fn compile_one(
         return None;
     };
     let mut tests = Vec::new();
-    let mut if_absent = false;
+    let mut if_absent = IfAbsent::NoMatch { written: false };
     let mut if_empty = None;
     let before = out.errors.len();
     for (key, value) in map {
         let key = key.as_str().unwrap_or("");
         let at = place.child(key);
-        if key == "if_absent" || key == "if_empty" {
-            let Some(slot) = match_or_not(key, value, member, &at, out) else {
-                continue;
-            };
-            if key == "if_absent" {
-                if_absent = slot;
-            } else {
-                if_empty = Some(slot);
+        if key == "if_absent" {
+            if let Some(compiled) = compile_if_absent(value, member, actions, &at, out) {
+                if_absent = compiled;
             }
+            continue;
+        }
+        if key == "if_empty" {
+            if_empty = match_or_not(key, value, member, &at, out).or(if_empty);
             continue;
         }
         let Some(kind) = TestKind::from_key(key) else {
@@ -243,7 +243,14 @@ fn compile_one(
             return None;
         }
     };
-    if matches!(test, Test::Present(false)) && if_absent {
+    if matches!(test, Test::Present(_)) && matches!(if_absent, IfAbsent::Default(_)) {
+        out.report(place.child("if_absent").error(
+            ErrorKind::NotApplicable,
+            "`present` tests whether the parameter is sent, not its value; `if_absent: default` does not apply to it",
+        ));
+        return None;
+    }
+    if matches!(test, Test::Present(false)) && !matches!(if_absent, IfAbsent::NoMatch { .. }) {
         out.report(place.error(
             ErrorKind::Conflict,
             "`present: false` already matches an absent parameter; `if_absent` adds nothing",
@@ -276,6 +283,74 @@ fn compile_one(
     })
 }
 
+/// `if_absent`: `match`, `no_match`, or `default`, which needs the same
+/// documented default in each of the rule's actions.
+fn compile_if_absent(
+    value: &Yaml,
+    member: &Member,
+    actions: &[Action],
+    at: &Place,
+    out: &mut Diagnostics,
+) -> Option<IfAbsent> {
+    if value.as_str() != Some("default") {
+        return match match_or_not("if_absent", value, member, at, out)? {
+            true => Some(IfAbsent::Match),
+            false => Some(IfAbsent::NoMatch { written: true }),
+        };
+    }
+    let name = member.query_name();
+    let defaults: Vec<_> = actions
+        .iter()
+        .map(|action| (action, action.operation().documented_default(name)))
+        .collect();
+    let lacking: Vec<&str> = defaults
+        .iter()
+        .filter(|(_, default)| default.is_none())
+        .map(|(action, _)| action.name())
+        .collect();
+    let having: Vec<&str> = defaults
+        .iter()
+        .filter(|(_, default)| default.is_some())
+        .map(|(action, _)| action.name())
+        .collect();
+    if !lacking.is_empty() {
+        let hint = if having.is_empty() {
+            "say `if_absent: match` or `no_match`; core/model/defaults.json lists the defaults AWS documents".to_owned()
+        } else {
+            format!(
+                "give {} a rule of its own, or say `if_absent: match` or `no_match`",
+                first_few(&having, 3).join(", ")
+            )
+        };
+        out.report(
+            at.error(
+                ErrorKind::NotApplicable,
+                format!(
+                    "AWS documents no default of `{name}` in {}, expected one for `if_absent: default`",
+                    first_few(&lacking, 3).join(", ")
+                ),
+            )
+            .hint(hint),
+        );
+        return None;
+    }
+    match defaults.as_slice() {
+        [(_, Some(first)), rest @ ..] if rest.iter().all(|(_, d)| *d == Some(*first)) => {
+            Some(IfAbsent::Default(default_value(*first)))
+        }
+        _ => {
+            out.report(
+                at.error(
+                    ErrorKind::Conflict,
+                    format!("AWS documents different defaults of `{name}` in the rule's actions, expected one for `if_absent: default`"),
+                )
+                .hint("split the rule by action"),
+            );
+            None
+        }
+    }
+}
+
 /// `if_absent` or `if_empty`: `match` or `no_match`.
 fn match_or_not(
     key: &str,
@@ -291,7 +366,12 @@ fn match_or_not(
             out.report(at.error(
                 ErrorKind::NotOneOf,
                 format!(
-                    "`{key}` must be `match` or `no_match`, not {}",
+                    "`{key}` must be {}, not {}",
+                    if key == "if_absent" {
+                        "`match`, `no_match` or `default`"
+                    } else {
+                        "`match` or `no_match`"
+                    },
                     written(value, member)
                 ),
             ));
@@ -336,7 +416,7 @@ pub(crate) fn owner_ids(name: &'static str, ids: Vec<AccountId>, deny: bool) -> 
                 .map(|id| Scalar::String(id.as_str().to_owned()))
                 .collect(),
         ),
-        if_absent: false,
+        if_absent: IfAbsent::NoMatch { written: false },
         if_empty: deny,
         unjudged: deny,
         case: None,
@@ -356,7 +436,7 @@ pub(crate) fn group_names(
         name,
         case: Some(matcher.case),
         test: Test::Matches(matcher),
-        if_absent: false,
+        if_absent: IfAbsent::NoMatch { written: false },
         if_empty: deny,
         unjudged: deny,
         origin: Origin::Shorthand(key),

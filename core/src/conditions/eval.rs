@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::kind::{Scalar, Test};
-use super::{Origin, ParamCondition};
+use super::{IfAbsent, Origin, ParamCondition};
 use crate::names::NameCase;
 use crate::params::{Params, Value};
 use crate::patterns::NameMatcher;
@@ -30,7 +30,9 @@ impl ParamCondition {
     /// The values the parameter must have one of, in the form compared,
     /// when they are a small finite set of strings: for the rule index.
     pub fn finite_values(&self) -> Option<Vec<std::sync::Arc<str>>> {
-        if self.if_absent {
+        // A rule that may match without the parameter is a candidate for
+        // every request: it cannot be posted under values.
+        if !matches!(self.if_absent, IfAbsent::NoMatch { .. }) {
             return None;
         }
         match &self.test {
@@ -49,7 +51,11 @@ impl ParamCondition {
     /// Whether the request's parameters satisfy the condition.
     pub fn holds(&self, params: &Params) -> bool {
         let Some(value) = params.get(self.name) else {
-            return self.if_absent || matches!(self.test, Test::Present(false));
+            return match &self.if_absent {
+                IfAbsent::NoMatch { .. } => matches!(self.test, Test::Present(false)),
+                IfAbsent::Match => true,
+                IfAbsent::Default(value) => self.judge(value).unwrap_or(self.unjudged),
+            };
         };
         self.judge(value).unwrap_or(self.unjudged)
     }
@@ -147,9 +153,8 @@ impl ParamCondition {
     pub fn describe_failure(&self, params: &Params) -> String {
         let name = self.name;
         let entry = params.entry(name);
-        let value = entry.map(|(_, value)| value);
         if let Origin::Shorthand(key) = self.origin {
-            return match value.and_then(Value::as_str) {
+            return match entry.and_then(|(_, value)| value.as_str()) {
                 None => format!("the request has no {name}"),
                 Some(v) if key == "owner_ids" => {
                     format!("{name} {} is not one of its owner ids", quoted(v))
@@ -159,23 +164,29 @@ impl ParamCondition {
                 }
             };
         }
-        let Some(value) = value else {
-            return format!("the request has no `{name}`");
+        let (value, shown) = match (entry, &self.if_absent) {
+            // A secret is only ever tested by `present`, whose message never
+            // shows the value; a secret nested in a structure is hidden by
+            // the rendering itself.
+            (Some((member, value)), _) => (value, quoted(&crate::params::render(member, value))),
+            (None, IfAbsent::Default(value)) => (
+                value,
+                format!(
+                    "(absent: AWS's documented default {})",
+                    quoted(&value.render())
+                ),
+            ),
+            (None, IfAbsent::NoMatch { .. } | IfAbsent::Match) => {
+                return format!("the request has no `{name}`")
+            }
         };
+        let shown = || shown.as_str();
         if self.test.kind().is_on_items() && matches!(value, Value::List(items) if items.is_empty())
         {
             return format!(
                 "`{name}` is an empty list, which AWS may read as a default of its own; the rule takes one only with `if_empty: match`"
             );
         }
-        // A secret is only ever tested by `present`, whose message never
-        // shows the value; a secret nested in a structure is hidden by the
-        // rendering itself.
-        let shown = || {
-            quoted(&entry.map_or_else(String::new, |(member, value)| {
-                crate::params::render(member, value)
-            }))
-        };
         match &self.test {
             Test::Present(_) => format!("the request has `{name}`, which it must not"),
             Test::OneOf(options) => format!(

@@ -10,7 +10,8 @@
 //! so "only these security groups" cannot be dodged by leaving the
 //! parameter out; `present: false` tests exactly that absence, and
 //! `if_absent: match` opts out where leaving a parameter out is harmless
-//! (a Modify call that does not change it).
+//! (a Modify call that does not change it), and `if_absent: default`
+//! judges the value AWS documents for a parameter left out.
 
 mod compile;
 mod eval;
@@ -21,14 +22,25 @@ pub(crate) use eval::key_of;
 pub(crate) use kind::Test;
 
 use crate::names::NameCase;
+use crate::params::Value;
+use crate::service_model::DefaultValue;
+
+/// A documented default as the request's value would be.
+pub(crate) fn default_value(default: DefaultValue) -> Value {
+    match default {
+        DefaultValue::Boolean(b) => Value::Boolean(b),
+        DefaultValue::Integer(n) => Value::Integer(n),
+        DefaultValue::String(s) => Value::String(s.to_owned()),
+    }
+}
 
 /// One condition: a parameter and what must hold of it.
 #[derive(Debug)]
 pub(crate) struct ParamCondition {
     pub name: &'static str,
     pub test: Test,
-    /// Whether a request without the parameter matches.
-    pub if_absent: bool,
+    /// What a request without the parameter means.
+    pub if_absent: IfAbsent,
     /// Whether an empty list satisfies a test on list items. AWS gives an
     /// empty list meanings of its own (a Create with no security groups
     /// gets the VPC's default group), so by default it matches no allow
@@ -41,6 +53,20 @@ pub(crate) struct ParamCondition {
     /// How the parameter's names compare, for the policy's values too.
     pub case: Option<NameCase>,
     pub origin: Origin,
+}
+
+/// What a condition says of a request without its parameter.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum IfAbsent {
+    /// Does not match (`present: false` excepted): what a condition
+    /// without `if_absent` says, or one with `if_absent: no_match`
+    /// (`written`, which `check` takes as a decision made).
+    NoMatch { written: bool },
+    /// Matches (`if_absent: match`).
+    Match,
+    /// Judged as if AWS's documented default were written
+    /// (`if_absent: default`), the same in each of the rule's actions.
+    Default(Value),
 }
 
 /// The rule key a condition was written under.

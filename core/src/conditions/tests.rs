@@ -399,7 +399,7 @@ fn a_value_written_for_a_secret_is_not_shown() {
             (
                 "      AuthToken: {present: true, if_absent: \"hunter2-x\"}\n",
                 "[CreateReplicationGroup]",
-                "`if_absent` must be `match` or `no_match`, not the value written (not shown: `AuthToken` carries a secret)",
+                "`if_absent` must be `match`, `no_match` or `default`, not the value written (not shown: `AuthToken` carries a secret)",
             ),
             (
                 "      AuthToken: {hunter2-x: true}\n",
@@ -430,5 +430,136 @@ fn a_value_written_for_a_secret_is_not_shown() {
     assert!(
         found.iter().any(|e| e.contains("not `yes-please`")),
         "{found:?}"
+    );
+}
+
+const NO_PLAINTEXT: &str = r#"
+rules:
+  - id: create
+    effect: allow
+    actions: [CreateReplicationGroup]
+  - id: transit-encryption-required
+    effect: deny
+    actions: [CreateReplicationGroup]
+    params:
+      TransitEncryptionEnabled: {one_of: [false], if_absent: default}
+"#;
+
+const BARE_CREATE: &str = "Action=CreateReplicationGroup&Version=2015-02-02\
+        &ReplicationGroupId=payments-orders&ReplicationGroupDescription=orders";
+
+/// `if_absent: default` judges an absent parameter as if AWS's documented
+/// default were written: leaving `TransitEncryptionEnabled` out is `false`.
+#[test]
+fn if_absent_default_judges_the_documented_default() {
+    let (decision, rules, _) = decide_with(NO_PLAINTEXT, "payments", BARE_CREATE);
+    assert_eq!(
+        (decision, rules),
+        (
+            Decision::Deny,
+            vec!["transit-encryption-required".to_owned()]
+        )
+    );
+    let on = format!("{BARE_CREATE}&TransitEncryptionEnabled=true");
+    assert_eq!(
+        decide_with(NO_PLAINTEXT, "payments", &on).0,
+        Decision::Allow
+    );
+    let off = format!("{BARE_CREATE}&TransitEncryptionEnabled=false");
+    assert_eq!(
+        decide_with(NO_PLAINTEXT, "payments", &off).0,
+        Decision::Deny
+    );
+    // Without the modifier, leaving the flag out dodges the deny rule.
+    let dodged = NO_PLAINTEXT.replace(", if_absent: default", "");
+    assert_eq!(
+        decide_with(&dodged, "payments", BARE_CREATE).0,
+        Decision::Allow
+    );
+    // In an allow rule, the default is judged too, and the denial says so.
+    let allow = r#"
+rules:
+  - id: backups
+    effect: allow
+    actions: [CreateReplicationGroup]
+    params:
+      SnapshotRetentionLimit: {range: [1, 35], if_absent: default}
+"#;
+    let (decision, _, message) = decide_with(allow, "payments", BARE_CREATE);
+    assert_eq!(decision, Decision::Deny);
+    assert!(
+        message.contains(
+            "`SnapshotRetentionLimit` (absent: AWS's documented default `0`) is not from 1 to 35"
+        ),
+        "{message}"
+    );
+    let kept = format!("{BARE_CREATE}&SnapshotRetentionLimit=7");
+    assert_eq!(decide_with(allow, "payments", &kept).0, Decision::Allow);
+    // A string default is compared as the parameter's values are.
+    let strategy = r#"
+rules:
+  - id: modify
+    effect: allow
+    actions: [ModifyReplicationGroup, ModifyCacheCluster]
+    params:
+      AuthTokenUpdateStrategy: {one_of: [ROTATE], if_absent: default}
+"#;
+    let modify =
+        "Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=payments-orders";
+    assert_eq!(decide_with(strategy, "payments", modify).0, Decision::Allow);
+    let delete = format!("{modify}&AuthTokenUpdateStrategy=DELETE");
+    assert_eq!(decide_with(strategy, "payments", &delete).0, Decision::Deny);
+}
+
+#[test]
+fn if_absent_default_needs_a_documented_default_in_every_action() {
+    for (condition, actions, expected) in [
+        // Documented for CreateReplicationGroup only.
+        (
+            "TransitEncryptionEnabled: {one_of: [true], if_absent: default}",
+            "[CreateReplicationGroup, CreateCacheCluster]",
+            [
+                "AWS documents no default of `TransitEncryptionEnabled` in CreateCacheCluster, expected one for `if_absent: default`",
+                "give CreateReplicationGroup a rule of its own",
+            ],
+        ),
+        // Documented nowhere: on for Valkey, off for Redis OSS.
+        (
+            "AtRestEncryptionEnabled: {one_of: [true], if_absent: default}",
+            "[CreateReplicationGroup]",
+            [
+                "AWS documents no default of `AtRestEncryptionEnabled` in CreateReplicationGroup",
+                "core/model/defaults.json",
+            ],
+        ),
+    ] {
+        let found = errors(&format!("      {condition}\n"), actions);
+        assert!(
+            found
+                .iter()
+                .any(|e| expected.iter().all(|words| e.contains(words))),
+            "{condition}: {found:?}"
+        );
+    }
+    // `present` asks whether the parameter is sent, not its value.
+    for present in ["true", "false"] {
+        let found = errors(
+            &format!("      SnapshotRetentionLimit: {{present: {present}, if_absent: default}}\n"),
+            "[CreateReplicationGroup]",
+        );
+        assert!(
+            found
+                .iter()
+                .any(|e| e.contains("`if_absent: default` does not apply to it")),
+            "{found:?}"
+        );
+    }
+    // The same default in every action compiles.
+    assert_eq!(
+        errors(
+            "      SnapshotRetentionLimit: {range: [1, 35], if_absent: default}\n",
+            "[CreateReplicationGroup, CreateCacheCluster]",
+        ),
+        Vec::<String>::new()
     );
 }
