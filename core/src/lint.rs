@@ -3,12 +3,13 @@
 //! regexes that match any name or never a name in the form AWS stores it,
 //! and callers the callers file lacks. Pure; used by `check` and reloads.
 
-use crate::conditions::{IfAbsent, Origin, ParamCondition, Test};
+use crate::conditions::{default_value, IfAbsent, Origin, ParamCondition, Test};
 use crate::model::Action;
 use crate::names::{self, NameCase};
 use crate::policy::Policy;
 use crate::rule::{Effect, Mode, OtherParams, Rule};
 use crate::security_params::{is_read_only, SECURITY_PARAMS};
+use crate::service_model::DefaultValue;
 use crate::text::did_you_mean;
 
 /// What a warning is about: what `check --deny-warnings=KIND` names and
@@ -29,16 +30,20 @@ pub enum WarningKind {
     /// An allow rule for a mutating action that lets security-relevant
     /// parameters pass without a condition.
     OpenParameters,
+    /// A deny rule that leaving a parameter out dodges, because AWS's
+    /// documented default is a value the rule denies.
+    DodgedByDefault,
 }
 
 impl WarningKind {
-    pub const ALL: [WarningKind; 6] = [
+    pub const ALL: [WarningKind; 7] = [
         WarningKind::NeverMatches,
         WarningKind::LowercasePattern,
         WarningKind::MatchesAnything,
         WarningKind::ShadowedAllow,
         WarningKind::UnknownCaller,
         WarningKind::OpenParameters,
+        WarningKind::DodgedByDefault,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +54,7 @@ impl WarningKind {
             WarningKind::ShadowedAllow => "shadowed-allow",
             WarningKind::UnknownCaller => "unknown-caller",
             WarningKind::OpenParameters => "open-parameters",
+            WarningKind::DodgedByDefault => "dodged-by-default",
         }
     }
 
@@ -154,6 +160,11 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
                 }
             }
         }
+        if rule.effect == Effect::Deny {
+            for message in dodged_by_default(rule, own) {
+                out.push(warn(WarningKind::DodgedByDefault, Some("params"), message));
+            }
+        }
         if rule.effect == Effect::Allow {
             let beaten_by = policy.rules.iter().enumerate().find(|(d, deny)| {
                 deny.effect == Effect::Deny
@@ -225,6 +236,60 @@ fn open_parameters(rule: &Rule, own: &[Action]) -> Option<(Option<&'static str>,
             format!("the allow rule leaves security-relevant parameters open: {shown} (hint: close the rule with `other_params: deny`, or name them in `params`; `other_params: allow` says the rule is open on purpose)"),
         ),
     })
+}
+
+/// For a deny rule: each condition that a request leaving its parameter
+/// out dodges, though AWS's documented default (in some of the rule's
+/// actions) is a value the condition matches.
+fn dodged_by_default(rule: &Rule, actions: &[Action]) -> Vec<String> {
+    let mut out = Vec::new();
+    for condition in &rule.params {
+        // An author who wrote `if_absent` has decided what absence means.
+        if condition.if_absent != (IfAbsent::NoMatch { written: false })
+            || condition.origin != Origin::Params
+            // `present` asks whether the parameter is sent, not its value.
+            || matches!(condition.test, Test::Present(_))
+        {
+            continue;
+        }
+        let defaults: Vec<_> = actions
+            .iter()
+            .map(|a| (a, a.operation().documented_default(condition.name)))
+            .collect();
+        let dodging: Vec<_> = defaults
+            .iter()
+            .filter_map(|(action, default)| Some((action.name(), (*default)?)))
+            .filter(|(_, default)| condition.judges_default(&default_value(*default)))
+            .collect();
+        let Some((_, default)) = dodging.first() else {
+            continue;
+        };
+        let names: Vec<&str> = dodging.iter().map(|(name, _)| *name).collect();
+        // `if_absent: default` compiles only with one default in every action.
+        let hint = if dodging.len() == defaults.len() && dodging.iter().all(|(_, d)| d == default) {
+            "add `if_absent: default`".to_owned()
+        } else {
+            format!(
+                "add `if_absent: match`, or give {} a rule of its own with `if_absent: default`",
+                names.join(", ")
+            )
+        };
+        out.push(format!(
+            "leaving `{}` out of {} dodges the deny rule, though AWS then uses its documented default, {}, which the rule denies (hint: {hint})",
+            condition.name,
+            names.join(", "),
+            default_text(*default)
+        ));
+    }
+    out
+}
+
+fn default_text(default: DefaultValue) -> String {
+    match default {
+        DefaultValue::Boolean(b) => format!("`{b}`"),
+        DefaultValue::Integer(n) => format!("`{n}`"),
+        DefaultValue::String(s) => format!("`{s}`"),
+    }
 }
 
 /// Caller names that rules use but `known` (the callers file) lacks. Such a
@@ -366,6 +431,87 @@ mod tests {
         for kind in WarningKind::ALL {
             assert_eq!(WarningKind::parse(kind.as_str()), Some(kind));
         }
+    }
+
+    /// A deny rule that leaving the parameter out dodges, because AWS's
+    /// documented default is a value it denies.
+    #[test]
+    fn a_deny_rule_dodged_by_a_default_is_warned_about() {
+        let deny = |actions: &str, condition: &str| {
+            format!("rules: [{{id: d, effect: deny, actions: {actions}, params: {{{condition}}}}}]")
+        };
+        let found = lint(&deny(
+            "[CreateReplicationGroup]",
+            "TransitEncryptionEnabled: {one_of: [false]}",
+        ));
+        assert_eq!(
+            found,
+            [(
+                "d".to_owned(),
+                Some("params"),
+                "leaving `TransitEncryptionEnabled` out of CreateReplicationGroup dodges the deny rule, though AWS then uses its documented default, `false`, which the rule denies (hint: add `if_absent: default`)".to_owned()
+            )]
+        );
+        assert_eq!(
+            kinds(
+                &deny(
+                    "[CreateReplicationGroup]",
+                    "TransitEncryptionEnabled: {one_of: [false]}"
+                ),
+                &[]
+            ),
+            [WarningKind::DodgedByDefault]
+        );
+        // Only some of the actions document it: the hint says how to split.
+        let found = lint(&deny(
+            "[CreateReplicationGroup, CreateCacheCluster]",
+            "SnapshotRetentionLimit: {range: [0, 0]}",
+        ));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .2
+                .contains("out of CreateCacheCluster, CreateReplicationGroup dodges")
+                && found[0].2.contains("(hint: add `if_absent: default`)"),
+            "{found:?}"
+        );
+        let found = lint(&deny(
+            "[CreateReplicationGroup, CreateCacheCluster]",
+            "TransitEncryptionEnabled: {one_of: [false]}",
+        ));
+        assert!(
+            found[0].2.contains("out of CreateReplicationGroup dodges")
+                && found[0].2.contains("hint: add `if_absent: match`, or give CreateReplicationGroup a rule of its own with `if_absent: default`"),
+            "{found:?}"
+        );
+        // No warning where the absent parameter is settled, where the
+        // default is not denied, or where no default is documented.
+        for condition in [
+            "TransitEncryptionEnabled: {one_of: [false], if_absent: default}",
+            "TransitEncryptionEnabled: {one_of: [false], if_absent: match}",
+            "TransitEncryptionEnabled: {one_of: [false], if_absent: no_match}",
+            "TransitEncryptionEnabled: {one_of: [true]}",
+            "AtRestEncryptionEnabled: {one_of: [false]}",
+            "SnapshotRetentionLimit: {range: [1, 35]}",
+        ] {
+            assert_eq!(
+                lint(&deny("[CreateReplicationGroup]", condition)),
+                [],
+                "{condition}"
+            );
+        }
+        assert_eq!(
+            lint(&deny(
+                "[ModifyReplicationGroup]",
+                "AuthTokenUpdateStrategy: {present: true}"
+            )),
+            []
+        );
+        // An allow rule is not dodged: an absent parameter fails it.
+        assert_eq!(
+            lint("rules: [{id: a, effect: allow, actions: [CreateReplicationGroup], params: {TransitEncryptionEnabled: {one_of: [false]}}}]"),
+            []
+        );
     }
 
     fn lint(text: &str) -> Vec<(String, Option<&'static str>, String)> {

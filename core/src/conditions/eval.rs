@@ -60,6 +60,12 @@ impl ParamCondition {
         self.judge(value).unwrap_or(self.unjudged)
     }
 
+    /// Whether a request that leaves the parameter out, so that AWS uses
+    /// `default`, would satisfy the test: for the linter.
+    pub fn judges_default(&self, default: &Value) -> bool {
+        self.judge(default) == Some(true)
+    }
+
     /// The test's answer for a value the request carries; `None` for a
     /// value it cannot judge (an empty list, for a test on items, or a
     /// value of another type than the model's), which the rule's effect
