@@ -367,6 +367,7 @@ fn covers(deny: &Rule, allow: &Rule) -> bool {
         if deny.name != allow.name
             || !matches!(deny.if_absent, IfAbsent::NoMatch { .. })
             || !matches!(allow.if_absent, IfAbsent::NoMatch { .. })
+            || (allow.if_empty && !deny.if_empty)
         {
             return false;
         }
@@ -812,5 +813,20 @@ rules:
         assert!(patterns[1].starts_with("`(?s).*|x` matches any name"));
         // EC2 names are compared without case, so capitals match too.
         assert!(patterns[2].starts_with("`[a-z0-9 ._ü-]*|[a-zé-ü]+` matches any name"));
+    }
+
+    #[test]
+    fn a_deny_that_lets_an_empty_list_pass_beats_no_allow_that_takes_one() {
+        let policy = |allow_empty: &str, deny_empty: &str| {
+            format!(
+                "rules:\n  - {{id: a, effect: allow, actions: [CreateCacheCluster], params: {{CacheSecurityGroupNames: {{matches: \"prod-.*\"{allow_empty}}}}}}}\n  \
+                 - {{id: d, effect: deny, actions: [CreateCacheCluster], params: {{CacheSecurityGroupNames: {{matches: \"prod-.*\"{deny_empty}}}}}}}\n"
+            )
+        };
+        assert_eq!(kinds(&policy("", ""), &[]), [WarningKind::ShadowedAllow]);
+        assert_eq!(
+            kinds(&policy(", if_empty: match", ", if_empty: no_match"), &[]),
+            []
+        );
     }
 }

@@ -10,6 +10,8 @@
 //! "any". A request's candidates for one condition are the rules posted
 //! under its value plus the "any" rules; the decision evaluates only the
 //! smallest such list, in full, so the index can only narrow, never decide.
+//! A request whose value is a list (whose items a condition tests one by
+//! one) is not narrowed by that parameter.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -182,10 +184,15 @@ impl ActionRules {
             self.regions.candidates(Some(facts.region)),
         ]
         .into_iter()
-        .chain(self.params.iter().map(|param| {
-            let value = facts.params.get(param.name).and_then(Value::as_str);
-            let key = value.map(|v| key_of(param.case, v));
-            param.postings.candidates(key.as_deref())
+        .chain(self.params.iter().filter_map(|param| {
+            let key = match facts.params.get(param.name) {
+                Some(Value::String(v)) => Some(key_of(param.case, v)),
+                // A list's items are tested one by one: no single value
+                // keys the rules, so this parameter narrows nothing.
+                Some(_) => return None,
+                None => None,
+            };
+            Some(param.postings.candidates(key.as_deref()))
         }))
         .min_by_key(Candidates::len)
         .unwrap_or(Candidates {

@@ -256,18 +256,19 @@ fn compile_one(
             "`present: false` already matches an absent parameter; `if_absent` adds nothing",
         ));
     }
-    if if_empty.is_some() && !test.kind().is_on_items() {
+    if if_empty.is_some() && !test.kind().is_on_items(parameter) {
         let on_items: Vec<&str> = TestKind::ALL
             .iter()
-            .filter(|kind| kind.is_on_items())
+            .filter(|kind| kind.is_on_items(Type::StringList))
             .map(|kind| kind.key())
             .collect();
         out.report(place.child("if_empty").error(
             ErrorKind::NotApplicable,
             format!(
-                "`if_empty` applies to tests on a list's items ({}), not to `{}`",
+                "`if_empty` applies to tests on a list's items ({}), not to `{}` on `{name}`, which is {}",
                 backticked(&on_items),
-                test.kind().key()
+                test.kind().key(),
+                parameter.describe()
             ),
         ));
         return None;

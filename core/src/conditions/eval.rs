@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::kind::{Scalar, Test};
+use super::kind::{Scalar, Test, Type};
 use super::{IfAbsent, Origin, ParamCondition};
 use crate::names::NameCase;
 use crate::params::{Params, Value};
@@ -102,7 +102,34 @@ impl ParamCondition {
                     return None
                 }
             },
-            Test::Matches(matcher) => matcher.is_match(&key_of(self.case, value.as_str()?)),
+            Test::Matches(matcher) => {
+                let is_match = |name: &Value| {
+                    name.as_str()
+                        .is_some_and(|name| matcher.is_match(&key_of(self.case, name)))
+                };
+                match value {
+                    Value::String(_) => is_match(value),
+                    Value::List(_) => match items()? {
+                        Err(if_empty) => if_empty,
+                        // Item by item, as if each were sent alone: an
+                        // allow rule needs every item to match, a deny rule
+                        // fires on any (`unjudged` is true in a deny rule).
+                        Ok(items) => {
+                            strings(items)?;
+                            if self.unjudged {
+                                items.iter().any(is_match)
+                            } else {
+                                items.iter().all(is_match)
+                            }
+                        }
+                    },
+                    Value::Boolean(_)
+                    | Value::Integer(_)
+                    | Value::Timestamp(_)
+                    | Value::Structure(_)
+                    | Value::Map(_) => return None,
+                }
+            }
             Test::Range { min, max } => match value {
                 Value::Integer(v) => (min..=max).contains(&v),
                 _ => return None,
@@ -187,7 +214,8 @@ impl ParamCondition {
             }
         };
         let shown = || shown.as_str();
-        if self.test.kind().is_on_items() && matches!(value, Value::List(items) if items.is_empty())
+        if self.test.kind().is_on_items(Type::StringList)
+            && matches!(value, Value::List(items) if items.is_empty())
         {
             return format!(
                 "`{name}` is an empty list, which AWS may read as a default of its own; the rule takes one only with `if_empty: match`"
@@ -200,10 +228,24 @@ impl ParamCondition {
                 shown(),
                 backticked(options.iter().map(scalar_text))
             ),
-            Test::Matches(matcher) => match &matcher.patterns[..] {
-                [pattern] => format!("`{name}` {} does not match `{pattern}`", shown()),
-                patterns => format!("`{name}` {} matches none of {}", shown(), listed(patterns)),
-            },
+            Test::Matches(matcher) => {
+                // For a list, the item that failed rather than the list.
+                let unmatched = match value {
+                    Value::List(items) => items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .find(|item| !matcher.is_match(&key_of(self.case, item))),
+                    _ => None,
+                };
+                let shown = unmatched.map_or_else(
+                    || shown().to_owned(),
+                    |item| format!("item {}", quoted(item)),
+                );
+                match &matcher.patterns[..] {
+                    [pattern] => format!("`{name}` {shown} does not match `{pattern}`"),
+                    patterns => format!("`{name}` {shown} matches none of {}", listed(patterns)),
+                }
+            }
             Test::Range { min, max } => format!("`{name}` {} is not from {min} to {max}", shown()),
             Test::AllIn(set) => format!("`{name}` {} has items outside {}", shown(), listed(set)),
             Test::AnyIn(set) => format!("`{name}` {} has none of {}", shown(), listed(set)),

@@ -63,23 +63,25 @@ impl TestKind {
         match self {
             TestKind::Present => true,
             TestKind::OneOf => matches!(parameter, Type::String | Type::Boolean | Type::Integer),
-            TestKind::Matches => parameter == Type::String,
+            TestKind::Matches => matches!(parameter, Type::String | Type::StringList),
             TestKind::Range => parameter == Type::Integer,
             TestKind::AllIn | TestKind::AnyIn | TestKind::NoneIn => parameter == Type::StringList,
             TestKind::HasKeys | TestKind::Tags => parameter == Type::Tags,
         }
     }
 
-    /// Whether it judges a list by its items, which an empty list has none
-    /// of (`if_empty` settles those).
-    pub fn is_on_items(self) -> bool {
+    /// Whether it judges a parameter of that type by its items, which an
+    /// empty list has none of (`if_empty` settles those).
+    pub fn is_on_items(self, parameter: Type) -> bool {
         match self {
             TestKind::AllIn
             | TestKind::AnyIn
             | TestKind::NoneIn
             | TestKind::HasKeys
             | TestKind::Tags => true,
-            TestKind::Present | TestKind::OneOf | TestKind::Matches | TestKind::Range => false,
+            // Every item of a list of names must match.
+            TestKind::Matches => parameter == Type::StringList,
+            TestKind::Present | TestKind::OneOf | TestKind::Range => false,
         }
     }
 
@@ -209,7 +211,7 @@ mod tests {
         // What the README's table lists, in its order.
         assert_eq!(
             TestKind::keys_for(Type::StringList),
-            ["present", "all_in", "any_in", "none_in"]
+            ["present", "matches", "all_in", "any_in", "none_in"]
         );
         assert_eq!(
             TestKind::keys_for(Type::Tags),

@@ -233,6 +233,7 @@ fn an_empty_list_matches_no_allow_rule_and_every_deny_rule() {
         ("SecurityGroupIds", "all_in: [sg-1]"),
         ("SecurityGroupIds", "any_in: [sg-1]"),
         ("SecurityGroupIds", "none_in: [sg-1]"),
+        ("CacheSecurityGroupNames", "matches: \"prod-.*\""),
         ("Tags", "has_keys: [team]"),
         ("Tags", "tags: {team: payments}"),
     ] {
@@ -263,27 +264,24 @@ fn an_empty_list_matches_no_allow_rule_and_every_deny_rule() {
             );
         }
     }
-    // `if_empty` belongs to tests on items only.
-    let found = errors(
-        "      TransitEncryptionEnabled: {one_of: [true], if_empty: match}\n",
-        "[CreateReplicationGroup]",
-    );
-    assert!(
-        found
-            .iter()
-            .any(|e| e.contains("`if_empty` applies to tests on a list's items")),
-        "{found:?}"
-    );
-    let found = errors(
-        "      SecurityGroupIds: {all_in: [sg-1], if_empty: yes}\n",
-        "[CreateReplicationGroup]",
-    );
-    assert!(
-        found
-            .iter()
-            .any(|e| e.contains("`if_empty` must be `match` or `no_match`")),
-        "{found:?}"
-    );
+    for (condition, error) in [
+        // `if_empty` belongs to tests on items only.
+        (
+            "TransitEncryptionEnabled: {one_of: [true], if_empty: match}",
+            "`if_empty` applies to tests on a list's items",
+        ),
+        (
+            "ReplicationGroupId: {matches: \"g-.*\", if_empty: match}",
+            "not to `matches` on `ReplicationGroupId`, which is a string",
+        ),
+        (
+            "SecurityGroupIds: {all_in: [sg-1], if_empty: yes}",
+            "`if_empty` must be `match` or `no_match`",
+        ),
+    ] {
+        let found = errors(&format!("      {condition}\n"), "[CreateReplicationGroup]");
+        assert!(found.iter().any(|e| e.contains(error)), "{found:?}");
+    }
 }
 
 #[test]
@@ -561,5 +559,87 @@ fn if_absent_default_needs_a_documented_default_in_every_action() {
             "[CreateReplicationGroup, CreateCacheCluster]",
         ),
         Vec::<String>::new()
+    );
+}
+
+/// Each CreateCacheCluster naming these cache security groups gets that
+/// decision from `policy`.
+fn assert_clusters(policy: &str, cases: &[(&[&str], Decision)]) {
+    for (groups, decision) in cases {
+        let (got, rules, message) = decide_with(policy, "ci", &cluster_in(groups));
+        assert_eq!(got, *decision, "{groups:?}: {rules:?} {message}");
+    }
+}
+
+/// A CreateCacheCluster naming its cache security groups.
+fn cluster_in(groups: &[&str]) -> String {
+    let mut query =
+        String::from("Action=CreateCacheCluster&Version=2015-02-02&CacheClusterId=c1&Engine=redis");
+    if groups.is_empty() {
+        query.push_str("&CacheSecurityGroupNames=");
+    }
+    for (i, group) in groups.iter().enumerate() {
+        query.push_str(&format!(
+            "&CacheSecurityGroupNames.CacheSecurityGroupName.{}={group}",
+            i + 1
+        ));
+    }
+    query
+}
+
+#[test]
+fn matches_on_a_list_tests_every_item() {
+    let policy = r#"
+rules:
+  - id: prod-groups
+    effect: allow
+    actions: [CreateCacheCluster]
+    params:
+      CacheSecurityGroupNames: {matches: ["prod-.*", "shared"]}
+"#;
+    assert_clusters(
+        policy,
+        &[
+            (&["prod-a", "shared"], Decision::Allow),
+            (&["prod-a", "evil"], Decision::Deny),
+            (&["evil"], Decision::Deny),
+            (&[], Decision::Deny),
+        ],
+    );
+    // Literal names, which the rule index posts the rule under: a list
+    // is no one value to look up, so the rule stays a candidate.
+    let literal = policy.replace("[\"prod-.*\", \"shared\"]", "[prod-a, shared]");
+    assert_clusters(
+        &literal,
+        &[
+            (&["prod-a", "shared"], Decision::Allow),
+            (&["shared"], Decision::Allow),
+            (&["prod-a", "prod-b"], Decision::Deny),
+        ],
+    );
+    // In a deny rule, one matching item fires it.
+    let deny = r#"
+rules:
+  - id: all
+    effect: allow
+  - id: no-legacy
+    effect: deny
+    actions: [CreateCacheCluster]
+    params:
+      CacheSecurityGroupNames: {matches: "legacy-.*"}
+"#;
+    assert_clusters(
+        deny,
+        &[
+            (&["prod-a", "legacy-1"], Decision::Deny),
+            (&["prod-a"], Decision::Allow),
+        ],
+    );
+    let (_, _, message) = decide_with(policy, "ci", &cluster_in(&["prod-a", "evil"]));
+    assert!(
+        message.contains(
+            "`CacheSecurityGroupNames` item `evil` matches none of [`prod-.*`, `shared`]"
+        ),
+        "{message}"
     );
 }
