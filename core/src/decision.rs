@@ -172,7 +172,7 @@ impl Policy {
             if first_failed_condition(rule, facts).is_some() {
                 continue;
             }
-            let looked = rule.params.iter().map(|c| c.name);
+            let looked = rule.params.iter().flat_map(|c| c.names());
             match rule.effect {
                 Effect::Allow => {
                     allows.push(rule.id.clone());
@@ -213,13 +213,18 @@ impl Policy {
         for &index in allows.iter().take(MISMATCHES_SHOWN) {
             let rule = &self.rules[index];
             if let Some(condition) = first_failed_condition(rule, facts) {
-                let name = match condition {
-                    Condition::Param(i) => rule.params.get(usize::from(i)).map(|c| c.name),
-                    Condition::OtherParam(name) => Some(name),
-                    Condition::Caller | Condition::ExceptedCaller | Condition::Region => None,
+                let names: Vec<&'static str> = match condition {
+                    Condition::Param(i) => rule
+                        .params
+                        .get(usize::from(i))
+                        .map_or_else(Vec::new, |c| c.names().collect()),
+                    Condition::OtherParam(name) => vec![name],
+                    Condition::Caller | Condition::ExceptedCaller | Condition::Region => Vec::new(),
                 };
-                if let Some(name) = name.filter(|n| !response.looked_at.contains(n)) {
-                    response.looked_at.push(name);
+                for name in names {
+                    if !response.looked_at.contains(&name) {
+                        response.looked_at.push(name);
+                    }
                 }
                 response.mismatches.push(Mismatch {
                     rule: rule.id.clone(),
@@ -228,7 +233,7 @@ impl Policy {
                         Condition::Param(i) => rule
                             .params
                             .get(usize::from(i))
-                            .map(|c| c.describe_failure(facts.params)),
+                            .map(|c| c.describe_failure(facts.action, facts.params)),
                         Condition::OtherParam(_)
                         | Condition::Caller
                         | Condition::ExceptedCaller
@@ -1026,6 +1031,7 @@ rules:
     /// response as deciding from every rule that names the action.
     mod index_agrees_with_a_full_scan {
         use super::*;
+        use crate::params::Value;
         use proptest::prelude::*;
 
         const CALLERS: [&str; 3] = ["ci", "app", "ops"];
@@ -1042,16 +1048,41 @@ rules:
             "prod-(web|db)",
             "[a-z]+",
         ];
-        const ACTIONS: [&str; 3] = [
+        // CreateCacheCluster names its groups in a list, which the
+        // `cache_security_groups` shorthand reads too.
+        const ACTIONS: [&str; 4] = [
             "AuthorizeCacheSecurityGroupIngress",
             "RevokeCacheSecurityGroupIngress",
             "DescribeCacheSecurityGroups",
+            "CreateCacheCluster",
         ];
 
         fn subset(
             items: &'static [&'static str],
         ) -> impl Strategy<Value = Option<Vec<&'static str>>> {
             proptest::option::of(proptest::sample::subsequence(items, 1..=items.len().min(3)))
+        }
+
+        /// A condition on a parameter all the rule's actions have, with an
+        /// absent one matching or not: the single name, or the list with
+        /// literal names (posted, yet no one value of a list keys it).
+        fn params_text(actions: &[&str], names: Option<Vec<&str>>, absent: bool) -> String {
+            let single = !actions.contains(&"CreateCacheCluster");
+            let on_list = actions == ["CreateCacheCluster"];
+            let (name, test) = if single {
+                ("CacheSecurityGroupName", "one_of")
+            } else {
+                ("CacheSecurityGroupNames", "matches")
+            };
+            names
+                .filter(|_| single || on_list)
+                .map_or(String::new(), |names| {
+                    format!(
+                        "    params: {{{name}: {{{test}: [{}], if_absent: {}}}}}\n",
+                        names.join(", "),
+                        if absent { "match" } else { "no_match" }
+                    )
+                })
         }
 
         fn rule_text() -> impl Strategy<Value = String> {
@@ -1068,7 +1099,18 @@ rules:
                 (any::<bool>(), any::<bool>()),
             )
                 .prop_map(
-                    |(deny, shadow, actions, callers, regions, owners, cache, ec2, (names, absent), (closed, allowed))| {
+                    |(
+                        deny,
+                        shadow,
+                        actions,
+                        callers,
+                        regions,
+                        owners,
+                        cache,
+                        ec2,
+                        (names, absent),
+                        (closed, allowed),
+                    )| {
                         let list = |key: &str, values: Option<Vec<&str>>| {
                             values.map_or(String::new(), |v| {
                                 let quoted: Vec<String> =
@@ -1076,21 +1118,18 @@ rules:
                                 format!("    {key}: [{}]\n", quoted.join(", "))
                             })
                         };
-                        // On a parameter all three actions have, with an
-                        // absent one matching or not.
-                        let params = names.map_or(String::new(), |names| {
-                            format!(
-                                "    params: {{CacheSecurityGroupName: {{one_of: [{}], if_absent: {}}}}}\n",
-                                names.join(", "),
-                                if absent { "match" } else { "no_match" }
-                            )
-                        });
+                        let params = params_text(&actions, names, absent);
                         // Closing only removes matches: an allow rule,
-                        // with a parameter every action has let through.
+                        // with a parameter of its actions let through.
+                        let allowed_name = if actions == ["CreateCacheCluster"] {
+                            "CacheSecurityGroupNames"
+                        } else {
+                            "CacheSecurityGroupName"
+                        };
                         let closed = match (deny, closed, allowed) {
-                            (false, true, true) => "    other_params: deny\n    other_params_allowed: [CacheSecurityGroupName]\n",
-                            (false, true, false) => "    other_params: deny\n",
-                            _ => "",
+                            (false, true, true) => format!("    other_params: deny\n    other_params_allowed: [{allowed_name}]\n"),
+                            (false, true, false) => "    other_params: deny\n".to_owned(),
+                            _ => String::new(),
                         };
                         format!(
                             "    effect: {}\n{}    actions: [{}]\n{}{}{}{}{}{}{}",
@@ -1119,6 +1158,7 @@ rules:
                 region in proptest::sample::select(&REGIONS[..]),
                 owner in proptest::option::of(proptest::sample::select(&OWNERS[..])),
                 cache in proptest::option::of(proptest::sample::select(&NAMES[..])),
+                cache_list in proptest::option::of(proptest::sample::subsequence(&NAMES[..], 0..=3)),
                 ec2 in proptest::option::of(proptest::sample::select(&NAMES[..])),
             ) {
                 let mut text = String::from(if rules.is_empty() { "rules: []\n" } else { "rules:\n" });
@@ -1128,7 +1168,12 @@ rules:
                 let policy = compile("p.yaml", &text).unwrap();
                 let region = Region::parse(region).unwrap();
                 let action = Action::from_name(action).unwrap();
-                let params = ingress(action, owner, cache, ec2);
+                let mut params = ingress(action, owner, cache, ec2);
+                let list = action.operation().member("CacheSecurityGroupNames");
+                if let (Some(member), Some(items)) = (list, cache_list) {
+                    let items = items.iter().map(|i| Value::String((*i).to_owned())).collect();
+                    params.insert(member, Value::List(items));
+                }
                 let facts = RequestFacts {
                     action,
                     caller,

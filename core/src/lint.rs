@@ -111,14 +111,16 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
             .find(|&key| {
                 rule.params.iter().any(|c| {
                     c.origin == Origin::Shorthand(key)
-                        && !own.iter().any(|a| a.operation().member(c.name).is_some())
+                        && !own
+                            .iter()
+                            .any(|a| c.names().any(|n| a.operation().member(n).is_some()))
                 })
             });
         match lacking {
             Some(field @ "cache_security_groups") => out.push(warn(
                 WarningKind::NeverMatches,
                 Some(field),
-                "the rule can never match: none of its actions has a `CacheSecurityGroupName`"
+                "the rule can never match: none of its actions has a `CacheSecurityGroupName` or `CacheSecurityGroupNames`"
                     .into(),
             )),
             Some(field) => out.push(warn(
@@ -217,7 +219,7 @@ fn open_parameters(rule: &Rule, own: &[Action]) -> Option<(Option<&'static str>,
             })
         })
         .map(|p| p.name)
-        .filter(|&name| passes(name) && !rule.params.iter().any(|c| c.name == name))
+        .filter(|&name| passes(name) && !rule.params.iter().any(|c| c.names().any(|n| n == name)))
         .collect();
     if open.is_empty() {
         return None;
@@ -364,7 +366,7 @@ fn covers(deny: &Rule, allow: &Rule) -> bool {
     // judged; a deny with another test, or with exceptions, may let
     // through what the allow matches.
     fn param(deny: &ParamCondition, allow: &ParamCondition) -> bool {
-        if deny.name != allow.name
+        if (deny.name, deny.also) != (allow.name, allow.also)
             || !matches!(deny.if_absent, IfAbsent::NoMatch { .. })
             || !matches!(allow.if_absent, IfAbsent::NoMatch { .. })
             || (allow.if_empty && !deny.if_empty)
@@ -699,13 +701,17 @@ rules:
     effect: allow
     actions: ["Describe*"]
     owner_ids: ["123456781234"]
-  - id: groups-on-clusters
+  - id: groups-on-serverless
     effect: allow
-    actions: [CreateCacheCluster]
+    actions: [CreateServerlessCache]
     cache_security_groups: ["prod-.*"]
   - id: fine
     effect: allow
     actions: [DescribeCacheSecurityGroups]
+    cache_security_groups: ["prod-.*"]
+  - id: fine-on-the-list
+    effect: allow
+    actions: [CreateCacheCluster, ModifyReplicationGroup]
     cache_security_groups: ["prod-.*"]
 "#,
         );
@@ -713,7 +719,10 @@ rules:
         assert_eq!(found[0].0, "owner-on-describe");
         assert_eq!(found[0].1, Some("owner_ids"));
         assert!(found[0].2.starts_with("the rule can never match"));
-        assert_eq!(found[1].0, "groups-on-clusters");
+        assert_eq!(found[1].0, "groups-on-serverless");
+        assert!(found[1]
+            .2
+            .ends_with("has a `CacheSecurityGroupName` or `CacheSecurityGroupNames`"));
     }
 
     #[test]

@@ -187,7 +187,7 @@ impl Params {
     }
 
     /// Puts the member in its place in query-name order.
-    fn insert(&mut self, member: &'static Member, value: Value) {
+    pub(crate) fn insert(&mut self, member: &'static Member, value: Value) {
         let name = member.query_name();
         match self
             .members

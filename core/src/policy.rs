@@ -14,7 +14,8 @@ use crate::diagnostics::{
 use crate::model::{AccountId, Action, ActionSet, Region};
 use crate::names::{self, NameCase};
 use crate::request::{
-    CACHE_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_OWNER_ID,
+    CACHE_SECURITY_GROUP_NAME, CACHE_SECURITY_GROUP_NAME_LIST, EC2_SECURITY_GROUP_NAME,
+    EC2_SECURITY_GROUP_OWNER_ID,
 };
 pub use crate::rule::{Effect, Mode};
 use crate::rule::{OtherParams, Rule};
@@ -265,6 +266,9 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
         fields.raw("cache_security_groups"),
         "cache_security_groups",
         CACHE_SECURITY_GROUP_NAME,
+        // CreateCacheCluster, CreateReplicationGroup and their Modify
+        // calls attach groups through the list instead.
+        Some(CACHE_SECURITY_GROUP_NAME_LIST),
         names::CACHE_SECURITY_GROUP_NAMES,
         deny,
         ctx,
@@ -273,6 +277,7 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
         fields.raw("ec2_security_groups"),
         "ec2_security_groups",
         EC2_SECURITY_GROUP_NAME,
+        None,
         names::EC2_SECURITY_GROUP_NAMES,
         deny,
         ctx,
@@ -560,7 +565,7 @@ fn other_params(
 fn close(other: OtherParams, params: &[ParamCondition]) -> OtherParams {
     match other {
         OtherParams::Deny { allowed, .. } => {
-            let mut named: Vec<&'static str> = params.iter().map(|c| c.name).collect();
+            let mut named: Vec<&'static str> = params.iter().flat_map(|c| c.names()).collect();
             named.extend(&allowed);
             named.sort_unstable();
             named.dedup();
@@ -781,6 +786,7 @@ fn group_names(
     value: Option<&Value>,
     field: &'static str,
     parameter: &'static str,
+    list_name: Option<&'static str>,
     case: NameCase,
     deny: bool,
     ctx: &mut RuleContext<'_>,
@@ -791,7 +797,7 @@ fn group_names(
     let place = ctx.place(Some(field));
     let matcher = conditions::name_matcher(list, Some(case), REGEX_SIZE_LIMIT, &place, ctx.out)?;
     Some(Some(conditions::group_names(
-        field, parameter, matcher, deny,
+        field, parameter, list_name, matcher, deny,
     )))
 }
 
@@ -1021,6 +1027,8 @@ rules:
                     named,
                     &[
                         "CacheSecurityGroupName",
+                        // The shorthand reads the list too.
+                        "CacheSecurityGroupNames",
                         "EC2SecurityGroupName",
                         "EC2SecurityGroupOwnerId"
                     ]

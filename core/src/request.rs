@@ -10,6 +10,7 @@ use crate::params::{Params, Value};
 use crate::text::did_you_mean;
 
 pub const CACHE_SECURITY_GROUP_NAME: &str = "CacheSecurityGroupName";
+pub const CACHE_SECURITY_GROUP_NAME_LIST: &str = "CacheSecurityGroupNames";
 pub const EC2_SECURITY_GROUP_NAME: &str = "EC2SecurityGroupName";
 pub const EC2_SECURITY_GROUP_OWNER_ID: &str = "EC2SecurityGroupOwnerId";
 

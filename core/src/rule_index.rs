@@ -11,7 +11,8 @@
 //! under its value plus the "any" rules; the decision evaluates only the
 //! smallest such list, in full, so the index can only narrow, never decide.
 //! A request whose value is a list (whose items a condition tests one by
-//! one) is not narrowed by that parameter.
+//! one), or that carries the list a shorthand reads instead of the posted
+//! name, is not narrowed by that parameter.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -68,6 +69,9 @@ pub(crate) struct ActionRules {
 #[derive(Debug)]
 struct ParamPostings {
     name: &'static str,
+    /// The other parameters the posted conditions read (a shorthand's
+    /// list): a request carrying one of them instead is not narrowed here.
+    also: Vec<&'static str>,
     case: Option<NameCase>,
     postings: Postings<Arc<str>>,
 }
@@ -190,6 +194,7 @@ impl ActionRules {
                 // A list's items are tested one by one: no single value
                 // keys the rules, so this parameter narrows nothing.
                 Some(_) => return None,
+                None if param.also.iter().any(|n| facts.params.get(n).is_some()) => return None,
                 None => None,
             };
             Some(param.postings.candidates(key.as_deref()))
@@ -211,6 +216,7 @@ fn param_postings(rules: &[Rule], naming: &[usize]) -> Vec<ParamPostings> {
     // For each rule, its first condition with finite values on each parameter.
     let mut per_rule: Vec<Vec<Posted>> = Vec::with_capacity(naming.len());
     let mut counts: HashMap<&'static str, (Option<NameCase>, usize)> = HashMap::new();
+    let mut also: HashMap<&'static str, Vec<&'static str>> = HashMap::new();
     for &index in naming {
         let mut posted: Vec<Posted> = Vec::new();
         for condition in &rules[index].params {
@@ -219,6 +225,8 @@ fn param_postings(rules: &[Rule], naming: &[usize]) -> Vec<ParamPostings> {
             }
             if let Some(values) = condition.finite_values() {
                 posted.push((condition.name, values));
+                let others = also.entry(condition.name).or_default();
+                others.extend(condition.also.filter(|a| !others.contains(a)));
                 counts
                     .entry(condition.name)
                     .or_insert((condition.case, 0))
@@ -244,6 +252,7 @@ fn param_postings(rules: &[Rule], naming: &[usize]) -> Vec<ParamPostings> {
             });
             ParamPostings {
                 name,
+                also: also.remove(name).unwrap_or_default(),
                 case,
                 postings: Postings::of(posted),
             }

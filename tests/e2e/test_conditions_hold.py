@@ -210,3 +210,30 @@ def test_a_list_item_named_as_another_serializer_names_it(start_proxy, upstream)
     assert (answer.status, error.code) == (400, "InvalidParameterValue")
     assert "`SecurityGroupIds` is too long" in error.message, error.message
     assert upstream.requests == []
+
+
+CLUSTER_GROUPS_POLICY = """\
+rules:
+  - {id: prod-clusters, effect: allow, actions: [CreateCacheCluster, ModifyCacheCluster],
+     cache_security_groups: ["prod-.*"]}
+"""
+
+
+def test_the_group_shorthand_holds_for_every_item_of_the_list(start_proxy, make_client, upstream):
+    proxy = start_proxy(policy=CLUSTER_GROUPS_POLICY, denial_detail="full")
+    client = make_client(proxy)
+    with pytest.raises(client.exceptions.InvalidParameterCombinationException) as raised:
+        client.create_cache_cluster(CacheClusterId="orders", CacheSecurityGroupNames=["prod-a", "evil"])
+    message = client_error(raised)[2]
+    assert "CacheSecurityGroupNames has `evil`, which does not match its patterns" in message, message
+    with pytest.raises(client.exceptions.InvalidParameterCombinationException):
+        client.modify_cache_cluster(CacheClusterId="orders", CacheSecurityGroupNames=["evil"])
+    assert upstream.requests == []
+    # Every item matching, in any case: stored, and forwarded, in lower case.
+    client.create_cache_cluster(CacheClusterId="orders", CacheSecurityGroupNames=["prod-a", "PROD-B"])
+    [forwarded] = upstream.requests
+    assert forwarded.signature_ok, forwarded.signature_problems
+    names = [forwarded.params[f"CacheSecurityGroupNames.CacheSecurityGroupName.{i}"] for i in (1, 2)]
+    assert names == ["prod-a", "prod-b"]
+    allowed = proxy.audit_records()[-1]
+    assert allowed["params"] == {"CacheSecurityGroupNames": "[prod-a, prod-b]"}, allowed

@@ -279,6 +279,7 @@ fn compile_one(
         if_absent,
         if_empty: if_empty.unwrap_or(deny),
         unjudged: deny,
+        also: None,
         case: member.case(),
         origin: Origin::Params,
     })
@@ -417,6 +418,7 @@ pub(crate) fn owner_ids(name: &'static str, ids: Vec<AccountId>, deny: bool) -> 
                 .map(|id| Scalar::String(id.as_str().to_owned()))
                 .collect(),
         ),
+        also: None,
         if_absent: IfAbsent::NoMatch { written: false },
         if_empty: deny,
         unjudged: deny,
@@ -426,15 +428,19 @@ pub(crate) fn owner_ids(name: &'static str, ids: Vec<AccountId>, deny: bool) -> 
 }
 
 /// `cache_security_groups` or `ec2_security_groups`: the request's group
-/// name matches one of the patterns.
+/// name matches one of the patterns, and so do the items of `list`, the
+/// parameter that names several such groups in other actions (judged item
+/// by item, as `matches` judges a list).
 pub(crate) fn group_names(
     key: &'static str,
     name: &'static str,
+    list: Option<&'static str>,
     matcher: NameMatcher,
     deny: bool,
 ) -> ParamCondition {
     ParamCondition {
         name,
+        also: list,
         case: Some(matcher.case),
         test: Test::Matches(matcher),
         if_absent: IfAbsent::NoMatch { written: false },

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use super::kind::{Scalar, Test, Type};
 use super::{IfAbsent, Origin, ParamCondition};
+use crate::model::Action;
 use crate::names::NameCase;
 use crate::params::{Params, Value};
 use crate::patterns::NameMatcher;
@@ -48,16 +49,25 @@ impl ParamCondition {
         }
     }
 
-    /// Whether the request's parameters satisfy the condition.
+    /// The parameters it reads: its own, and the one naming the same
+    /// things in other actions.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> {
+        std::iter::once(self.name).chain(self.also)
+    }
+
+    /// Whether the request's parameters satisfy the condition: every one
+    /// of its parameters the request carries must (no action has both of a
+    /// shorthand's today, and one that did could not slip the other by).
     pub fn holds(&self, params: &Params) -> bool {
-        let Some(value) = params.get(self.name) else {
+        let mut carried = self.names().filter_map(|name| params.get(name)).peekable();
+        if carried.peek().is_none() {
             return match &self.if_absent {
                 IfAbsent::NoMatch { .. } => matches!(self.test, Test::Present(false)),
                 IfAbsent::Match => true,
                 IfAbsent::Default(value) => self.judge(value).unwrap_or(self.unjudged),
             };
-        };
-        self.judge(value).unwrap_or(self.unjudged)
+        }
+        carried.all(|value| self.judge(value).unwrap_or(self.unjudged))
     }
 
     /// Whether a request that leaves the parameter out, so that AWS uses
@@ -180,14 +190,47 @@ impl ParamCondition {
         })
     }
 
+    /// The first item of a list that fails a `matches` test.
+    fn unmatched<'v>(&self, value: &'v Value) -> Option<&'v str> {
+        match (&self.test, value) {
+            (Test::Matches(matcher), Value::List(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|item| !matcher.is_match(&key_of(self.case, item))),
+            _ => None,
+        }
+    }
+
     /// Why a request failed it, for a denial's explanation. A secret's
     /// value is never shown (only `present` tests one, and says nothing of
     /// its value).
-    pub fn describe_failure(&self, params: &Params) -> String {
-        let name = self.name;
-        let entry = params.entry(name);
+    /// `action` is the request's: an absent parameter is named as that
+    /// action calls it.
+    pub fn describe_failure(&self, action: Action, params: &Params) -> String {
+        let entry = self.names().find_map(|name| params.entry(name));
+        let name = entry.map_or_else(
+            || {
+                self.names()
+                    .find(|name| action.operation().member(name).is_some())
+                    .unwrap_or(self.name)
+            },
+            |(member, _)| member.query_name(),
+        );
         if let Origin::Shorthand(key) = self.origin {
-            return match entry.and_then(|(_, value)| value.as_str()) {
+            let value = entry.map(|(_, value)| value);
+            let is_list = matches!(value, Some(Value::List(_)));
+            let empty = matches!(value, Some(Value::List(items)) if items.is_empty());
+            return match value.and_then(Value::as_str) {
+                _ if empty => {
+                    format!("{name} is an empty list, which AWS may read as a default of its own")
+                }
+                None if is_list => match value.and_then(|list| self.unmatched(list)) {
+                    Some(item) => format!(
+                        "{name} has {}, which does not match its patterns",
+                        quoted(item)
+                    ),
+                    None => format!("{name} is not a list of names"),
+                },
                 None => format!("the request has no {name}"),
                 Some(v) if key == "owner_ids" => {
                     format!("{name} {} is not one of its owner ids", quoted(v))
@@ -230,14 +273,7 @@ impl ParamCondition {
             ),
             Test::Matches(matcher) => {
                 // For a list, the item that failed rather than the list.
-                let unmatched = match value {
-                    Value::List(items) => items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .find(|item| !matcher.is_match(&key_of(self.case, item))),
-                    _ => None,
-                };
-                let shown = unmatched.map_or_else(
+                let shown = self.unmatched(value).map_or_else(
                     || shown().to_owned(),
                     |item| format!("item {}", quoted(item)),
                 );

@@ -38,6 +38,11 @@ pub(crate) fn default_value(default: DefaultValue) -> Value {
 #[derive(Debug)]
 pub(crate) struct ParamCondition {
     pub name: &'static str,
+    /// Another parameter naming the same things, in actions that lack
+    /// `name` (`CacheSecurityGroupNames` for `cache_security_groups`):
+    /// the condition judges whichever of the two the request carries, so
+    /// the shorthand cannot be dodged through the other one.
+    pub also: Option<&'static str>,
     pub test: Test,
     /// What a request without the parameter means.
     pub if_absent: IfAbsent,

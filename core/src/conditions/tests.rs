@@ -588,6 +588,100 @@ fn cluster_in(groups: &[&str]) -> String {
 }
 
 #[test]
+fn the_group_shorthand_constrains_every_item_of_the_list() {
+    let policy = r#"
+rules:
+  - id: prod-groups
+    effect: allow
+    actions: [CreateCacheCluster, ModifyCacheCluster, DescribeCacheSecurityGroups]
+    cache_security_groups: ["prod-.*"]
+"#;
+    for (query, decision, why) in [
+        (cluster_in(&["prod-a", "prod-b"]), Decision::Allow, ""),
+        (cluster_in(&["PROD-A"]), Decision::Allow, ""),
+        (
+            cluster_in(&["prod-a", "evil"]),
+            Decision::Deny,
+            "rule `prod-groups`: CacheSecurityGroupNames has `evil`, which does not match its patterns",
+        ),
+        (
+            cluster_in(&[]),
+            Decision::Deny,
+            "rule `prod-groups`: CacheSecurityGroupNames is an empty list, which AWS may read as a default of its own",
+        ),
+        // A request without the list is judged on nothing the rule allows.
+        (
+            "Action=CreateCacheCluster&Version=2015-02-02&CacheClusterId=c1".into(),
+            Decision::Deny,
+            "rule `prod-groups`: the request has no CacheSecurityGroupNames",
+        ),
+        (
+            "Action=ModifyCacheCluster&Version=2015-02-02&CacheClusterId=c1\
+             &CacheSecurityGroupNames.CacheSecurityGroupName.1=dev-x"
+                .into(),
+            Decision::Deny,
+            "CacheSecurityGroupNames has `dev-x`, which does not match its patterns",
+        ),
+        // The single name, in an action of the same rule, on its own.
+        (
+            "Action=DescribeCacheSecurityGroups&Version=2015-02-02&CacheSecurityGroupName=prod-a"
+                .into(),
+            Decision::Allow,
+            "",
+        ),
+        (
+            "Action=DescribeCacheSecurityGroups&Version=2015-02-02&CacheSecurityGroupName=evil"
+                .into(),
+            Decision::Deny,
+            "CacheSecurityGroupName `evil` does not match its patterns",
+        ),
+        (
+            "Action=DescribeCacheSecurityGroups&Version=2015-02-02".into(),
+            Decision::Deny,
+            "the request has no CacheSecurityGroupName",
+        ),
+    ] {
+        let (got, _, message) = decide_with(policy, "ci", &query);
+        assert_eq!(got, decision, "{query}: {message}");
+        assert!(message.contains(why), "{query}: {message}");
+    }
+    // A closed rule takes the list as named by the shorthand.
+    let closed = r#"
+rules:
+  - id: prod-clusters
+    effect: allow
+    actions: [CreateCacheCluster]
+    cache_security_groups: ["prod-.*"]
+    other_params: deny
+    other_params_allowed: [CacheClusterId, Engine]
+"#;
+    assert_clusters(
+        closed,
+        &[
+            (&["prod-a", "prod-b"], Decision::Allow),
+            (&["prod-a", "evil"], Decision::Deny),
+        ],
+    );
+    // In a deny rule, one bad item is enough, and so is an empty list.
+    let deny = r#"
+rules:
+  - id: all
+    effect: allow
+  - id: no-legacy
+    effect: deny
+    cache_security_groups: ["legacy-.*"]
+"#;
+    assert_clusters(
+        deny,
+        &[
+            (&["prod-a", "Legacy-1"], Decision::Deny),
+            (&[], Decision::Deny),
+            (&["prod-a", "prod-b"], Decision::Allow),
+        ],
+    );
+}
+
+#[test]
 fn matches_on_a_list_tests_every_item() {
     let policy = r#"
 rules:
