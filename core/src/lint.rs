@@ -33,10 +33,12 @@ pub enum WarningKind {
     /// A deny rule that leaving a parameter out dodges, because AWS's
     /// documented default is a value the rule denies.
     DodgedByDefault,
+    /// `any_in` in an allow rule: one good item among bad ones satisfies it.
+    AnyInAllow,
 }
 
 impl WarningKind {
-    pub const ALL: [WarningKind; 7] = [
+    pub const ALL: [WarningKind; 8] = [
         WarningKind::NeverMatches,
         WarningKind::LowercasePattern,
         WarningKind::MatchesAnything,
@@ -44,6 +46,7 @@ impl WarningKind {
         WarningKind::UnknownCaller,
         WarningKind::OpenParameters,
         WarningKind::DodgedByDefault,
+        WarningKind::AnyInAllow,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +58,7 @@ impl WarningKind {
             WarningKind::UnknownCaller => "unknown-caller",
             WarningKind::OpenParameters => "open-parameters",
             WarningKind::DodgedByDefault => "dodged-by-default",
+            WarningKind::AnyInAllow => "any-in-allow",
         }
     }
 
@@ -133,6 +137,16 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
             None => {}
         }
         for condition in &rule.params {
+            if let (Effect::Allow, Test::AnyIn(_)) = (rule.effect, &condition.test) {
+                out.push(warn(
+                    WarningKind::AnyInAllow,
+                    Some("params"),
+                    format!(
+                        "`any_in` on `{}` in an allow rule: one good item among bad ones satisfies it (hint: use `all_in` to allow only these)",
+                        condition.name
+                    ),
+                ));
+            }
             let Some(matcher) = condition.matcher() else {
                 continue;
             };
@@ -417,12 +431,13 @@ mod tests {
     #[test]
     fn warnings_carry_their_kind() {
         use WarningKind as W;
-        let cases: [(&str, W); 5] = [
+        let cases: [(&str, W); 6] = [
             ("{id: a, effect: allow, actions: [DescribeCacheClusters], owner_ids: [\"123456781234\"]}", W::NeverMatches),
             ("{id: a, effect: allow, cache_security_groups: [\"Prod-.*\"]}", W::LowercasePattern),
             ("{id: a, effect: allow, ec2_security_groups: [\".*\"]}", W::MatchesAnything),
             ("{id: a, effect: allow, callers: [ghost]}", W::UnknownCaller),
             ("{id: a, effect: allow, actions: [DescribeEvents]}, {id: d, effect: deny, actions: [DescribeEvents]}", W::ShadowedAllow),
+            ("{id: a, effect: allow, actions: [CreateReplicationGroup], params: {SecurityGroupIds: {any_in: [sg-1]}}}", W::AnyInAllow),
         ];
         for (rules, kind) in cases {
             assert_eq!(
@@ -822,6 +837,38 @@ rules:
         assert!(patterns[1].starts_with("`(?s).*|x` matches any name"));
         // EC2 names are compared without case, so capitals match too.
         assert!(patterns[2].starts_with("`[a-z0-9 ._ü-]*|[a-zé-ü]+` matches any name"));
+    }
+
+    #[test]
+    fn any_in_in_an_allow_rule_is_warned_about() {
+        let found = lint(
+            r#"
+rules:
+  - id: some-good-group
+    effect: allow
+    actions: [CreateReplicationGroup]
+    params:
+      SecurityGroupIds: {any_in: [sg-1]}
+  - id: legacy
+    effect: deny
+    actions: [CreateReplicationGroup]
+    params:
+      SecurityGroupIds: {any_in: [sg-0legacy]}
+  - id: only-these
+    effect: allow
+    actions: [CreateReplicationGroup]
+    params:
+      SecurityGroupIds: {all_in: [sg-1]}
+"#,
+        );
+        assert_eq!(
+            found,
+            [(
+                "some-good-group".to_owned(),
+                Some("params"),
+                "`any_in` on `SecurityGroupIds` in an allow rule: one good item among bad ones satisfies it (hint: use `all_in` to allow only these)".to_owned()
+            )]
+        );
     }
 
     #[test]

@@ -86,6 +86,20 @@ def test_check_denies_only_the_kinds_of_warning_named(tmp_path):
     assert "did you mean `unknown-caller`?" in done.stderr, done.stderr
 
 
+def test_check_warns_about_any_in_in_an_allow_rule(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        "rules:\n  - id: some-good-group\n    effect: allow\n    actions: [CreateReplicationGroup]\n"
+        "    params:\n      SecurityGroupIds: {any_in: [sg-0aa]}\n"
+    )
+    done = run("check", "--policy", "p.yaml", "--deny-warnings=any-in-allow", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout
+    assert (
+        "warning: rule `some-good-group`: `params`: `any_in` on `SecurityGroupIds` in an allow rule: "
+        "one good item among bad ones satisfies it (hint: use `all_in` to allow only these)"
+    ) in done.stdout, done.stdout
+    assert run("check", "--policy", "p.yaml", "--deny-warnings=unknown-caller", cwd=tmp_path).returncode == 0
+
+
 def test_usage_errors_exit_2():
     for args in (["check"], ["explain", "--policy", "policies/default.yaml"], ["test"], ["frobnicate"]):
         done = run(*args)
