@@ -59,15 +59,20 @@ impl ParamCondition {
     /// of its parameters the request carries must (no action has both of a
     /// shorthand's today, and one that did could not slip the other by).
     pub fn holds(&self, params: &Params) -> bool {
-        let mut carried = self.names().filter_map(|name| params.get(name)).peekable();
-        if carried.peek().is_none() {
-            return match &self.if_absent {
+        let holds = |value| self.judge(value).unwrap_or(self.unjudged);
+        // Looked up one by one, with no iterator to build: this runs for
+        // every condition of every candidate rule.
+        let first = params.get(self.name);
+        let second = self.also.and_then(|also| params.get(also));
+        match (first, second) {
+            (Some(first), Some(second)) => holds(first) && holds(second),
+            (Some(value), None) | (None, Some(value)) => holds(value),
+            (None, None) => match &self.if_absent {
                 IfAbsent::NoMatch { .. } => matches!(self.test, Test::Present(false)),
                 IfAbsent::Match => true,
-                IfAbsent::Default(value) => self.judge(value).unwrap_or(self.unjudged),
-            };
+                IfAbsent::Default(value) => holds(value),
+            },
         }
-        carried.all(|value| self.judge(value).unwrap_or(self.unjudged))
     }
 
     /// Whether a request that leaves the parameter out, so that AWS uses
