@@ -26,7 +26,7 @@ usage:
       validate a policy, print every error and warning; with --deny-warnings,
       fail on any warning, or only on those of the kinds named (never-matches,
       lowercase-pattern, matches-anything, shadowed-allow, unknown-caller,
-      open-parameters, dodged-by-default, any-in-allow)
+      open-parameters, dodged-by-default, any-in-allow, inherits-settings)
   elasticache-authz-proxy explain --policy FILE --region REGION [--caller NAME] [--callers FILE]
                                  [--denial-detail caller|full] [--json] 'Action=...&...'
       decide one request and show why, and the error a denied caller gets

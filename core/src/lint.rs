@@ -8,7 +8,7 @@ use crate::model::Action;
 use crate::names::{self, NameCase};
 use crate::policy::Policy;
 use crate::rule::{Effect, Mode, OtherParams, Rule};
-use crate::security_params::{is_read_only, SECURITY_PARAMS};
+use crate::security_params::{is_read_only, INHERITED_SETTINGS, INHERITING, SECURITY_PARAMS};
 use crate::service_model::DefaultValue;
 use crate::text::did_you_mean;
 
@@ -35,10 +35,13 @@ pub enum WarningKind {
     DodgedByDefault,
     /// `any_in` in an allow rule: one good item among bad ones satisfies it.
     AnyInAllow,
+    /// An allow rule for a create that constrains settings a request can
+    /// inherit from an existing resource instead, and lets it.
+    InheritsSettings,
 }
 
 impl WarningKind {
-    pub const ALL: [WarningKind; 8] = [
+    pub const ALL: [WarningKind; 9] = [
         WarningKind::NeverMatches,
         WarningKind::LowercasePattern,
         WarningKind::MatchesAnything,
@@ -47,6 +50,7 @@ impl WarningKind {
         WarningKind::OpenParameters,
         WarningKind::DodgedByDefault,
         WarningKind::AnyInAllow,
+        WarningKind::InheritsSettings,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +63,7 @@ impl WarningKind {
             WarningKind::OpenParameters => "open-parameters",
             WarningKind::DodgedByDefault => "dodged-by-default",
             WarningKind::AnyInAllow => "any-in-allow",
+            WarningKind::InheritsSettings => "inherits-settings",
         }
     }
 
@@ -176,6 +181,9 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
                 }
             }
         }
+        if let Some(message) = inherits_settings(rule, own) {
+            out.push(warn(WarningKind::InheritsSettings, Some("params"), message));
+        }
         if rule.effect == Effect::Deny {
             for message in dodged_by_default(rule, own) {
                 out.push(warn(WarningKind::DodgedByDefault, Some("params"), message));
@@ -252,6 +260,45 @@ fn open_parameters(rule: &Rule, own: &[Action]) -> Option<(Option<&'static str>,
             format!("the allow rule leaves security-relevant parameters open: {shown} (hint: close the rule with `other_params: deny`, or name them in `params`; `other_params: allow` says the rule is open on purpose)"),
         ),
     })
+}
+
+/// An allow rule for a create that constrains settings (its security
+/// groups, node type, encryption, …) while a request may name an existing
+/// resource to take them from: the conditions then judge parameters that
+/// describe nothing real. A rule that conditions the inheriting parameter
+/// (say `PrimaryClusterId: {present: false}`), or is closed without
+/// allowing it, is fine.
+fn inherits_settings(rule: &Rule, own: &[Action]) -> Option<String> {
+    if rule.effect != Effect::Allow {
+        return None;
+    }
+    let constrained: Vec<&str> = rule
+        .params
+        .iter()
+        .filter(|c| INHERITED_SETTINGS.contains(&c.name))
+        .map(|c| c.name)
+        .collect();
+    if constrained.is_empty() {
+        return None;
+    }
+    let open = |name: &str| {
+        !rule.params.iter().any(|c| c.names().any(|n| n == name))
+            && match &rule.other_params {
+                OtherParams::Unsaid | OtherParams::Allow => true,
+                OtherParams::Deny { allowed, .. } => allowed.contains(&name),
+            }
+    };
+    let inheriting: Vec<&str> = INHERITING
+        .iter()
+        .filter(|(name, actions)| own.iter().any(|a| actions.contains(&a.name())) && open(name))
+        .map(|(name, _)| *name)
+        .collect();
+    let first = *inheriting.first()?;
+    Some(format!(
+        "the rule constrains {} of a new resource, but a request with {} takes them from one that exists instead (hint: add `{first}: {{present: false}}` for each, or close the rule with `other_params: deny`)",
+        crate::text::backticked(&constrained),
+        crate::text::backticked(&inheriting),
+    ))
 }
 
 /// For a deny rule: each condition that a request leaving its parameter
@@ -412,11 +459,14 @@ mod tests {
     use super::*;
     use crate::policy::compile;
 
-    /// The warnings but `open-parameters`, which most rules written to
-    /// test another warning would draw (`open_parameters` tests it).
+    /// The warnings but `open-parameters` and `inherits-settings`, which
+    /// most rules written to test another warning would draw
+    /// (`open_parameters` and `inherited_settings` test them).
     fn others(policy: &Policy) -> Vec<PolicyWarning> {
         let mut found = warnings(policy);
-        found.retain(|w| w.kind != WarningKind::OpenParameters);
+        found.retain(|w| {
+            w.kind != WarningKind::OpenParameters && w.kind != WarningKind::InheritsSettings
+        });
         found
     }
 
@@ -425,6 +475,44 @@ mod tests {
         let mut found: Vec<WarningKind> = others(&policy).into_iter().map(|w| w.kind).collect();
         found.extend(absent_callers(&policy, known).into_iter().map(|w| w.kind));
         found
+    }
+
+    /// A create rule constraining settings an existing resource could
+    /// supply is warned about, naming the inheriting parameters, unless the
+    /// rule rules them out or is closed.
+    #[test]
+    fn inherited_settings() {
+        let inherits = |rule: &str| -> Vec<String> {
+            warnings(&compile("p.yaml", &format!("rules: [{rule}]")).unwrap())
+                .into_iter()
+                .filter(|w| w.kind == WarningKind::InheritsSettings)
+                .map(|w| w.message)
+                .collect()
+        };
+        let one = |rule: &str| {
+            let found = inherits(rule);
+            assert_eq!(found.len(), 1, "{rule}: {found:?}");
+            found[0].clone()
+        };
+        let message = one(
+            "{id: a, effect: allow, actions: [CreateReplicationGroup], params: {SecurityGroupIds: {all_in: [sg-1]}}}",
+        );
+        assert!(
+            message.starts_with("the rule constrains `SecurityGroupIds` of a new resource, but a request with `PrimaryClusterId`, `GlobalReplicationGroupId`, `SnapshotArns`, `SnapshotName` takes them"),
+            "{message}"
+        );
+        // Ruled out one by one, or by closing the rule: no warning.
+        assert!(inherits("{id: a, effect: allow, actions: [CreateCacheCluster], params: {CacheNodeType: {one_of: [cache.t4g.micro]}, ReplicationGroupId: {present: false}, SnapshotArns: {present: false}, SnapshotName: {present: false}}}").is_empty());
+        assert!(inherits("{id: a, effect: allow, actions: [CreateCacheCluster], params: {CacheClusterId: {matches: \"a.*\"}, CacheNodeType: {one_of: [cache.t4g.micro]}}, other_params: deny}").is_empty());
+        // Allowing one back in a closed rule warns about that one.
+        let message = one("{id: a, effect: allow, actions: [CreateCacheCluster], params: {CacheClusterId: {matches: \"a.*\"}, CacheNodeType: {one_of: [cache.t4g.micro]}}, other_params: deny, other_params_allowed: [SnapshotName]}");
+        assert!(
+            message.contains("a request with `SnapshotName` takes them"),
+            "{message}"
+        );
+        // Nothing inherited is constrained, or the rule denies: no warning.
+        assert!(inherits("{id: a, effect: allow, actions: [CreateCacheCluster], params: {CacheClusterId: {matches: \"a.*\"}}}").is_empty());
+        assert!(inherits("{id: a, effect: deny, actions: [CreateCacheCluster], params: {CacheNodeType: {one_of: [cache.t4g.micro]}}}").is_empty());
     }
 
     /// Each warning carries the kind `check --deny-warnings=KIND` names.

@@ -82,6 +82,54 @@ pub(crate) const SECURITY_PARAMS: &[SecurityParam] = &[
     any("EngineVersion"),
 ];
 
+/// Parameters that make a create take its settings from a resource that
+/// exists already: a cluster, a group, a global datastore, a snapshot.
+/// The request's own network, engine and encryption parameters then
+/// describe nothing real, or only part of it.
+pub(crate) const INHERITING: &[(&str, &[&str])] = &[
+    // An existing cluster becomes the primary, with its data, engine,
+    // node type and groups.
+    ("PrimaryClusterId", &["CreateReplicationGroup"]),
+    // A secondary of a global datastore takes the primary's engine, node
+    // type and encryption.
+    ("GlobalReplicationGroupId", &["CreateReplicationGroup"]),
+    // A node that joins an existing group, with the group's settings (in
+    // CreateReplicationGroup the same name is the new group's own id).
+    ("ReplicationGroupId", &["CreateCacheCluster"]),
+    // Data seeded from a snapshot, and settings with it.
+    (
+        "SnapshotArns",
+        &["CreateReplicationGroup", "CreateCacheCluster"],
+    ),
+    (
+        "SnapshotName",
+        &["CreateReplicationGroup", "CreateCacheCluster"],
+    ),
+    ("SnapshotArnsToRestore", &["CreateServerlessCache"]),
+];
+
+/// The settings a create can inherit: a rule that constrains one of them
+/// speaks of the new resource's own, which an inheriting request does not
+/// have.
+pub(crate) const INHERITED_SETTINGS: &[&str] = &[
+    "SecurityGroupIds",
+    "CacheSecurityGroupNames",
+    "CacheSubnetGroupName",
+    "CacheNodeType",
+    "Engine",
+    "EngineVersion",
+    "CacheParameterGroupName",
+    "TransitEncryptionEnabled",
+    "TransitEncryptionMode",
+    "AtRestEncryptionEnabled",
+    "KmsKeyId",
+    "AuthToken",
+    "UserGroupIds",
+    "Port",
+    "NetworkType",
+    "IpDiscovery",
+];
+
 /// Actions that only read: no parameter of theirs is left open.
 pub(crate) fn is_read_only(action: &str) -> bool {
     action.starts_with("Describe") || action.starts_with("List")
@@ -91,6 +139,38 @@ pub(crate) fn is_read_only(action: &str) -> bool {
 mod tests {
     use super::*;
     use crate::model::Action;
+
+    /// Every inheriting parameter is one of each action it is listed for,
+    /// and every inherited setting a parameter of some create.
+    #[test]
+    fn every_inheriting_parameter_and_setting_is_real() {
+        for (name, actions) in INHERITING {
+            assert!(!actions.is_empty(), "{name}");
+            for action in *actions {
+                let action = Action::from_name(action).unwrap();
+                assert!(
+                    action.operation().member(name).is_some(),
+                    "{name} in {action}"
+                );
+            }
+        }
+        for name in INHERITED_SETTINGS {
+            assert!(
+                [
+                    "CreateReplicationGroup",
+                    "CreateCacheCluster",
+                    "CreateServerlessCache"
+                ]
+                .iter()
+                .any(|a| Action::from_name(a)
+                    .unwrap()
+                    .operation()
+                    .member(name)
+                    .is_some()),
+                "{name}"
+            );
+        }
+    }
 
     /// Every entry names a parameter of some action, and of each action it
     /// is limited to; none is listed twice.

@@ -100,6 +100,21 @@ def test_check_warns_about_any_in_in_an_allow_rule(tmp_path):
     assert run("check", "--policy", "p.yaml", "--deny-warnings=unknown-caller", cwd=tmp_path).returncode == 0
 
 
+def test_check_warns_about_settings_a_create_could_inherit(tmp_path):
+    rule = "rules: [{id: groups, effect: allow, actions: [CreateReplicationGroup], params: {%s}}]\n"
+    check = ["check", "--deny-warnings=inherits-settings", "--policy", "p.yaml"]
+    (tmp_path / "p.yaml").write_text(rule % "SecurityGroupIds: {all_in: [sg-0aa]}")
+    done = run(*check, cwd=tmp_path)
+    assert done.returncode == 1, done.stdout
+    assert "a request with `PrimaryClusterId`" in done.stdout, done.stdout
+    ruled_out = ", ".join(
+        f"{name}: {{present: false}}"
+        for name in ["PrimaryClusterId", "GlobalReplicationGroupId", "SnapshotArns", "SnapshotName"]
+    )
+    (tmp_path / "p.yaml").write_text(rule % f"SecurityGroupIds: {{all_in: [sg-0aa]}}, {ruled_out}")
+    assert run(*check, cwd=tmp_path).returncode == 0
+
+
 def test_usage_errors_exit_2():
     for args in (["check"], ["explain", "--policy", "policies/default.yaml"], ["test"], ["frobnicate"]):
         done = run(*args)
