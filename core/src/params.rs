@@ -750,10 +750,7 @@ fn repeated_tag_key(
     items: &[Value],
     secret: bool,
 ) -> Result<(), ParseError> {
-    let Kind::Structure(tag) = list.member().shape().kind() else {
-        return Ok(());
-    };
-    if tag.member("Key").is_none() || tag.member("Value").is_none() {
+    if !list.is_tag_list() {
         return Ok(());
     }
     // A few tags (the usual case) are compared pairwise, with no map to

@@ -211,6 +211,15 @@ impl ListShape {
         &self.member
     }
 
+    /// Whether it is a list of tags: its items are structures with `Key`
+    /// and `Value` members (`Tags.Tag.N.Key`), in whichever action.
+    pub fn is_tag_list(&self) -> bool {
+        matches!(
+            self.member().shape().kind(),
+            Kind::Structure(tag) if tag.member("Key").is_some() && tag.member("Value").is_some()
+        )
+    }
+
     /// The name items are numbered under: a list that is not flattened is
     /// sent as `Name.<item_name>.1`, `Name.<item_name>.2`, and so on.
     pub fn item_name(&self) -> &'static str {

@@ -156,13 +156,9 @@ impl Type {
             Kind::Boolean => Type::Boolean,
             Kind::Integer(_) | Kind::Long(_) => Type::Integer,
             Kind::Timestamp => Type::Timestamp,
+            Kind::List(list) if list.is_tag_list() => Type::Tags,
             Kind::List(list) => match list.member().shape().kind() {
                 Kind::String(_) => Type::StringList,
-                Kind::Structure(tag)
-                    if tag.member("Key").is_some() && tag.member("Value").is_some() =>
-                {
-                    Type::Tags
-                }
                 _ => Type::Other,
             },
             Kind::Structure(_) | Kind::Map(_) => Type::Other,
