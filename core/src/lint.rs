@@ -223,14 +223,10 @@ const OPEN_SHOWN: usize = 4;
 /// not closed, or `other_params_allowed` lists them. `other_params: allow`
 /// says the rule is open on purpose, and silences it.
 fn open_parameters(rule: &Rule, own: &[Action]) -> Option<(Option<&'static str>, String)> {
-    if rule.effect != Effect::Allow {
+    // `other_params: allow` says the rule is open on purpose.
+    if rule.effect != Effect::Allow || matches!(rule.other_params, OtherParams::Allow) {
         return None;
     }
-    let passes = |name: &str| match &rule.other_params {
-        OtherParams::Unsaid => true,
-        OtherParams::Allow => false,
-        OtherParams::Deny { allowed, .. } => allowed.contains(&name),
-    };
     let open: Vec<&str> = SECURITY_PARAMS
         .iter()
         .filter(|p| {
@@ -241,7 +237,7 @@ fn open_parameters(rule: &Rule, own: &[Action]) -> Option<(Option<&'static str>,
             })
         })
         .map(|p| p.name)
-        .filter(|&name| passes(name) && !rule.params.iter().any(|c| c.names().any(|n| n == name)))
+        .filter(|&name| rule.leaves_open(name))
         .collect();
     if open.is_empty() {
         return None;
@@ -281,16 +277,11 @@ fn inherits_settings(rule: &Rule, own: &[Action]) -> Option<String> {
     if constrained.is_empty() {
         return None;
     }
-    let open = |name: &str| {
-        !rule.params.iter().any(|c| c.names().any(|n| n == name))
-            && match &rule.other_params {
-                OtherParams::Unsaid | OtherParams::Allow => true,
-                OtherParams::Deny { allowed, .. } => allowed.contains(&name),
-            }
-    };
     let inheriting: Vec<&str> = INHERITING
         .iter()
-        .filter(|(name, actions)| own.iter().any(|a| actions.contains(&a.name())) && open(name))
+        .filter(|(name, actions)| {
+            own.iter().any(|a| actions.contains(&a.name())) && rule.leaves_open(name)
+        })
         .map(|(name, _)| *name)
         .collect();
     let first = *inheriting.first()?;

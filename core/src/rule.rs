@@ -74,6 +74,20 @@ pub(crate) enum OtherParams {
     },
 }
 
+impl Rule {
+    /// Whether a request may carry `name` with no condition of the rule
+    /// judging it: the rule names it in no condition, and is open or lists
+    /// it in `other_params_allowed`.
+    pub fn leaves_open(&self, name: &str) -> bool {
+        let judged = self.params.iter().any(|c| c.names().any(|n| n == name));
+        let passes = match &self.other_params {
+            OtherParams::Unsaid | OtherParams::Allow => true,
+            OtherParams::Deny { allowed, .. } => allowed.contains(&name),
+        };
+        passes && !judged
+    }
+}
+
 impl OtherParams {
     /// The first parameter `params` carries that the rule does not name,
     /// for a closed rule. `names` are the request's, in query-name order.
