@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 pub use crate::facts::RequestFacts;
+pub use crate::param_path::LookedAt;
 use crate::params;
 use crate::policy::Policy;
 use crate::rule::{Effect, Mode, Rule};
@@ -64,9 +65,10 @@ pub struct Response {
     pub mismatches: Vec<Mismatch>,
     /// How many more allow rules for the action did not match.
     pub more_mismatches: usize,
-    /// The parameters (`params:` conditions) the deciding rules, or for a
-    /// denial because nothing allowed it the near misses, looked at.
-    pub looked_at: Vec<&'static str>,
+    /// The parameters and nested paths (`params:` conditions) the deciding
+    /// rules, or for a denial because nothing allowed it the near misses,
+    /// looked at.
+    pub looked_at: Vec<LookedAt>,
     /// The `message` of the deny rules that decided.
     pub deny_messages: Vec<String>,
     /// When `mode: shadow` rules name the action: the decision the policy
@@ -172,7 +174,7 @@ impl Policy {
             if first_failed_condition(rule, facts).is_some() {
                 continue;
             }
-            let looked = rule.params.iter().flat_map(|c| c.names());
+            let looked = rule.params.iter().flat_map(|c| c.looked_at());
             match rule.effect {
                 Effect::Allow => {
                     allows.push(rule.id.clone());
@@ -213,12 +215,12 @@ impl Policy {
         for &index in allows.iter().take(MISMATCHES_SHOWN) {
             let rule = &self.rules[index];
             if let Some(condition) = first_failed_condition(rule, facts) {
-                let names: Vec<&'static str> = match condition {
+                let names: Vec<LookedAt> = match condition {
                     Condition::Param(i) => rule
                         .params
                         .get(usize::from(i))
-                        .map_or_else(Vec::new, |c| c.names().collect()),
-                    Condition::OtherParam(name) => vec![name],
+                        .map_or_else(Vec::new, |c| c.looked_at().collect()),
+                    Condition::OtherParam(name) => vec![LookedAt::Param(name)],
                     Condition::Caller | Condition::ExceptedCaller | Condition::Region => Vec::new(),
                 };
                 for name in names {
@@ -915,7 +917,9 @@ rules:
             message.contains("rule `modify`: the request carries `TransitEncryptionMode` = `preferred`, which the rule does not name (`other_params: deny`)"),
             "{message}"
         );
-        assert!(response.looked_at.contains(&"TransitEncryptionMode"));
+        assert!(response
+            .looked_at
+            .contains(&LookedAt::Param("TransitEncryptionMode")));
         // A failed condition is said before an unnamed parameter.
         let (_, message) = decide(&[
             ("ReplicationGroupId", "payments-a"),
@@ -1065,14 +1069,21 @@ rules:
 
         /// A condition on a parameter all the rule's actions have, with an
         /// absent one matching or not: the single name, or the list with
-        /// literal names (posted, yet no one value of a list keys it).
-        fn params_text(actions: &[&str], names: Option<Vec<&str>>, absent: bool) -> String {
+        /// literal names (posted, yet no one value of a list keys it), or
+        /// a path to the list's items (never posted).
+        fn params_text(
+            actions: &[&str],
+            names: Option<Vec<&str>>,
+            absent: bool,
+            path: bool,
+        ) -> String {
             let single = !actions.contains(&"CreateCacheCluster");
             let on_list = actions == ["CreateCacheCluster"];
-            let (name, test) = if single {
-                ("CacheSecurityGroupName", "one_of")
-            } else {
-                ("CacheSecurityGroupNames", "matches")
+            let (name, test) = match (single, path) {
+                (true, _) => ("CacheSecurityGroupName", "one_of"),
+                (false, false) => ("CacheSecurityGroupNames", "matches"),
+                // Quoted: `[]` is a sequence in a flow mapping.
+                (false, true) => ("\"CacheSecurityGroupNames[]\"", "one_of"),
             };
             names
                 .filter(|_| single || on_list)
@@ -1095,7 +1106,7 @@ rules:
                 subset(&OWNERS),
                 subset(&PATTERNS),
                 subset(&PATTERNS),
-                (subset(&NAMES), any::<bool>()),
+                (subset(&NAMES), any::<bool>(), any::<bool>()),
                 (any::<bool>(), any::<bool>()),
             )
                 .prop_map(
@@ -1108,7 +1119,7 @@ rules:
                         owners,
                         cache,
                         ec2,
-                        (names, absent),
+                        (names, absent, path),
                         (closed, allowed),
                     )| {
                         let list = |key: &str, values: Option<Vec<&str>>| {
@@ -1118,7 +1129,7 @@ rules:
                                 format!("    {key}: [{}]\n", quoted.join(", "))
                             })
                         };
-                        let params = params_text(&actions, names, absent);
+                        let params = params_text(&actions, names, absent, path);
                         // Closing only removes matches: an allow rule,
                         // with a parameter of its actions let through.
                         let allowed_name = if actions == ["CreateCacheCluster"] {

@@ -28,6 +28,7 @@ pub mod form;
 pub mod lint;
 pub mod model;
 pub mod names;
+pub mod param_path;
 pub mod params;
 mod patterns;
 pub mod policy;

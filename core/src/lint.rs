@@ -148,7 +148,7 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
                     Some("params"),
                     format!(
                         "`any_in` on `{}` in an allow rule: one good item among bad ones satisfies it (hint: use `all_in` to allow only these)",
-                        condition.name
+                        condition.label()
                     ),
                 ));
             }
@@ -165,7 +165,7 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
                     } else {
                         format!(
                             "the `matches` pattern `{pattern}` of `{}` can never match: it names something ElastiCache keeps in lower case, and the proxy decides on the lower-cased form (hint: write the pattern in lower case)",
-                            condition.name
+                            condition.label()
                         )
                     };
                     out.push(warn(WarningKind::LowercasePattern, Some(field), message));
@@ -303,6 +303,8 @@ fn dodged_by_default(rule: &Rule, actions: &[Action]) -> Vec<String> {
             || condition.origin != Origin::Params
             // `present` asks whether the parameter is sent, not its value.
             || matches!(condition.test, Test::Present(_))
+            // AWS documents defaults of parameters, not of nested members.
+            || condition.path.is_some()
         {
             continue;
         }
@@ -418,7 +420,7 @@ fn covers(deny: &Rule, allow: &Rule) -> bool {
     // judged; a deny with another test, or with exceptions, may let
     // through what the allow matches.
     fn param(deny: &ParamCondition, allow: &ParamCondition) -> bool {
-        if (deny.name, deny.also) != (allow.name, allow.also)
+        if (deny.name, deny.also, &deny.path) != (allow.name, allow.also, &allow.path)
             || !matches!(deny.if_absent, IfAbsent::NoMatch { .. })
             || !matches!(allow.if_absent, IfAbsent::NoMatch { .. })
             || (allow.if_empty && !deny.if_empty)
@@ -504,6 +506,24 @@ mod tests {
         // Nothing inherited is constrained, or the rule denies: no warning.
         assert!(inherits("{id: a, effect: allow, actions: [CreateCacheCluster], params: {CacheClusterId: {matches: \"a.*\"}}}").is_empty());
         assert!(inherits("{id: a, effect: deny, actions: [CreateCacheCluster], params: {CacheNodeType: {one_of: [cache.t4g.micro]}}}").is_empty());
+    }
+
+    /// A deny on the same nested path shadows an allow; on another path,
+    /// or on the parameter above it, it does not. A nested member has no
+    /// documented default to dodge.
+    #[test]
+    fn nested_paths_in_warnings() {
+        let rules = |deny: &str| {
+            format!("rules: [{{id: a, effect: allow, actions: [CreateReplicationGroup], params: {{\"NodeGroupConfiguration[].PrimaryAvailabilityZone\": {{one_of: [us-east-1a]}}}}, other_params: allow}}, {{id: d, effect: deny, actions: [CreateReplicationGroup], params: {{{deny}}}}}]")
+        };
+        let same = rules("\"NodeGroupConfiguration[].PrimaryAvailabilityZone\": {one_of: [us-east-1a, us-east-1b]}");
+        assert_eq!(kinds(&same, &[]), [WarningKind::ShadowedAllow]);
+        let other = rules("\"NodeGroupConfiguration[].ReplicaAvailabilityZones\": {any_in: [us-east-1a]}");
+        assert_eq!(kinds(&other, &[]), []);
+        let labelled = lint("rules: [{id: a, effect: deny, actions: [CreateUser], params: {AuthenticationMode.Type: {one_of: [password]}}}]");
+        assert!(labelled.is_empty(), "{labelled:?}");
+        let any_in = lint("rules: [{id: a, effect: allow, actions: [CreateReplicationGroup], params: {\"NodeGroupConfiguration[].ReplicaAvailabilityZones\": {any_in: [us-east-1a]}}, other_params: allow}]");
+        assert!(any_in[0].2.contains("`any_in` on `NodeGroupConfiguration[].ReplicaAvailabilityZones`"), "{any_in:?}");
     }
 
     /// Each warning carries the kind `check --deny-warnings=KIND` names.

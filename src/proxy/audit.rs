@@ -2,6 +2,7 @@
 //! answer is sent. A record holds what the decision was made on and what
 //! came of it; never a key, a signature or a session token.
 
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::auth::AuthMethod;
-use crate::decision::Verdict;
+use crate::decision::{LookedAt, Verdict};
 use crate::model::{Action, Region};
 use crate::policy::Mode;
 use crate::proxy::config::{AuditConfig, AuditTarget};
@@ -52,7 +53,7 @@ pub struct RequestRecord {
     pub explanation: Option<String>,
     /// The parameters the deciding rules looked at, with their values
     /// (secrets only as present), bounded by [`MAX_PARAMS_BYTES`].
-    pub params: Vec<(&'static str, String)>,
+    pub params: Vec<(Cow<'static, str>, String)>,
 }
 
 /// Longest value of a request field written for a request that was not
@@ -65,6 +66,10 @@ pub const MAX_EXPLANATION_BYTES: usize = 2048;
 /// Longest upstream request id written (AWS's are 36 to 52 characters):
 /// the header is the upstream's input, so it is cut to this.
 pub const MAX_UPSTREAM_REQUEST_ID_BYTES: usize = 128;
+
+/// Most places of a nested path whose values one line writes: past them
+/// the value is cut at [`MAX_PARAM_VALUE_BYTES`] anyway.
+const MAX_PATH_PLACES: usize = 64;
 
 /// Most bytes of parameter values written in one line's `params`.
 pub const MAX_PARAMS_BYTES: usize = 1024;
@@ -159,14 +164,34 @@ impl RequestRecord {
     /// is written as `(secret)`; values are cut to a bound, and past the line's bound the
     /// rest are left out (their names noted under `…`). The ingress
     /// parameters have fields of their own (`set_parameters`).
-    pub fn set_looked_at(&mut self, request: &ElastiCacheRequest, names: &[&'static str]) {
+    pub fn set_looked_at(&mut self, request: &ElastiCacheRequest, looked: &[LookedAt]) {
         let mut budget = MAX_PARAMS_BYTES;
         let mut left_out = Vec::new();
-        for &name in names.iter().filter(|name| !OWN_FIELDS.contains(name)) {
-            let Some((member, value)) = request.params.entry(name) else {
-                continue;
+        let whole = |name: &str| {
+            OWN_FIELDS.contains(&name)
+                || looked
+                    .iter()
+                    .any(|l| matches!(l, LookedAt::Param(p) if *p == name))
+        };
+        for looked_at in looked {
+            let (name, rendered) = match looked_at {
+                LookedAt::Param(name) if OWN_FIELDS.contains(name) => continue,
+                LookedAt::Param(name) => {
+                    let Some((member, value)) = request.params.entry(name) else {
+                        continue;
+                    };
+                    let rendered = elasticache_authz_core::params::render(member, value);
+                    (Cow::Borrowed(*name), rendered)
+                }
+                // A path below a parameter written whole says nothing more.
+                LookedAt::Path(path) if whole(path.top()) => continue,
+                LookedAt::Path(path) => {
+                    let Some(rendered) = path.render(&request.params, MAX_PATH_PLACES) else {
+                        continue;
+                    };
+                    (Cow::Owned(path.as_str().to_owned()), rendered)
+                }
             };
-            let rendered = elasticache_authz_core::params::render(member, value);
             let text = shorten(&rendered, MAX_PARAM_VALUE_BYTES).0.to_owned();
             if text.len() > budget {
                 left_out.push(name);
@@ -176,7 +201,7 @@ impl RequestRecord {
             self.params.push((name, text));
         }
         if !left_out.is_empty() {
-            self.params.push(("…", left_out.join(", ")));
+            self.params.push((Cow::Borrowed("…"), left_out.join(", ")));
         }
     }
 
@@ -308,7 +333,7 @@ pub struct AuditLine<'a> {
 }
 
 /// Written as a JSON object, in the order the decision looked.
-pub struct ParamsSeen<'a>(&'a [(&'static str, String)]);
+pub struct ParamsSeen<'a>(&'a [(Cow<'static, str>, String)]);
 
 impl Serialize for ParamsSeen<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -4,6 +4,7 @@
 use serde_yaml::Value as Yaml;
 
 use super::kind::{Scalar, Test, TestKind, Type};
+use super::path::{target_of, Target};
 use super::{default_value, IfAbsent, Origin, ParamCondition};
 use crate::diagnostics::{Diagnostics, ErrorKind, Place};
 use crate::model::{AccountId, Action};
@@ -55,10 +56,10 @@ pub(crate) fn compile(
             continue;
         };
         let at = place.child(name);
-        let Some(member) = member_of(name, actions, &at, out) else {
+        let Some(target) = target_of(name, actions, &at, out) else {
             continue;
         };
-        if let Some(one) = compile_one(member, condition, actions, deny, &at, out) {
+        if let Some(one) = compile_one(&target, condition, actions, deny, &at, out) {
             compiled.push(one);
         }
     }
@@ -66,7 +67,7 @@ pub(crate) fn compile(
 }
 
 /// The parameter, the same in every one of the rule's actions.
-fn member_of(
+pub(super) fn member_of(
     name: &str,
     actions: &[Action],
     place: &Place,
@@ -139,15 +140,15 @@ fn first_few(names: &[&str], shown: usize) -> Vec<String> {
 
 /// One parameter's condition, at `place` (`params.NAME`).
 fn compile_one(
-    member: &'static Member,
+    target: &Target,
     condition: &Yaml,
     actions: &[Action],
     deny: bool,
     place: &Place,
     out: &mut Diagnostics,
 ) -> Option<ParamCondition> {
-    let name = member.query_name();
-    let parameter = Type::of(member.shape());
+    let name = target.label();
+    let parameter = Type::of(target.shape);
     let keys = TestKind::keys_for(parameter);
     let Yaml::Mapping(map) = condition else {
         out.report(
@@ -171,20 +172,20 @@ fn compile_one(
         let key = key.as_str().unwrap_or("");
         let at = place.child(key);
         if key == "if_absent" {
-            if let Some(compiled) = compile_if_absent(value, member, actions, &at, out) {
+            if let Some(compiled) = compile_if_absent(value, target, actions, &at, out) {
                 if_absent = compiled;
             }
             continue;
         }
         if key == "if_empty" {
-            if_empty = match_or_not(key, value, member, &at, out).or(if_empty);
+            if_empty = match_or_not(key, value, target, &at, out).or(if_empty);
             continue;
         }
         let Some(kind) = TestKind::from_key(key) else {
-            out.report(unknown_condition(key, member, place));
+            out.report(unknown_condition(key, target, place));
             continue;
         };
-        if member.is_secret() && kind != TestKind::Present {
+        if target.secret && kind != TestKind::Present {
             out.report(
                 at.error(
                     ErrorKind::Secret,
@@ -211,7 +212,7 @@ fn compile_one(
             );
             continue;
         }
-        if let Some(test) = compile_test(kind, value, member, parameter, &at, out) {
+        if let Some(test) = compile_test(kind, value, target, parameter, &at, out) {
             tests.push(test);
         }
     }
@@ -256,7 +257,10 @@ fn compile_one(
             "`present: false` already matches an absent parameter; `if_absent` adds nothing",
         ));
     }
-    if if_empty.is_some() && !test.kind().is_on_items(parameter) {
+    // A path through a list's items has an empty list to settle whatever
+    // its test.
+    let through_items = target.path.as_ref().is_some_and(|p| p.has_items());
+    if if_empty.is_some() && !test.kind().is_on_items(parameter) && !through_items {
         let on_items: Vec<&str> = TestKind::ALL
             .iter()
             .filter(|kind| kind.is_on_items(Type::StringList))
@@ -274,14 +278,15 @@ fn compile_one(
         return None;
     }
     Some(ParamCondition {
-        name,
+        name: target.top.query_name(),
         test,
         if_absent,
         if_empty: if_empty.unwrap_or(deny),
         unjudged: deny,
         also: None,
-        case: member.case(),
+        case: target.case,
         origin: Origin::Params,
+        path: target.path.clone(),
     })
 }
 
@@ -289,18 +294,28 @@ fn compile_one(
 /// documented default in each of the rule's actions.
 fn compile_if_absent(
     value: &Yaml,
-    member: &Member,
+    target: &Target,
     actions: &[Action],
     at: &Place,
     out: &mut Diagnostics,
 ) -> Option<IfAbsent> {
     if value.as_str() != Some("default") {
-        return match match_or_not("if_absent", value, member, at, out)? {
+        return match match_or_not("if_absent", value, target, at, out)? {
             true => Some(IfAbsent::Match),
             false => Some(IfAbsent::NoMatch { written: true }),
         };
     }
-    let name = member.query_name();
+    if let Some(path) = &target.path {
+        out.report(
+            at.error(
+                ErrorKind::NotApplicable,
+                format!("AWS documents no default of a nested member such as `{path}`, expected a parameter for `if_absent: default`"),
+            )
+            .hint("say `if_absent: match` or `no_match`"),
+        );
+        return None;
+    }
+    let name = target.top.query_name();
     let defaults: Vec<_> = actions
         .iter()
         .map(|action| (action, action.operation().documented_default(name)))
@@ -357,7 +372,7 @@ fn compile_if_absent(
 fn match_or_not(
     key: &str,
     value: &Yaml,
-    member: &Member,
+    target: &Target,
     at: &Place,
     out: &mut Diagnostics,
 ) -> Option<bool> {
@@ -374,7 +389,7 @@ fn match_or_not(
                     } else {
                         "`match` or `no_match`"
                     },
-                    written(value, member)
+                    written(value, target)
                 ),
             ));
             None
@@ -385,9 +400,9 @@ fn match_or_not(
 /// A key that is no condition's. On a secret member, reported at the
 /// parameter without the key: the key may be the secret itself, written by
 /// mistake.
-fn unknown_condition(key: &str, member: &Member, place: &Place) -> crate::diagnostics::Diagnostic {
-    let name = member.query_name();
-    if member.is_secret() {
+fn unknown_condition(key: &str, target: &Target, place: &Place) -> crate::diagnostics::Diagnostic {
+    let name = target.label();
+    if target.secret {
         return place
             .error(
                 ErrorKind::UnknownKey,
@@ -424,6 +439,7 @@ pub(crate) fn owner_ids(name: &'static str, ids: Vec<AccountId>, deny: bool) -> 
         unjudged: deny,
         case: None,
         origin: Origin::Shorthand("owner_ids"),
+        path: None,
     }
 }
 
@@ -447,6 +463,7 @@ pub(crate) fn group_names(
         if_empty: deny,
         unjudged: deny,
         origin: Origin::Shorthand(key),
+        path: None,
     }
 }
 
@@ -520,12 +537,12 @@ fn regex_reason(error: &regex::Error) -> String {
 fn compile_test(
     kind: TestKind,
     value: &Yaml,
-    member: &'static Member,
+    target: &Target,
     parameter: Type,
     at: &Place,
     out: &mut Diagnostics,
 ) -> Option<Test> {
-    let case = member.case();
+    let case = target.case;
     match kind {
         TestKind::Present => match value {
             Yaml::Bool(b) => Some(Test::Present(*b)),
@@ -534,7 +551,7 @@ fn compile_test(
                     ErrorKind::WrongType,
                     format!(
                         "`present` must be `true` or `false`, not {}",
-                        written(other, member)
+                        written(other, target)
                     ),
                 ));
                 None
@@ -544,7 +561,7 @@ fn compile_test(
             let items = sequence(value, at, out)?;
             let mut scalars = Vec::new();
             for item in items {
-                if let Some(scalar) = scalar(item, member, parameter, at, out) {
+                if let Some(scalar) = scalar(item, target, parameter, at, out) {
                     scalars.push(scalar);
                 }
             }
@@ -677,12 +694,12 @@ fn normalized_strings(
 /// against the model's enum.
 fn scalar(
     item: &Yaml,
-    member: &'static Member,
+    target: &Target,
     parameter: Type,
     at: &Place,
     out: &mut Diagnostics,
 ) -> Option<Scalar> {
-    let name = member.query_name();
+    let name = target.label();
     let wrong = |out: &mut Diagnostics| {
         out.report(at.error(
             ErrorKind::WrongType,
@@ -701,7 +718,7 @@ fn scalar(
             None => wrong(out),
         },
         (Type::String, Yaml::String(s)) => {
-            if let Kind::String(string) = member.shape().kind() {
+            if let Kind::String(string) = target.shape.kind() {
                 let allowed = string.enum_values();
                 if !allowed.is_empty() && !allowed.contains(&s.as_str()) {
                     out.report(
@@ -720,7 +737,7 @@ fn scalar(
                     return None;
                 }
             }
-            Some(Scalar::String(normalized(member.case(), s.clone())))
+            Some(Scalar::String(normalized(target.case, s.clone())))
         }
         _ => wrong(out),
     }
@@ -737,11 +754,11 @@ fn normalized(case: Option<NameCase>, value: String) -> String {
 
 /// A value written in a condition, quoted; for a secret member, not shown,
 /// since it may be the secret itself, written by mistake.
-fn written(value: &Yaml, member: &Member) -> String {
-    if member.is_secret() {
+fn written(value: &Yaml, target: &Target) -> String {
+    if target.secret {
         format!(
             "the value written (not shown: `{}` carries a secret)",
-            member.query_name()
+            target.label()
         )
     } else {
         format!("`{}`", yaml_text(value))

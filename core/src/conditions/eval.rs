@@ -2,12 +2,18 @@
 //! parameters, and the words for why a request failed it.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use super::kind::{Scalar, Test, Type};
 use super::{IfAbsent, Origin, ParamCondition};
 use crate::model::Action;
 use crate::names::NameCase;
-use crate::params::{Params, Value};
+use crate::param_path::{Gap, LookedAt, ParamPath, Reached};
+use crate::params::{Params, Value, SECRET};
+
+/// Most places along a nested path a denial's explanation looks through
+/// for the one that failed.
+const MAX_PLACES_DESCRIBED: usize = 4096;
 use crate::patterns::NameMatcher;
 use crate::text::{backticked, quoted};
 
@@ -33,7 +39,7 @@ impl ParamCondition {
     pub fn finite_values(&self) -> Option<Vec<std::sync::Arc<str>>> {
         // A rule that may match without the parameter is a candidate for
         // every request: it cannot be posted under values.
-        if !matches!(self.if_absent, IfAbsent::NoMatch { .. }) {
+        if !matches!(self.if_absent, IfAbsent::NoMatch { .. }) || self.path.is_some() {
             return None;
         }
         match &self.test {
@@ -55,23 +61,58 @@ impl ParamCondition {
         std::iter::once(self.name).chain(self.also)
     }
 
+    /// How warnings name what it tests: its parameter, or its path.
+    pub fn label(&self) -> &str {
+        self.path.as_ref().map_or(self.name, |path| path.as_str())
+    }
+
+    /// What it looks at, for the audit line: its parameters, or its path.
+    pub fn looked_at(&self) -> impl Iterator<Item = LookedAt> + '_ {
+        let path = self.path.as_ref().map(|p| LookedAt::Path(Arc::clone(p)));
+        let names = self
+            .path
+            .is_none()
+            .then(|| self.names().map(LookedAt::Param))
+            .into_iter()
+            .flatten();
+        path.into_iter().chain(names)
+    }
+
     /// Whether the request's parameters satisfy the condition: every one
     /// of its parameters the request carries must (no action has both of a
     /// shorthand's today, and one that did could not slip the other by).
     pub fn holds(&self, params: &Params) -> bool {
-        let holds = |value| self.judge(value).unwrap_or(self.unjudged);
+        let holds = |value: &Value| self.judge(value).unwrap_or(self.unjudged);
         // Looked up one by one, with no iterator to build: this runs for
         // every condition of every candidate rule.
         let first = params.get(self.name);
+        if let Some(path) = &self.path {
+            let gap = |gap| match gap {
+                Gap::Absent => self.holds_absent(),
+                Gap::Empty => self.if_empty,
+                Gap::Mistyped => self.unjudged,
+            };
+            return match first {
+                // A deny rule (`unjudged`) fires on any item, an allow rule
+                // needs every one.
+                Some(value) => path.holds(value, !self.unjudged, self.if_empty, &gap, &holds),
+                None => self.holds_absent(),
+            };
+        }
         let second = self.also.and_then(|also| params.get(also));
         match (first, second) {
             (Some(first), Some(second)) => holds(first) && holds(second),
             (Some(value), None) | (None, Some(value)) => holds(value),
-            (None, None) => match &self.if_absent {
-                IfAbsent::NoMatch { .. } => matches!(self.test, Test::Present(false)),
-                IfAbsent::Match => true,
-                IfAbsent::Default(value) => holds(value),
-            },
+            (None, None) => self.holds_absent(),
+        }
+    }
+
+    /// What the condition says where the request has no value to test.
+    fn holds_absent(&self) -> bool {
+        match &self.if_absent {
+            IfAbsent::NoMatch { .. } => matches!(self.test, Test::Present(false)),
+            IfAbsent::Match => true,
+            IfAbsent::Default(value) => self.judge(value).unwrap_or(self.unjudged),
         }
     }
 
@@ -212,6 +253,9 @@ impl ParamCondition {
     /// `action` is the request's: an absent parameter is named as that
     /// action calls it.
     pub fn describe_failure(&self, action: Action, params: &Params) -> String {
+        if let Some(path) = &self.path {
+            return self.describe_path_failure(path, params);
+        }
         let entry = self.names().find_map(|name| params.entry(name));
         let name = entry.map_or_else(
             || {
@@ -261,7 +305,11 @@ impl ParamCondition {
                 return format!("the request has no `{name}`")
             }
         };
-        let shown = || shown.as_str();
+        self.describe_value(name, value, &shown)
+    }
+
+    /// Why `value`, at `name` and shown as `shown`, failed the test.
+    fn describe_value(&self, name: &str, value: &Value, shown: &str) -> String {
         if self.test.kind().is_on_items(Type::StringList)
             && matches!(value, Value::List(items) if items.is_empty())
         {
@@ -273,38 +321,77 @@ impl ParamCondition {
             Test::Present(_) => format!("the request has `{name}`, which it must not"),
             Test::OneOf(options) => format!(
                 "`{name}` {} is not one of {}",
-                shown(),
+                shown,
                 backticked(options.iter().map(scalar_text))
             ),
             Test::Matches(matcher) => {
                 // For a list, the item that failed rather than the list.
-                let shown = self.unmatched(value).map_or_else(
-                    || shown().to_owned(),
-                    |item| format!("item {}", quoted(item)),
-                );
+                let shown = self
+                    .unmatched(value)
+                    .map_or_else(|| shown.to_owned(), |item| format!("item {}", quoted(item)));
                 match &matcher.patterns[..] {
                     [pattern] => format!("`{name}` {shown} does not match `{pattern}`"),
                     patterns => format!("`{name}` {shown} matches none of {}", listed(patterns)),
                 }
             }
-            Test::Range { min, max } => format!("`{name}` {} is not from {min} to {max}", shown()),
-            Test::AllIn(set) => format!("`{name}` {} has items outside {}", shown(), listed(set)),
-            Test::AnyIn(set) => format!("`{name}` {} has none of {}", shown(), listed(set)),
-            Test::NoneIn(set) => format!("`{name}` {} has one of {}", shown(), listed(set)),
+            Test::Range { min, max } => format!("`{name}` {} is not from {min} to {max}", shown),
+            Test::AllIn(set) => format!("`{name}` {} has items outside {}", shown, listed(set)),
+            Test::AnyIn(set) => format!("`{name}` {} has none of {}", shown, listed(set)),
+            Test::NoneIn(set) => format!("`{name}` {} has one of {}", shown, listed(set)),
             Test::HasKeys(keys) => format!(
                 "`{name}` {} lacks one of the tag keys {}",
-                shown(),
+                shown,
                 listed(keys)
             ),
             Test::Tags(wanted) => format!(
                 "`{name}` {} lacks one of the tags {}",
-                shown(),
+                shown,
                 wanted
                     .iter()
                     .map(|(k, v)| format!("`{k}={v}`"))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+        }
+    }
+
+    /// Why a request failed a condition on a nested path: the first place
+    /// the path reaches that fails, named with its item numbers.
+    fn describe_path_failure(&self, path: &ParamPath, params: &Params) -> String {
+        let Some(top) = params.get(self.name) else {
+            return format!("the request has no `{}`", self.name);
+        };
+        let reached = path.reach(top, MAX_PLACES_DESCRIBED);
+        let holds = |reached: &Reached<'_>| match reached {
+            Ok(value) => self.judge(value).unwrap_or(self.unjudged),
+            Err((Gap::Absent, _)) => self.holds_absent(),
+            Err((Gap::Empty, _)) => self.if_empty,
+            Err((Gap::Mistyped, _)) => self.unjudged,
+        };
+        // In an allow rule, the first place that fails; in a deny rule
+        // none matched, and the first place stands for all.
+        let Some((indexes, reached)) = reached
+            .iter()
+            .find(|(_, reached)| !holds(reached))
+            .or(reached.first())
+        else {
+            return format!("`{path}` has nothing to test");
+        };
+        let place = path.place(indexes, reached);
+        match reached {
+            Ok(value) => {
+                let shown = if path.is_secret() {
+                    SECRET.to_owned()
+                } else {
+                    quoted(&value.render())
+                };
+                self.describe_value(&place, value, &shown)
+            }
+            Err((Gap::Absent, _)) => format!("the request has no `{place}`"),
+            Err((Gap::Empty, _)) => format!(
+                "`{place}` is an empty list, which AWS may read as a default of its own; the rule takes one only with `if_empty: match`"
+            ),
+            Err((Gap::Mistyped, _)) => format!("`{place}` is not of the type the model gives it"),
         }
     }
 }

@@ -16,12 +16,16 @@
 mod compile;
 mod eval;
 mod kind;
+mod path;
 
 pub(crate) use compile::{compile, group_names, name_matcher, owner_ids};
 pub(crate) use eval::key_of;
 pub(crate) use kind::Test;
 
+use std::sync::Arc;
+
 use crate::names::NameCase;
+use crate::param_path::ParamPath;
 use crate::params::Value;
 use crate::service_model::DefaultValue;
 
@@ -58,6 +62,11 @@ pub(crate) struct ParamCondition {
     /// How the parameter's names compare, for the policy's values too.
     pub case: Option<NameCase>,
     pub origin: Origin,
+    /// Where below `name` the test applies (`NodeGroupConfiguration[].ReplicaCount`),
+    /// or `None` for `name` itself. Through a list's items, an allow rule
+    /// needs every item to pass and a deny rule fires on any; an empty
+    /// list is `if_empty`'s, and an item without the member `if_absent`'s.
+    pub path: Option<Arc<ParamPath>>,
 }
 
 /// What a condition says of a request without its parameter.

@@ -737,3 +737,240 @@ rules:
         "{message}"
     );
 }
+
+/// `LogDeliveryConfigurations` item `n` (from 1) shipping `log_type` to a
+/// CloudWatch log group or a Firehose stream.
+fn log_item(n: usize, log_type: &str, destination: &str) -> String {
+    let item = format!("&LogDeliveryConfigurations.LogDeliveryConfigurationRequest.{n}");
+    let (kind, details) = match destination.strip_prefix("firehose:") {
+        Some(stream) => (
+            "kinesis-firehose",
+            format!("KinesisFirehoseDetails.DeliveryStream={stream}"),
+        ),
+        None => (
+            "cloudwatch-logs",
+            format!("CloudWatchLogsDetails.LogGroup={destination}"),
+        ),
+    };
+    format!(
+        "{item}.LogType={log_type}{item}.DestinationType={kind}{item}.LogFormat=json{item}.DestinationDetails.{details}"
+    )
+}
+
+const NESTED: &str = r#"
+rules:
+  - id: payments-logs
+    effect: allow
+    actions: [CreateReplicationGroup, ModifyReplicationGroup]
+    params:
+      ReplicationGroupId: {matches: "payments-.*"}
+      LogDeliveryConfigurations[].DestinationDetails.CloudWatchLogsDetails.LogGroup: {matches: "/payments/.*"}
+  - id: small-shards
+    effect: allow
+    actions: [CreateReplicationGroup]
+    params:
+      ReplicationGroupId: {matches: "shards-.*"}
+      NodeGroupConfiguration[].ReplicaCount: {range: [1, 2]}
+  - id: no-firehose
+    effect: deny
+    actions: [CreateReplicationGroup, ModifyReplicationGroup]
+    params:
+      LogDeliveryConfigurations[].DestinationType: {one_of: [kinesis-firehose]}
+"#;
+
+const NESTED_CREATE: &str =
+    "Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupDescription=d";
+
+#[test]
+fn a_path_tests_every_item_in_an_allow_rule_and_any_in_a_deny_rule() {
+    let create = |id: &str, rest: &str| format!("{NESTED_CREATE}&ReplicationGroupId={id}{rest}");
+    let decide = |query: String| decide_with(NESTED, "payments", &query);
+    let ok = log_item(1, "slow-log", "/payments/slow");
+    assert_eq!(decide(create("payments-a", &ok)).0, Decision::Allow);
+    // Every item must pass the allow rule: a second log group elsewhere fails it.
+    let two = format!("{ok}{}", log_item(2, "engine-log", "/other/engine"));
+    let (decision, _, message) = decide(create("payments-a", &two));
+    assert_eq!(decision, Decision::Deny);
+    assert!(
+        message.contains("`LogDeliveryConfigurations[2].DestinationDetails.CloudWatchLogsDetails.LogGroup` `/other/engine` does not match `/payments/.*`"),
+        "{message}"
+    );
+    // An item shipping to Firehose has no log group: the member is absent,
+    // which fails the allow rule, and the deny rule fires on that one item.
+    let firehose = format!("{ok}{}", log_item(2, "engine-log", "firehose:exfil"));
+    let (decision, rules, _) = decide(create("payments-a", &firehose));
+    assert_eq!(
+        (decision, rules),
+        (Decision::Deny, vec!["no-firehose".to_owned()])
+    );
+    let policy = NESTED.replace("  - id: no-firehose", "  - id: unused").replace(
+        "actions: [CreateReplicationGroup, ModifyReplicationGroup]\n    params:\n      LogDeliveryConfigurations[].DestinationType",
+        "actions: [DeleteUser]\n    params:\n      UserId",
+    );
+    let (decision, _, message) = decide_with(&policy, "payments", &create("payments-a", &firehose));
+    assert_eq!(decision, Decision::Deny);
+    assert!(
+        message.contains("the request has no `LogDeliveryConfigurations[2].DestinationDetails.CloudWatchLogsDetails`"),
+        "{message}"
+    );
+    // Without the parameter at all, the condition does not match.
+    let (decision, _, message) = decide(create("payments-a", ""));
+    assert_eq!(decision, Decision::Deny);
+    assert!(
+        message.contains("the request has no `LogDeliveryConfigurations`"),
+        "{message}"
+    );
+    // An empty list matches no allow rule.
+    let empty = "&LogDeliveryConfigurations=";
+    let (decision, rules, message) = decide(create("payments-a", empty));
+    assert_eq!(decision, Decision::Deny);
+    // ... and every deny rule.
+    assert_eq!(rules, vec!["no-firehose".to_owned()]);
+    assert!(message.contains("no-firehose"), "{message}");
+}
+
+#[test]
+fn a_path_through_lists_of_structures_and_integers() {
+    let create = |counts: &[i64]| {
+        let mut query = format!("{NESTED_CREATE}&ReplicationGroupId=shards-a");
+        for (i, count) in counts.iter().enumerate() {
+            query.push_str(&format!(
+                "&NodeGroupConfiguration.NodeGroupConfiguration.{}.ReplicaCount={count}",
+                i + 1
+            ));
+        }
+        query
+    };
+    let decide = |query: String| decide_with(NESTED, "payments", &query);
+    assert_eq!(decide(create(&[1, 2, 2])).0, Decision::Allow);
+    let (decision, _, message) = decide(create(&[1, 3]));
+    assert_eq!(decision, Decision::Deny);
+    assert!(
+        message.contains("`NodeGroupConfiguration[2].ReplicaCount` `3` is not from 1 to 2"),
+        "{message}"
+    );
+    // A shard that leaves the count out gets AWS's own: no match.
+    let query = format!(
+        "{}&NodeGroupConfiguration.NodeGroupConfiguration.2.Slots=0-100",
+        create(&[1])
+    );
+    let (decision, _, message) = decide(query);
+    assert_eq!(decision, Decision::Deny);
+    assert!(
+        message.contains("the request has no `NodeGroupConfiguration[2].ReplicaCount`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_path_into_a_structure_and_its_modifiers() {
+    let policy = |condition: &str| {
+        format!(
+            "rules:\n  - id: limits\n    effect: allow\n    actions: [CreateServerlessCache]\n    params:\n      CacheUsageLimits.DataStorage.Maximum: {condition}\n"
+        )
+    };
+    let create = |rest: &str| {
+        format!("Action=CreateServerlessCache&Version=2015-02-02&ServerlessCacheName=c&Engine=redis{rest}")
+    };
+    let limit = |max: i64| {
+        format!("&CacheUsageLimits.DataStorage.Maximum={max}&CacheUsageLimits.DataStorage.Unit=GB")
+    };
+    let strict = policy("{range: [1, 100]}");
+    assert_eq!(
+        decide_with(&strict, "a", &create(&limit(100))).0,
+        Decision::Allow
+    );
+    assert_eq!(
+        decide_with(&strict, "a", &create(&limit(101))).0,
+        Decision::Deny
+    );
+    // No limits at all, or limits without a maximum: absent.
+    for rest in ["", "&CacheUsageLimits.ECPUPerSecond.Maximum=5000"] {
+        let (decision, _, message) = decide_with(&strict, "a", &create(rest));
+        assert_eq!(decision, Decision::Deny, "{rest}");
+        assert!(
+            message.contains("the request has no `CacheUsageLimits"),
+            "{message}"
+        );
+    }
+    let lenient = policy("{range: [1, 100], if_absent: match}");
+    assert_eq!(decide_with(&lenient, "a", &create("")).0, Decision::Allow);
+    assert_eq!(
+        decide_with(
+            &lenient,
+            "a",
+            &create("&CacheUsageLimits.ECPUPerSecond.Maximum=5000")
+        )
+        .0,
+        Decision::Allow
+    );
+    assert_eq!(
+        decide_with(&lenient, "a", &create(&limit(500))).0,
+        Decision::Deny
+    );
+}
+
+#[test]
+fn paths_are_checked_against_the_model_segment_by_segment() {
+    let actions = "[CreateReplicationGroup]";
+    let cases = [
+        ("LogDeliveryConfigurations[].DestinationDetails.CloudWatchLogsDetails.LogGroop: {matches: \"a\"}",
+         "`LogGroop` is not a member of `LogDeliveryConfigurations[].DestinationDetails.CloudWatchLogsDetails` (hint: did you mean `LogDeliveryConfigurations[].DestinationDetails.CloudWatchLogsDetails.LogGroup`?)"),
+        ("LogDeliveryConfiguration[].LogType: {one_of: [slow-log]}", "did you mean `LogDeliveryConfigurations`?"),
+        ("LogDeliveryConfigurations.LogType: {one_of: [slow-log]}",
+         "`LogDeliveryConfigurations` is a list: a path steps into its items with `[]` (hint: write `LogDeliveryConfigurations[].LogType`)"),
+        ("NumCacheClusters[]: {range: [1, 2]}", "`NumCacheClusters` is not a list, so `[]` does not apply to it"),
+        ("NumCacheClusters.X: {range: [1, 2]}", "`NumCacheClusters` is an integer, which has no members"),
+        ("LogDeliveryConfigurations[].LogType: {one_of: [slowlog]}", "did you mean `slow-log`?"),
+        ("LogDeliveryConfigurations[].DestinationDetails: {range: [1, 2]}", "`range` does not apply to `LogDeliveryConfigurations[].DestinationDetails`, which is a structure"),
+        ("NodeGroupConfiguration[0].ReplicaCount: {range: [1, 2]}", "is not a parameter or a path to a member of one"),
+        ("NodeGroupConfiguration[].ReplicaCount: {range: [1, 2], if_absent: default}", "AWS documents no default of a nested member"),
+        ("NodeGroupConfiguration[].Slots: {matches: \"0-.*\", if_empty: match}", ""),
+        ("NodeGroupConfiguration[].ReplicaCount: {range: [1, 2], if_empty: match}", ""),
+        ("NodeGroupConfiguration[].ReplicaAvailabilityZones: {all_in: [us-east-1a]}", ""),
+    ];
+    for (condition, expected) in cases {
+        let found = errors(&format!("      {condition}\n"), actions).join("\n");
+        if expected.is_empty() {
+            assert_eq!(found, "", "{condition}");
+        } else {
+            assert!(found.contains(expected), "{condition}: {found}");
+        }
+    }
+    // A path resolves in one shape: actions whose parameter differs split.
+    let found = errors(
+        "      Tags[].Key: {matches: \"team\"}\n",
+        "[CreateReplicationGroup, AddTagsToResource]",
+    );
+    assert!(found.is_empty(), "{found:?}");
+    // A secret on the way is only tested for presence, and never shown.
+    let found = errors(
+        "      AuthenticationMode.Passwords: {all_in: [hunter2]}\n",
+        "[CreateUser]",
+    )
+    .join("\n");
+    assert!(found.contains("carries a secret"), "{found}");
+    assert!(!found.contains("hunter2"), "{found}");
+    assert!(errors(
+        "      AuthenticationMode.Type: {one_of: [iam]}\n",
+        "[CreateUser]"
+    )
+    .is_empty());
+}
+
+#[test]
+fn a_secret_on_a_path_is_only_ever_tested_for_presence() {
+    let policy = "rules:\n  - id: no-passwords\n    effect: deny\n    actions: [CreateUser]\n    params:\n      AuthenticationMode.Passwords: {present: true}\n  - id: users\n    effect: allow\n    actions: [CreateUser]\n";
+    let create =
+        "Action=CreateUser&Version=2015-02-02&UserId=u1&UserName=u1&Engine=redis&AccessString=on";
+    assert_eq!(decide_with(policy, "a", create).0, Decision::Allow);
+    let with_password = format!(
+        "{create}&AuthenticationMode.Type=password&AuthenticationMode.Passwords.member.1=hunter2hunter2hunter2"
+    );
+    let (decision, rules, message) = decide_with(policy, "a", &with_password);
+    assert_eq!(
+        (decision, rules),
+        (Decision::Deny, vec!["no-passwords".to_owned()])
+    );
+    assert!(!message.contains("hunter2"), "{message}");
+}
