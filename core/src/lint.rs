@@ -518,12 +518,18 @@ mod tests {
         };
         let same = rules("\"NodeGroupConfiguration[].PrimaryAvailabilityZone\": {one_of: [us-east-1a, us-east-1b]}");
         assert_eq!(kinds(&same, &[]), [WarningKind::ShadowedAllow]);
-        let other = rules("\"NodeGroupConfiguration[].ReplicaAvailabilityZones\": {any_in: [us-east-1a]}");
+        let other =
+            rules("\"NodeGroupConfiguration[].ReplicaAvailabilityZones\": {any_in: [us-east-1a]}");
         assert_eq!(kinds(&other, &[]), []);
         let labelled = lint("rules: [{id: a, effect: deny, actions: [CreateUser], params: {AuthenticationMode.Type: {one_of: [password]}}}]");
         assert!(labelled.is_empty(), "{labelled:?}");
         let any_in = lint("rules: [{id: a, effect: allow, actions: [CreateReplicationGroup], params: {\"NodeGroupConfiguration[].ReplicaAvailabilityZones\": {any_in: [us-east-1a]}}, other_params: allow}]");
-        assert!(any_in[0].2.contains("`any_in` on `NodeGroupConfiguration[].ReplicaAvailabilityZones`"), "{any_in:?}");
+        assert!(
+            any_in[0]
+                .2
+                .contains("`any_in` on `NodeGroupConfiguration[].ReplicaAvailabilityZones`"),
+            "{any_in:?}"
+        );
     }
 
     /// Each warning carries the kind `check --deny-warnings=KIND` names.

@@ -623,6 +623,58 @@ mod tests {
         assert_eq!(value["source"], "[::1]:5000");
     }
 
+    /// A nested path's values are written under the path, each item's in
+    /// place, secrets hidden, unless the whole parameter is written too.
+    #[test]
+    fn values_on_nested_paths_are_written_under_the_path() {
+        use elasticache_authz_core::decision::RequestFacts;
+        use elasticache_authz_core::request::{HttpParts, SingleHeader};
+        let decided = |policy: &str, query: &str| {
+            let policy = elasticache_authz_core::policy::compile("p.yaml", policy).unwrap();
+            let (request, _) = elasticache_authz_core::request::parse(&HttpParts {
+                method: "GET",
+                path: "/",
+                query: Some(query),
+                content_type: SingleHeader::Absent,
+                body: b"",
+            })
+            .unwrap();
+            let region = Region::parse("eu-west-1").unwrap();
+            let response = policy.is_authorized(&RequestFacts::of(&request, &region, Some("a")));
+            let mut record = record_from("127.0.0.1:5000");
+            record.set_looked_at(&request, &response.looked_at);
+            record.to_json(Duration::ZERO)["params"].clone()
+        };
+        let item = "LogDeliveryConfigurations.LogDeliveryConfigurationRequest";
+        let query = format!(
+            "Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=a\
+             &{item}.1.DestinationDetails.CloudWatchLogsDetails.LogGroup=/a\
+             &{item}.2.DestinationDetails.KinesisFirehoseDetails.DeliveryStream=s"
+        );
+        let path = "LogDeliveryConfigurations[].DestinationDetails.CloudWatchLogsDetails.LogGroup";
+        let deny = format!("rules:\n  - {{id: d, effect: deny, actions: [ModifyReplicationGroup], params: {{\"{path}\": {{present: false}}}}}}\n");
+        assert_eq!(decided(&deny, &query), json!({ path: "[/a, (absent)]" }));
+        // With the whole parameter looked at as well, it alone is written.
+        let both = deny.replace(
+            "{present: false}}",
+            "{present: false}, LogDeliveryConfigurations: {present: true}}",
+        );
+        let params = decided(&both, &query);
+        assert_eq!(
+            params.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["LogDeliveryConfigurations"]
+        );
+        // A secret on the path is never written.
+        let users = "rules:\n  - {id: d, effect: deny, actions: [CreateUser], params: {AuthenticationMode.Passwords: {present: true}}}\n";
+        let create = "Action=CreateUser&Version=2015-02-02&UserId=u&UserName=u&Engine=redis&AccessString=on\
+                      &AuthenticationMode.Type=password&AuthenticationMode.Passwords.member.1=hunter2hunter2hunter2";
+        let params = decided(users, create);
+        assert_eq!(
+            params,
+            json!({ "AuthenticationMode.Passwords": "(secret)" })
+        );
+    }
+
     #[test]
     fn values_of_requests_not_forwarded_are_shortened() {
         let mut record = record_from("127.0.0.1:5000");
