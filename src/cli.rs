@@ -302,7 +302,10 @@ pub fn main() -> ExitCode {
     };
     let result = match command {
         Command::Help => {
-            println!("{USAGE}");
+            // Not `println!`, which panics when the reader has gone away
+            // (`explain --help | head`).
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stdout(), "{USAGE}");
             Ok(true)
         }
         Command::Version => {

@@ -169,6 +169,13 @@ impl ParamPath {
         if !self.has_items() {
             return reached.first().map(|(_, r)| shown(r));
         }
+        // The first list itself empty: nothing to list the places of.
+        let first_list = self.steps.iter().position(|s| *s == Step::Items);
+        if let [(_, Err((Gap::Empty, depth)))] = reached.as_slice() {
+            if Some(*depth) == first_list {
+                return Some("[]".to_owned());
+            }
+        }
         let items: Vec<String> = reached.iter().map(|(_, r)| shown(r)).collect();
         Some(format!("[{}]", items.join(", ")))
     }
@@ -301,6 +308,10 @@ mod tests {
             "LogDeliveryConfigurations[3].DestinationDetails.CloudWatchLogsDetails.LogGroup"
         );
         assert_eq!(path.render(&Params::default(), 10), None);
+        let empty = super::tests::params(
+            "Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=a&LogDeliveryConfigurations=",
+        );
+        assert_eq!(path.render(&empty, 10).as_deref(), Some("[]"));
     }
 
     #[test]
