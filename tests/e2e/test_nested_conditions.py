@@ -282,7 +282,6 @@ def test_an_empty_log_delivery_list_meets_the_deny_rule_by_default(start_proxy, 
         assert (line["decision"], line["rules"], line["params"]) == ("allow", ["modify"], None), line
 
 
-@pytest.mark.xfail(strict=True, reason="the audit line writes an empty list on a path as `[[]]`")
 def test_the_audit_line_writes_an_empty_list_on_a_path_as_empty(start_proxy, make_client, upstream):
     proxy = start_proxy(policy=FIREHOSE_DENY_POLICY)
     client = make_client(proxy)
