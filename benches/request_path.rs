@@ -326,6 +326,7 @@ fn decide(c: &mut Criterion) {
         // of every rule.
         let stranger = RequestFacts {
             caller: Some("stranger"),
+            caller_tags: &elasticache_authz_core::facts::NO_TAGS,
             ..allowed
         };
         assert_eq!(policy.is_authorized(&stranger).decision, Decision::Deny);

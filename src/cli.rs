@@ -26,10 +26,13 @@ usage:
       validate a policy, print every error and warning; with --deny-warnings,
       fail on any warning, or only on those of the kinds named (never-matches,
       lowercase-pattern, matches-anything, shadowed-allow, unknown-caller,
-      open-parameters, dodged-by-default, any-in-allow, inherits-settings)
+      open-parameters, dodged-by-default, any-in-allow, inherits-settings,
+      unknown-caller-tag)
   elasticache-authz-proxy explain --policy FILE --region REGION [--caller NAME] [--callers FILE]
-                                 [--denial-detail caller|full] [--json] 'Action=...&...'
-      decide one request and show why, and the error a denied caller gets
+                                 [--caller-tags '{KEY: VALUE}'] [--denial-detail caller|full]
+                                 [--json] 'Action=...&...'
+      decide one request and show why, and the error a denied caller gets; the
+      caller's tags are --caller-tags, or else its tags in the callers file
   elasticache-authz-proxy test PATH...
       run the policy tests in *.test.yaml files (folders are searched)
   elasticache-authz-proxy --help | --version
@@ -104,6 +107,8 @@ enum Command {
         callers: Option<PathBuf>,
         region: String,
         caller: Option<String>,
+        /// `--caller-tags`, as written: a YAML mapping.
+        caller_tags: Option<String>,
         detail: DenialDetail,
         json: bool,
         request: String,
@@ -250,6 +255,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
                     "--callers",
                     "--region",
                     "--caller",
+                    "--caller-tags",
                     "--denial-detail",
                 ],
                 &["--json"],
@@ -273,6 +279,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
                 callers: args.get("--callers").map(PathBuf::from),
                 region: args.require("--region")?,
                 caller: args.get("--caller"),
+                caller_tags: args.get("--caller-tags"),
                 detail,
                 json: args.has("--json"),
                 request,
@@ -328,6 +335,7 @@ pub fn main() -> ExitCode {
             callers,
             region,
             caller,
+            caller_tags,
             detail,
             json,
             request,
@@ -335,7 +343,7 @@ pub fn main() -> ExitCode {
             &policy,
             callers.as_deref(),
             &region,
-            caller.as_deref(),
+            (caller.as_deref(), caller_tags.as_deref()),
             detail,
             json,
             &request,
@@ -379,13 +387,23 @@ fn serve(config_path: &Path) -> Result<(), String> {
     })
 }
 
-/// The caller names of a callers file (validated; its secrets are not
-/// needed here, so its permissions are not checked).
-fn caller_names(path: Option<&Path>) -> Result<Option<Vec<String>>, String> {
+/// A callers file, validated (its secrets are not needed here, so its
+/// permissions are not checked).
+fn callers_file(path: Option<&Path>) -> Result<Option<callers::Callers>, String> {
     let Some(path) = path else { return Ok(None) };
-    let callers = callers::compile(&path.display().to_string(), &read(path, "callers file")?)
-        .map_err(|e| e.to_string())?;
-    Ok(Some(callers.names().map(str::to_owned).collect()))
+    callers::compile(&path.display().to_string(), &read(path, "callers file")?)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// Tags written on the command line as a YAML mapping (`{team: payments}`),
+/// validated as a callers file's are.
+fn tags_argument(option: &str, text: &str) -> Result<crate::caller_tags::CallerTags, String> {
+    let value: serde_yaml::Value = serde_yaml::from_str(text)
+        .map_err(|_| format!("`{option}` must be a mapping such as '{{team: payments}}'"))?;
+    let mut out = crate::diagnostics::Diagnostics::new(option, "argument");
+    crate::caller_tags::compile(&value, &crate::diagnostics::Place::root(), &mut out)
+        .map_err(|_| out.to_string())
 }
 
 fn check(
@@ -411,12 +429,21 @@ fn check(
     };
     let callers_valid = !matches!(checked, Some(Err(_)));
     let file = policy.display().to_string();
-    match policy_tools::check(&file, &read(policy, "policy file")?, names.as_deref()) {
+    let text = read(policy, "policy file")?;
+    match policy_tools::check(&file, &text, names.as_deref()) {
         Err(errors) => {
             println!("{errors}");
             Ok(false)
         }
-        Ok((compiled, warnings)) => {
+        Ok((compiled, mut warnings)) => {
+            if let Some(Ok(callers)) = &checked {
+                warnings.extend(policy_tools::caller_tag_warnings(
+                    &file,
+                    &text,
+                    &compiled,
+                    &callers.tags(),
+                ));
+            }
             for warning in &warnings {
                 println!("{warning}");
             }
@@ -433,19 +460,27 @@ fn check(
     }
 }
 
+/// `caller`: its name, and its tags as `--caller-tags` writes them.
 fn explain(
     policy: &Path,
     callers: Option<&Path>,
     region: &str,
-    caller: Option<&str>,
+    (caller, caller_tags): (Option<&str>, Option<&str>),
     detail: DenialDetail,
     json: bool,
     request: &str,
 ) -> Result<bool, String> {
-    let names = caller_names(callers)?;
-    let names: Option<Vec<&str>> = names
-        .as_ref()
-        .map(|n| n.iter().map(String::as_str).collect());
+    let directory = callers_file(callers)?;
+    let names: Option<Vec<&str>> = directory.as_ref().map(|c| c.names().collect());
+    // Tags given on the command line, or else the caller's in the file.
+    let tags = match caller_tags {
+        Some(text) => tags_argument("--caller-tags", text)?,
+        None => directory
+            .as_ref()
+            .and_then(|d| d.tags().into_iter().find(|(name, _)| Some(*name) == caller))
+            .map(|(_, tags)| tags.clone())
+            .unwrap_or_default(),
+    };
     let file = policy.display().to_string();
     let text = read(policy, "policy file")?;
     let compiled = crate::policy::compile(&file, &text).map_err(|e| e.to_string())?;
@@ -454,7 +489,7 @@ fn explain(
             eprintln!("{warning}");
         }
     }
-    match policy_tools::explain(&compiled, region, caller, request, detail) {
+    match policy_tools::explain(&compiled, region, caller, &tags, request, detail) {
         Ok(explanation) if json => println!("{}", explanation.to_json()),
         Ok(explanation) => print!("{}", explanation.to_text()),
         Err(rejection) => {
@@ -619,6 +654,7 @@ mod tests {
                 callers: None,
                 region: "us-east-1".into(),
                 caller: None,
+                caller_tags: None,
                 detail: DenialDetail::Caller,
                 json: true,
                 request: "Action=DescribeCacheClusters".into()

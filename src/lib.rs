@@ -10,8 +10,8 @@
 #![forbid(unsafe_code)]
 
 pub use elasticache_authz_core::{
-    auth, callers, decision, diagnostics, encoding, error, facts, form, lint, model, names, params,
-    policy, policy_tools, request, service_model, sigv4, text, yaml_positions,
+    auth, caller_tags, callers, decision, diagnostics, encoding, error, facts, form, lint, model,
+    names, params, policy, policy_tools, request, service_model, sigv4, text, yaml_positions,
 };
 
 pub mod cli;

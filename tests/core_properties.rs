@@ -1113,6 +1113,7 @@ proptest! {
         let facts = RequestFacts {
             action,
             caller: caller.as_deref(),
+            caller_tags: &elasticache_authz_core::facts::NO_TAGS,
             region: &region,
             params: &params,
         };
@@ -1409,6 +1410,7 @@ proptest! {
         let response = compiled.is_authorized(&RequestFacts {
             action,
             caller: facts.caller,
+            caller_tags: &elasticache_authz_core::facts::NO_TAGS,
             region: &region,
             params: &params,
         });

@@ -3,6 +3,7 @@
 //! value, whose credential scope gives the request's region, then verify it
 //! against the callers file and the client certificate. No I/O, no clock.
 
+use crate::caller_tags::CallerTags;
 use crate::error::{AuthError, Rejection};
 use crate::model::{Region, SERVICE};
 use crate::request::{QueryAuth, SingleHeader};
@@ -283,7 +284,24 @@ pub enum CallerDirectory {
     /// Every caller is authenticated against the callers file.
     Callers(crate::callers::Callers),
     /// `callers: none`: every request is this caller (loopback sidecars only).
-    Trusted(String),
+    Trusted(TrustedCaller),
+}
+
+/// The one caller of a sidecar with `callers: none`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TrustedCaller {
+    pub name: String,
+    pub tags: CallerTags,
+}
+
+impl TrustedCaller {
+    /// A trusted caller without tags.
+    pub fn named(name: &str) -> TrustedCaller {
+        TrustedCaller {
+            name: name.to_owned(),
+            tags: CallerTags::default(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -307,6 +325,7 @@ impl AuthMethod {
 pub struct Authenticated {
     pub caller: String,
     pub method: AuthMethod,
+    pub tags: CallerTags,
 }
 
 /// What the connection says about the client.
@@ -332,10 +351,11 @@ pub fn authenticate(
         // The trusted sidecar verifies nothing, so it takes what SDKs send
         // locally: any key, or no signature (the region then comes from the
         // Host or the config, see `request_region`).
-        (CallerDirectory::Trusted(name), _) => {
+        (CallerDirectory::Trusted(trusted), _) => {
             return Ok(Authenticated {
-                caller: name.clone(),
+                caller: trusted.name.clone(),
                 method: AuthMethod::Trusted,
+                tags: trusted.tags.clone(),
             })
         }
         (CallerDirectory::Callers(callers), _) => callers,
@@ -353,6 +373,7 @@ pub fn authenticate(
         return Ok(Authenticated {
             caller: caller.name.clone(),
             method: AuthMethod::ClientCertificate,
+            tags: caller.tags.clone(),
         });
     }
     let Some(signature) = signature else {
@@ -394,6 +415,7 @@ pub fn authenticate(
     Ok(Authenticated {
         caller: caller.name.clone(),
         method: AuthMethod::Sigv4,
+        tags: caller.tags.clone(),
     })
 }
 
@@ -739,7 +761,7 @@ mod tests {
             assert_eq!(last_reason(), Some(SignatureFailure::Mismatch));
 
             // `callers: none`: nothing is verified, every request is the trusted caller.
-            let no_secret = CallerDirectory::Trusted("local-app".to_owned());
+            let no_secret = CallerDirectory::Trusted(TrustedCaller::named("local-app"));
             let caller = run(&no_secret, &wrong, NO_CERT, NOW).unwrap();
             assert_eq!(
                 (caller.caller.as_str(), caller.method),
@@ -848,7 +870,7 @@ mod tests {
             let (c, _, _) = code(run(&directory(), &bare, NO_CERT, NOW));
             assert_eq!(c, "MissingAuthenticationToken");
             // The trusted sidecar serves unsigned requests too.
-            let trusted = CallerDirectory::Trusted("local-app".to_owned());
+            let trusted = CallerDirectory::Trusted(TrustedCaller::named("local-app"));
             let caller = run(&trusted, &bare, NO_CERT, NOW).unwrap();
             assert_eq!(
                 (caller.caller.as_str(), caller.method),

@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde_yaml::Value;
 
+use crate::caller_tags::CallerTags;
 use crate::diagnostics::{
     found, kind, syntax_error, Diagnostics, ErrorKind, Fields, Place, Problem, Reported,
 };
@@ -14,12 +15,13 @@ use crate::sigv4::DailyKeys;
 use crate::text::quoted;
 use crate::yaml_positions::Positions;
 
-const CALLER_KEYS: [&str; 5] = [
+const CALLER_KEYS: [&str; 6] = [
     "name",
     "access_key_id",
     "secret_access_key",
     "tls_identities",
     "certificate_only",
+    "tags",
 ];
 const MIN_SECRET_CHARS: usize = 16;
 
@@ -94,6 +96,8 @@ pub struct Caller {
     /// A verified client certificate alone identifies this caller; its SigV4
     /// signature, if any, is not checked.
     pub certificate_only: bool,
+    /// What rules can say of the caller (`${caller.tags.team}`).
+    pub tags: CallerTags,
 }
 
 /// The compiled callers file.
@@ -119,6 +123,14 @@ impl Callers {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.callers.iter().map(|c| c.name.as_str())
+    }
+
+    /// Each caller's name and tags.
+    pub fn tags(&self) -> Vec<(&str, &CallerTags)> {
+        self.callers
+            .iter()
+            .map(|c| (c.name.as_str(), &c.tags))
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -153,7 +165,13 @@ impl Callers {
                 && caller
                     .tls_identities
                     .iter()
-                    .all(|identity| appears_as_value(text, identity));
+                    .all(|identity| appears_as_value(text, identity))
+                // A tag taken away may be what revokes the caller's access.
+                && crate::caller_tags::all_appear(
+                    &caller.tags,
+                    |key| appears_as_key(text, key),
+                    |value| appears_as_value(text, value),
+                );
             if listed {
                 // Identities were unique in the callers in force.
                 kept.push(caller.clone());
@@ -203,6 +221,17 @@ fn appears_as_value(text: &str, value: &str) -> bool {
             let before = text[..at].chars().next_back();
             let after = text[at + value.len()..].chars().next();
             before.is_none_or(|c| EDGES.contains(&c)) && after.is_none_or(|c| EDGES.contains(&c))
+        })
+}
+
+/// Whether `key` occurs in `text` as a mapping key (`key:`, or quoted).
+fn appears_as_key(text: &str, key: &str) -> bool {
+    const BEFORE: &[char] = &[' ', '\t', '\r', '\n', '"', '\'', '{', ','];
+    !key.is_empty()
+        && text.match_indices(key).any(|(at, _)| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + key.len()..].trim_start_matches(['"', '\'', ' ']);
+            before.is_none_or(|c| BEFORE.contains(&c)) && after.starts_with(':')
         })
 }
 
@@ -432,12 +461,17 @@ fn compile_caller(entry: &Value, place: &Place, out: &mut Diagnostics) -> Result
                 .hint("list the SAN URIs or DNS names of the caller's client certificates"),
         );
     }
+    let tags = match fields.get("tags") {
+        None => Ok(CallerTags::default()),
+        Some(value) => crate::caller_tags::compile(value, &fields.at("tags"), out),
+    };
     let caller = Caller {
         name: name?,
         access_key_id: access_key_id?,
         secret_access_key: secret_access_key?,
         tls_identities: tls_identities?,
         certificate_only: certificate_only?,
+        tags: tags?,
     };
     Ok(caller)
 }
@@ -563,6 +597,56 @@ callers:
         assert_eq!(revoked.len(), 3);
         let (kept, _) = callers.still_listed_in(FILE);
         assert_eq!(kept.len(), 3);
+    }
+
+    const TAGGED: &str = r#"
+callers:
+  - name: payments-app
+    access_key_id: AKIAEXAMPLEPAY000001
+    secret_access_key: "pay-secret-0123456789abcdef"
+    tags: {team: payments, env: prod}
+  - name: orders-app
+    access_key_id: AKIAEXAMPLEORD000001
+    secret_access_key: "ord-secret-0123456789abcdef"
+    tags:
+      team: orders
+"#;
+
+    #[test]
+    fn callers_carry_tags_and_a_broken_file_keeps_none_it_changed() {
+        let callers = compile("callers.yaml", TAGGED).unwrap();
+        let tags = callers.tags();
+        assert_eq!(tags[0].1.get("team"), Some("payments"));
+        assert_eq!(tags[0].1.get("env"), Some("prod"));
+        assert_eq!(tags[1].1.get("team"), Some("orders"));
+        let error = compile("c.yaml", &TAGGED.replace("env: prod", "env: 7")).unwrap_err();
+        assert!(
+            error.to_string().contains(
+                "caller `payments-app`: `tags.env`: the value of tag `env` must be a string"
+            ),
+            "{error}"
+        );
+        // A broken file that moves orders-app to another team, or takes a
+        // tag key away from payments-app, keeps neither with its old tags.
+        let broken = format!(
+            "{}
+  - name: [",
+            TAGGED
+                .replace("team: orders", "team: payments")
+                .replace("env: prod", "stage: prod")
+        );
+        let (kept, revoked) = callers.still_listed_in(&broken);
+        assert!(kept.is_empty(), "{:?}", kept.names().collect::<Vec<_>>());
+        assert_eq!(revoked, ["payments-app", "orders-app"]);
+        let (kept, _) = callers.still_listed_in(&format!(
+            "{TAGGED}
+  - name: ["
+        ));
+        assert_eq!(kept.len(), 2);
+        assert!(appears_as_key("tags: {team: x}", "team"));
+        assert!(appears_as_key("  \"team\": x", "team"));
+        assert!(!appears_as_key("tags: {steam: x}", "team"));
+        assert!(!appears_as_key("name: team", "team"));
     }
 
     #[test]

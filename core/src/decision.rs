@@ -232,10 +232,9 @@ impl Policy {
                     rule: rule.id.clone(),
                     condition,
                     param_detail: match condition {
-                        Condition::Param(i) => rule
-                            .params
-                            .get(usize::from(i))
-                            .map(|c| c.describe_failure(facts.action, facts.params)),
+                        Condition::Param(i) => rule.params.get(usize::from(i)).map(|c| {
+                            c.describe_failure(facts.action, facts.params, facts.caller_tags)
+                        }),
                         Condition::OtherParam(_)
                         | Condition::Caller
                         | Condition::ExceptedCaller
@@ -274,7 +273,7 @@ fn first_failed_condition(rule: &Rule, facts: &RequestFacts<'_>) -> Option<Condi
         }
     }
     for (index, condition) in rule.params.iter().enumerate() {
-        if !condition.holds(facts.params) {
+        if !condition.holds(facts.params, facts.caller_tags) {
             return Some(Condition::Param(index as u16));
         }
     }
@@ -562,6 +561,7 @@ rules:
         let request = |params| RequestFacts {
             action,
             caller: None,
+            caller_tags: &crate::facts::NO_TAGS,
             region: &region,
             params,
         };
@@ -632,6 +632,7 @@ rules:
         let facts = |caller| RequestFacts {
             action: Action::from_name("DeleteCacheCluster").unwrap(),
             caller,
+            caller_tags: &crate::facts::NO_TAGS,
             region: &region,
             params: &crate::params::EMPTY,
         };
@@ -655,6 +656,7 @@ rules:
             let facts = RequestFacts {
                 action,
                 caller: None,
+                caller_tags: &crate::facts::NO_TAGS,
                 region: &region,
                 params: &crate::params::EMPTY,
             };
@@ -710,6 +712,7 @@ rules:
         let facts = RequestFacts {
             action,
             caller: case.caller,
+            caller_tags: &crate::facts::NO_TAGS,
             region: &region,
             params: &params,
         };
@@ -812,6 +815,7 @@ rules:
         let facts = RequestFacts {
             action,
             caller: Some("ci-deployer"),
+            caller_tags: &crate::facts::NO_TAGS,
             region: &region,
             params: &params,
         };
@@ -883,6 +887,7 @@ rules:
             let facts = RequestFacts {
                 action,
                 caller: None,
+                caller_tags: &crate::facts::NO_TAGS,
                 region: &region,
                 params: &params,
             };
@@ -1188,6 +1193,7 @@ rules:
                 let facts = RequestFacts {
                     action,
                     caller,
+                    caller_tags: &crate::facts::NO_TAGS,
                     region: &region,
                     params: &params,
                 };

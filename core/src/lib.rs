@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod caller_tags;
 pub mod callers;
 mod conditions;
 pub mod decision;

@@ -3,6 +3,7 @@
 //! regexes that match any name or never a name in the form AWS stores it,
 //! and callers the callers file lacks. Pure; used by `check` and reloads.
 
+use crate::caller_tags::CallerTags;
 use crate::conditions::{default_value, IfAbsent, Origin, ParamCondition, Test};
 use crate::model::Action;
 use crate::names::{self, NameCase};
@@ -38,10 +39,13 @@ pub enum WarningKind {
     /// An allow rule for a create that constrains settings a request can
     /// inherit from an existing resource instead, and lets it.
     InheritsSettings,
+    /// A rule refers to a caller tag (`${caller.tags.KEY}`) that no caller
+    /// it can match has.
+    UnknownCallerTag,
 }
 
 impl WarningKind {
-    pub const ALL: [WarningKind; 9] = [
+    pub const ALL: [WarningKind; 10] = [
         WarningKind::NeverMatches,
         WarningKind::LowercasePattern,
         WarningKind::MatchesAnything,
@@ -51,6 +55,7 @@ impl WarningKind {
         WarningKind::DodgedByDefault,
         WarningKind::AnyInAllow,
         WarningKind::InheritsSettings,
+        WarningKind::UnknownCallerTag,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +69,7 @@ impl WarningKind {
             WarningKind::DodgedByDefault => "dodged-by-default",
             WarningKind::AnyInAllow => "any-in-allow",
             WarningKind::InheritsSettings => "inherits-settings",
+            WarningKind::UnknownCallerTag => "unknown-caller-tag",
         }
     }
 
@@ -350,6 +356,51 @@ fn default_text(default: DefaultValue) -> String {
 
 /// Caller names that rules use but `known` (the callers file) lacks. Such a
 /// name never matches: the rule still applies to its other callers, if any.
+/// Rules that refer to a caller tag (`${caller.tags.KEY}`) that none of
+/// the callers it can match has: for them it can never match.
+pub fn absent_caller_tags(policy: &Policy, callers: &[(&str, &CallerTags)]) -> Vec<PolicyWarning> {
+    let mut out = Vec::new();
+    for (index, rule) in policy.rules.iter().enumerate() {
+        let mut keys: Vec<&str> = rule.caller_tag_keys().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let matched: Vec<&CallerTags> = callers
+            .iter()
+            .filter(|(name, _)| {
+                rule.callers
+                    .as_ref()
+                    .is_none_or(|listed| listed.iter().any(|l| l == name))
+            })
+            .map(|(_, tags)| *tags)
+            .collect();
+        for key in keys {
+            if matched.iter().any(|tags| tags.get(key).is_some()) {
+                continue;
+            }
+            let mut known: Vec<&str> = matched
+                .iter()
+                .flat_map(|t| t.iter().map(|(k, _)| k))
+                .collect();
+            known.sort_unstable();
+            known.dedup();
+            let hint = did_you_mean(key, known.iter().copied()).map_or_else(
+                || format!("give the callers `tags: {{{key}: …}}` in the callers file"),
+                |s| format!("did you mean `${{caller.tags.{s}}}`?"),
+            );
+            out.push(PolicyWarning {
+                kind: WarningKind::UnknownCallerTag,
+                rule: rule.id.clone(),
+                index,
+                field: None,
+                message: format!(
+                    "`${{caller.tags.{key}}}`: no caller the rule can match has the tag `{key}`, so the rule never matches (hint: {hint})"
+                ),
+            });
+        }
+    }
+    out
+}
+
 pub fn absent_callers(policy: &Policy, known: &[&str]) -> Vec<PolicyWarning> {
     let known_set: std::collections::HashSet<&str> = known.iter().copied().collect();
     let absent = |name: &String| !known_set.contains(name.as_str());
@@ -892,6 +943,41 @@ rules:
             found[0].2.starts_with("`Prod-.*` can never match: ElastiCache stores cache security group names in lower case"),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn caller_tags_no_caller_has() {
+        let policy = compile(
+            "p.yaml",
+            r#"rules: [{id: a, effect: allow, actions: [DeleteUser], params: {UserId: {matches: "${caller.tags.team}-.*"}}},
+                      {id: b, effect: allow, actions: [DeleteUser], callers: [ops], params: {UserId: {one_of: ["${caller.tags.team}"]}}},
+                      {id: c, effect: allow, actions: [CreateCacheCluster], params: {Tags: {tags: {team: "${caller.tags.teams}"}}}}]"#,
+        )
+        .unwrap();
+        let payments = CallerTags::new(vec![("team".into(), "payments".into())]);
+        let none = CallerTags::default();
+        let found = absent_caller_tags(&policy, &[("app", &payments), ("ops", &none)]);
+        let shown: Vec<(&str, &str)> = found
+            .iter()
+            .map(|w| (w.rule.as_str(), w.message.as_str()))
+            .collect();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        // `b` matches only `ops`, which lacks the tag.
+        assert_eq!(shown[0].0, "b");
+        assert!(
+            shown[0]
+                .1
+                .contains("no caller the rule can match has the tag `team`"),
+            "{shown:?}"
+        );
+        assert_eq!(shown[1].0, "c");
+        assert!(
+            shown[1].1.contains("did you mean `${caller.tags.team}`?"),
+            "{shown:?}"
+        );
+        assert!(found
+            .iter()
+            .all(|w| w.kind == WarningKind::UnknownCallerTag));
     }
 
     #[test]

@@ -265,8 +265,15 @@ rules:
 
         fn decide(query: &str) -> Explanation {
             let policy = compile("policy.yaml", POLICY).unwrap();
-            explain(&policy, "eu-west-1", None, query, DenialDetail::Full)
-                .unwrap_or_else(|e| panic!("{query}: {e}"))
+            explain(
+                &policy,
+                "eu-west-1",
+                None,
+                &crate::caller_tags::CallerTags::EMPTY,
+                query,
+                DenialDetail::Full,
+            )
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
         }
 
         /// The rules that denied the request. Patterns on names kept in

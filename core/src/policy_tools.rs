@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Deserialize;
 
+use crate::caller_tags::CallerTags;
 use crate::decision::{Decision, DenialDetail, RequestFacts};
 use crate::diagnostics::Diagnostics;
 use crate::error::{ApiError, ParseError, Rejection};
@@ -59,6 +60,18 @@ pub fn warnings(file: &str, text: &str, policy: &Policy, callers: Option<&[&str]
 /// and `test` show beside their results.
 pub fn caller_warnings(file: &str, text: &str, policy: &Policy, known: &[&str]) -> Vec<Warning> {
     format_warnings(file, text, lint::absent_callers(policy, known))
+}
+
+/// Warnings about rules that refer to a caller tag none of the callers
+/// they can match has (`callers`: each name with its tags), formatted with
+/// their positions.
+pub fn caller_tag_warnings(
+    file: &str,
+    text: &str,
+    policy: &Policy,
+    callers: &[(&str, &CallerTags)],
+) -> Vec<Warning> {
+    format_warnings(file, text, lint::absent_caller_tags(policy, callers))
 }
 
 /// Warnings as `file:line:column: warning: rule …` lines, in rule order.
@@ -167,6 +180,7 @@ pub fn explain(
     policy: &Policy,
     region: &str,
     caller: Option<&str>,
+    caller_tags: &CallerTags,
     query: &str,
     detail: DenialDetail,
 ) -> Result<Explanation, ApiError> {
@@ -181,7 +195,7 @@ pub fn explain(
         body: b"",
     })
     .map_err(reject)?;
-    let facts = RequestFacts::of(&parsed, &region, caller);
+    let facts = RequestFacts::of(&parsed, &region, caller).with_caller_tags(caller_tags);
     let response = policy.is_authorized(&facts);
     let denied = !response.is_allowed();
     let why = denied.then(|| response.denial_message(&facts, DenialDetail::Full));
@@ -212,6 +226,9 @@ pub struct TestFile {
 pub struct TestCase {
     pub name: String,
     pub caller: Option<String>,
+    /// The caller's tags, for rules that refer to them.
+    #[serde(default)]
+    pub caller_tags: std::collections::BTreeMap<String, String>,
     pub region: String,
     pub request: TestRequest,
     pub expect: Expect,
@@ -253,10 +270,17 @@ impl TestRequest {
 
 /// One test's outcome: `Err` says what was wrong.
 pub fn run_case(policy: &Policy, case: &TestCase) -> Result<(), String> {
+    let caller_tags = CallerTags::new(
+        case.caller_tags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    );
     let explanation = explain(
         policy,
         &case.region,
         case.caller.as_deref(),
+        &caller_tags,
         &case.request.query(),
         DenialDetail::Caller,
     )
@@ -337,6 +361,7 @@ rules:
             &policy(),
             "us-east-1",
             Some("ci-deployer"),
+            &CallerTags::EMPTY,
             INGRESS,
             DenialDetail::Caller,
         )
@@ -354,6 +379,7 @@ rules:
             &policy(),
             "us-east-1",
             Some("app"),
+            &CallerTags::EMPTY,
             INGRESS,
             DenialDetail::Caller,
         )
@@ -373,6 +399,7 @@ rules:
             &policy(),
             "us-east-1",
             Some("app"),
+            &CallerTags::EMPTY,
             INGRESS,
             DenialDetail::Full,
         )
@@ -403,6 +430,7 @@ rules:
             &policy(),
             "us-east-1",
             Some("ci-deployer"),
+            &CallerTags::EMPTY,
             &frozen,
             DenialDetail::Caller,
         )
@@ -416,12 +444,21 @@ rules:
             &policy(),
             "us-east-1",
             None,
+            &CallerTags::EMPTY,
             "Version=2015-02-02",
             DenialDetail::Caller,
         )
         .unwrap_err();
         assert_eq!(err.code, "MissingAction");
-        let err = explain(&policy(), "mars-1", None, INGRESS, DenialDetail::Caller).unwrap_err();
+        let err = explain(
+            &policy(),
+            "mars-1",
+            None,
+            &CallerTags::EMPTY,
+            INGRESS,
+            DenialDetail::Caller,
+        )
+        .unwrap_err();
         assert_eq!(err.code, "InvalidParameterValue");
     }
 

@@ -75,6 +75,11 @@ pub(crate) enum OtherParams {
 }
 
 impl Rule {
+    /// The caller tags its conditions refer to (`${caller.tags.KEY}`).
+    pub fn caller_tag_keys(&self) -> impl Iterator<Item = &str> {
+        self.params.iter().flat_map(ParamCondition::caller_tag_keys)
+    }
+
     /// Whether a request may carry `name` with no condition of the rule
     /// judging it: the rule names it in no condition, and is open or lists
     /// it in `other_params_allowed`.

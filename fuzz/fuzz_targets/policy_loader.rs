@@ -85,6 +85,7 @@ fuzz_target!(|data: &[u8]| {
         let facts = RequestFacts {
             action,
             caller: Some("ci-deployer"),
+            caller_tags: &elasticache_authz_core::facts::NO_TAGS,
             region: &region,
             params: &params,
         };

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
+use crate::auth::TrustedCaller;
+use crate::caller_tags::{self, CallerTags};
 use crate::callers::is_valid_caller_name;
 use crate::decision::DenialDetail;
 use crate::diagnostics::{
@@ -23,8 +25,8 @@ use crate::yaml_positions::Positions;
 
 /// The keys of the config, and of each of its sections.
 #[rustfmt::skip]
-const KEYS: [&str; 18] = [
-    "listen", "policy", "callers", "trusted_caller", "tls", "admin_listen",
+const KEYS: [&str; 19] = [
+    "listen", "policy", "callers", "trusted_caller", "trusted_caller_tags", "tls", "admin_listen",
     "mode", "audit_log", "audit_failure", "watch_interval", "watch_settle",
     "region", "denial_detail", "shutdown_grace", "workers",
     "assume_role", "upstream", "limits",
@@ -108,7 +110,7 @@ pub enum CallerSource {
     File(PathBuf),
     /// `callers: none`: every request is this caller, unauthenticated. Only
     /// for a sidecar listening on loopback.
-    Trusted(String),
+    Trusted(TrustedCaller),
 }
 
 #[derive(Clone, Debug)]
@@ -378,7 +380,21 @@ fn caller_source(
                     .hint("listen on 127.0.0.1 or ::1, or name a callers file"),
             ))
         }
-        (Some("none"), Some(name)) => Ok(CallerSource::Trusted(name.to_owned())),
+        (Some("none"), Some(name)) => {
+            let tags = match top.get("trusted_caller_tags") {
+                None => CallerTags::default(),
+                Some(value) => caller_tags::compile(value, &top.at("trusted_caller_tags"), out)?,
+            };
+            Ok(CallerSource::Trusted(TrustedCaller {
+                name: name.to_owned(),
+                tags,
+            }))
+        }
+        (Some(_), _) if top.get("trusted_caller_tags").is_some() => Err(out.report(
+            top.at("trusted_caller_tags")
+                .error(ErrorKind::Conflict, "`trusted_caller_tags` goes only with `callers: none` and `trusted_caller`")
+                .hint("with a callers file, give each caller its `tags:` there"),
+        )),
         (Some(_), Some(_)) => Err(out.report(
             top.at("trusted_caller")
                 .error(ErrorKind::Conflict, "`trusted_caller` goes only with `callers: none`")
@@ -774,7 +790,39 @@ limits:
             "callers: none\ntrusted_caller: sidecar-app",
         )
         .unwrap();
-        assert_eq!(trusted.callers, CallerSource::Trusted("sidecar-app".into()));
+        assert_eq!(
+            trusted.callers,
+            CallerSource::Trusted(TrustedCaller::named("sidecar-app"))
+        );
+        let tagged = with(
+            "callers: \"callers.yaml\"",
+            "callers: none\ntrusted_caller: sidecar-app\ntrusted_caller_tags: {team: payments}",
+        )
+        .unwrap();
+        let CallerSource::Trusted(trusted) = tagged.callers else {
+            panic!("{:?}", tagged.callers)
+        };
+        assert_eq!(trusted.tags.get("team"), Some("payments"));
+        let misplaced = with(
+            "callers: \"callers.yaml\"",
+            "callers: \"callers.yaml\"\ntrusted_caller_tags: {team: payments}",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            misplaced.contains("`trusted_caller_tags` goes only with `callers: none`"),
+            "{misplaced}"
+        );
+        let wrong = with(
+            "callers: \"callers.yaml\"",
+            "callers: none\ntrusted_caller: a\ntrusted_caller_tags: {team: [x]}",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            wrong.contains("the value of tag `team` must be a string"),
+            "{wrong}"
+        );
         assert!(with("callers: \"callers.yaml\"", "callers: none")
             .unwrap_err()
             .to_string()

@@ -91,11 +91,11 @@ async fn log_started(proxy: &Proxy, address: SocketAddr, tls: bool, workers: usi
             "workers": workers,
         }),
     );
-    if let CallerDirectory::Trusted(name) = &snapshot.callers {
+    if let CallerDirectory::Trusted(trusted) = &snapshot.callers {
         log::warn(
             "callers: none: every request is treated as the trusted caller without authentication; \
              use this only for a sidecar that nothing else can reach",
-            serde_json::json!({ "trusted_caller": name }),
+            serde_json::json!({ "trusted_caller": trusted.name }),
         );
     }
     for warning in &snapshot.warnings {

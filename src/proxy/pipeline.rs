@@ -139,7 +139,8 @@ impl Proxy {
         record.region = Some(region.clone());
 
         // 3. Decide.
-        let facts = RequestFacts::of(&parsed, &region, Some(&caller.caller));
+        let facts =
+            RequestFacts::of(&parsed, &region, Some(&caller.caller)).with_caller_tags(&caller.tags);
         let response = snapshot.policy.is_authorized(&facts);
         let (verdict, rules) = response.verdict(self.config.mode);
         record.verdict = Some(verdict);

@@ -137,17 +137,24 @@ fn snapshot(
 ) -> Snapshot {
     let names: Vec<&str> = match &callers {
         CallerDirectory::Callers(callers) => callers.names().collect(),
-        CallerDirectory::Trusted(name) => vec![name.as_str()],
+        CallerDirectory::Trusted(trusted) => vec![trusted.name.as_str()],
     };
-    let warnings = policy_tools::caller_warnings(
-        &config.policy_path.display().to_string(),
-        &policy_text,
-        &policy,
-        &names,
-    )
-    .into_iter()
-    .map(|warning| warning.text)
-    .collect();
+    let file = config.policy_path.display().to_string();
+    let tags = match &callers {
+        CallerDirectory::Callers(callers) => callers.tags(),
+        CallerDirectory::Trusted(trusted) => vec![(trusted.name.as_str(), &trusted.tags)],
+    };
+    let warnings = policy_tools::caller_warnings(&file, &policy_text, &policy, &names)
+        .into_iter()
+        .chain(policy_tools::caller_tag_warnings(
+            &file,
+            &policy_text,
+            &policy,
+            &tags,
+        ))
+        .map(|warning| warning.text)
+        .collect();
+    drop(tags);
     drop(names);
     Snapshot {
         revision: revision(policy_text.as_bytes()),
@@ -534,7 +541,7 @@ mod tests {
     fn names(snapshot: &Snapshot) -> Vec<String> {
         match &snapshot.callers {
             CallerDirectory::Callers(callers) => callers.names().map(str::to_owned).collect(),
-            CallerDirectory::Trusted(name) => vec![name.clone()],
+            CallerDirectory::Trusted(trusted) => vec![trusted.name.clone()],
         }
     }
 

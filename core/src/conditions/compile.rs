@@ -5,6 +5,7 @@ use serde_yaml::Value as Yaml;
 
 use super::kind::{Scalar, Test, TestKind, Type};
 use super::path::{target_of, Target};
+use super::template::{Template, TemplatePattern, Text};
 use super::{default_value, IfAbsent, Origin, ParamCondition};
 use crate::diagnostics::{Diagnostics, ErrorKind, Place};
 use crate::model::{AccountId, Action};
@@ -467,6 +468,74 @@ pub(crate) fn group_names(
     }
 }
 
+/// Whether a list of values holds a reference to the caller.
+fn refers_to_caller(value: &Yaml) -> bool {
+    match value {
+        Yaml::Sequence(items) => items.iter().any(refers_to_caller),
+        Yaml::String(s) => s.contains("${"),
+        _ => false,
+    }
+}
+
+/// `matches`: the patterns, those that refer to the caller's tags each
+/// compiled around its references.
+fn matches_test(
+    patterns: Vec<String>,
+    case: Option<NameCase>,
+    at: &Place,
+    out: &mut Diagnostics,
+) -> Option<Test> {
+    let mut templates = Vec::new();
+    let mut others = Vec::new();
+    let mut ok = true;
+    for pattern in patterns {
+        match Template::parse(&pattern) {
+            Ok(None) => others.push(pattern),
+            Ok(Some(template)) => {
+                let compiled = TemplatePattern::new(pattern.clone(), &template, case, |piece| {
+                    let mut errors = Diagnostics::new("", "");
+                    let matcher = name_matcher(
+                        vec![piece.to_owned()],
+                        case,
+                        REGEX_SIZE_LIMIT,
+                        at,
+                        &mut errors,
+                    );
+                    if matcher.is_none() {
+                        out.report(
+                            at.error(
+                                ErrorKind::InvalidValue,
+                                format!("in `{pattern}`, `{piece}` between references is not a regex of its own"),
+                            )
+                            .hint("a reference such as `${caller.tags.team}` stands outside groups, classes and repetitions: `${caller.tags.team}-[a-z0-9-]+`"),
+                        );
+                    }
+                    matcher
+                });
+                match compiled {
+                    Some(compiled) => templates.push(compiled),
+                    None => ok = false,
+                }
+            }
+            Err(e) => {
+                ok = false;
+                out.report(at.error(ErrorKind::InvalidValue, e));
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    if templates.is_empty() {
+        return name_matcher(others, case, REGEX_SIZE_LIMIT, at, out).map(Test::Matches);
+    }
+    let others = match others.is_empty() {
+        true => None,
+        false => Some(name_matcher(others, case, REGEX_SIZE_LIMIT, at, out)?),
+    };
+    Some(Test::MatchesTemplate { templates, others })
+}
+
 /// Compiles whole-name patterns as `case` compares names (`None`: as
 /// written, which is how names stored in lower case compare too). Every
 /// problem is reported at `place`.
@@ -579,8 +648,7 @@ fn compile_test(
                     return None;
                 }
             };
-            let matcher = name_matcher(patterns, case, REGEX_SIZE_LIMIT, at, out)?;
-            Some(Test::Matches(matcher))
+            matches_test(patterns, case, at, out)
         }
         TestKind::Range => {
             let items = sequence(value, at, out)?;
@@ -598,6 +666,21 @@ fn compile_test(
                     None
                 }
             }
+        }
+        TestKind::AllIn | TestKind::AnyIn | TestKind::NoneIn | TestKind::HasKeys
+            if refers_to_caller(value) =>
+        {
+            out.report(
+                at.error(
+                    ErrorKind::NotApplicable,
+                    format!(
+                        "`{}` takes values as written, not references to the caller such as `${{caller.tags.team}}`",
+                        kind.key()
+                    ),
+                )
+                .hint("use `matches` or `one_of`, which take references"),
+            );
+            None
         }
         TestKind::AllIn => Some(Test::AllIn(normalized_strings(value, case, at, out)?)),
         TestKind::AnyIn => Some(Test::AnyIn(normalized_strings(value, case, at, out)?)),
@@ -618,7 +701,12 @@ fn compile_test(
             let mut tags = Vec::new();
             for (k, v) in map {
                 match (k.as_str(), v.as_str()) {
-                    (Some(k), Some(v)) => tags.push((k.to_owned(), v.to_owned())),
+                    (Some(k), Some(v)) => match Text::parse(v) {
+                        Ok(text) => tags.push((k.to_owned(), text)),
+                        Err(e) => {
+                            out.report(at.child(k).error(ErrorKind::InvalidValue, e));
+                        }
+                    },
                     _ => {
                         out.report(at.error(
                             ErrorKind::WrongType,
@@ -716,6 +804,14 @@ fn scalar(
         (Type::Integer, Yaml::Number(n)) => match n.as_i64() {
             Some(n) => Some(Scalar::Integer(n)),
             None => wrong(out),
+        },
+        (Type::String, Yaml::String(s)) if s.contains("${") => match Template::parse(s) {
+            Ok(Some(template)) => Some(Scalar::Template(template)),
+            Ok(None) => Some(Scalar::String(normalized(target.case, s.clone()))),
+            Err(e) => {
+                out.report(at.error(ErrorKind::InvalidValue, e));
+                None
+            }
         },
         (Type::String, Yaml::String(s)) => {
             if let Kind::String(string) = target.shape.kind() {

@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::kind::{Scalar, Test, Type};
+use super::template::{compared_form, Text};
 use super::{IfAbsent, Origin, ParamCondition};
+use crate::caller_tags::CallerTags;
 use crate::model::Action;
 use crate::names::NameCase;
 use crate::param_path::{Gap, LookedAt, ParamPath, Reached};
@@ -61,6 +63,38 @@ impl ParamCondition {
         std::iter::once(self.name).chain(self.also)
     }
 
+    /// The caller tags its values refer to.
+    pub fn caller_tag_keys(&self) -> Vec<&str> {
+        let keys: Vec<&str> = match &self.test {
+            Test::OneOf(options) => options
+                .iter()
+                .flat_map(|option| match option {
+                    Scalar::Template(template) => template.keys(),
+                    Scalar::String(_) | Scalar::Boolean(_) | Scalar::Integer(_) => &[],
+                })
+                .map(String::as_str)
+                .collect(),
+            Test::MatchesTemplate { templates, .. } => templates
+                .iter()
+                .flat_map(|t| t.keys())
+                .map(String::as_str)
+                .collect(),
+            Test::Tags(wanted) => wanted
+                .iter()
+                .flat_map(|(_, v)| v.keys())
+                .map(String::as_str)
+                .collect(),
+            Test::Present(_)
+            | Test::Matches(_)
+            | Test::Range { .. }
+            | Test::AllIn(_)
+            | Test::AnyIn(_)
+            | Test::NoneIn(_)
+            | Test::HasKeys(_) => Vec::new(),
+        };
+        keys
+    }
+
     /// How warnings name what it tests: its parameter, or its path.
     pub fn label(&self) -> &str {
         self.path.as_ref().map_or(self.name, |path| path.as_str())
@@ -81,14 +115,14 @@ impl ParamCondition {
     /// Whether the request's parameters satisfy the condition: every one
     /// of its parameters the request carries must (no action has both of a
     /// shorthand's today, and one that did could not slip the other by).
-    pub fn holds(&self, params: &Params) -> bool {
-        let holds = |value: &Value| self.judge(value).unwrap_or(self.unjudged);
+    pub fn holds(&self, params: &Params, tags: &CallerTags) -> bool {
+        let holds = |value: &Value| self.judge(value, tags).unwrap_or(self.unjudged);
         // Looked up one by one, with no iterator to build: this runs for
         // every condition of every candidate rule.
         let first = params.get(self.name);
         if let Some(path) = &self.path {
             let gap = |gap| match gap {
-                Gap::Absent => self.holds_absent(),
+                Gap::Absent => self.holds_absent(tags),
                 Gap::Empty => self.if_empty,
                 Gap::Mistyped => self.unjudged,
             };
@@ -96,30 +130,30 @@ impl ParamCondition {
                 // A deny rule (`unjudged`) fires on any item, an allow rule
                 // needs every one.
                 Some(value) => path.holds(value, !self.unjudged, self.if_empty, &gap, &holds),
-                None => self.holds_absent(),
+                None => self.holds_absent(tags),
             };
         }
         let second = self.also.and_then(|also| params.get(also));
         match (first, second) {
             (Some(first), Some(second)) => holds(first) && holds(second),
             (Some(value), None) | (None, Some(value)) => holds(value),
-            (None, None) => self.holds_absent(),
+            (None, None) => self.holds_absent(tags),
         }
     }
 
     /// What the condition says where the request has no value to test.
-    fn holds_absent(&self) -> bool {
+    fn holds_absent(&self, tags: &CallerTags) -> bool {
         match &self.if_absent {
             IfAbsent::NoMatch { .. } => matches!(self.test, Test::Present(false)),
             IfAbsent::Match => true,
-            IfAbsent::Default(value) => self.judge(value).unwrap_or(self.unjudged),
+            IfAbsent::Default(value) => self.judge(value, tags).unwrap_or(self.unjudged),
         }
     }
 
     /// Whether a request that leaves the parameter out, so that AWS uses
     /// `default`, would satisfy the test: for the linter.
     pub fn judges_default(&self, default: &Value) -> bool {
-        self.judge(default) == Some(true)
+        self.judge(default, &CallerTags::EMPTY) == Some(true)
     }
 
     /// The test's answer for a value the request carries; `None` for a
@@ -127,7 +161,9 @@ impl ParamCondition {
     /// value of another type than the model's), which the rule's effect
     /// settles. Every kind of test has its arm, so a new kind cannot be
     /// added without its evaluation.
-    fn judge(&self, value: &Value) -> Option<bool> {
+    /// `tags` are the caller's, for values that refer to them: a caller
+    /// without a tag a value needs cannot be judged.
+    fn judge(&self, value: &Value, tags: &CallerTags) -> Option<bool> {
         let items = || match value {
             Value::List(items) if items.is_empty() => Some(Err(self.if_empty)),
             Value::List(items) => Some(Ok(items)),
@@ -142,15 +178,30 @@ impl ParamCondition {
             })
         };
         let strings = |items: &[Value]| items.iter().all(|i| i.as_str().is_some()).then_some(());
-        let tags = |items: &[Value]| items.iter().all(|t| tag(t).is_some()).then_some(());
+        let all_tags = |items: &[Value]| items.iter().all(|t| tag(t).is_some()).then_some(());
         Some(match &self.test {
             Test::Present(present) => *present,
             Test::OneOf(options) => match value {
                 Value::String(v) => {
                     let v = key_of(self.case, v);
-                    options
-                        .iter()
-                        .any(|o| matches!(o, Scalar::String(s) if *s == v))
+                    let mut unresolved = false;
+                    let found = options.iter().any(|option| match option {
+                        Scalar::String(s) => *s == v,
+                        Scalar::Template(template) => match template.render(tags) {
+                            Some(s) => compared_form(self.case, &s) == v,
+                            None => {
+                                unresolved = true;
+                                false
+                            }
+                        },
+                        Scalar::Boolean(_) | Scalar::Integer(_) => false,
+                    });
+                    // A caller without the tag is not judged: neither the
+                    // other options nor the rule's effect may let it pass.
+                    if unresolved {
+                        return None;
+                    }
+                    found
                 }
                 Value::Boolean(v) => options.contains(&Scalar::Boolean(*v)),
                 Value::Integer(v) => options.contains(&Scalar::Integer(*v)),
@@ -176,6 +227,45 @@ impl ParamCondition {
                                 items.iter().any(is_match)
                             } else {
                                 items.iter().all(is_match)
+                            }
+                        }
+                    },
+                    Value::Boolean(_)
+                    | Value::Integer(_)
+                    | Value::Timestamp(_)
+                    | Value::Structure(_)
+                    | Value::Map(_) => return None,
+                }
+            }
+            Test::MatchesTemplate { templates, others } => {
+                let is_match = |name: &Value| -> Option<bool> {
+                    let Some(name) = name.as_str() else {
+                        return Some(false);
+                    };
+                    let name = key_of(self.case, name);
+                    let mut found = others.as_ref().is_some_and(|m| m.is_match(&name));
+                    for template in templates {
+                        found |= template.is_match(&name, tags)?;
+                    }
+                    Some(found)
+                };
+                match value {
+                    Value::String(_) => is_match(value)?,
+                    Value::List(_) => match items()? {
+                        Err(if_empty) => if_empty,
+                        Ok(items) => {
+                            strings(items)?;
+                            let mut any = false;
+                            let mut all = true;
+                            for item in items {
+                                let matched = is_match(item)?;
+                                any |= matched;
+                                all &= matched;
+                            }
+                            if self.unjudged {
+                                any
+                            } else {
+                                all
                             }
                         }
                     },
@@ -214,7 +304,7 @@ impl ParamCondition {
             Test::HasKeys(keys) => match items()? {
                 Err(if_empty) => if_empty,
                 Ok(items) => {
-                    tags(items)?;
+                    all_tags(items)?;
                     keys.iter().all(|k| {
                         items
                             .iter()
@@ -225,12 +315,15 @@ impl ParamCondition {
             Test::Tags(wanted) => match items()? {
                 Err(if_empty) => if_empty,
                 Ok(items) => {
-                    tags(items)?;
-                    wanted.iter().all(|(k, v)| {
-                        items
+                    all_tags(items)?;
+                    let mut all = true;
+                    for (k, v) in wanted {
+                        let v = v.resolve(tags)?;
+                        all &= items
                             .iter()
-                            .any(|t| tag(t) == Some((k.as_str(), Some(v.as_str()))))
-                    })
+                            .any(|t| tag(t) == Some((k.as_str(), Some(&*v))));
+                    }
+                    all
                 }
             },
         })
@@ -252,9 +345,19 @@ impl ParamCondition {
     /// its value).
     /// `action` is the request's: an absent parameter is named as that
     /// action calls it.
-    pub fn describe_failure(&self, action: Action, params: &Params) -> String {
+    pub fn describe_failure(&self, action: Action, params: &Params, tags: &CallerTags) -> String {
+        if let Some(key) = self
+            .caller_tag_keys()
+            .into_iter()
+            .find(|key| tags.get(key).is_none_or(str::is_empty))
+        {
+            return format!(
+                "the caller has no tag `{key}`, which the condition on `{}` refers to",
+                self.label()
+            );
+        }
         if let Some(path) = &self.path {
-            return self.describe_path_failure(path, params);
+            return self.describe_path_failure(path, params, tags);
         }
         let entry = self.names().find_map(|name| params.entry(name));
         let name = entry.map_or_else(
@@ -334,6 +437,15 @@ impl ParamCondition {
                     patterns => format!("`{name}` {shown} matches none of {}", listed(patterns)),
                 }
             }
+            Test::MatchesTemplate { templates, others } => {
+                let mut written: Vec<String> =
+                    templates.iter().map(|t| t.written.clone()).collect();
+                written.extend(others.iter().flat_map(|m| m.patterns.iter().cloned()));
+                format!(
+                    "`{name}` {shown} matches none of {} for the caller's tags",
+                    listed(&written)
+                )
+            }
             Test::Range { min, max } => format!("`{name}` {} is not from {min} to {max}", shown),
             Test::AllIn(set) => format!("`{name}` {} has items outside {}", shown, listed(set)),
             Test::AnyIn(set) => format!("`{name}` {} has none of {}", shown, listed(set)),
@@ -348,7 +460,7 @@ impl ParamCondition {
                 shown,
                 wanted
                     .iter()
-                    .map(|(k, v)| format!("`{k}={v}`"))
+                    .map(|(k, v)| format!("`{k}={}`", v.written()))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -357,14 +469,19 @@ impl ParamCondition {
 
     /// Why a request failed a condition on a nested path: the first place
     /// the path reaches that fails, named with its item numbers.
-    fn describe_path_failure(&self, path: &ParamPath, params: &Params) -> String {
+    fn describe_path_failure(
+        &self,
+        path: &ParamPath,
+        params: &Params,
+        tags: &CallerTags,
+    ) -> String {
         let Some(top) = params.get(self.name) else {
             return format!("the request has no `{}`", self.name);
         };
         let reached = path.reach(top, MAX_PLACES_DESCRIBED);
         let holds = |reached: &Reached<'_>| match reached {
-            Ok(value) => self.judge(value).unwrap_or(self.unjudged),
-            Err((Gap::Absent, _)) => self.holds_absent(),
+            Ok(value) => self.judge(value, tags).unwrap_or(self.unjudged),
+            Err((Gap::Absent, _)) => self.holds_absent(tags),
             Err((Gap::Empty, _)) => self.if_empty,
             Err((Gap::Mistyped, _)) => self.unjudged,
         };
@@ -409,6 +526,7 @@ fn listed(items: &[String]) -> String {
 fn scalar_text(scalar: &Scalar) -> String {
     match scalar {
         Scalar::String(s) => s.clone(),
+        Scalar::Template(template) => Text::Template(template.clone()).written(),
         Scalar::Boolean(b) => b.to_string(),
         Scalar::Integer(n) => n.to_string(),
     }

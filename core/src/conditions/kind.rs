@@ -6,6 +6,7 @@
 //! evaluation (`ParamCondition::judge`) and in the explanation of a
 //! failure (`ParamCondition::describe_failure`).
 
+use super::template::{Template, TemplatePattern, Text};
 use crate::patterns::NameMatcher;
 use crate::service_model::{Kind, Shape};
 
@@ -103,6 +104,12 @@ pub(crate) enum Test {
     OneOf(Vec<Scalar>),
     /// Whole-name patterns, any of which may match.
     Matches(NameMatcher),
+    /// Patterns some of which refer to the caller's tags, any of which may
+    /// match: those (each compiled around its references) and the others.
+    MatchesTemplate {
+        templates: Vec<TemplatePattern>,
+        others: Option<NameMatcher>,
+    },
     Range {
         min: i64,
         max: i64,
@@ -111,7 +118,8 @@ pub(crate) enum Test {
     AnyIn(Vec<String>),
     NoneIn(Vec<String>),
     HasKeys(Vec<String>),
-    Tags(Vec<(String, String)>),
+    /// Tag keys and values; a value may refer to the caller's tags.
+    Tags(Vec<(String, Text)>),
 }
 
 impl Test {
@@ -119,7 +127,7 @@ impl Test {
         match self {
             Test::Present(_) => TestKind::Present,
             Test::OneOf(_) => TestKind::OneOf,
-            Test::Matches(_) => TestKind::Matches,
+            Test::Matches(_) | Test::MatchesTemplate { .. } => TestKind::Matches,
             Test::Range { .. } => TestKind::Range,
             Test::AllIn(_) => TestKind::AllIn,
             Test::AnyIn(_) => TestKind::AnyIn,
@@ -133,6 +141,8 @@ impl Test {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Scalar {
     String(String),
+    /// A string that refers to the caller's tags.
+    Template(Template),
     Boolean(bool),
     Integer(i64),
 }

@@ -17,6 +17,7 @@ mod compile;
 mod eval;
 mod kind;
 mod path;
+mod template;
 
 pub(crate) use compile::{compile, group_names, name_matcher, owner_ids};
 pub(crate) use eval::key_of;

@@ -974,3 +974,176 @@ fn a_secret_on_a_path_is_only_ever_tested_for_presence() {
     );
     assert!(!message.contains("hunter2"), "{message}");
 }
+
+fn decide_tagged(
+    policy: &str,
+    tags: &[(&str, &str)],
+    query: &str,
+) -> (Decision, Vec<String>, String) {
+    let policy = compile("policy.yaml", policy).unwrap();
+    let (request, _) = request::parse(&HttpParts {
+        method: "GET",
+        path: "/",
+        query: Some(query),
+        content_type: SingleHeader::Absent,
+        body: b"",
+    })
+    .unwrap_or_else(|e| panic!("{query}: {e}"));
+    let region = Region::parse("eu-west-1").unwrap();
+    let tags = crate::caller_tags::CallerTags::new(
+        tags.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    );
+    let facts = RequestFacts::of(&request, &region, Some("someone")).with_caller_tags(&tags);
+    let response = policy.is_authorized(&facts);
+    let message = response.denial_message(&facts, DenialDetail::Full);
+    (response.decision, response.rules, message)
+}
+
+const TEAM_POLICY: &str = r#"
+rules:
+  - id: own-groups
+    effect: allow
+    actions: [ModifyReplicationGroup]
+    params:
+      ReplicationGroupId: {matches: "${caller.tags.team}-[a-z0-9-]+"}
+  - id: own-users
+    effect: allow
+    actions: [DeleteUser]
+    params:
+      UserId: {one_of: ["${caller.tags.team}-admin", "${caller.tags.team}-app"]}
+  - id: tag-on-create
+    effect: allow
+    actions: [CreateCacheCluster]
+    params:
+      CacheClusterId: {matches: ["${caller.tags.team}-.*", "shared-cache"]}
+      Tags: {tags: {team: "${caller.tags.team}"}}
+"#;
+
+#[test]
+fn one_rule_serves_every_team_by_the_callers_tags() {
+    let modify = |id: &str| {
+        format!("Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId={id}")
+    };
+    let payments = [("team", "payments")];
+    assert_eq!(
+        decide_tagged(TEAM_POLICY, &payments, &modify("payments-orders")).0,
+        Decision::Allow
+    );
+    // The id is stored in lower case, and so is the tag value compared.
+    assert_eq!(
+        decide_tagged(
+            TEAM_POLICY,
+            &[("team", "Payments")],
+            &modify("PAYMENTS-orders")
+        )
+        .0,
+        Decision::Allow
+    );
+    let (decision, _, message) = decide_tagged(TEAM_POLICY, &payments, &modify("orders-x"));
+    assert_eq!(decision, Decision::Deny);
+    assert!(
+        message.contains("`payments`") || message.contains("${caller.tags.team}"),
+        "{message}"
+    );
+    // No tag, or an empty one: never matched.
+    for tags in [&[][..], &[("team", "")][..], &[("env", "prod")][..]] {
+        let (decision, _, message) = decide_tagged(TEAM_POLICY, tags, &modify("payments-orders"));
+        assert_eq!(decision, Decision::Deny, "{tags:?}");
+        assert!(
+            message.contains("the caller has no tag `team`"),
+            "{message}"
+        );
+    }
+    let delete = |id: &str| format!("Action=DeleteUser&Version=2015-02-02&UserId={id}");
+    assert_eq!(
+        decide_tagged(TEAM_POLICY, &payments, &delete("payments-app")).0,
+        Decision::Allow
+    );
+    assert_eq!(
+        decide_tagged(TEAM_POLICY, &payments, &delete("orders-app")).0,
+        Decision::Deny
+    );
+    let create = |id: &str, team: &str| {
+        format!("Action=CreateCacheCluster&Version=2015-02-02&CacheClusterId={id}&Tags.Tag.1.Key=team&Tags.Tag.1.Value={team}")
+    };
+    assert_eq!(
+        decide_tagged(TEAM_POLICY, &payments, &create("payments-a", "payments")).0,
+        Decision::Allow
+    );
+    assert_eq!(
+        decide_tagged(TEAM_POLICY, &payments, &create("shared-cache", "payments")).0,
+        Decision::Allow
+    );
+    assert_eq!(
+        decide_tagged(TEAM_POLICY, &payments, &create("payments-a", "orders")).0,
+        Decision::Deny
+    );
+    // A literal pattern beside a template does not let a caller without the tag in.
+    assert_eq!(
+        decide_tagged(TEAM_POLICY, &[], &create("shared-cache", "payments")).0,
+        Decision::Deny
+    );
+}
+
+#[test]
+fn a_deny_rule_that_cannot_resolve_the_callers_tag_denies() {
+    let policy = r#"
+rules:
+  - id: all
+    effect: allow
+    actions: [DeleteUser]
+  - id: not-others
+    effect: deny
+    actions: [DeleteUser]
+    params:
+      UserId: {one_of: ["${caller.tags.protected}"]}
+"#;
+    let delete = "Action=DeleteUser&Version=2015-02-02&UserId=root-user";
+    assert_eq!(
+        decide_tagged(policy, &[("protected", "other")], delete).0,
+        Decision::Allow
+    );
+    assert_eq!(
+        decide_tagged(policy, &[("protected", "root-user")], delete).1,
+        ["not-others"]
+    );
+    // Fail closed: a caller the deny rule cannot judge is denied by it.
+    assert_eq!(decide_tagged(policy, &[], delete).1, ["not-others"]);
+}
+
+#[test]
+fn references_to_the_caller_are_checked_when_the_policy_loads() {
+    let actions = "[CreateCacheCluster]";
+    for (condition, expected) in [
+        (
+            "CacheClusterId: {matches: \"${caller.name}-.*\"}",
+            "`${caller.name}` is not a reference to the caller, expected `${caller.tags.KEY}`",
+        ),
+        (
+            "CacheClusterId: {matches: \"${caller.tags.team-.*\"}",
+            "is not closed with `}`",
+        ),
+        (
+            "CacheClusterId: {matches: \"(${caller.tags.team})\"}",
+            "between references is not a regex of its own",
+        ),
+        (
+            "SecurityGroupIds: {all_in: [\"${caller.tags.sg}\"]}",
+            "`all_in` takes values as written, not references to the caller",
+        ),
+        (
+            "Tags: {tags: {team: \"${caller.tag.team}\"}}",
+            "is not a reference to the caller",
+        ),
+        ("CacheClusterId: {one_of: [\"${caller.tags.team}\"]}", ""),
+    ] {
+        let found = errors(&format!("      {condition}\n"), actions).join("\n");
+        if expected.is_empty() {
+            assert_eq!(found, "", "{condition}");
+        } else {
+            assert!(found.contains(expected), "{condition}: {found}");
+        }
+    }
+}
