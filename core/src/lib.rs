@@ -34,6 +34,7 @@ mod patterns;
 pub mod policy;
 pub mod policy_tools;
 pub mod request;
+pub mod resources;
 mod rule;
 mod rule_index;
 #[cfg(test)]
