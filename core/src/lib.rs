@@ -35,6 +35,7 @@ mod patterns;
 pub mod policy;
 pub mod policy_tools;
 pub mod request;
+pub mod resources;
 mod rule;
 mod rule_index;
 #[cfg(test)]
