@@ -327,6 +327,7 @@ fn decide(c: &mut Criterion) {
         let stranger = RequestFacts {
             caller: Some("stranger"),
             caller_tags: &elasticache_authz_core::facts::NO_TAGS,
+            resources: None,
             ..allowed
         };
         assert_eq!(policy.is_authorized(&stranger).decision, Decision::Deny);

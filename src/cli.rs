@@ -29,10 +29,11 @@ usage:
       open-parameters, dodged-by-default, any-in-allow, inherits-settings,
       unknown-caller-tag)
   elasticache-authz-proxy explain --policy FILE --region REGION [--caller NAME] [--callers FILE]
-                                 [--caller-tags '{KEY: VALUE}'] [--denial-detail caller|full]
-                                 [--json] 'Action=...&...'
+                                 [--caller-tags '{KEY: VALUE}'] [--resource-tags '{ID: {KEY: VALUE}}']
+                                 [--denial-detail caller|full] [--json] 'Action=...&...'
       decide one request and show why, and the error a denied caller gets; the
-      caller's tags are --caller-tags, or else its tags in the callers file
+      caller's tags are --caller-tags, or else its tags in the callers file, and
+      --resource-tags gives the tags of the resources the request names
   elasticache-authz-proxy test PATH...
       run the policy tests in *.test.yaml files (folders are searched)
   elasticache-authz-proxy --help | --version
@@ -92,6 +93,22 @@ impl DenyWarnings {
     }
 }
 
+/// What `explain` is asked.
+#[derive(Debug, PartialEq, Eq)]
+struct ExplainArgs {
+    policy: PathBuf,
+    callers: Option<PathBuf>,
+    region: String,
+    caller: Option<String>,
+    /// `--caller-tags`, as written: a YAML mapping.
+    caller_tags: Option<String>,
+    /// `--resource-tags`, as written: a YAML mapping of ids to tags.
+    resource_tags: Option<String>,
+    detail: DenialDetail,
+    json: bool,
+    request: String,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
     Serve {
@@ -102,17 +119,7 @@ enum Command {
         callers: Option<PathBuf>,
         deny_warnings: DenyWarnings,
     },
-    Explain {
-        policy: PathBuf,
-        callers: Option<PathBuf>,
-        region: String,
-        caller: Option<String>,
-        /// `--caller-tags`, as written: a YAML mapping.
-        caller_tags: Option<String>,
-        detail: DenialDetail,
-        json: bool,
-        request: String,
-    },
+    Explain(ExplainArgs),
     Test {
         paths: Vec<PathBuf>,
     },
@@ -256,6 +263,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
                     "--region",
                     "--caller",
                     "--caller-tags",
+                    "--resource-tags",
                     "--denial-detail",
                 ],
                 &["--json"],
@@ -274,16 +282,17 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
                 [] => return Err("`explain` needs the request, such as 'Action=DescribeCacheClusters&Version=2015-02-02'".into()),
                 [_, extra, ..] => return Err(format!("unexpected argument `{extra}`")),
             };
-            Ok(Command::Explain {
+            Ok(Command::Explain(ExplainArgs {
                 policy: args.require("--policy")?.into(),
                 callers: args.get("--callers").map(PathBuf::from),
                 region: args.require("--region")?,
                 caller: args.get("--caller"),
                 caller_tags: args.get("--caller-tags"),
+                resource_tags: args.get("--resource-tags"),
                 detail,
                 json: args.has("--json"),
                 request,
-            })
+            }))
         }
         Some("test") => {
             let args = Args::parse(rest, &[], &[])?;
@@ -330,24 +339,7 @@ pub fn main() -> ExitCode {
             callers,
             deny_warnings,
         } => check(&policy, callers.as_deref(), &deny_warnings),
-        Command::Explain {
-            policy,
-            callers,
-            region,
-            caller,
-            caller_tags,
-            detail,
-            json,
-            request,
-        } => explain(
-            &policy,
-            callers.as_deref(),
-            &region,
-            (caller.as_deref(), caller_tags.as_deref()),
-            detail,
-            json,
-            &request,
-        ),
+        Command::Explain(args) => explain(&args),
         Command::Test { paths } => test(&paths),
     };
     match result {
@@ -460,20 +452,13 @@ fn check(
     }
 }
 
-/// `caller`: its name, and its tags as `--caller-tags` writes them.
-fn explain(
-    policy: &Path,
-    callers: Option<&Path>,
-    region: &str,
-    (caller, caller_tags): (Option<&str>, Option<&str>),
-    detail: DenialDetail,
-    json: bool,
-    request: &str,
-) -> Result<bool, String> {
-    let directory = callers_file(callers)?;
+fn explain(args: &ExplainArgs) -> Result<bool, String> {
+    let policy = &args.policy;
+    let caller = args.caller.as_deref();
+    let directory = callers_file(args.callers.as_deref())?;
     let names: Option<Vec<&str>> = directory.as_ref().map(|c| c.names().collect());
     // Tags given on the command line, or else the caller's in the file.
-    let tags = match caller_tags {
+    let tags = match args.caller_tags.as_deref() {
         Some(text) => tags_argument("--caller-tags", text)?,
         None => directory
             .as_ref()
@@ -489,8 +474,22 @@ fn explain(
             eprintln!("{warning}");
         }
     }
-    match policy_tools::explain(&compiled, region, caller, &tags, request, detail) {
-        Ok(explanation) if json => println!("{}", explanation.to_json()),
+    let resource_tags = match args.resource_tags.as_deref() {
+        Some(text) => serde_yaml::from_str(text).map_err(|_| {
+            "`--resource-tags` must be a mapping of resource ids to their tags, such as '{payments-orders: {team: payments}}'".to_owned()
+        })?,
+        None => policy_tools::GivenTags::new(),
+    };
+    match policy_tools::explain(
+        &compiled,
+        &args.region,
+        caller,
+        &tags,
+        &resource_tags,
+        &args.request,
+        args.detail,
+    ) {
+        Ok(explanation) if args.json => println!("{}", explanation.to_json()),
         Ok(explanation) => print!("{}", explanation.to_text()),
         Err(rejection) => {
             return Err(format!(
@@ -649,16 +648,17 @@ mod tests {
                 "--json",
                 "Action=DescribeCacheClusters"
             ])),
-            Ok(Command::Explain {
+            Ok(Command::Explain(ExplainArgs {
                 policy: "p.yaml".into(),
                 callers: None,
                 region: "us-east-1".into(),
                 caller: None,
                 caller_tags: None,
+                resource_tags: None,
                 detail: DenialDetail::Caller,
                 json: true,
                 request: "Action=DescribeCacheClusters".into()
-            })
+            }))
         );
         assert!(parse_args(&args(&["explain", "--policy", "p", "--region", "r"])).is_err());
         assert!(parse_args(&args(&["check", "--policy", "a", "--policy", "b"])).is_err());

@@ -1114,6 +1114,7 @@ proptest! {
             action,
             caller: caller.as_deref(),
             caller_tags: &elasticache_authz_core::facts::NO_TAGS,
+            resources: None,
             region: &region,
             params: &params,
         };
@@ -1411,6 +1412,7 @@ proptest! {
             action,
             caller: facts.caller,
             caller_tags: &elasticache_authz_core::facts::NO_TAGS,
+            resources: None,
             region: &region,
             params: &params,
         });

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use crate::conditions::ResourceVerdict;
 pub use crate::facts::RequestFacts;
 pub use crate::param_path::LookedAt;
 use crate::params;
@@ -39,6 +40,8 @@ pub enum Condition {
     /// A parameter the request carries that the rule, closed with
     /// `other_params: deny`, does not name.
     OtherParam(&'static str),
+    /// `resource_tags`: a resource the request names lacks a tag.
+    ResourceTags,
 }
 
 /// Why an allow rule that names the action did not match.
@@ -221,6 +224,7 @@ impl Policy {
                         .get(usize::from(i))
                         .map_or_else(Vec::new, |c| c.looked_at().collect()),
                     Condition::OtherParam(name) => vec![LookedAt::Param(name)],
+                    Condition::ResourceTags => Vec::new(),
                     Condition::Caller | Condition::ExceptedCaller | Condition::Region => Vec::new(),
                 };
                 for name in names {
@@ -235,6 +239,10 @@ impl Policy {
                         Condition::Param(i) => rule.params.get(usize::from(i)).map(|c| {
                             c.describe_failure(facts.action, facts.params, facts.caller_tags)
                         }),
+                        Condition::ResourceTags => rule
+                            .resource_tags
+                            .as_ref()
+                            .map(|r| r.describe_failure(facts.resources, facts.caller_tags)),
                         Condition::OtherParam(_)
                         | Condition::Caller
                         | Condition::ExceptedCaller
@@ -278,9 +286,21 @@ fn first_failed_condition(rule: &Rule, facts: &RequestFacts<'_>) -> Option<Condi
         }
     }
     let carried = facts.params.iter().map(|(member, _)| member.query_name());
-    rule.other_params
-        .closing(carried)
-        .map(Condition::OtherParam)
+    if let Some(name) = rule.other_params.closing(carried) {
+        return Some(Condition::OtherParam(name));
+    }
+    if let Some(wanted) = &rule.resource_tags {
+        // What cannot be judged fails an allow rule and fires a deny rule.
+        let holds = match wanted.judge(facts.resources, facts.caller_tags) {
+            ResourceVerdict::Holds => true,
+            ResourceVerdict::Fails => false,
+            ResourceVerdict::Unjudged => rule.effect == Effect::Deny,
+        };
+        if !holds {
+            return Some(Condition::ResourceTags);
+        }
+    }
+    None
 }
 
 /// How many near-miss rules a denial message explains.
@@ -393,7 +413,7 @@ fn describe(condition: Condition, facts: &RequestFacts<'_>) -> String {
                 "the request carries `{name}`{value}, which the rule does not name (`other_params: deny`)"
             )
         }
-        Condition::Param(_) => String::new(),
+        Condition::Param(_) | Condition::ResourceTags => String::new(),
     }
 }
 
@@ -562,6 +582,7 @@ rules:
             action,
             caller: None,
             caller_tags: &crate::facts::NO_TAGS,
+            resources: None,
             region: &region,
             params,
         };
@@ -633,6 +654,7 @@ rules:
             action: Action::from_name("DeleteCacheCluster").unwrap(),
             caller,
             caller_tags: &crate::facts::NO_TAGS,
+            resources: None,
             region: &region,
             params: &crate::params::EMPTY,
         };
@@ -657,6 +679,7 @@ rules:
                 action,
                 caller: None,
                 caller_tags: &crate::facts::NO_TAGS,
+                resources: None,
                 region: &region,
                 params: &crate::params::EMPTY,
             };
@@ -713,6 +736,7 @@ rules:
             action,
             caller: case.caller,
             caller_tags: &crate::facts::NO_TAGS,
+            resources: None,
             region: &region,
             params: &params,
         };
@@ -816,6 +840,7 @@ rules:
             action,
             caller: Some("ci-deployer"),
             caller_tags: &crate::facts::NO_TAGS,
+            resources: None,
             region: &region,
             params: &params,
         };
@@ -888,6 +913,7 @@ rules:
                 action,
                 caller: None,
                 caller_tags: &crate::facts::NO_TAGS,
+                resources: None,
                 region: &region,
                 params: &params,
             };
@@ -1194,6 +1220,7 @@ rules:
                     action,
                     caller,
                     caller_tags: &crate::facts::NO_TAGS,
+                    resources: None,
                     region: &region,
                     params: &params,
                 };

@@ -29,6 +29,23 @@ pub enum Rejection {
     Denied(String),
     /// The proxy's own limits and its upstream.
     Service(ServiceError),
+    /// The tags of the resources the request names, which a rule needs,
+    /// could not be told.
+    Resources(ResourceError),
+}
+
+/// Why the proxy cannot tell the tags of the resources a request names,
+/// which a `resource_tags` rule needs: the request is not forwarded.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ResourceError {
+    /// The request does not say which resources it names.
+    Unnamed(crate::resources::ResourceError),
+    /// More resources than the proxy looks up for one request.
+    TooMany { count: usize, limit: usize },
+    /// The proxy does not know its own account id, which its ARNs need.
+    NoAccount,
+    /// A lookup failed: which resource, and why. Worth retrying.
+    LookupFailed { resource: String, reason: String },
 }
 
 /// A message shape on which the proxy and another HTTP parser could
@@ -318,6 +335,7 @@ stage_error!(
     ParseError => Parse,
     AuthError => Auth,
     ServiceError => Service,
+    ResourceError => Resources,
 );
 
 impl fmt::Display for Rejection {
@@ -387,7 +405,26 @@ impl Rejection {
             ),
             Rejection::Denied(message) => E::invalid_parameter_combination(message.as_str()),
             Rejection::Service(e) => service_answer(e),
+            Rejection::Resources(e) => resource_answer(e),
         }
+    }
+}
+
+fn resource_answer(e: &ResourceError) -> ApiError {
+    use ApiError as E;
+    match e {
+        ResourceError::Unnamed(e) => E::invalid_parameter_value(format!(
+            "the proxy cannot tell which resources the request names, which its policy checks the tags of: {e}"
+        )),
+        ResourceError::TooMany { count, limit } => E::invalid_parameter_combination(format!(
+            "the request names {count} existing resources, and the proxy checks the tags of at most {limit} for one request: send fewer at a time"
+        )),
+        ResourceError::NoAccount => E::service_unavailable(
+            "the proxy does not know its own AWS account id, so it cannot check the tags of the resources the request names; its operator sets `account_id` in its config",
+        ),
+        ResourceError::LookupFailed { resource, reason } => E::service_unavailable(format!(
+            "the proxy could not check the tags of {resource}: {reason}; nothing was forwarded, and the request can be retried"
+        )),
     }
 }
 

@@ -6,6 +6,7 @@ use crate::caller_tags::CallerTags;
 use crate::model::{Action, Region};
 use crate::params::Params;
 use crate::request::ElastiCacheRequest;
+use crate::resources::NamedResource;
 
 /// A caller without tags.
 pub static NO_TAGS: CallerTags = CallerTags::EMPTY;
@@ -21,6 +22,31 @@ pub struct RequestFacts<'a> {
     pub region: &'a Region,
     /// Every parameter but `Action` and `Version`, typed.
     pub params: &'a Params,
+    /// The tags of the existing resources the request names, when the
+    /// proxy looked them up (only for actions a `resource_tags` rule names).
+    pub resources: Option<&'a ResourceFacts>,
+}
+
+/// What AWS holds about the existing resources a request names, looked up
+/// around the core and handed to the decision.
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
+pub struct ResourceFacts {
+    pub resources: Vec<ResourceFact>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ResourceFact {
+    pub resource: NamedResource,
+    pub state: ResourceState,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ResourceState {
+    /// Its tags, as ListTagsForResource returned them (none for a resource
+    /// that does not exist).
+    Tags(Vec<(String, String)>),
+    /// A kind AWS cannot tag (a global replication group).
+    Untaggable,
 }
 
 impl<'a> RequestFacts<'a> {
@@ -35,6 +61,15 @@ impl<'a> RequestFacts<'a> {
             caller_tags: &NO_TAGS,
             region,
             params: &request.params,
+            resources: None,
+        }
+    }
+
+    /// The same facts, with the tags of the resources the request names.
+    pub fn with_resources(self, resources: &'a ResourceFacts) -> RequestFacts<'a> {
+        RequestFacts {
+            resources: Some(resources),
+            ..self
         }
     }
 

@@ -42,10 +42,13 @@ pub enum WarningKind {
     /// A rule refers to a caller tag (`${caller.tags.KEY}`) that no caller
     /// it can match has.
     UnknownCallerTag,
+    /// A `resource_tags` rule for actions that name no existing resource,
+    /// for which it checks nothing.
+    NoResourceToCheck,
 }
 
 impl WarningKind {
-    pub const ALL: [WarningKind; 10] = [
+    pub const ALL: [WarningKind; 11] = [
         WarningKind::NeverMatches,
         WarningKind::LowercasePattern,
         WarningKind::MatchesAnything,
@@ -56,6 +59,7 @@ impl WarningKind {
         WarningKind::AnyInAllow,
         WarningKind::InheritsSettings,
         WarningKind::UnknownCallerTag,
+        WarningKind::NoResourceToCheck,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +74,7 @@ impl WarningKind {
             WarningKind::AnyInAllow => "any-in-allow",
             WarningKind::InheritsSettings => "inherits-settings",
             WarningKind::UnknownCallerTag => "unknown-caller-tag",
+            WarningKind::NoResourceToCheck => "no-resource-to-check",
         }
     }
 
@@ -119,6 +124,26 @@ pub fn warnings(policy: &Policy) -> Vec<PolicyWarning> {
             message,
         };
         let own = &actions[index];
+        if rule.resource_tags.is_some() {
+            let unchecked: Vec<&str> = own
+                .iter()
+                .filter(|a| !crate::resources::can_name_existing(**a))
+                .map(|a| a.name())
+                .collect();
+            if !unchecked.is_empty() {
+                let shown = crate::text::backticked(&unchecked);
+                let message = if unchecked.len() == own.len() {
+                    format!("`resource_tags` checks nothing: the rule's actions name no existing resource ({shown}), so it matches whatever their tags (hint: leave `resource_tags` out, or name actions that act on a resource)")
+                } else {
+                    format!("`resource_tags` checks nothing for {shown}, which name no existing resource, so the rule matches them whatever their tags (hint: give them a rule of their own)")
+                };
+                out.push(warn(
+                    WarningKind::NoResourceToCheck,
+                    Some("resource_tags"),
+                    message,
+                ));
+            }
+        }
         // An ingress key on a parameter none of the rule's actions has (a
         // `params:` condition on one is an error when the policy loads).
         let lacking = ["owner_ids", "ec2_security_groups", "cache_security_groups"]

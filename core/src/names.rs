@@ -270,6 +270,7 @@ rules:
                 "eu-west-1",
                 None,
                 &crate::caller_tags::CallerTags::EMPTY,
+                &Default::default(),
                 query,
                 DenialDetail::Full,
             )

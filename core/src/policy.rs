@@ -24,7 +24,7 @@ use crate::text::did_you_mean;
 use crate::yaml_positions::Positions;
 
 /// The keys a rule may have.
-pub const RULE_KEYS: [&str; 14] = [
+pub const RULE_KEYS: [&str; 15] = [
     "id",
     "effect",
     "mode",
@@ -38,6 +38,7 @@ pub const RULE_KEYS: [&str; 14] = [
     "params",
     "other_params",
     "other_params_allowed",
+    "resource_tags",
     "message",
 ];
 const MAX_MESSAGE_CHARS: usize = 512;
@@ -63,6 +64,18 @@ impl Policy {
 
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| r.id.as_str())
+    }
+
+    /// Whether deciding a request of `action` needs the tags of the
+    /// resources it names: a rule naming the action has `resource_tags`.
+    pub fn needs_resource_tags(&self, action: Action) -> bool {
+        self.by_action[action.index()].needs_resource_tags
+    }
+
+    /// Whether any rule has `resource_tags`: the proxy then needs its own
+    /// account id, to name the resources.
+    pub fn has_resource_tags(&self) -> bool {
+        self.rules.iter().any(|r| r.resource_tags.is_some())
     }
 }
 
@@ -285,6 +298,13 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
     let params = params(fields.raw("params"), actions, deny, ctx);
     let regions = regions(fields.raw("regions"), ctx);
     let message = message(fields.raw("message"), ctx);
+    let resource_tags = match fields.raw("resource_tags") {
+        None => Some(None),
+        Some(value) => {
+            let place = ctx.place(Some("resource_tags"));
+            conditions::resource_tags(value, &place, ctx.out).map(Some)
+        }
+    };
     let other_params = other_params(
         fields.raw("other_params"),
         fields.raw("other_params_allowed"),
@@ -309,6 +329,7 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
             params,
             except_callers,
             message: message?,
+            resource_tags: resource_tags?,
         },
         actions?,
     ))

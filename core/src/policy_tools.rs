@@ -9,11 +9,16 @@ use serde::Deserialize;
 use crate::caller_tags::CallerTags;
 use crate::decision::{Decision, DenialDetail, RequestFacts};
 use crate::diagnostics::Diagnostics;
+use crate::error::ResourceError;
 use crate::error::{ApiError, ParseError, Rejection};
+use crate::facts::{ResourceFact, ResourceFacts, ResourceState};
 use crate::lint::{self, PolicyWarning, WarningKind};
+use crate::model::AccountId;
 use crate::model::{Region, API_VERSION};
 use crate::policy::{self, Policy};
 use crate::request::{self, HttpParts, SingleHeader};
+use crate::resources;
+use crate::text::quoted;
 use crate::yaml_positions::Positions;
 
 /// The request id shown in `explain`'s XML: a real one is random per request.
@@ -181,6 +186,7 @@ pub fn explain(
     region: &str,
     caller: Option<&str>,
     caller_tags: &CallerTags,
+    resource_tags: &GivenTags,
     query: &str,
     detail: DenialDetail,
 ) -> Result<Explanation, ApiError> {
@@ -196,6 +202,14 @@ pub fn explain(
     })
     .map_err(reject)?;
     let facts = RequestFacts::of(&parsed, &region, caller).with_caller_tags(caller_tags);
+    let resources = match policy.needs_resource_tags(parsed.action) {
+        true => Some(given_resources(&parsed, &region, resource_tags).map_err(|e| e.answer())?),
+        false => None,
+    };
+    let facts = match &resources {
+        Some(resources) => facts.with_resources(resources),
+        None => facts,
+    };
     let response = policy.is_authorized(&facts);
     let denied = !response.is_allowed();
     let why = denied.then(|| response.denial_message(&facts, DenialDetail::Full));
@@ -207,6 +221,49 @@ pub fn explain(
         why,
         error,
     })
+}
+
+/// The tags of resources, given by hand to `explain` and `test` so that
+/// `resource_tags` rules are tried without AWS: by resource id (or ARN),
+/// each resource's tags.
+pub type GivenTags = std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
+
+/// The account the ARNs of `explain` and `test` are made with: only ids
+/// and ARNs written with it match, and nothing is looked up.
+pub const EXAMPLE_ACCOUNT: &str = "123456789012";
+
+/// The resources a request names, each with the tags `given` says it has.
+/// A resource `given` lacks is an error: a test should say what it means
+/// (`{}` for one that does not exist, and so has no tags).
+fn given_resources(
+    request: &request::ElastiCacheRequest,
+    region: &Region,
+    given: &GivenTags,
+) -> Result<ResourceFacts, Rejection> {
+    let account = AccountId::parse(EXAMPLE_ACCOUNT).ok_or(ResourceError::NoAccount)?;
+    let named = resources::existing_resources(request.action, &request.params, region, &account)
+        .map_err(ResourceError::Unnamed)?;
+    let mut facts = ResourceFacts::default();
+    for resource in named {
+        let state = match &resource.arn {
+            None => ResourceState::Untaggable,
+            Some(arn) => {
+                let tags = given
+                    .get(&resource.id)
+                    .or_else(|| given.get(arn))
+                    .ok_or_else(|| ResourceError::LookupFailed {
+                        resource: format!("{} {}", resource.kind.describe(), quoted(&resource.id)),
+                        reason: format!(
+                            "no tags are given for it: write `resource_tags: {{{}: {{…}}}}`, with `{{}}` for one without tags",
+                            resource.id
+                        ),
+                    })?;
+                ResourceState::Tags(tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            }
+        };
+        facts.resources.push(ResourceFact { resource, state });
+    }
+    Ok(facts)
 }
 
 /// A file of policy tests.
@@ -229,6 +286,10 @@ pub struct TestCase {
     /// The caller's tags, for rules that refer to them.
     #[serde(default)]
     pub caller_tags: std::collections::BTreeMap<String, String>,
+    /// The tags of the existing resources the request names, by id, for
+    /// `resource_tags` rules.
+    #[serde(default)]
+    pub resource_tags: GivenTags,
     pub region: String,
     pub request: TestRequest,
     pub expect: Expect,
@@ -281,6 +342,7 @@ pub fn run_case(policy: &Policy, case: &TestCase) -> Result<(), String> {
         &case.region,
         case.caller.as_deref(),
         &caller_tags,
+        &case.resource_tags,
         &case.request.query(),
         DenialDetail::Caller,
     )
@@ -362,6 +424,7 @@ rules:
             "us-east-1",
             Some("ci-deployer"),
             &CallerTags::EMPTY,
+            &GivenTags::new(),
             INGRESS,
             DenialDetail::Caller,
         )
@@ -380,6 +443,7 @@ rules:
             "us-east-1",
             Some("app"),
             &CallerTags::EMPTY,
+            &GivenTags::new(),
             INGRESS,
             DenialDetail::Caller,
         )
@@ -400,6 +464,7 @@ rules:
             "us-east-1",
             Some("app"),
             &CallerTags::EMPTY,
+            &GivenTags::new(),
             INGRESS,
             DenialDetail::Full,
         )
@@ -431,6 +496,7 @@ rules:
             "us-east-1",
             Some("ci-deployer"),
             &CallerTags::EMPTY,
+            &GivenTags::new(),
             &frozen,
             DenialDetail::Caller,
         )
@@ -445,6 +511,7 @@ rules:
             "us-east-1",
             None,
             &CallerTags::EMPTY,
+            &GivenTags::new(),
             "Version=2015-02-02",
             DenialDetail::Caller,
         )
@@ -455,6 +522,7 @@ rules:
             "mars-1",
             None,
             &CallerTags::EMPTY,
+            &GivenTags::new(),
             INGRESS,
             DenialDetail::Caller,
         )

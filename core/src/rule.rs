@@ -2,7 +2,7 @@
 //! form the decision compares against. Built by `policy`, read by the rule
 //! index, the decision and the linter.
 
-use crate::conditions::ParamCondition;
+use crate::conditions::{ParamCondition, ResourceTags};
 use crate::model::Region;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -53,6 +53,9 @@ pub(crate) struct Rule {
     pub except_callers: Option<Vec<String>>,
     pub message: Option<String>,
     pub other_params: OtherParams,
+    /// The tags every existing resource the request names must carry
+    /// (`resource_tags:`).
+    pub resource_tags: Option<ResourceTags>,
 }
 
 /// What a rule says of the parameters it does not name (`other_params:`).
@@ -77,7 +80,14 @@ pub(crate) enum OtherParams {
 impl Rule {
     /// The caller tags its conditions refer to (`${caller.tags.KEY}`).
     pub fn caller_tag_keys(&self) -> impl Iterator<Item = &str> {
-        self.params.iter().flat_map(ParamCondition::caller_tag_keys)
+        self.params
+            .iter()
+            .flat_map(ParamCondition::caller_tag_keys)
+            .chain(
+                self.resource_tags
+                    .iter()
+                    .flat_map(ResourceTags::caller_tag_keys),
+            )
     }
 
     /// Whether a request may carry `name` with no condition of the rule

@@ -60,6 +60,9 @@ pub(crate) struct ActionRules {
     pub enforced_allows: Vec<usize>,
     /// Whether a `mode: shadow` rule names the action.
     pub has_shadow_rules: bool,
+    /// Whether a rule naming the action has `resource_tags`: only then are
+    /// the tags of the resources a request names looked up.
+    pub needs_resource_tags: bool,
     callers: Postings<String>,
     regions: Postings<Region>,
     params: Vec<ParamPostings>,
@@ -174,6 +177,7 @@ impl ActionRules {
                 .map(|(index, _)| index)
                 .collect(),
             has_shadow_rules: each().any(|(_, rule)| rule.mode == Mode::Shadow),
+            needs_resource_tags: each().any(|(_, rule)| rule.resource_tags.is_some()),
             callers: Postings::of(each().map(|(i, rule)| (i, rule.callers.as_deref()))),
             regions: Postings::of(each().map(|(i, rule)| (i, rule.regions.as_deref()))),
             params: param_postings(rules, naming),

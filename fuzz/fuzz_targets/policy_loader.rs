@@ -86,6 +86,7 @@ fuzz_target!(|data: &[u8]| {
             action,
             caller: Some("ci-deployer"),
             caller_tags: &elasticache_authz_core::facts::NO_TAGS,
+            resources: None,
             region: &region,
             params: &params,
         };

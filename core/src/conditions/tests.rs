@@ -1147,3 +1147,142 @@ fn references_to_the_caller_are_checked_when_the_policy_loads() {
         }
     }
 }
+
+/// Decides `query` for a caller of `team`, with the tags of the named
+/// resources as `given` (by id) says; `None`: not looked up.
+fn decide_owned(
+    policy: &str,
+    team: &str,
+    given: Option<&[(&str, &[(&str, &str)])]>,
+    query: &str,
+) -> (Decision, Vec<String>, String) {
+    use crate::facts::{ResourceFact, ResourceFacts, ResourceState};
+    let policy = compile("policy.yaml", policy).unwrap();
+    let (request, _) = request::parse(&HttpParts {
+        method: "GET",
+        path: "/",
+        query: Some(query),
+        content_type: SingleHeader::Absent,
+        body: b"",
+    })
+    .unwrap();
+    let region = Region::parse("eu-west-1").unwrap();
+    let account = crate::model::AccountId::parse("123456789012").unwrap();
+    let tags = crate::caller_tags::CallerTags::new(vec![("team".into(), team.into())]);
+    let facts = RequestFacts::of(&request, &region, Some("someone")).with_caller_tags(&tags);
+    assert!(policy.needs_resource_tags(request.action));
+    let resources = given.map(|given| ResourceFacts {
+        resources: crate::resources::existing_resources(
+            request.action,
+            &request.params,
+            &region,
+            &account,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|resource| {
+            let state = match resource.arn {
+                None => ResourceState::Untaggable,
+                Some(_) => ResourceState::Tags(
+                    given
+                        .iter()
+                        .find(|(id, _)| *id == resource.id)
+                        .map(|(_, tags)| {
+                            tags.iter()
+                                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                ),
+            };
+            ResourceFact { resource, state }
+        })
+        .collect(),
+    });
+    let facts = match &resources {
+        Some(resources) => facts.with_resources(resources),
+        None => facts,
+    };
+    let response = policy.is_authorized(&facts);
+    let message = response.denial_message(&facts, DenialDetail::Full);
+    (response.decision, response.rules, message)
+}
+
+const OWNED: &str = r#"
+rules:
+  - id: own
+    effect: allow
+    actions: [ModifyReplicationGroup, CreateReplicationGroup, CopySnapshot, DeleteGlobalReplicationGroup]
+    resource_tags: {team: "${caller.tags.team}"}
+  - id: keep-the-owner-tag
+    effect: deny
+    actions: [ModifyReplicationGroup]
+    resource_tags: {locked: "true"}
+"#;
+
+#[test]
+fn resource_tags_decide_on_what_the_resources_carry() {
+    let modify = "Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=Orders-1";
+    let payments: &[(&str, &str)] = &[("team", "payments")];
+    let orders: &[(&str, &str)] = &[("team", "orders")];
+    assert_eq!(
+        decide_owned(OWNED, "orders", Some(&[("orders-1", orders)]), modify).0,
+        Decision::Allow
+    );
+    let (decision, _, message) =
+        decide_owned(OWNED, "payments", Some(&[("orders-1", orders)]), modify);
+    assert_eq!(decision, Decision::Deny);
+    assert!(
+        message.contains("rule `own`: replication group `orders-1` (`ReplicationGroupId`) lacks the tag `team=payments`: it has `team=orders`"),
+        "{message}"
+    );
+    // A resource that does not exist has no tags.
+    let (_, _, message) = decide_owned(OWNED, "payments", Some(&[]), modify);
+    assert!(message.contains("it has no tag `team`"), "{message}");
+    // Not looked up: no allow rule matches, and a deny rule fires.
+    let (decision, rules, _) = decide_owned(OWNED, "orders", None, modify);
+    assert_eq!(
+        (decision, rules),
+        (Decision::Deny, vec!["keep-the-owner-tag".to_owned()])
+    );
+    let locked: &[(&str, &str)] = &[("team", "orders"), ("locked", "true")];
+    assert_eq!(
+        decide_owned(OWNED, "orders", Some(&[("orders-1", locked)]), modify).1,
+        ["keep-the-owner-tag"]
+    );
+    // Every existing resource must carry it: a create from another team's
+    // primary is denied, a fresh one names none.
+    let create = "Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupId=orders-2&ReplicationGroupDescription=d";
+    assert_eq!(
+        decide_owned(OWNED, "orders", Some(&[]), create).0,
+        Decision::Allow
+    );
+    let from = format!("{create}&PrimaryClusterId=payments-001");
+    assert_eq!(
+        decide_owned(OWNED, "orders", Some(&[("payments-001", payments)]), &from).0,
+        Decision::Deny
+    );
+    let copy = "Action=CopySnapshot&Version=2015-02-02&SourceSnapshotName=payments-snap&TargetSnapshotName=orders-copy";
+    assert_eq!(
+        decide_owned(OWNED, "orders", Some(&[("payments-snap", payments)]), copy).0,
+        Decision::Deny
+    );
+    assert_eq!(
+        decide_owned(
+            OWNED,
+            "payments",
+            Some(&[("payments-snap", payments)]),
+            copy
+        )
+        .0,
+        Decision::Allow
+    );
+    // A global replication group carries no tags: refused.
+    let global = "Action=DeleteGlobalReplicationGroup&Version=2015-02-02&GlobalReplicationGroupId=ldgnf-orders&RetainPrimaryReplicationGroup=true";
+    let (decision, _, message) = decide_owned(OWNED, "orders", Some(&[]), global);
+    assert_eq!(decision, Decision::Deny);
+    assert!(
+        message.contains("cannot carry tags, so its owner cannot be told"),
+        "{message}"
+    );
+}
