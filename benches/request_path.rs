@@ -114,6 +114,51 @@ fn create_body(team: usize) -> String {
     )
 }
 
+/// The Availability Zones a team's closed rule lets its shards use.
+fn zones(region: &str) -> [String; 3] {
+    ["a", "b", "c"].map(|zone| format!("{region}{zone}"))
+}
+
+/// A policy of one closed CreateReplicationGroup rule per team: every
+/// parameter the request may carry is named, by a condition (nested ones
+/// through the shards and the log destinations) or in
+/// `other_params_allowed`.
+fn create_closed_nested_policy_text(rules: usize) -> String {
+    let mut text = String::from("rules:\n");
+    for team in 0..rules {
+        let region = REGIONS[team % REGIONS.len()];
+        let zones = zones(region).join(", ");
+        text.push_str(&format!(
+            "  - id: team{team}-create\n    effect: allow\n    actions: [CreateReplicationGroup]\n    callers: [team{team}]\n    regions: [{region}]\n    params:\n      ReplicationGroupId: {{matches: \"team{team}-[a-z0-9-]+\"}}\n      SecurityGroupIds: {{all_in: [sg-{team:08x}a, sg-{team:08x}b, sg-{team:08x}c]}}\n      CacheSubnetGroupName: {{one_of: [team{team}-private]}}\n      CacheNodeType: {{one_of: [cache.r7g.large, cache.r7g.xlarge]}}\n      EngineVersion: {{one_of: [\"7.1\"]}}\n      TransitEncryptionEnabled: {{one_of: [true]}}\n      AtRestEncryptionEnabled: {{one_of: [true]}}\n      KmsKeyId: {{one_of: [alias/team{team}]}}\n      NetworkType: {{one_of: [ipv4]}}\n      IpDiscovery: {{one_of: [ipv4]}}\n      SnapshotRetentionLimit: {{range: [1, 35]}}\n      NumNodeGroups: {{range: [1, 4]}}\n      \"NodeGroupConfiguration[].ReplicaCount\": {{range: [1, 2]}}\n      \"NodeGroupConfiguration[].PrimaryAvailabilityZone\": {{one_of: [{zones}]}}\n      \"LogDeliveryConfigurations[].DestinationDetails.CloudWatchLogsDetails.LogGroup\": {{matches: \"/team{team}/.*\"}}\n      Tags: {{tags: {{team: team{team}}}}}\n      AuthToken: {{present: false}}\n    other_params: deny\n    other_params_allowed: [ReplicationGroupDescription, Engine, AutomaticFailoverEnabled, MultiAZEnabled, CacheParameterGroupName, Port, PreferredMaintenanceWindow, SnapshotWindow, AutoMinorVersionUpgrade, NotificationTopicArn]\n"
+        ));
+    }
+    text
+}
+
+/// A cluster-mode-enabled CreateReplicationGroup, as boto3 writes it: the
+/// create above with two shards described item by item (the second with
+/// `second_replicas` replicas) instead of a number of nodes, and its slow
+/// log sent to CloudWatch Logs.
+fn create_nested_body(team: usize, second_replicas: u32) -> String {
+    let [first_zone, second_zone, _] = zones(REGIONS[team % REGIONS.len()]);
+    let shard = "&NodeGroupConfiguration.NodeGroupConfiguration";
+    let log = "&LogDeliveryConfigurations.LogDeliveryConfigurationRequest.1";
+    // The closed rule does not name NumCacheClusters: left in, it would
+    // make the allow assertion fail.
+    let create = create_body(team)
+        .replace("&NumCacheClusters=3", "&NumNodeGroups=2")
+        .replace("=default.redis7&", "=default.redis7.cluster.on&");
+    format!(
+        "{create}\
+         {shard}.1.Slots=0-8191{shard}.1.ReplicaCount=1{shard}.1.PrimaryAvailabilityZone={first_zone}\
+         {shard}.2.Slots=8192-16383{shard}.2.ReplicaCount={second_replicas}\
+         {shard}.2.PrimaryAvailabilityZone={second_zone}\
+         {log}.LogType=slow-log{log}.DestinationType=cloudwatch-logs\
+         {log}.DestinationDetails.CloudWatchLogsDetails.LogGroup=%2Fteam{team}%2Fredis-slow-log\
+         {log}.LogFormat=json{log}.Enabled=true"
+    )
+}
+
 fn region_of(rules: usize) -> &'static str {
     let team = (rules / 2).saturating_sub(2) / 10 * 10;
     REGIONS[team % REGIONS.len()]
@@ -210,11 +255,13 @@ fn parse_authenticate_decide(
 
 /// One benchmark group: for each policy size, the case it builds (the
 /// caller's directory, the policy and the signed request) is checked to be
-/// allowed, then measured.
+/// allowed, then measured. Where `denied` gives a request for a size, the
+/// same policy must deny it, and that is measured too (as `deny/<size>`).
 fn path_group(
     c: &mut Criterion,
     name: &str,
     case: impl Fn(usize) -> (CallerDirectory, Policy, Signed),
+    denied: impl Fn(usize) -> Option<Signed>,
 ) {
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(1));
@@ -227,28 +274,76 @@ fn path_group(
         group.bench_with_input(BenchmarkId::from_parameter(rules), &signed, |b, signed| {
             b.iter(|| parse_authenticate_decide(&directory, &policy, black_box(signed)))
         });
+        if let Some(signed) = denied(rules) {
+            assert_eq!(
+                parse_authenticate_decide(&directory, &policy, &signed),
+                Decision::Deny
+            );
+            group.bench_with_input(BenchmarkId::new("deny", rules), &signed, |b, signed| {
+                b.iter(|| parse_authenticate_decide(&directory, &policy, black_box(signed)))
+            });
+        }
     }
     group.finish();
 }
 
 fn request_path(c: &mut Criterion) {
-    path_group(c, "parse_authenticate_decide", |rules| {
-        let policy = policy::compile("bench.yaml", &policy_text(rules)).expect("policy compiles");
-        let signed = sign_request(&ingress_body(rules), region_of(rules));
-        (directory(), policy, signed)
-    });
+    path_group(
+        c,
+        "parse_authenticate_decide",
+        |rules| {
+            let policy =
+                policy::compile("bench.yaml", &policy_text(rules)).expect("policy compiles");
+            let signed = sign_request(&ingress_body(rules), region_of(rules));
+            (directory(), policy, signed)
+        },
+        |_| None,
+    );
 }
 
 /// The same path for a 30-parameter CreateReplicationGroup against policies
 /// whose rules use the parameter conditions.
 fn create_path(c: &mut Criterion) {
-    path_group(c, "create_replication_group", |rules| {
-        let team = create_team(rules);
-        let policy =
-            policy::compile("bench.yaml", &create_policy_text(rules)).expect("policy compiles");
-        let signed = sign_request(&create_body(team), REGIONS[team % REGIONS.len()]);
-        (directory_of(&format!("team{team}")), policy, signed)
-    });
+    path_group(
+        c,
+        "create_replication_group",
+        |rules| {
+            let team = create_team(rules);
+            let policy =
+                policy::compile("bench.yaml", &create_policy_text(rules)).expect("policy compiles");
+            let signed = sign_request(&create_body(team), REGIONS[team % REGIONS.len()]);
+            (directory_of(&format!("team{team}")), policy, signed)
+        },
+        |_| None,
+    );
+}
+
+/// The same path for a cluster-mode-enabled create with two shards and a
+/// log destination, against policies of closed rules with conditions on
+/// nested members; at 10,000 rules also the create whose second shard
+/// asks for one replica too many, which the team's rule denies.
+fn create_closed_nested_path(c: &mut Criterion) {
+    let signed = |team: usize, second_replicas: u32| {
+        sign_request(
+            &create_nested_body(team, second_replicas),
+            REGIONS[team % REGIONS.len()],
+        )
+    };
+    path_group(
+        c,
+        "create_closed_nested",
+        |rules| {
+            let team = create_team(rules);
+            let policy = policy::compile("bench.yaml", &create_closed_nested_policy_text(rules))
+                .expect("policy compiles");
+            (
+                directory_of(&format!("team{team}")),
+                policy,
+                signed(team, 1),
+            )
+        },
+        |rules| (rules == 10_000).then(|| signed(create_team(rules), 3)),
+    );
 }
 
 /// Stage 1 alone, for the ingress and the 30-parameter create.
@@ -431,6 +526,7 @@ criterion_group!(
     benches,
     request_path,
     create_path,
+    create_closed_nested_path,
     parse,
     decide,
     decide_create,
