@@ -43,6 +43,7 @@ mod sdk_signer;
 mod security_params;
 pub mod service_model;
 pub mod sigv4;
+pub mod tag_list;
 pub mod text;
 mod yaml_load;
 pub mod yaml_positions;

@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 
 use crate::auth::AuthMethod;
 use crate::decision::{LookedAt, Verdict};
+use crate::facts::{ResourceFacts, ResourceState};
 use crate::model::{Action, Region};
 use crate::policy::Mode;
 use crate::proxy::config::{AuditConfig, AuditTarget};
@@ -54,6 +55,9 @@ pub struct RequestRecord {
     /// The parameters the deciding rules looked at, with their values
     /// (secrets only as present), bounded by [`MAX_PARAMS_BYTES`].
     pub params: Vec<(Cow<'static, str>, String)>,
+    /// The tags of the resources the request names, when a `resource_tags`
+    /// rule needed them, bounded by [`MAX_RESOURCE_TAGS_BYTES`].
+    pub resource_tags: Option<Value>,
 }
 
 /// Longest value of a request field written for a request that was not
@@ -70,6 +74,9 @@ pub const MAX_UPSTREAM_REQUEST_ID_BYTES: usize = 128;
 /// Most places of a nested path whose values one line writes: past them
 /// the value is cut at [`MAX_PARAM_VALUE_BYTES`] anyway.
 const MAX_PATH_PLACES: usize = 64;
+
+/// Most bytes of resources' tags written in one line's `resource_tags`.
+pub const MAX_RESOURCE_TAGS_BYTES: usize = 1024;
 
 /// Most bytes of parameter values written in one line's `params`.
 pub const MAX_PARAMS_BYTES: usize = 1024;
@@ -157,6 +164,7 @@ impl RequestRecord {
             upstream_request_id: None,
             explanation: None,
             params: Vec::new(),
+            resource_tags: None,
         }
     }
 
@@ -203,6 +211,38 @@ impl RequestRecord {
         if !left_out.is_empty() {
             self.params.push((Cow::Borrowed("…"), left_out.join(", ")));
         }
+    }
+
+    /// Notes the tags of the resources the request names that the decision
+    /// looked at: `{"replication group payments-a": {"team": "payments"}}`,
+    /// a resource that cannot carry tags as `null`; past the bound the rest
+    /// are counted under `…`.
+    pub fn set_resource_tags(&mut self, facts: &ResourceFacts) {
+        let mut map = serde_json::Map::new();
+        let mut budget = MAX_RESOURCE_TAGS_BYTES;
+        let mut left_out = 0;
+        for fact in &facts.resources {
+            let name = format!("{} {}", fact.resource.kind.describe(), fact.resource.id);
+            let tags = match &fact.state {
+                ResourceState::Tags(tags) => Value::Object(
+                    tags.iter()
+                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                        .collect(),
+                ),
+                ResourceState::Untaggable => Value::Null,
+            };
+            let size = name.len() + tags.to_string().len();
+            if size > budget {
+                left_out += 1;
+                continue;
+            }
+            budget -= size;
+            map.insert(name, tags);
+        }
+        if left_out > 0 {
+            map.insert("…".to_owned(), Value::from(left_out));
+        }
+        self.resource_tags = Some(Value::Object(map));
     }
 
     /// The ingress parameters, each in a field of its own (`OWN_FIELDS`).
@@ -253,6 +293,7 @@ impl RequestRecord {
         );
         AuditLine {
             params: (!self.params.is_empty()).then_some(ParamsSeen(&self.params)),
+            resource_tags: self.resource_tags.as_ref(),
             cache_security_group,
             ec2_security_group,
             shortened: (shortened != Shortened::default()).then_some(shortened),
@@ -326,6 +367,8 @@ pub struct AuditLine<'a> {
     explanation: Option<&'a str>,
     /// The parameters the deciding rules looked at, or `null`.
     params: Option<ParamsSeen<'a>>,
+    /// The tags of the resources the request names, when a rule needed them.
+    resource_tags: Option<&'a Value>,
     error_code: Option<&'static str>,
     upstream_status: Option<u16>,
     duration_ms: f64,
@@ -533,6 +576,7 @@ mod tests {
                 "policy_revision",
                 "region",
                 "request_id",
+                "resource_tags",
                 "rules",
                 "shortened",
                 "source",

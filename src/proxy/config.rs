@@ -17,7 +17,7 @@ use crate::decision::DenialDetail;
 use crate::diagnostics::{
     syntax_error, Diagnostics, ErrorKind, Fields, Place, Problem, Read, Reported,
 };
-use crate::model::Region;
+use crate::model::{AccountId, Region};
 use crate::policy::Mode;
 use crate::proxy::tls::TlsSettings;
 use crate::text::quoted;
@@ -25,12 +25,13 @@ use crate::yaml_positions::Positions;
 
 /// The keys of the config, and of each of its sections.
 #[rustfmt::skip]
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 21] = [
     "listen", "policy", "callers", "trusted_caller", "trusted_caller_tags", "tls", "admin_listen",
     "mode", "audit_log", "audit_failure", "watch_interval", "watch_settle",
     "region", "denial_detail", "shutdown_grace", "workers",
-    "assume_role", "upstream", "limits",
+    "assume_role", "upstream", "limits", "account_id", "resource_tags",
 ];
+const RESOURCE_TAGS_KEYS: [&str; 3] = ["cache_ttl", "max_cached", "max_per_request"];
 const TLS_KEYS: [&str; 3] = ["cert", "key", "client_ca"];
 #[rustfmt::skip]
 const ASSUME_ROLE_KEYS: [&str; 5] =
@@ -74,6 +75,23 @@ pub struct Config {
     pub assume_role: Option<AssumeRole>,
     pub upstream: UpstreamConfig,
     pub limits: Limits,
+    /// The account the proxy's identity is in, which the ARNs of the
+    /// resources a request names need; `None`: learned from STS at start.
+    pub account_id: Option<AccountId>,
+    pub resource_tags: ResourceTagsConfig,
+}
+
+/// `resource_tags`: how the tags of the resources requests name are looked
+/// up, for rules with `resource_tags`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceTagsConfig {
+    /// How long a resource's tags are reused: a retag made elsewhere is
+    /// seen at most this late.
+    pub cache_ttl: Duration,
+    /// The most resources whose tags are kept.
+    pub max_cached: usize,
+    /// The most resources one request may name whose tags are looked up.
+    pub max_per_request: usize,
 }
 
 /// `assume_role`: the proxy's identity assumes this role, one session per
@@ -294,6 +312,13 @@ fn read_config(text: &str, base_dir: &Path, out: &mut Diagnostics) -> Result<Con
     let assume_role = assume_role(&top, out);
     let upstream = upstream(&top, out);
     let limits = limits(&top, out);
+    let account_id = top.parse("account_id", out, |text| {
+        AccountId::parse(text).ok_or_else(|| {
+            Problem::from(format!("{} is not an AWS account id", quoted(text)))
+                .hint("twelve digits, quoted: `account_id: \"123456789012\"`")
+        })
+    });
+    let resource_tags = resource_tags(&top, out);
     Ok(Config {
         listen: listen?,
         policy_path: policy_path?,
@@ -314,6 +339,50 @@ fn read_config(text: &str, base_dir: &Path, out: &mut Diagnostics) -> Result<Con
         assume_role: assume_role?,
         upstream: upstream?,
         limits: limits?,
+        account_id: account_id?,
+        resource_tags: resource_tags?,
+    })
+}
+
+/// The longest `cache_ttl`: a retag made around the proxy must reach its
+/// decisions within minutes.
+const MAX_CACHE_TTL: Duration = Duration::from_secs(300);
+
+fn resource_tags(top: &Fields<'_>, out: &mut Diagnostics) -> Result<ResourceTagsConfig, Reported> {
+    let section = top.section("resource_tags", &RESOURCE_TAGS_KEYS, out)?;
+    let defaults = ResourceTagsConfig {
+        cache_ttl: Duration::from_secs(10),
+        max_cached: 10_000,
+        max_per_request: 20,
+    };
+    let Some(section) = section else {
+        return Ok(defaults);
+    };
+    let cache_ttl = duration_or_off(&section, "cache_ttl", out).and_then(|ttl| match ttl {
+        Some(Some(ttl)) if ttl > MAX_CACHE_TTL => Err(out.report(
+            section
+                .at("cache_ttl")
+                .error(
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "`cache_ttl` is at most {}s, not {}s",
+                        MAX_CACHE_TTL.as_secs(),
+                        ttl.as_secs()
+                    ),
+                )
+                .hint("a retag is seen by each replica only when its entry expires: keep it short"),
+        )),
+        Some(Some(ttl)) => Ok(ttl),
+        // `off`: every request looks its resources up.
+        Some(None) => Ok(Duration::ZERO),
+        None => Ok(defaults.cache_ttl),
+    });
+    let max_cached = positive(&section, "max_cached", out);
+    let max_per_request = positive(&section, "max_per_request", out);
+    Ok(ResourceTagsConfig {
+        cache_ttl: cache_ttl?,
+        max_cached: max_cached?.unwrap_or(defaults.max_cached),
+        max_per_request: max_per_request?.unwrap_or(defaults.max_per_request),
     })
 }
 

@@ -20,6 +20,7 @@ use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
 use crate::error::ServiceError;
+use crate::model::AccountId;
 use crate::proxy::config::AssumeRole;
 use crate::proxy::log;
 use crate::proxy::upstream::ProxyCredentials;
@@ -224,6 +225,49 @@ impl UpstreamIdentity {
 
     pub fn assumes_role(&self) -> bool {
         self.assume.is_some()
+    }
+
+    /// The account the forwarded requests act in, which the ARNs of the
+    /// resources they name need: the assumed role's, from its ARN, or else
+    /// the proxy's own, from STS GetCallerIdentity (the SDK's STS endpoint
+    /// and region settings apply, `AWS_ENDPOINT_URL_STS` among them).
+    pub async fn account_id(&self) -> Result<AccountId, String> {
+        if let Some(assumer) = &self.assume {
+            return assumer
+                .settings
+                .role_arn
+                .split(':')
+                .nth(4)
+                .and_then(AccountId::parse)
+                .ok_or_else(|| {
+                    format!(
+                        "the role ARN `{}` names no account",
+                        assumer.settings.role_arn
+                    )
+                });
+        }
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        // As for the credential chain: never a probe of the metadata service.
+        let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+            .or_else(ProfileFileRegionProvider::new())
+            .or_else(aws_config::Region::from_static("us-east-1"));
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .region(region)
+            .credentials_provider(self.chain.clone())
+            .load()
+            .await;
+        let identity = aws_sdk_sts::Client::new(&sdk)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| error_chain(&e))?;
+        identity
+            .account()
+            .and_then(AccountId::parse)
+            .ok_or_else(|| "STS named no account".to_owned())
     }
 
     /// The credentials to sign `caller`'s forwarded request with.

@@ -61,6 +61,11 @@ async fn start(proxy: &Arc<Proxy>) -> Result<Started, String> {
             .map_err(|e| format!("cannot listen on `{admin_listen}` (admin_listen): {e}"))?;
         tokio::spawn(crate::proxy::admin::serve(admin, proxy.clone()));
     }
+    // Learned now, off the request path, when the policy will need it;
+    // a failure is logged, and retried by the first request that needs it.
+    if proxy.live.current().policy.has_resource_tags() {
+        let _ = proxy.learn_account().await;
+    }
     log_started(proxy, address, tls.is_some(), workers.len()).await;
     Ok(Started {
         listener,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::error::SignatureFailure;
 use crate::policy::Mode;
 use crate::proxy::audit::{RequestRecord, Shortened};
+use crate::proxy::resource_tags::LookupOutcome;
 use prometheus::{
     Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -43,6 +44,9 @@ pub struct Metrics {
     /// Request values cut short in audit lines, by field.
     audit_values_shortened: IntCounterVec,
     connections_open: IntGauge,
+    /// Lookups of resources' tags, by result (hit, miss, failed).
+    tag_lookups: IntCounterVec,
+    tag_lookup_duration: Histogram,
 }
 
 impl Metrics {
@@ -114,6 +118,15 @@ impl Metrics {
                     name("connections_open"),
                     "Client connections open on the data listener.",
                 )?,
+                tag_lookups: counter_vec(
+                    "resource_tag_lookups_total",
+                    "Tags of a resource a request names, for resource_tags rules, by result: hit (from the cache), miss (looked up with ListTagsForResource) or failed.",
+                    &["result"],
+                )?,
+                tag_lookup_duration: histogram(
+                    "resource_tag_lookup_duration_seconds",
+                    "Time to learn one resource's tags, from the cache or from AWS.",
+                )?,
                 registry: registry.clone(),
             };
             registry.register(Box::new(metrics.requests.clone()))?;
@@ -128,6 +141,8 @@ impl Metrics {
             registry.register(Box::new(metrics.audit_write_failures.clone()))?;
             registry.register(Box::new(metrics.audit_values_shortened.clone()))?;
             registry.register(Box::new(metrics.connections_open.clone()))?;
+            registry.register(Box::new(metrics.tag_lookups.clone()))?;
+            registry.register(Box::new(metrics.tag_lookup_duration.clone()))?;
             // Known label values start at 0, so rates and alerts work from
             // the first scrape.
             for result in ReloadResult::ALL {
@@ -215,6 +230,13 @@ impl Metrics {
     pub fn set_policy_revision(&self, revision: &str) {
         self.policy_info.reset();
         self.policy_info.with_label_values(&[revision]).set(1);
+    }
+
+    pub fn observe_tag_lookup(&self, outcome: LookupOutcome, took: Duration) {
+        self.tag_lookups
+            .with_label_values(&[outcome.as_str()])
+            .inc();
+        self.tag_lookup_duration.observe(took.as_secs_f64());
     }
 
     pub fn observe_upstream(&self, status_class: &str, took: Duration) {

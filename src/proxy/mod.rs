@@ -9,7 +9,9 @@
 //! be trusted), [`metrics`] counts, [`admin`] serves metrics, probes and
 //! reloads, [`workers`] runs one event loop per core, and [`config`],
 //! [`tls`] and [`log`] are the settings, the certificates and the
-//! operational log.
+//! operational log. Between deciding and forwarding, [`resource_tags`]
+//! looks up the tags of the resources a request names, when a rule needs
+//! them.
 
 pub mod admin;
 pub mod audit;
@@ -22,6 +24,7 @@ pub mod log;
 pub mod metrics;
 pub mod pipeline;
 pub mod reload;
+pub mod resource_tags;
 pub mod tls;
 pub mod upstream;
 pub mod workers;
@@ -30,11 +33,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::{error, model};
 use audit::AuditSink;
 use config::Config;
 use identity::UpstreamIdentity;
 use metrics::Metrics;
 use reload::{Live, Trigger};
+use resource_tags::TagLookups;
 use upstream::Upstream;
 
 /// Everything a request needs, shared by all connections.
@@ -46,6 +51,8 @@ pub struct Proxy {
     mtls: bool,
     upstream: Upstream,
     identity: UpstreamIdentity,
+    /// The tags of resources requests name, for `resource_tags` rules.
+    tag_lookups: TagLookups,
     audit: Arc<AuditSink>,
     /// Requests being handled, from the end of their body on; past the
     /// limit new ones get `Throttling`.
@@ -75,6 +82,7 @@ impl Proxy {
                 .is_some_and(|tls| tls.client_ca.is_some()),
             upstream: Upstream::new(config.upstream.clone(), worker_count)?,
             identity,
+            tag_lookups: TagLookups::new(config.resource_tags.clone(), config.account_id),
             audit: Arc::new(AuditSink::open(&config.audit, worker_count)?),
             request_slots: RequestSlots::new(config.limits.max_concurrent_requests),
             live,
@@ -98,6 +106,14 @@ impl Proxy {
             return Err("no policy loaded");
         }
         Ok(())
+    }
+
+    /// The account the resources requests name are in: configured, or
+    /// learned from the proxy's identity once.
+    pub(crate) async fn learn_account(&self) -> Result<model::AccountId, error::ResourceError> {
+        self.tag_lookups
+            .account(|| self.identity.account_id())
+            .await
     }
 
     pub(crate) fn reload(&self, trigger: Trigger) -> Result<String, String> {

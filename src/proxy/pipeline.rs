@@ -19,13 +19,16 @@ use super::{Connection, Proxy};
 use crate::auth::{self, ClientCertificate};
 use crate::decision::{Decision, DenialDetail, RequestFacts, Verdict};
 use crate::error::{ApiError, AuthError, MessageError, Rejection, ServiceError};
+use crate::facts::ResourceFacts;
+use crate::model::Region;
 use crate::proxy::audit::{self, RequestRecord};
 use crate::proxy::config::Limits;
 use crate::proxy::log;
 use crate::proxy::metrics;
 use crate::proxy::reload::Snapshot;
+use crate::proxy::resource_tags;
 use crate::proxy::upstream::{self, UpstreamResponse};
-use crate::request::{self, HttpParts, SingleHeader};
+use crate::request::{self, ElastiCacheRequest, HttpParts, SingleHeader};
 use crate::sigv4::ReceivedRequest;
 
 /// Serves one request: its record, the phases, the answer, its audit line.
@@ -138,9 +141,24 @@ impl Proxy {
         let region = auth::request_region(signature, host, self.config.region.as_ref())?;
         record.region = Some(region.clone());
 
-        // 3. Decide.
+        // 3. Decide, with the tags of the resources the request names when
+        // a rule for its action needs them.
         let facts =
             RequestFacts::of(&parsed, &region, Some(&caller.caller)).with_caller_tags(&caller.tags);
+        let resources = match snapshot.policy.needs_resource_tags(parsed.action) {
+            true => Some(
+                self.resource_facts(&parsed, &region, &caller.caller)
+                    .await?,
+            ),
+            false => None,
+        };
+        if let Some(resources) = &resources {
+            record.set_resource_tags(resources);
+        }
+        let facts = match &resources {
+            Some(resources) => facts.with_resources(resources),
+            None => facts,
+        };
         let response = snapshot.policy.is_authorized(&facts);
         let (verdict, rules) = response.verdict(self.config.mode);
         record.verdict = Some(verdict);
@@ -166,6 +184,8 @@ impl Proxy {
             .upstream
             .forward(&parsed, &region, &parts.headers, &credentials)
             .await;
+        // Whether or not AWS took it, a retag or delete may have happened.
+        self.tag_lookups.forget(parsed.action, &parsed, &region);
         match forwarded {
             Ok(answer) => {
                 let status = answer.status.as_u16();
@@ -181,6 +201,36 @@ impl Proxy {
                 Err(failure.into())
             }
         }
+    }
+
+    /// The tags of every existing resource `request` names, from the cache
+    /// or looked up as the proxy (in `caller`'s role session, if roles are
+    /// assumed); any failure rejects the request.
+    async fn resource_facts(
+        &self,
+        request: &ElastiCacheRequest,
+        region: &Region,
+        caller: &str,
+    ) -> Result<ResourceFacts, Rejection> {
+        let account = self.learn_account().await?;
+        let credentials = self.identity.for_caller(caller).await?;
+        let facts =
+            self.tag_lookups
+                .facts(
+                    request.action,
+                    request,
+                    region,
+                    &account,
+                    |resource| {
+                        let credentials = &credentials;
+                        async move {
+                            resource_tags::list_tags(&self.upstream, credentials, &resource).await
+                        }
+                    },
+                    |outcome, took| self.metrics.observe_tag_lookup(outcome, took),
+                )
+                .await?;
+        Ok(facts)
     }
 
     /// Stage 5: audit and count. The audit line is written before the
