@@ -522,6 +522,75 @@ fn sign_upstream(c: &mut Criterion) {
     group.finish();
 }
 
+/// What `resource_tags` adds to a decision whose tags are in the cache:
+/// naming the request's resources, the cache lookup, and comparing the
+/// tags, against the same rule without `resource_tags` (both inside the
+/// same single-threaded runtime's `block_on`, as the proxy runs them).
+fn resource_tags(c: &mut Criterion) {
+    use elasticache_authz_proxy::caller_tags::CallerTags;
+    use elasticache_authz_proxy::model::AccountId;
+    use elasticache_authz_proxy::proxy::config::ResourceTagsConfig;
+    use elasticache_authz_proxy::proxy::resource_tags::TagLookups;
+    use std::time::Duration;
+
+    let rule = |tags: &str| {
+        format!(
+            "rules:\n  - id: team-modify\n    effect: allow\n    actions: [ModifyReplicationGroup]\n    other_params: allow\n    params:\n      ReplicationGroupId: {{matches: \"${{caller.tags.team}}-[a-z0-9-]+\"}}\n{tags}"
+        )
+    };
+    let with = policy::compile(
+        "bench.yaml",
+        &rule("    resource_tags: {team: \"${caller.tags.team}\"}\n"),
+    )
+    .expect("policy compiles");
+    let without = policy::compile("bench.yaml", &rule("")).expect("policy compiles");
+    let parsed = parsed(
+        "Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=team5-orders&ApplyImmediately=true&CacheNodeType=cache.r7g.large",
+    );
+    let region = Region::parse("eu-west-1").expect("region");
+    let account = AccountId::parse("123456789012").expect("account");
+    let tags = CallerTags::new(vec![("team".into(), "team5".into())]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let lookups = TagLookups::new(
+        ResourceTagsConfig {
+            cache_ttl: Duration::from_secs(300),
+            max_cached: 10_000,
+            max_per_request: 20,
+        },
+        Some(account),
+    );
+    let decide = |resources: bool| {
+        runtime.block_on(async {
+            let facts = RequestFacts::of(&parsed, &region, Some("team5")).with_caller_tags(&tags);
+            if !resources {
+                return without.is_authorized(black_box(&facts)).decision;
+            }
+            let found = lookups
+                .facts(
+                    parsed.action,
+                    &parsed,
+                    &region,
+                    &account,
+                    |_| async { Ok((vec![("team".to_owned(), "team5".to_owned())], true)) },
+                    |_, _| {},
+                )
+                .await
+                .expect("looked up");
+            with.is_authorized(black_box(&facts.with_resources(&found)))
+                .decision
+        })
+    };
+    // The first lookup fills the cache; every measured one is a hit.
+    assert_eq!(decide(true), Decision::Allow);
+    assert_eq!(decide(false), Decision::Allow);
+    let mut group = c.benchmark_group("resource_tags");
+    group.bench_function("decide", |b| b.iter(|| decide(false)));
+    group.bench_function("decide_cache_hit", |b| b.iter(|| decide(true)));
+    group.finish();
+}
+
 criterion_group!(
     benches,
     request_path,
@@ -530,6 +599,7 @@ criterion_group!(
     parse,
     decide,
     decide_create,
+    resource_tags,
     compile,
     sign_upstream
 );
