@@ -255,17 +255,10 @@ fn walk_reach<'v>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{self, HttpParts, SingleHeader};
+    use crate::request;
 
     fn params(query: &str) -> Params {
-        let (request, _) = request::parse(&HttpParts {
-            method: "GET",
-            path: "/",
-            query: Some(query),
-            content_type: SingleHeader::Absent,
-            body: b"",
-        })
-        .unwrap();
+        let (request, _) = request::parse_query(query).unwrap();
         request.params
     }
 

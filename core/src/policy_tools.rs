@@ -16,7 +16,7 @@ use crate::lint::{self, PolicyWarning, WarningKind};
 use crate::model::AccountId;
 use crate::model::{Region, API_VERSION};
 use crate::policy::{self, Policy};
-use crate::request::{self, HttpParts, SingleHeader};
+use crate::request;
 use crate::resources;
 use crate::text::quoted;
 use crate::yaml_positions::Positions;
@@ -193,14 +193,7 @@ pub fn explain(
     let reject = |e: ParseError| Rejection::Parse(e).answer();
     let region =
         Region::parse(region).ok_or_else(|| reject(ParseError::Region(region.to_owned())))?;
-    let (parsed, _) = request::parse(&HttpParts {
-        method: "GET",
-        path: "/",
-        query: Some(query),
-        content_type: SingleHeader::Absent,
-        body: b"",
-    })
-    .map_err(reject)?;
+    let (parsed, _) = request::parse_query(query).map_err(reject)?;
     let facts = RequestFacts::of(&parsed, &region, caller).with_caller_tags(caller_tags);
     let resources = match policy.needs_resource_tags(parsed.action) {
         true => Some(given_resources(&parsed, &region, resource_tags).map_err(|e| e.answer())?),

@@ -240,6 +240,18 @@ fn check_names_unique(named: &[(&str, &str, Source)]) -> Result<(), ParseError> 
     })
 }
 
+/// Parses a request written as a Query string alone (`GET /?Action=…`),
+/// as `explain` and `test` take it.
+pub fn parse_query(query: &str) -> Result<(ElastiCacheRequest, QueryAuth), ParseError> {
+    parse(&HttpParts {
+        method: "GET",
+        path: "/",
+        query: Some(query),
+        content_type: SingleHeader::Absent,
+        body: b"",
+    })
+}
+
 /// Parses the request, rejecting anything that two parsers could read two ways.
 pub fn parse(http: &HttpParts<'_>) -> Result<(ElastiCacheRequest, QueryAuth), ParseError> {
     if http.path != "/" {
@@ -453,13 +465,7 @@ mod tests {
     }
 
     fn get(query: &str) -> Result<(ElastiCacheRequest, QueryAuth), ParseError> {
-        parse(&HttpParts {
-            method: "GET",
-            path: "/",
-            query: Some(query),
-            content_type: SingleHeader::Absent,
-            body: b"",
-        })
+        parse_query(query)
     }
 
     fn code(result: Result<(ElastiCacheRequest, QueryAuth), ParseError>) -> &'static str {

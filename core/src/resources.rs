@@ -1412,7 +1412,7 @@ mod tests {
 
     use super::table::{action_table, TABLE};
     use super::*;
-    use crate::request::{self, HttpParts, SingleHeader};
+    use crate::request;
     use crate::service_model::{Kind, Member, Structure};
 
     /// Every member of a structure at every depth, as a path, with the
@@ -1625,14 +1625,7 @@ mod tests {
     }
 
     fn params(query: &str) -> (Action, Params) {
-        let (request, _) = request::parse(&HttpParts {
-            method: "GET",
-            path: "/",
-            query: Some(query),
-            content_type: SingleHeader::Absent,
-            body: b"",
-        })
-        .unwrap_or_else(|e| panic!("{query}: {e}"));
+        let (request, _) = request::parse_query(query).unwrap_or_else(|e| panic!("{query}: {e}"));
         (request.action, request.params)
     }
 

@@ -373,17 +373,7 @@ mod tests {
         let region = Region::parse("eu-west-1").unwrap();
         let arn = "arn:aws:elasticache:eu-west-1:123456789012:replicationgroup:payments-a";
         let _ = cache.tags(arn, || async { found("payments", true) }).await;
-        let parse = |query: &str| {
-            request::parse(&HttpParts {
-                method: "GET",
-                path: "/",
-                query: Some(query),
-                content_type: SingleHeader::Absent,
-                body: b"",
-            })
-            .unwrap()
-            .0
-        };
+        let parse = |query: &str| request::parse_query(query).unwrap().0;
         let modify =
             parse("Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=payments-a");
         cache.forget(modify.action, &modify, &region);
@@ -403,13 +393,7 @@ mod tests {
         let cache = lookups(Duration::from_secs(60), 100);
         let region = Region::parse("eu-west-1").unwrap();
         let account = AccountId::parse("123456789012").unwrap();
-        let (request, _) = request::parse(&HttpParts {
-            method: "GET",
-            path: "/",
-            query: Some("Action=CreateUserGroup&Version=2015-02-02&UserGroupId=g&Engine=redis&UserIds.member.1=a&UserIds.member.2=b&UserIds.member.3=c&UserIds.member.4=d"),
-            content_type: SingleHeader::Absent,
-            body: b"",
-        })
+        let (request, _) = request::parse_query("Action=CreateUserGroup&Version=2015-02-02&UserGroupId=g&Engine=redis&UserIds.member.1=a&UserIds.member.2=b&UserIds.member.3=c&UserIds.member.4=d")
         .unwrap();
         let err = cache
             .facts(
@@ -423,14 +407,8 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err, ResourceError::TooMany { count: 4, limit: 3 });
-        let (request, _) = request::parse(&HttpParts {
-            method: "GET",
-            path: "/",
-            query: Some("Action=DeleteUser&Version=2015-02-02&UserId=a"),
-            content_type: SingleHeader::Absent,
-            body: b"",
-        })
-        .unwrap();
+        let (request, _) =
+            request::parse_query("Action=DeleteUser&Version=2015-02-02&UserId=a").unwrap();
         let mut outcomes = Vec::new();
         let err = cache
             .facts(

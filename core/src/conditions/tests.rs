@@ -1,7 +1,7 @@
 use crate::decision::{Decision, DenialDetail, RequestFacts};
 use crate::model::Region;
 use crate::policy::compile;
-use crate::request::{self, HttpParts, SingleHeader};
+use crate::request;
 
 const POLICY: &str = r#"
 rules:
@@ -48,14 +48,7 @@ fn decide(caller: &str, query: &str) -> (Decision, Vec<String>, String) {
 
 fn decide_with(policy: &str, caller: &str, query: &str) -> (Decision, Vec<String>, String) {
     let policy = compile("policy.yaml", policy).unwrap();
-    let (request, _) = request::parse(&HttpParts {
-        method: "GET",
-        path: "/",
-        query: Some(query),
-        content_type: SingleHeader::Absent,
-        body: b"",
-    })
-    .unwrap_or_else(|e| panic!("{query}: {e}"));
+    let (request, _) = request::parse_query(query).unwrap_or_else(|e| panic!("{query}: {e}"));
     let region = Region::parse("eu-west-1").unwrap();
     let facts = RequestFacts::of(&request, &region, Some(caller));
     let response = policy.is_authorized(&facts);
@@ -981,14 +974,7 @@ fn decide_tagged(
     query: &str,
 ) -> (Decision, Vec<String>, String) {
     let policy = compile("policy.yaml", policy).unwrap();
-    let (request, _) = request::parse(&HttpParts {
-        method: "GET",
-        path: "/",
-        query: Some(query),
-        content_type: SingleHeader::Absent,
-        body: b"",
-    })
-    .unwrap_or_else(|e| panic!("{query}: {e}"));
+    let (request, _) = request::parse_query(query).unwrap_or_else(|e| panic!("{query}: {e}"));
     let region = Region::parse("eu-west-1").unwrap();
     let tags = crate::caller_tags::CallerTags::new(
         tags.iter()
@@ -1158,14 +1144,7 @@ fn decide_owned(
 ) -> (Decision, Vec<String>, String) {
     use crate::facts::{ResourceFact, ResourceFacts, ResourceState};
     let policy = compile("policy.yaml", policy).unwrap();
-    let (request, _) = request::parse(&HttpParts {
-        method: "GET",
-        path: "/",
-        query: Some(query),
-        content_type: SingleHeader::Absent,
-        body: b"",
-    })
-    .unwrap();
+    let (request, _) = request::parse_query(query).unwrap();
     let region = Region::parse("eu-west-1").unwrap();
     let account = crate::model::AccountId::parse("123456789012").unwrap();
     let tags = crate::caller_tags::CallerTags::new(vec![("team".into(), team.into())]);
