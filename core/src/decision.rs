@@ -123,6 +123,19 @@ impl Verdict {
 }
 
 impl Policy {
+    /// Whether deciding `facts` needs the tags of the resources the request
+    /// names: a rule that can match it (its other conditions hold) has
+    /// `resource_tags`. Other requests never wait for a lookup: a rule for
+    /// another caller, or one that excepts this caller, does not count.
+    pub fn needs_resource_tags(&self, facts: &RequestFacts<'_>) -> bool {
+        let rules = &self.by_action[facts.action.index()];
+        rules.needs_resource_tags
+            && rules.candidates(facts).any(|index| {
+                let rule = &self.rules[index];
+                rule.resource_tags.is_some() && first_failed_before_resources(rule, facts).is_none()
+            })
+    }
+
     /// Decides one request, as Cedar's authorizer does. Rules in shadow
     /// mode do not take part in `decision`; they only shape `shadow`.
     pub fn is_authorized(&self, facts: &RequestFacts<'_>) -> Response {
@@ -259,6 +272,26 @@ impl Policy {
 /// A condition left out matches anything; a condition on a parameter
 /// matches only a request that carries the parameter.
 fn first_failed_condition(rule: &Rule, facts: &RequestFacts<'_>) -> Option<Condition> {
+    if let Some(failed) = first_failed_before_resources(rule, facts) {
+        return Some(failed);
+    }
+    if let Some(wanted) = &rule.resource_tags {
+        // What cannot be judged fails an allow rule and fires a deny rule.
+        let holds = match wanted.judge(facts.resources, facts.caller_tags) {
+            ResourceVerdict::Holds => true,
+            ResourceVerdict::Fails => false,
+            ResourceVerdict::Unjudged => rule.effect == Effect::Deny,
+        };
+        if !holds {
+            return Some(Condition::ResourceTags);
+        }
+    }
+    None
+}
+
+/// The first failed condition but `resource_tags`, which is checked last:
+/// its tags are looked up only for rules whose other conditions hold.
+fn first_failed_before_resources(rule: &Rule, facts: &RequestFacts<'_>) -> Option<Condition> {
     if let Some(callers) = &rule.callers {
         if !facts
             .caller
@@ -286,21 +319,9 @@ fn first_failed_condition(rule: &Rule, facts: &RequestFacts<'_>) -> Option<Condi
         }
     }
     let carried = facts.params.iter().map(|(member, _)| member.query_name());
-    if let Some(name) = rule.other_params.closing(carried) {
-        return Some(Condition::OtherParam(name));
-    }
-    if let Some(wanted) = &rule.resource_tags {
-        // What cannot be judged fails an allow rule and fires a deny rule.
-        let holds = match wanted.judge(facts.resources, facts.caller_tags) {
-            ResourceVerdict::Holds => true,
-            ResourceVerdict::Fails => false,
-            ResourceVerdict::Unjudged => rule.effect == Effect::Deny,
-        };
-        if !holds {
-            return Some(Condition::ResourceTags);
-        }
-    }
-    None
+    rule.other_params
+        .closing(carried)
+        .map(Condition::OtherParam)
 }
 
 /// How many near-miss rules a denial message explains.

@@ -66,12 +66,6 @@ impl Policy {
         self.rules.iter().map(|r| r.id.as_str())
     }
 
-    /// Whether deciding a request of `action` needs the tags of the
-    /// resources it names: a rule naming the action has `resource_tags`.
-    pub fn needs_resource_tags(&self, action: Action) -> bool {
-        self.by_action[action.index()].needs_resource_tags
-    }
-
     /// Whether any rule has `resource_tags`: the proxy then needs its own
     /// account id, to name the resources.
     pub fn has_resource_tags(&self) -> bool {

@@ -195,7 +195,7 @@ pub fn explain(
         Region::parse(region).ok_or_else(|| reject(ParseError::Region(region.to_owned())))?;
     let (parsed, _) = request::parse_query(query).map_err(reject)?;
     let facts = RequestFacts::of(&parsed, &region, caller).with_caller_tags(caller_tags);
-    let resources = match policy.needs_resource_tags(parsed.action) {
+    let resources = match policy.needs_resource_tags(&facts) {
         true => Some(given_resources(&parsed, &region, resource_tags).map_err(|e| e.answer())?),
         false => None,
     };

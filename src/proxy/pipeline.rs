@@ -145,7 +145,7 @@ impl Proxy {
         // a rule for its action needs them.
         let facts =
             RequestFacts::of(&parsed, &region, Some(&caller.caller)).with_caller_tags(&caller.tags);
-        let resources = match snapshot.policy.needs_resource_tags(parsed.action) {
+        let resources = match snapshot.policy.needs_resource_tags(&facts) {
             true => Some(
                 self.resource_facts(&parsed, &region, &caller.caller)
                     .await?,

@@ -408,11 +408,12 @@ impl ParamCondition {
                 return format!("the request has no `{name}`")
             }
         };
-        self.describe_value(name, value, &shown)
+        self.describe_value(name, value, &shown, tags)
     }
 
     /// Why `value`, at `name` and shown as `shown`, failed the test.
-    fn describe_value(&self, name: &str, value: &Value, shown: &str) -> String {
+    /// Values that refer to the caller are shown with the caller's tags.
+    fn describe_value(&self, name: &str, value: &Value, shown: &str, tags: &CallerTags) -> String {
         if self.test.kind().is_on_items(Type::StringList)
             && matches!(value, Value::List(items) if items.is_empty())
         {
@@ -425,7 +426,7 @@ impl ParamCondition {
             Test::OneOf(options) => format!(
                 "`{name}` {} is not one of {}",
                 shown,
-                backticked(options.iter().map(scalar_text))
+                backticked(options.iter().map(|o| scalar_text(o, tags)))
             ),
             Test::Matches(matcher) => {
                 // For a list, the item that failed rather than the list.
@@ -438,13 +439,12 @@ impl ParamCondition {
                 }
             }
             Test::MatchesTemplate { templates, others } => {
-                let mut written: Vec<String> =
-                    templates.iter().map(|t| t.written.clone()).collect();
+                let mut written: Vec<String> = templates.iter().map(|t| t.shown(tags)).collect();
                 written.extend(others.iter().flat_map(|m| m.patterns.iter().cloned()));
-                format!(
-                    "`{name}` {shown} matches none of {} for the caller's tags",
-                    listed(&written)
-                )
+                match &written[..] {
+                    [pattern] => format!("`{name}` {shown} does not match `{pattern}`"),
+                    patterns => format!("`{name}` {shown} matches none of {}", listed(patterns)),
+                }
             }
             Test::Range { min, max } => format!("`{name}` {} is not from {min} to {max}", shown),
             Test::AllIn(set) => format!("`{name}` {} has items outside {}", shown, listed(set)),
@@ -460,7 +460,12 @@ impl ParamCondition {
                 shown,
                 wanted
                     .iter()
-                    .map(|(k, v)| format!("`{k}={}`", v.written()))
+                    .map(|(k, v)| {
+                        let v = v
+                            .resolve(tags)
+                            .map_or_else(|| v.written(), |v| v.into_owned());
+                        format!("`{k}={v}`")
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -502,7 +507,7 @@ impl ParamCondition {
                 } else {
                     quoted(&value.render())
                 };
-                self.describe_value(&place, value, &shown)
+                self.describe_value(&place, value, &shown, tags)
             }
             Err((Gap::Absent, _)) => format!("the request has no `{place}`"),
             Err((Gap::Empty, _)) => format!(
@@ -523,10 +528,12 @@ fn listed(items: &[String]) -> String {
     }
 }
 
-fn scalar_text(scalar: &Scalar) -> String {
+fn scalar_text(scalar: &Scalar, tags: &CallerTags) -> String {
     match scalar {
         Scalar::String(s) => s.clone(),
-        Scalar::Template(template) => Text::Template(template.clone()).written(),
+        Scalar::Template(template) => template
+            .render(tags)
+            .unwrap_or_else(|| Text::Template(template.clone()).written()),
         Scalar::Boolean(b) => b.to_string(),
         Scalar::Integer(n) => n.to_string(),
     }

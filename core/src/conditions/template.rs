@@ -127,6 +127,7 @@ impl Template {
 #[derive(Debug)]
 pub(crate) struct TemplatePattern {
     pub written: String,
+    template: Template,
     /// One more piece than keys; `None` for an empty piece.
     pieces: Vec<Option<NameMatcher>>,
     keys: Vec<String>,
@@ -150,6 +151,7 @@ impl TemplatePattern {
         }
         Some(TemplatePattern {
             written,
+            template: template.clone(),
             pieces,
             keys: template.keys.clone(),
             case,
@@ -158,6 +160,14 @@ impl TemplatePattern {
 
     pub fn keys(&self) -> &[String] {
         &self.keys
+    }
+
+    /// The pattern with the caller's values in it, for messages; as
+    /// written when the caller lacks one.
+    pub fn shown(&self, tags: &CallerTags) -> String {
+        self.template
+            .render(tags)
+            .unwrap_or_else(|| self.written.clone())
     }
 
     /// Whether `name` (in the form compared) matches for a caller; `None`
