@@ -105,7 +105,8 @@ moto_pid=$!
 
 # ---- the proxy: the VPC-era policy, a callers file, audit to a file -----------------
 # The caller's key pair: the proxy knows it from the callers file (which must
-# be private to its owner), the aws CLI from the environment.
+# be private to its owner), the aws CLI from the environment. Its `team` tag
+# is what the policy's rules check as ${caller.tags.team}.
 access_key=AKIDTRYPAYMENTS00001
 secret_key=$("$py" -c 'import secrets; print(secrets.token_urlsafe(30))')
 (
@@ -115,6 +116,7 @@ callers:
   - name: payments-deployer
     access_key_id: $access_key
     secret_access_key: "$secret_key"
+    tags: {team: payments}
 EOF
 )
 chmod 600 "$tmp/callers.yaml"

