@@ -126,6 +126,7 @@ admin_listen: "127.0.0.1:$admin_port"
 policy: "$repo/policies/vpc-team.yaml"
 callers: "callers.yaml"
 audit_log: "audit.log"
+account_id: "123456789012"    # moto's account: the ARNs of resource_tags lookups
 upstream:
   endpoint: "http://127.0.0.1:$moto_port"
 EOF

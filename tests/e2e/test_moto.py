@@ -435,7 +435,14 @@ AUTH_TOKEN = "rotated-token-0123456789abcdef"
 
 @pytest.fixture
 def vpc_team_proxy(start_proxy, moto):
-    return start_proxy(policy=VPC_TEAM_POLICY, endpoint=moto.endpoint, callers=CALLERS, credentials=moto.credentials)
+    # moto's account: resource_tags rules look up ARNs in it.
+    return start_proxy(
+        policy=VPC_TEAM_POLICY,
+        endpoint=moto.endpoint,
+        callers=CALLERS,
+        credentials=moto.credentials,
+        extra='account_id: "123456789012"\n',
+    )
 
 
 def test_vpc_team_an_allowed_create_reaches_moto(vpc_team_proxy, as_caller, moto):
@@ -533,5 +540,8 @@ def test_vpc_team_a_snapshot_export_to_a_foreign_bucket_is_denied(vpc_team_proxy
     )
     line = last_audit_line(vpc_team_proxy, "CopySnapshot")
     assert (line["decision"], line["upstream_status"]) == ("deny", None)
-    # The rule names the bucket as `acme-${caller.tags.team}-cache-exports`.
-    assert "`TargetBucket` `someone-elses-bucket` is not one of `acme-" in line["explanation"], line["explanation"]
+    # The rule names the bucket as `acme-${caller.tags.team}-cache-exports`:
+    # the denial shows it filled in for the caller.
+    assert (
+        "`TargetBucket` `someone-elses-bucket` is not one of `acme-payments-cache-exports`" in line["explanation"]
+    ), line["explanation"]
