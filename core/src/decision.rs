@@ -124,15 +124,20 @@ impl Verdict {
 
 impl Policy {
     /// Whether deciding `facts` needs the tags of the resources the request
-    /// names: a rule that can match it (its other conditions hold) has
-    /// `resource_tags`. Other requests never wait for a lookup: a rule for
+    /// names: a rule that can match it (its other conditions hold, and the
+    /// caller has the tags its values refer to) has `resource_tags`. Other requests never wait for a lookup: a rule for
     /// another caller, or one that excepts this caller, does not count.
     pub fn needs_resource_tags(&self, facts: &RequestFacts<'_>) -> bool {
         let rules = &self.by_action[facts.action.index()];
         rules.needs_resource_tags
             && rules.candidates(facts).any(|index| {
                 let rule = &self.rules[index];
-                rule.resource_tags.is_some() && first_failed_before_resources(rule, facts).is_none()
+                // A caller without a tag the values refer to is judged
+                // without the resources' tags, whatever they are.
+                rule.resource_tags
+                    .as_ref()
+                    .is_some_and(|wanted| wanted.resolves_for(facts.caller_tags))
+                    && first_failed_before_resources(rule, facts).is_none()
             })
     }
 

@@ -62,6 +62,13 @@ impl ResourceTags {
         verdict
     }
 
+    /// Whether the caller has every tag its values refer to: without one,
+    /// the resources' tags cannot change the verdict (`Unjudged`), so they
+    /// need not be looked up.
+    pub fn resolves_for(&self, caller: &CallerTags) -> bool {
+        self.wanted.iter().all(|(_, value)| value.resolve(caller).is_some())
+    }
+
     /// Why a request failed it, for a denial's explanation: the first
     /// resource that lacks a tag, with the tags it has.
     pub fn describe_failure(

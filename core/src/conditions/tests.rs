@@ -1300,6 +1300,17 @@ rules:
     );
     // The deny rule applies to anyone but break-glass.
     assert!(needs("stranger"));
+    // Without the deny rule, `teams` needs the caller's team tag to match
+    // at all: a caller without it is decided without a lookup.
+    let teams_only = compile(
+        "p.yaml",
+        "rules: [{id: teams, effect: allow, actions: [ModifyReplicationGroup], resource_tags: {team: \"${caller.tags.team}\"}}]",
+    )
+    .unwrap();
+    let team = crate::caller_tags::CallerTags::new(vec![("team".into(), "payments".into())]);
+    let facts = RequestFacts::of(&request, &region, Some("app"));
+    assert!(!teams_only.needs_resource_tags(&facts));
+    assert!(teams_only.needs_resource_tags(&facts.with_caller_tags(&team)));
     let (describe, _) =
         request::parse_query("Action=DescribeCacheClusters&Version=2015-02-02").unwrap();
     assert!(!policy.needs_resource_tags(&RequestFacts::of(&describe, &region, Some("app"))));
