@@ -273,6 +273,27 @@ def describe_cache_clusters_xml(region: str, request_id: str) -> bytes:
     ).encode()
 
 
+# The error AWS gives ListTagsForResource for a resource that does not
+# exist, by the resource type in its ARN.
+_NOT_FOUND_BY_ARN_TYPE = {
+    "cluster": "CacheClusterNotFound",
+    "replicationgroup": "ReplicationGroupNotFoundFault",
+    "snapshot": "SnapshotNotFoundFault",
+    "user": "UserNotFound",
+    "usergroup": "UserGroupNotFound",
+}
+
+
+def list_tags_xml(tags: dict[str, str], request_id: str) -> bytes:
+    """A ListTagsForResource answer with these tags."""
+    items = "".join(f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>" for k, v in tags.items())
+    return (
+        f'<ListTagsForResourceResponse xmlns="{XMLNS}"><ListTagsForResourceResult>'
+        f"<TagList>{items}</TagList></ListTagsForResourceResult>"
+        f"{_metadata(request_id)}</ListTagsForResourceResponse>"
+    ).encode()
+
+
 def generic_action_xml(action: str, request_id: str) -> bytes:
     name = escape(action)
     return (
@@ -312,6 +333,7 @@ class FakeElastiCache(LoopbackServer):
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._overrides: dict[str, Override] = {}
+        self._tags: dict[str, dict[str, str]] = {}
         # When set, a request signed for any other region fails the check.
         self.expected_region: str | None = None
         self._server: ThreadingHTTPServer | None = None
@@ -351,6 +373,7 @@ class FakeElastiCache(LoopbackServer):
         with self._lock:
             self._requests.clear()
             self._overrides.clear()
+            self._tags.clear()
         self.expected_region = None
 
     def override(
@@ -367,6 +390,22 @@ class FakeElastiCache(LoopbackServer):
             body = body.encode()
         with self._lock:
             self._overrides[action] = Override(status, body, list(headers or []), delay)
+
+    def set_tags(self, arn: str, tags: dict[str, str]) -> None:
+        """ListTagsForResource of `arn` answers these tags; of an ARN never
+        set, the not-found error of its resource type (an override of the
+        action comes first)."""
+        with self._lock:
+            self._tags[arn] = dict(tags)
+
+    def _list_tags(self, arn: str, request_id: str) -> tuple[int, bytes]:
+        with self._lock:
+            tags = self._tags.get(arn)
+        if tags is not None:
+            return 200, list_tags_xml(tags, request_id)
+        arn_type = arn.split(":")[5] if arn.count(":") >= 6 else ""
+        code = _NOT_FOUND_BY_ARN_TYPE.get(arn_type, "InvalidARN")
+        return 404 if code != "InvalidARN" else 400, _error_xml(code, f"{arn} is not found", request_id)
 
     # ---- request handling ------------------------------------------------
     def _record(self, rec: RecordedRequest) -> None:
@@ -461,6 +500,8 @@ def _make_handler(fake: FakeElastiCache) -> type[BaseHTTPRequestHandler]:
                     status, payload = 200, authorize_ingress_xml(rec.params, region, request_id)
                 elif rec.action == "DescribeCacheClusters":
                     status, payload = 200, describe_cache_clusters_xml(region, request_id)
+                elif rec.action == "ListTagsForResource":
+                    status, payload = fake._list_tags(rec.params.get("ResourceName", ""), request_id)
                 elif rec.action:
                     status, payload = 200, generic_action_xml(rec.action, request_id)
                 else:

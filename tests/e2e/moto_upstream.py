@@ -14,6 +14,7 @@ not over the bytes received; see test_moto.py for what that rejects.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import botocore.config
 
@@ -61,6 +63,8 @@ class MotoServer:
             "HOME": str(self.log_path.parent),
             # moto needs no credentials of its own, and reaches nothing.
             "AWS_EC2_METADATA_DISABLED": "true",
+            # Where start_recording() has moto write the requests it gets.
+            "MOTO_RECORDER_FILEPATH": str(self.recording_path),
         }
         self.proc = spawn(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)], self.log_path, None, env=env
@@ -70,6 +74,31 @@ class MotoServer:
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc, timeout=10)
+
+    @property
+    def recording_path(self) -> Path:
+        return self.log_path.parent / "recording.jsonl"
+
+    def start_recording(self) -> None:
+        """From now on (until the next reset()), moto records every request
+        it gets: what recorded_actions() reads back."""
+        self._post("/moto-api/recorder/reset-recording")
+        self._post("/moto-api/recorder/start-recording")
+
+    def recorded_actions(self) -> list[tuple[str, dict[str, str]]]:
+        """The (Action, form parameters) of each API request recorded, in
+        order (moto's own /moto-api/ left out)."""
+        if not self.recording_path.exists():
+            return []
+        found = []
+        for line in self.recording_path.read_text().splitlines():
+            entry = json.loads(line)
+            if "/moto-api/" in entry["url"]:
+                continue
+            body = base64.b64decode(entry["body"]) if entry["body_encoded"] else (entry["body"] or "").encode()
+            params = dict(parse_qsl(body.decode(), keep_blank_values=True))
+            found.append((params.get("Action", ""), params))
+        return found
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -93,6 +122,7 @@ class MotoServer:
     def reset(self) -> Identity:
         """Empties moto, creates the proxy's IAM user with an access key and
         turns signature checking on for every request after that."""
+        self._post("/moto-api/recorder/stop-recording")
         self._post("/moto-api/reset-auth", b"inf")  # no checks while setting up
         self._post("/moto-api/reset")
         iam = aws.client(
