@@ -546,12 +546,6 @@ class LookedUpForNothing(Exception):
     """The proxy refused a request for a lookup no rule needed."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=LookedUpForNothing,
-    reason="the proxy looks tags up for a caller without the tag a resource_tags rule refers to, though that "
-    "rule cannot match it: break-glass's retag is refused (503) while lookups fail; drop this mark once it is not",
-)
 def test_a_caller_no_resource_tags_rule_can_match_needs_no_lookup(upstream, owned_proxy, as_caller):
     """`manage-own` refers to `team`, which break-glass does not have, so
     it cannot match whatever the group carries: break-glass's retag is

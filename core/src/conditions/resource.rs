@@ -66,7 +66,9 @@ impl ResourceTags {
     /// the resources' tags cannot change the verdict (`Unjudged`), so they
     /// need not be looked up.
     pub fn resolves_for(&self, caller: &CallerTags) -> bool {
-        self.wanted.iter().all(|(_, value)| value.resolve(caller).is_some())
+        self.wanted
+            .iter()
+            .all(|(_, value)| value.resolve(caller).is_some())
     }
 
     /// Why a request failed it, for a denial's explanation: the first
@@ -76,9 +78,8 @@ impl ResourceTags {
         resources: Option<&ResourceFacts>,
         caller: &CallerTags,
     ) -> String {
-        let Some(resources) = resources else {
-            return "the tags of the resources the request names were not looked up".to_owned();
-        };
+        // The caller's tags first: without them the resources' are not
+        // looked up, and would not matter.
         for (key, value) in &self.wanted {
             if value.resolve(caller).is_none() {
                 let missing = value
@@ -91,6 +92,9 @@ impl ResourceTags {
                 );
             }
         }
+        let Some(resources) = resources else {
+            return "the tags of the resources the request names were not looked up".to_owned();
+        };
         for fact in &resources.resources {
             let resource = &fact.resource;
             let named = format!(
