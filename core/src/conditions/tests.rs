@@ -1131,12 +1131,15 @@ fn references_to_the_caller_are_checked_when_the_policy_loads() {
     }
 }
 
+/// Resources by id, each with its tags.
+type Given<'a> = &'a [(&'a str, &'a [(&'a str, &'a str)])];
+
 /// Decides `query` for a caller of `team`, with the tags of the named
 /// resources as `given` (by id) says; `None`: not looked up.
 fn decide_owned(
     policy: &str,
     team: &str,
-    given: Option<&[(&str, &[(&str, &str)])]>,
+    given: Option<Given<'_>>,
     query: &str,
 ) -> (Decision, Vec<String>, String) {
     use crate::facts::{ResourceFact, ResourceFacts, ResourceState};
