@@ -27,15 +27,16 @@ usage:
       fail on any warning, or only on those of the kinds named (never-matches,
       lowercase-pattern, matches-anything, shadowed-allow, unknown-caller,
       open-parameters, dodged-by-default, any-in-allow, inherits-settings,
-      unknown-caller-tag)
+      unknown-caller-tag, no-resource-to-check, expired, expires-soon)
   elasticache-authz-proxy explain --policy FILE --region REGION [--caller NAME] [--callers FILE]
                                  [--caller-tags '{KEY: VALUE}'] [--resource-tags '{ID: {KEY: VALUE}}']
-                                 [--denial-detail caller|full] [--json] 'Action=...&...'
+                                 [--at TIME] [--denial-detail caller|full] [--json] 'Action=...&...'
       decide one request and show why, and the error a denied caller gets; the
       caller's tags are --caller-tags, or else its tags in the callers file, and
       --resource-tags gives the tags of the resources the request names
-  elasticache-authz-proxy test PATH...
-      run the policy tests in *.test.yaml files (folders are searched)
+  elasticache-authz-proxy test PATH... [--at TIME]
+      run the policy tests in *.test.yaml files (folders are searched), at
+      TIME (RFC 3339; by default now) for cases without an `at` of their own
   elasticache-authz-proxy --help | --version
       this text (also after any command), or the version and the service model
 
@@ -104,6 +105,8 @@ struct ExplainArgs {
     caller_tags: Option<String>,
     /// `--resource-tags`, as written: a YAML mapping of ids to tags.
     resource_tags: Option<String>,
+    /// `--at`: when to decide (RFC 3339); now by default.
+    at: Option<String>,
     detail: DenialDetail,
     json: bool,
     request: String,
@@ -122,6 +125,8 @@ enum Command {
     Explain(ExplainArgs),
     Test {
         paths: Vec<PathBuf>,
+        /// `--at`: when cases without an `at` of their own are decided.
+        at: Option<String>,
     },
     Help,
     Version,
@@ -264,6 +269,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
                     "--caller",
                     "--caller-tags",
                     "--resource-tags",
+                    "--at",
                     "--denial-detail",
                 ],
                 &["--json"],
@@ -289,18 +295,20 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
                 caller: args.get("--caller"),
                 caller_tags: args.get("--caller-tags"),
                 resource_tags: args.get("--resource-tags"),
+                at: args.get("--at"),
                 detail,
                 json: args.has("--json"),
                 request,
             }))
         }
         Some("test") => {
-            let args = Args::parse(rest, &[], &[])?;
+            let args = Args::parse(rest, &["--at"], &[])?;
             if args.positional.is_empty() {
                 return Err("`test` needs a test file or a folder of them".into());
             }
             Ok(Command::Test {
                 paths: args.positional.iter().map(PathBuf::from).collect(),
+                at: args.get("--at"),
             })
         }
         Some(other) => Err(format!("unknown command `{other}`")),
@@ -340,7 +348,7 @@ pub fn main() -> ExitCode {
             deny_warnings,
         } => check(&policy, callers.as_deref(), &deny_warnings),
         Command::Explain(args) => explain(&args),
-        Command::Test { paths } => test(&paths),
+        Command::Test { paths, at } => at_time(at.as_deref()).and_then(|at| test(&paths, at)),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -428,6 +436,12 @@ fn check(
             Ok(false)
         }
         Ok((compiled, mut warnings)) => {
+            warnings.extend(policy_tools::expiry_warnings(
+                &file,
+                &text,
+                &compiled,
+                at_time(None)?,
+            ));
             if let Some(Ok(callers)) = &checked {
                 warnings.extend(policy_tools::caller_tag_warnings(
                     &file,
@@ -480,15 +494,14 @@ fn explain(args: &ExplainArgs) -> Result<bool, String> {
         })?,
         None => policy_tools::GivenTags::new(),
     };
-    match policy_tools::explain(
-        &compiled,
-        &args.region,
+    let asked = policy_tools::Asked {
+        region: &args.region,
         caller,
-        &tags,
-        &resource_tags,
-        &args.request,
-        args.detail,
-    ) {
+        caller_tags: &tags,
+        resource_tags: &resource_tags,
+        at: Some(at_time(args.at.as_deref())?),
+    };
+    match policy_tools::explain(&compiled, &asked, &args.request, args.detail) {
         Ok(explanation) if args.json => println!("{}", explanation.to_json()),
         Ok(explanation) => print!("{}", explanation.to_text()),
         Err(rejection) => {
@@ -501,8 +514,21 @@ fn explain(args: &ExplainArgs) -> Result<bool, String> {
     Ok(true)
 }
 
-/// Runs every `*.test.yaml` under the paths; false when any test fails.
-fn test(paths: &[PathBuf]) -> Result<bool, String> {
+/// `--at` as seconds since the epoch, or now.
+fn at_time(at: Option<&str>) -> Result<i64, String> {
+    match at {
+        Some(text) => crate::params::rfc3339_seconds(text).ok_or_else(|| {
+            format!("`--at` must be an RFC 3339 time such as `2026-12-31T00:00:00Z`, not `{text}`")
+        }),
+        None => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)),
+    }
+}
+
+/// Runs every `*.test.yaml` under the paths, deciding cases without an
+/// `at` at `at`; false when any test fails.
+fn test(paths: &[PathBuf], at: i64) -> Result<bool, String> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -534,7 +560,7 @@ fn test(paths: &[PathBuf]) -> Result<bool, String> {
             }
         }
         for case in &suite.tests {
-            match policy_tools::run_case(&policy, case) {
+            match policy_tools::run_case(&policy, case, at) {
                 Ok(()) => {
                     passed += 1;
                     println!("ok    {shown}: {}", case.name);
@@ -655,6 +681,7 @@ mod tests {
                 caller: None,
                 caller_tags: None,
                 resource_tags: None,
+                at: None,
                 detail: DenialDetail::Caller,
                 json: true,
                 request: "Action=DescribeCacheClusters".into()

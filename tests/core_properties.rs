@@ -1115,6 +1115,7 @@ proptest! {
             caller: caller.as_deref(),
             caller_tags: &elasticache_authz_core::facts::NO_TAGS,
             resources: None,
+            now: None,
             region: &region,
             params: &params,
         };
@@ -1413,6 +1414,7 @@ proptest! {
             caller: facts.caller,
             caller_tags: &elasticache_authz_core::facts::NO_TAGS,
             resources: None,
+            now: None,
             region: &region,
             params: &params,
         });

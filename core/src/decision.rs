@@ -42,6 +42,8 @@ pub enum Condition {
     OtherParam(&'static str),
     /// `resource_tags`: a resource the request names lacks a tag.
     ResourceTags,
+    /// The rule is an exception whose time is over (`expires:`).
+    Expired,
 }
 
 /// Why an allow rule that names the action did not match.
@@ -77,6 +79,29 @@ pub struct Response {
     /// When `mode: shadow` rules name the action: the decision the policy
     /// would make if they were enforced too.
     pub shadow: Option<ShadowDecision>,
+    /// The deciding rules that are exceptions (`expires:`), with their
+    /// reason and end.
+    pub exceptions: Vec<Exception>,
+}
+
+/// A deciding rule that expires.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Exception {
+    pub rule: String,
+    pub reason: String,
+    /// RFC 3339, as the policy writes it.
+    pub expires: String,
+}
+
+impl Exception {
+    fn of(rule: &Rule) -> Option<Exception> {
+        let expires = rule.expires.as_ref()?;
+        Some(Exception {
+            rule: rule.id.clone(),
+            reason: rule.reason.clone().unwrap_or_default(),
+            expires: expires.written.clone(),
+        })
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -187,6 +212,7 @@ impl Policy {
         let mut denies = Vec::new();
         let mut deny_messages = Vec::new();
         let (mut allow_params, mut deny_params) = (Vec::new(), Vec::new());
+        let (mut allow_exceptions, mut deny_exceptions) = (Vec::new(), Vec::new());
         for index in candidates {
             let rule = &self.rules[index];
             if mode == Mode::Enforce && rule.mode == Mode::Shadow {
@@ -200,20 +226,22 @@ impl Policy {
                 Effect::Allow => {
                     allows.push(rule.id.clone());
                     allow_params.extend(looked);
+                    allow_exceptions.extend(Exception::of(rule));
                 }
                 Effect::Deny => {
                     denies.push(rule.id.clone());
                     deny_messages.extend(rule.message.clone());
                     deny_params.extend(looked);
+                    deny_exceptions.extend(Exception::of(rule));
                 }
             }
         }
-        let (decision, rules, mut looked_at) = if !denies.is_empty() {
-            (Decision::Deny, denies, deny_params)
+        let (decision, rules, mut looked_at, exceptions) = if !denies.is_empty() {
+            (Decision::Deny, denies, deny_params, deny_exceptions)
         } else if !allows.is_empty() {
-            (Decision::Allow, allows, allow_params)
+            (Decision::Allow, allows, allow_params, allow_exceptions)
         } else {
-            (Decision::Deny, Vec::new(), Vec::new())
+            (Decision::Deny, Vec::new(), Vec::new(), Vec::new())
         };
         looked_at.sort_unstable();
         looked_at.dedup();
@@ -225,6 +253,7 @@ impl Policy {
             looked_at,
             deny_messages,
             shadow: None,
+            exceptions,
         }
     }
 
@@ -242,8 +271,11 @@ impl Policy {
                         .get(usize::from(i))
                         .map_or_else(Vec::new, |c| c.looked_at().collect()),
                     Condition::OtherParam(name) => vec![LookedAt::Param(name)],
-                    Condition::ResourceTags => Vec::new(),
-                    Condition::Caller | Condition::ExceptedCaller | Condition::Region => Vec::new(),
+                    Condition::ResourceTags
+                    | Condition::Expired
+                    | Condition::Caller
+                    | Condition::ExceptedCaller
+                    | Condition::Region => Vec::new(),
                 };
                 for name in names {
                     if !response.looked_at.contains(&name) {
@@ -261,6 +293,14 @@ impl Policy {
                             .resource_tags
                             .as_ref()
                             .map(|r| r.describe_failure(facts.resources, facts.caller_tags)),
+                        Condition::Expired => Some(match (&rule.expires, facts.now) {
+                            (Some(expiry), Some(_)) => format!(
+                                "the exception expired at {} ({})",
+                                expiry.written,
+                                rule.reason.as_deref().unwrap_or_default()
+                            ),
+                            (_, _) => "the time of the request is not known, and the rule is an exception that expires".to_owned(),
+                        }),
                         Condition::OtherParam(_)
                         | Condition::Caller
                         | Condition::ExceptedCaller
@@ -297,6 +337,9 @@ fn first_failed_condition(rule: &Rule, facts: &RequestFacts<'_>) -> Option<Condi
 /// The first failed condition but `resource_tags`, which is checked last:
 /// its tags are looked up only for rules whose other conditions hold.
 fn first_failed_before_resources(rule: &Rule, facts: &RequestFacts<'_>) -> Option<Condition> {
+    if !rule.in_force(facts.now) {
+        return Some(Condition::Expired);
+    }
     if let Some(callers) = &rule.callers {
         if !facts
             .caller
@@ -369,6 +412,13 @@ impl Response {
             for message in &self.deny_messages {
                 let _ = write!(out, ": {message}");
             }
+            for exception in &self.exceptions {
+                let _ = write!(
+                    out,
+                    " (`{}` is an exception until {}: {})",
+                    exception.rule, exception.expires, exception.reason
+                );
+            }
             return out;
         }
         let _ = write!(
@@ -439,7 +489,7 @@ fn describe(condition: Condition, facts: &RequestFacts<'_>) -> String {
                 "the request carries `{name}`{value}, which the rule does not name (`other_params: deny`)"
             )
         }
-        Condition::Param(_) | Condition::ResourceTags => String::new(),
+        Condition::Param(_) | Condition::ResourceTags | Condition::Expired => String::new(),
     }
 }
 
@@ -609,6 +659,7 @@ rules:
             caller: None,
             caller_tags: &crate::facts::NO_TAGS,
             resources: None,
+            now: None,
             region: &region,
             params,
         };
@@ -681,6 +732,7 @@ rules:
             caller,
             caller_tags: &crate::facts::NO_TAGS,
             resources: None,
+            now: None,
             region: &region,
             params: &crate::params::EMPTY,
         };
@@ -706,6 +758,7 @@ rules:
                 caller: None,
                 caller_tags: &crate::facts::NO_TAGS,
                 resources: None,
+                now: None,
                 region: &region,
                 params: &crate::params::EMPTY,
             };
@@ -763,6 +816,7 @@ rules:
             caller: case.caller,
             caller_tags: &crate::facts::NO_TAGS,
             resources: None,
+            now: None,
             region: &region,
             params: &params,
         };
@@ -860,6 +914,7 @@ rules:
             caller: Some("ci-deployer"),
             caller_tags: &crate::facts::NO_TAGS,
             resources: None,
+            now: None,
             region: &region,
             params: &params,
         };
@@ -933,6 +988,7 @@ rules:
                 caller: None,
                 caller_tags: &crate::facts::NO_TAGS,
                 resources: None,
+                now: None,
                 region: &region,
                 params: &params,
             };
@@ -1240,6 +1296,7 @@ rules:
                     caller,
                     caller_tags: &crate::facts::NO_TAGS,
                     resources: None,
+                    now: None,
                     region: &region,
                     params: &params,
                 };

@@ -25,6 +25,10 @@ pub struct RequestFacts<'a> {
     /// The tags of the existing resources the request names, when the
     /// proxy looked them up (only for actions a `resource_tags` rule names).
     pub resources: Option<&'a ResourceFacts>,
+    /// When the request is decided, in seconds since the Unix epoch, for
+    /// rules that expire; `None`: not known, so no expiring allow rule
+    /// matches and every expiring deny rule may.
+    pub now: Option<i64>,
 }
 
 /// What AWS holds about the existing resources a request names, looked up
@@ -62,6 +66,7 @@ impl<'a> RequestFacts<'a> {
             region,
             params: &request.params,
             resources: None,
+            now: None,
         }
     }
 
@@ -69,6 +74,14 @@ impl<'a> RequestFacts<'a> {
     pub fn with_resources(self, resources: &'a ResourceFacts) -> RequestFacts<'a> {
         RequestFacts {
             resources: Some(resources),
+            ..self
+        }
+    }
+
+    /// The same facts, decided at `now` (seconds since the Unix epoch).
+    pub fn at(self, now: i64) -> RequestFacts<'a> {
+        RequestFacts {
+            now: Some(now),
             ..self
         }
     }

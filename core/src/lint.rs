@@ -45,10 +45,14 @@ pub enum WarningKind {
     /// A `resource_tags` rule for actions that name no existing resource,
     /// for which it checks nothing.
     NoResourceToCheck,
+    /// An exception (`expires:`) whose time is over: it matches nothing.
+    Expired,
+    /// An exception that ends within a week.
+    ExpiresSoon,
 }
 
 impl WarningKind {
-    pub const ALL: [WarningKind; 11] = [
+    pub const ALL: [WarningKind; 13] = [
         WarningKind::NeverMatches,
         WarningKind::LowercasePattern,
         WarningKind::MatchesAnything,
@@ -60,6 +64,8 @@ impl WarningKind {
         WarningKind::InheritsSettings,
         WarningKind::UnknownCallerTag,
         WarningKind::NoResourceToCheck,
+        WarningKind::Expired,
+        WarningKind::ExpiresSoon,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +81,8 @@ impl WarningKind {
             WarningKind::InheritsSettings => "inherits-settings",
             WarningKind::UnknownCallerTag => "unknown-caller-tag",
             WarningKind::NoResourceToCheck => "no-resource-to-check",
+            WarningKind::Expired => "expired",
+            WarningKind::ExpiresSoon => "expires-soon",
         }
     }
 
@@ -381,6 +389,56 @@ fn default_text(default: DefaultValue) -> String {
 
 /// Caller names that rules use but `known` (the callers file) lacks. Such a
 /// name never matches: the rule still applies to its other callers, if any.
+/// How long before its end an exception is warned about.
+pub const EXPIRY_NOTICE_SECS: i64 = 7 * 24 * 3600;
+
+/// Exceptions whose time is over at `now`, or ends within a week.
+pub fn expiry_warnings(policy: &Policy, now: i64) -> Vec<PolicyWarning> {
+    let mut out = Vec::new();
+    for (index, rule) in policy.rules.iter().enumerate() {
+        let Some(expiry) = &rule.expires else {
+            continue;
+        };
+        let reason = rule.reason.as_deref().unwrap_or_default();
+        let left = expiry.at - now;
+        let (kind, message) = if left <= 0 {
+            (
+                WarningKind::Expired,
+                format!("the exception expired at {} and matches nothing ({reason}) (hint: remove the rule, or extend `expires` if it is still meant)", expiry.written),
+            )
+        } else if left <= EXPIRY_NOTICE_SECS {
+            (
+                WarningKind::ExpiresSoon,
+                format!(
+                    "the exception expires at {}, in {} ({reason})",
+                    expiry.written,
+                    in_words(left)
+                ),
+            )
+        } else {
+            continue;
+        };
+        out.push(PolicyWarning {
+            kind,
+            rule: rule.id.clone(),
+            index,
+            field: Some("expires"),
+            message,
+        });
+    }
+    out
+}
+
+/// `3 days`, `5 hours`, `12 minutes`.
+fn in_words(seconds: i64) -> String {
+    let (n, unit) = match seconds {
+        s if s >= 86_400 => (s / 86_400, "day"),
+        s if s >= 3_600 => (s / 3_600, "hour"),
+        s => ((s / 60).max(1), "minute"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Rules that refer to a caller tag (`${caller.tags.KEY}`) that none of
 /// the callers it can match has: for them it can never match.
 pub fn absent_caller_tags(policy: &Policy, callers: &[(&str, &CallerTags)]) -> Vec<PolicyWarning> {
@@ -514,7 +572,9 @@ fn covers(deny: &Rule, allow: &Rule) -> bool {
             _ => false,
         }
     }
+    // A deny that expires leaves the allow in force after it.
     deny.except_callers.is_none()
+        && deny.expires.is_none()
         && list(&deny.callers, &allow.callers)
         && list(&deny.regions, &allow.regions)
         && deny

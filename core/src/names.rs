@@ -267,10 +267,7 @@ rules:
             let policy = compile("policy.yaml", POLICY).unwrap();
             explain(
                 &policy,
-                "eu-west-1",
-                None,
-                &crate::caller_tags::CallerTags::EMPTY,
-                &Default::default(),
+                &crate::policy_tools::Asked::new("eu-west-1", None),
                 query,
                 DenialDetail::Full,
             )

@@ -806,6 +806,29 @@ fn decimal(text: &str) -> Option<i64> {
 /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, as UTC with `Z`; the
 /// fraction (up to nine digits) is kept as sent.
 fn timestamp(text: &str) -> Option<String> {
+    let (utc, fraction) = timestamp_seconds(text)?;
+    let (year, month, day) = civil_from_days(utc.div_euclid(86_400));
+    let of_day = utc.rem_euclid(86_400);
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    Some(format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{fraction}Z",
+        of_day / 3_600,
+        of_day / 60 % 60,
+        of_day % 60
+    ))
+}
+
+/// An RFC 3339 time (`2026-12-31T00:00:00Z`, an offset such as `+01:00`,
+/// an optional fraction) as seconds since the Unix epoch, in UTC.
+pub fn rfc3339_seconds(text: &str) -> Option<i64> {
+    timestamp_seconds(text).map(|(seconds, _)| seconds)
+}
+
+/// The seconds since the epoch, in UTC, and the fraction as written
+/// (`.123`, or empty).
+fn timestamp_seconds(text: &str) -> Option<(i64, &str)> {
     let b = text.as_bytes();
     if b.len() < 20
         || b[4] != b'-'
@@ -848,18 +871,7 @@ fn timestamp(text: &str) -> Option<String> {
         }
         _ => return None,
     };
-    let utc = local - offset_minutes * 60;
-    let (year, month, day) = civil_from_days(utc.div_euclid(86_400));
-    let of_day = utc.rem_euclid(86_400);
-    if !(0..=9999).contains(&year) {
-        return None;
-    }
-    Some(format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{fraction}Z",
-        of_day / 3_600,
-        of_day / 60 % 60,
-        of_day % 60
-    ))
+    Some((local - offset_minutes * 60, fraction))
 }
 
 #[cfg(test)]
@@ -1497,7 +1509,7 @@ mod tests {
             proptest::prop_assert!(!secrets.is_empty());
             let mut shown = format!("{params:?}");
             let region = crate::model::Region::parse("eu-west-1").unwrap();
-            let facts = RequestFacts { action, caller: Some("ci"), caller_tags: &crate::facts::NO_TAGS, region: &region, params: &params, resources: None };
+            let facts = RequestFacts { action, caller: Some("ci"), caller_tags: &crate::facts::NO_TAGS, region: &region, params: &params, resources: None, now: None };
             for (member, value) in params.iter() {
                 shown.push_str(&render(member, value));
                 if member.is_secret() {

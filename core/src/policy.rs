@@ -18,13 +18,13 @@ use crate::request::{
     EC2_SECURITY_GROUP_OWNER_ID,
 };
 pub use crate::rule::{Effect, Mode};
-use crate::rule::{OtherParams, Rule};
+use crate::rule::{Expiry, OtherParams, Rule};
 use crate::rule_index::{self, ActionRules};
 use crate::text::did_you_mean;
 use crate::yaml_positions::Positions;
 
 /// The keys a rule may have.
-pub const RULE_KEYS: [&str; 15] = [
+pub const RULE_KEYS: [&str; 17] = [
     "id",
     "effect",
     "mode",
@@ -40,6 +40,8 @@ pub const RULE_KEYS: [&str; 15] = [
     "other_params_allowed",
     "resource_tags",
     "message",
+    "expires",
+    "reason",
 ];
 const MAX_MESSAGE_CHARS: usize = 512;
 /// Bound on a compiled regex set, so a policy cannot exhaust memory.
@@ -64,6 +66,17 @@ impl Policy {
 
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| r.id.as_str())
+    }
+
+    /// The first time after `now` at which an exception ends, in seconds
+    /// since the epoch: for the metrics.
+    pub fn next_expiry(&self, now: i64) -> Option<i64> {
+        self.rules
+            .iter()
+            .filter_map(|r| r.expires.as_ref())
+            .map(|e| e.at)
+            .filter(|at| *at > now)
+            .min()
     }
 
     /// Whether any rule has `resource_tags`: the proxy then needs its own
@@ -292,6 +305,8 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
     let params = params(fields.raw("params"), actions, deny, ctx);
     let regions = regions(fields.raw("regions"), ctx);
     let message = message(fields.raw("message"), ctx);
+    let expires = expires(fields.raw("expires"), ctx);
+    let reason = reason(fields.raw("reason"), fields.raw("expires").is_some(), ctx);
     let resource_tags = match fields.raw("resource_tags") {
         None => Some(None),
         Some(value) => {
@@ -324,9 +339,78 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
             except_callers,
             message: message?,
             resource_tags: resource_tags?,
+            expires: expires?,
+            reason: reason?,
         },
         actions?,
     ))
+}
+
+/// `expires`: an RFC 3339 time after which the rule matches nothing.
+fn expires(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Option<Expiry>> {
+    let Some(value) = value else {
+        return Some(None);
+    };
+    let parsed = value
+        .as_str()
+        .and_then(|text| Some((text, crate::params::rfc3339_seconds(text)?)));
+    match parsed {
+        Some((text, at)) => Some(Some(Expiry {
+            at,
+            written: text.to_owned(),
+        })),
+        None => {
+            ctx.error(
+                Some("expires"),
+                ErrorKind::InvalidValue,
+                format!(
+                    "`expires` must be a quoted RFC 3339 time, not {}",
+                    found(value)
+                ),
+                Some("write `expires: \"2026-12-31T23:59:59Z\"`".into()),
+            );
+            None
+        }
+    }
+}
+
+/// `reason`: one line, required with `expires` (an exception says why).
+fn reason(
+    value: Option<&Value>,
+    expires: bool,
+    ctx: &mut RuleContext<'_>,
+) -> Option<Option<String>> {
+    match value {
+        None if expires => {
+            ctx.error(
+                Some("expires"),
+                ErrorKind::Missing,
+                "a rule that expires is an exception, and needs a `reason`".to_owned(),
+                Some("add `reason: \"TICKET-123: why\"`".into()),
+            );
+            None
+        }
+        None => Some(None),
+        Some(Value::String(r))
+            if !r.trim().is_empty()
+                && r.chars().count() <= MAX_MESSAGE_CHARS
+                && !r.chars().any(char::is_control) =>
+        {
+            Some(Some(r.clone()))
+        }
+        Some(other) => {
+            ctx.error(
+                Some("reason"),
+                ErrorKind::InvalidValue,
+                format!(
+                    "`reason` must be one line of 1 to {MAX_MESSAGE_CHARS} characters, not {}",
+                    found(other)
+                ),
+                None,
+            );
+            None
+        }
+    }
 }
 
 /// `id`: unique (checked by the caller), of letters, digits, `.`, `_`, `-`.

@@ -79,6 +79,12 @@ pub fn caller_tag_warnings(
     format_warnings(file, text, lint::absent_caller_tags(policy, callers))
 }
 
+/// Warnings about exceptions that have expired at `now` (seconds since
+/// the epoch) or expire within a week, formatted with their positions.
+pub fn expiry_warnings(file: &str, text: &str, policy: &Policy, now: i64) -> Vec<Warning> {
+    format_warnings(file, text, lint::expiry_warnings(policy, now))
+}
+
 /// Warnings as `file:line:column: warning: rule …` lines, in rule order.
 fn format_warnings(file: &str, text: &str, mut found: Vec<PolicyWarning>) -> Vec<Warning> {
     if found.is_empty() {
@@ -181,20 +187,56 @@ impl Explanation {
 
 /// Decides a request given as a Query string (`Action=…&…`). A request the
 /// proxy would reject before deciding is an `Err` with that rejection.
+/// Who asks, where and when, for `explain` and `test`.
+#[derive(Clone, Copy)]
+pub struct Asked<'a> {
+    pub region: &'a str,
+    pub caller: Option<&'a str>,
+    pub caller_tags: &'a CallerTags,
+    /// The tags of the resources the request names, by id.
+    pub resource_tags: &'a GivenTags,
+    /// When it is decided, in seconds since the Unix epoch; `None`: not
+    /// known, so exceptions that expire fail closed.
+    pub at: Option<i64>,
+}
+
+static NO_GIVEN_TAGS: GivenTags = GivenTags::new();
+
+impl<'a> Asked<'a> {
+    /// `caller` in `region`, with no tags, at no known time.
+    pub fn new(region: &'a str, caller: Option<&'a str>) -> Asked<'a> {
+        Asked {
+            region,
+            caller,
+            caller_tags: &CallerTags::EMPTY,
+            resource_tags: &NO_GIVEN_TAGS,
+            at: None,
+        }
+    }
+}
+
 pub fn explain(
     policy: &Policy,
-    region: &str,
-    caller: Option<&str>,
-    caller_tags: &CallerTags,
-    resource_tags: &GivenTags,
+    asked: &Asked<'_>,
     query: &str,
     detail: DenialDetail,
 ) -> Result<Explanation, ApiError> {
+    let Asked {
+        region,
+        caller,
+        caller_tags,
+        resource_tags,
+        at,
+    } = *asked;
     let reject = |e: ParseError| Rejection::Parse(e).answer();
     let region =
         Region::parse(region).ok_or_else(|| reject(ParseError::Region(region.to_owned())))?;
     let (parsed, _) = request::parse_query(query).map_err(reject)?;
     let facts = RequestFacts::of(&parsed, &region, caller).with_caller_tags(caller_tags);
+    let facts = match at {
+        Some(at) => facts.at(at),
+        None => facts,
+    };
     let resources = match policy.needs_resource_tags(&facts) {
         true => Some(given_resources(&parsed, &region, resource_tags).map_err(|e| e.answer())?),
         false => None,
@@ -283,6 +325,9 @@ pub struct TestCase {
     /// `resource_tags` rules.
     #[serde(default)]
     pub resource_tags: GivenTags,
+    /// When the request is decided (RFC 3339), for rules that expire;
+    /// by default the time `test` runs (or its `--at`).
+    pub at: Option<String>,
     pub region: String,
     pub request: TestRequest,
     pub expect: Expect,
@@ -323,23 +368,28 @@ impl TestRequest {
 }
 
 /// One test's outcome: `Err` says what was wrong.
-pub fn run_case(policy: &Policy, case: &TestCase) -> Result<(), String> {
+/// `at`: when the case is decided if it says no time of its own.
+pub fn run_case(policy: &Policy, case: &TestCase, at: i64) -> Result<(), String> {
     let caller_tags = CallerTags::new(
         case.caller_tags
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     );
-    let explanation = explain(
-        policy,
-        &case.region,
-        case.caller.as_deref(),
-        &caller_tags,
-        &case.resource_tags,
-        &case.request.query(),
-        DenialDetail::Caller,
-    )
-    .map_err(|e| format!("the proxy would reject the request before deciding: {e}"))?;
+    let at = match &case.at {
+        Some(text) => crate::params::rfc3339_seconds(text)
+            .ok_or_else(|| format!("`at` {} is not an RFC 3339 time", quoted(text)))?,
+        None => at,
+    };
+    let asked = Asked {
+        region: &case.region,
+        caller: case.caller.as_deref(),
+        caller_tags: &caller_tags,
+        resource_tags: &case.resource_tags,
+        at: Some(at),
+    };
+    let explanation = explain(policy, &asked, &case.request.query(), DenialDetail::Caller)
+        .map_err(|e| format!("the proxy would reject the request before deciding: {e}"))?;
     let got = match explanation.decision {
         Decision::Allow => Expect::Allow,
         Decision::Deny => Expect::Deny,
@@ -414,10 +464,7 @@ rules:
     fn explains_allows_and_denials() {
         let allowed = explain(
             &policy(),
-            "us-east-1",
-            Some("ci-deployer"),
-            &CallerTags::EMPTY,
-            &GivenTags::new(),
+            &Asked::new("us-east-1", Some("ci-deployer")),
             INGRESS,
             DenialDetail::Caller,
         )
@@ -433,10 +480,7 @@ rules:
 
         let denied = explain(
             &policy(),
-            "us-east-1",
-            Some("app"),
-            &CallerTags::EMPTY,
-            &GivenTags::new(),
+            &Asked::new("us-east-1", Some("app")),
             INGRESS,
             DenialDetail::Caller,
         )
@@ -454,10 +498,7 @@ rules:
         );
         let full = explain(
             &policy(),
-            "us-east-1",
-            Some("app"),
-            &CallerTags::EMPTY,
-            &GivenTags::new(),
+            &Asked::new("us-east-1", Some("app")),
             INGRESS,
             DenialDetail::Full,
         )
@@ -486,10 +527,7 @@ rules:
         let frozen = INGRESS.replace("prod-web", "legacy-1");
         let denied = explain(
             &policy(),
-            "us-east-1",
-            Some("ci-deployer"),
-            &CallerTags::EMPTY,
-            &GivenTags::new(),
+            &Asked::new("us-east-1", Some("ci-deployer")),
             &frozen,
             DenialDetail::Caller,
         )
@@ -501,10 +539,7 @@ rules:
     fn a_request_the_proxy_would_reject_first() {
         let err = explain(
             &policy(),
-            "us-east-1",
-            None,
-            &CallerTags::EMPTY,
-            &GivenTags::new(),
+            &Asked::new("us-east-1", None),
             "Version=2015-02-02",
             DenialDetail::Caller,
         )
@@ -512,15 +547,112 @@ rules:
         assert_eq!(err.code, "MissingAction");
         let err = explain(
             &policy(),
-            "mars-1",
-            None,
-            &CallerTags::EMPTY,
-            &GivenTags::new(),
+            &Asked::new("mars-1", None),
             INGRESS,
             DenialDetail::Caller,
         )
         .unwrap_err();
         assert_eq!(err.code, "InvalidParameterValue");
+    }
+
+    const EXCEPTIONS: &str = r#"
+rules:
+  - id: decommission
+    effect: allow
+    actions: [DeleteReplicationGroup]
+    expires: "2026-12-10T00:00:00Z"
+    reason: "OPS-42: decommission the old orders cache"
+  - id: freeze
+    effect: deny
+    actions: [ModifyReplicationGroup]
+    expires: "2027-01-05T00:00:00+01:00"
+    reason: "CHG-7: holiday freeze"
+  - id: modify
+    effect: allow
+    actions: [ModifyReplicationGroup]
+"#;
+
+    fn decide_at(query: &str, at: Option<&str>) -> Explanation {
+        let policy = policy::compile("p.yaml", EXCEPTIONS).unwrap();
+        let asked = Asked {
+            at: at.map(|t| crate::params::rfc3339_seconds(t).unwrap()),
+            ..Asked::new("us-east-1", Some("ops"))
+        };
+        explain(&policy, &asked, query, DenialDetail::Full).unwrap()
+    }
+
+    #[test]
+    fn exceptions_end_at_their_time() {
+        let delete = "Action=DeleteReplicationGroup&Version=2015-02-02&ReplicationGroupId=orders";
+        let before = decide_at(delete, Some("2026-12-09T23:59:59Z"));
+        assert_eq!(before.rules, ["decommission"]);
+        let after = decide_at(delete, Some("2026-12-10T00:00:00Z"));
+        assert_eq!(after.decision, Decision::Deny);
+        assert!(
+            after.why.as_deref().unwrap().contains("rule `decommission`: the exception expired at 2026-12-10T00:00:00Z (OPS-42: decommission the old orders cache)"),
+            "{:?}",
+            after.why
+        );
+        // A time not known: the allow exception does not match.
+        assert_eq!(decide_at(delete, None).decision, Decision::Deny);
+        let modify = "Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=orders";
+        let frozen = decide_at(modify, Some("2027-01-04T22:59:59Z"));
+        assert_eq!(frozen.rules, ["freeze"]);
+        assert!(
+            frozen.why.as_deref().unwrap().ends_with(
+                "(`freeze` is an exception until 2027-01-05T00:00:00+01:00: CHG-7: holiday freeze)"
+            ),
+            "{:?}",
+            frozen.why
+        );
+        // The offset counts: the freeze ends at 23:00 UTC.
+        assert_eq!(
+            decide_at(modify, Some("2027-01-04T23:00:00Z")).rules,
+            ["modify"]
+        );
+        // A deny exception at a time not known still denies.
+        assert_eq!(decide_at(modify, None).rules, ["freeze"]);
+        let policy = policy::compile("p.yaml", EXCEPTIONS).unwrap();
+        let now = crate::params::rfc3339_seconds("2026-12-06T00:00:00Z").unwrap();
+        assert_eq!(
+            policy.next_expiry(now),
+            crate::params::rfc3339_seconds("2026-12-10T00:00:00Z")
+        );
+        let warned = expiry_warnings("p.yaml", EXCEPTIONS, &policy, now);
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert_eq!(warned[0].kind, WarningKind::ExpiresSoon);
+        assert!(warned[0].text.contains("rule `decommission`: `expires`: the exception expires at 2026-12-10T00:00:00Z, in 4 days"), "{}", warned[0]);
+        let later = crate::params::rfc3339_seconds("2027-01-10T00:00:00Z").unwrap();
+        let kinds: Vec<WarningKind> = expiry_warnings("p.yaml", EXCEPTIONS, &policy, later)
+            .iter()
+            .map(|w| w.kind)
+            .collect();
+        assert_eq!(kinds, [WarningKind::Expired, WarningKind::Expired]);
+        assert_eq!(policy.next_expiry(later), None);
+        // No shadowed-allow warning: `modify` is in force after the freeze.
+        assert!(check("p.yaml", EXCEPTIONS, None)
+            .unwrap()
+            .1
+            .iter()
+            .all(|w| w.kind != WarningKind::ShadowedAllow));
+    }
+
+    #[test]
+    fn an_exception_needs_a_reason_and_a_time() {
+        let errors = |rule: &str| match policy::compile(
+            "p.yaml",
+            &format!("rules:\n  - {{id: r, effect: allow, actions: [DeleteUser], {rule}}}\n"),
+        ) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        };
+        assert!(errors("expires: \"2026-12-31T00:00:00Z\"")
+            .contains("a rule that expires is an exception, and needs a `reason`"));
+        assert!(errors("expires: tomorrow, reason: x")
+            .contains("`expires` must be a quoted RFC 3339 time, not `tomorrow`"));
+        assert!(errors("expires: \"2026-12-31T00:00:00Z\", reason: \"\"")
+            .contains("`reason` must be one line"));
+        assert_eq!(errors("reason: \"TICKET-9: kept for audits\""), "");
     }
 
     #[test]
@@ -551,8 +683,11 @@ tests:
 "#,
         )
         .unwrap();
-        let results: Vec<Result<(), String>> =
-            file.tests.iter().map(|c| run_case(&policy(), c)).collect();
+        let results: Vec<Result<(), String>> = file
+            .tests
+            .iter()
+            .map(|c| run_case(&policy(), c, 0))
+            .collect();
         assert_eq!(results[0], Ok(()));
         assert_eq!(
             results[1],

@@ -56,6 +56,32 @@ pub(crate) struct Rule {
     /// The tags every existing resource the request names must carry
     /// (`resource_tags:`).
     pub resource_tags: Option<ResourceTags>,
+    /// An exception that ends: after this time the rule matches nothing.
+    pub expires: Option<Expiry>,
+    /// Why the rule exists (a ticket, a justification): `reason:`.
+    pub reason: Option<String>,
+}
+
+/// When a rule stops matching.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct Expiry {
+    /// Seconds since the Unix epoch.
+    pub at: i64,
+    /// As written, for messages.
+    pub written: String,
+}
+
+impl Rule {
+    /// Whether the rule is in force at `now`; `None` (time unknown): an
+    /// expiring rule is taken as expired for an allow and in force for a
+    /// deny, failing closed either way.
+    pub fn in_force(&self, now: Option<i64>) -> bool {
+        match (&self.expires, now) {
+            (None, _) => true,
+            (Some(expiry), Some(now)) => now < expiry.at,
+            (Some(_), None) => self.effect == Effect::Deny,
+        }
+    }
 }
 
 /// What a rule says of the parameters it does not name (`other_params:`).

@@ -87,6 +87,7 @@ fuzz_target!(|data: &[u8]| {
             caller: Some("ci-deployer"),
             caller_tags: &elasticache_authz_core::facts::NO_TAGS,
             resources: None,
+            now: None,
             region: &region,
             params: &params,
         };

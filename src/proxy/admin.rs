@@ -63,7 +63,14 @@ const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 async fn route(proxy: &Arc<Proxy>, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let method = request.method().clone();
     match (request.uri().path(), method) {
-        ("/metrics", Method::GET) => reply(StatusCode::OK, PROMETHEUS_TEXT, proxy.metrics.render()),
+        ("/metrics", Method::GET) => {
+            // The next exception to end moves as time passes, not only on
+            // a reload: read when scraped.
+            let now = crate::proxy::log::unix_now();
+            let next = proxy.live.current().policy.next_expiry(now);
+            proxy.metrics.set_next_expiry(next);
+            reply(StatusCode::OK, PROMETHEUS_TEXT, proxy.metrics.render())
+        }
         ("/healthz", Method::GET) => reply(StatusCode::OK, TEXT, "ok\n".into()),
         ("/readyz", Method::GET) => match proxy.readiness().await {
             Ok(()) => reply(StatusCode::OK, TEXT, "ready\n".into()),

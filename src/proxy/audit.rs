@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::auth::AuthMethod;
-use crate::decision::{LookedAt, Verdict};
+use crate::decision::{Exception, LookedAt, Verdict};
 use crate::facts::{ResourceFacts, ResourceState};
 use crate::model::{Action, Region};
 use crate::policy::Mode;
@@ -58,6 +58,8 @@ pub struct RequestRecord {
     /// The tags of the resources the request names, when a `resource_tags`
     /// rule needed them, bounded by [`MAX_RESOURCE_TAGS_BYTES`].
     pub resource_tags: Option<Value>,
+    /// The deciding rules that are exceptions (`expires:`).
+    pub exceptions: Vec<Exception>,
 }
 
 /// Longest value of a request field written for a request that was not
@@ -165,6 +167,7 @@ impl RequestRecord {
             explanation: None,
             params: Vec::new(),
             resource_tags: None,
+            exceptions: Vec::new(),
         }
     }
 
@@ -294,6 +297,18 @@ impl RequestRecord {
         AuditLine {
             params: (!self.params.is_empty()).then_some(ParamsSeen(&self.params)),
             resource_tags: self.resource_tags.as_ref(),
+            exceptions: (!self.exceptions.is_empty()).then(|| {
+                self.exceptions
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "rule": e.rule,
+                            "reason": shorten(&e.reason, MAX_UNTRUSTED_VALUE_BYTES * 2).0,
+                            "expires": e.expires,
+                        })
+                    })
+                    .collect()
+            }),
             cache_security_group,
             ec2_security_group,
             shortened: (shortened != Shortened::default()).then_some(shortened),
@@ -369,6 +384,8 @@ pub struct AuditLine<'a> {
     params: Option<ParamsSeen<'a>>,
     /// The tags of the resources the request names, when a rule needed them.
     resource_tags: Option<&'a Value>,
+    /// The deciding exceptions: `[{rule, reason, expires}]`, or `null`.
+    exceptions: Option<Vec<Value>>,
     error_code: Option<&'static str>,
     upstream_status: Option<u16>,
     duration_ms: f64,
@@ -569,6 +586,7 @@ mod tests {
                 "duration_ms",
                 "ec2_security_group",
                 "error_code",
+                "exceptions",
                 "explanation",
                 "mode",
                 "owner_id",

@@ -72,6 +72,14 @@ fn format_uuid(mut bytes: [u8; 16]) -> String {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC.
+/// Now, in seconds since the Unix epoch: the time rules that expire are
+/// judged at.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 pub fn rfc3339(time: SystemTime) -> String {
     let since_epoch = time
         .duration_since(SystemTime::UNIX_EPOCH)

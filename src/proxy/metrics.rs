@@ -47,6 +47,8 @@ pub struct Metrics {
     /// Lookups of resources' tags, by result (hit, miss, failed).
     tag_lookups: IntCounterVec,
     tag_lookup_duration: Histogram,
+    /// When the next exception (`expires:`) of the policy ends; 0: none.
+    next_expiry: IntGauge,
 }
 
 impl Metrics {
@@ -127,6 +129,10 @@ impl Metrics {
                     "resource_tag_lookup_duration_seconds",
                     "Time to learn one resource's tags, from the cache or from AWS.",
                 )?,
+                next_expiry: IntGauge::new(
+                    name("policy_next_expiry_timestamp_seconds"),
+                    "When the next exception (a rule with `expires`) of the policy in force ends, in seconds since the Unix epoch; 0 when none is pending.",
+                )?,
                 registry: registry.clone(),
             };
             registry.register(Box::new(metrics.requests.clone()))?;
@@ -143,6 +149,7 @@ impl Metrics {
             registry.register(Box::new(metrics.connections_open.clone()))?;
             registry.register(Box::new(metrics.tag_lookups.clone()))?;
             registry.register(Box::new(metrics.tag_lookup_duration.clone()))?;
+            registry.register(Box::new(metrics.next_expiry.clone()))?;
             // Known label values start at 0, so rates and alerts work from
             // the first scrape.
             for result in ReloadResult::ALL {
@@ -230,6 +237,10 @@ impl Metrics {
     pub fn set_policy_revision(&self, revision: &str) {
         self.policy_info.reset();
         self.policy_info.with_label_values(&[revision]).set(1);
+    }
+
+    pub fn set_next_expiry(&self, at: Option<i64>) {
+        self.next_expiry.set(at.unwrap_or(0));
     }
 
     pub fn observe_tag_lookup(&self, outcome: LookupOutcome, took: Duration) {

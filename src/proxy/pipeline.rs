@@ -143,8 +143,9 @@ impl Proxy {
 
         // 3. Decide, with the tags of the resources the request names when
         // a rule for its action needs them.
-        let facts =
-            RequestFacts::of(&parsed, &region, Some(&caller.caller)).with_caller_tags(&caller.tags);
+        let facts = RequestFacts::of(&parsed, &region, Some(&caller.caller))
+            .with_caller_tags(&caller.tags)
+            .at(now);
         let resources = match snapshot.policy.needs_resource_tags(&facts) {
             true => Some(
                 self.resource_facts(&parsed, &region, &caller.caller)
@@ -164,6 +165,7 @@ impl Proxy {
         record.verdict = Some(verdict);
         record.rules = rules.to_vec();
         record.set_looked_at(&parsed, &response.looked_at);
+        record.exceptions.clone_from(&response.exceptions);
         if response.decision == Decision::Deny {
             // The audit log explains in full; the caller hears what concerns it.
             record.explanation = Some(response.denial_message(&facts, DenialDetail::Full));

@@ -152,6 +152,12 @@ fn snapshot(
             &policy,
             &tags,
         ))
+        .chain(policy_tools::expiry_warnings(
+            &file,
+            &policy_text,
+            &policy,
+            crate::proxy::log::unix_now(),
+        ))
         .map(|warning| warning.text)
         .collect();
     drop(tags);
