@@ -11,8 +11,8 @@
 
 pub use elasticache_authz_core::{
     auth, caller_tags, callers, decision, diagnostics, encoding, error, facts, form, lint, model,
-    names, params, policy, policy_tools, request, resources, service_model, sigv4, tag_list, text,
-    yaml_positions,
+    names, params, policy, policy_tools, replay, request, resources, service_model, sigv4,
+    tag_list, text, yaml_positions,
 };
 
 pub mod cli;

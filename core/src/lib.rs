@@ -34,6 +34,7 @@ pub mod params;
 mod patterns;
 pub mod policy;
 pub mod policy_tools;
+pub mod replay;
 pub mod request;
 pub mod resources;
 mod rule;
