@@ -235,6 +235,16 @@ fn appears_as_key(text: &str, key: &str) -> bool {
         })
 }
 
+/// `name` as a caller's name, or what is wrong with it.
+pub(crate) fn caller_name(name: &str) -> Result<String, Problem> {
+    if is_valid_caller_name(name) {
+        Ok(name.to_owned())
+    } else {
+        Err(Problem::from(format!("{} is not a caller name", quoted(name)))
+            .hint("use letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 64"))
+    }
+}
+
 pub fn is_valid_caller_name(name: &str) -> bool {
     name.len() <= 64
         && name
@@ -291,12 +301,8 @@ fn compile_value(text: &str, out: &mut Diagnostics) -> Result<Callers, Reported>
     // Every error is in `out`, which fails the file: entries go on being
     // checked after one fails.
     for (index, entry) in entries.iter().enumerate() {
-        let label = match entry.get("name").and_then(Value::as_str) {
-            Some(name) => format!("caller {}", quoted(name)),
-            None => format!("caller #{}", index + 1),
-        };
-        let index_text = index.to_string();
-        let place = Place::entry(&["callers", &index_text], label);
+        let name = entry.get("name").and_then(Value::as_str);
+        let place = Place::named_entry("callers", index, name, "caller");
         // Uniqueness is checked on the raw values, so it is reported even for
         // an entry with other problems.
         let raw = |key: &str| entry.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -355,14 +361,7 @@ fn is_access_key_id(key: &str) -> bool {
 fn compile_caller(entry: &Value, place: &Place, out: &mut Diagnostics) -> Result<Caller, Reported> {
     mapping(entry, place, "a caller", out)?;
     let fields = Fields::of(entry, place.clone(), &CALLER_KEYS, "a caller", out)?;
-    let name = fields.parse("name", out, |name| {
-        if is_valid_caller_name(name) {
-            Ok(name.to_owned())
-        } else {
-            Err(Problem::from(format!("{} is not a caller name", quoted(name)))
-                .hint("use letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 64"))
-        }
-    });
+    let name = fields.parse("name", out, caller_name);
     let name = fields.required("name", name, "ci-deployer", out);
     // Not quoted when wrong: a secret pasted in the wrong key would show.
     let access_key_id = fields.parse("access_key_id", out, |key| {

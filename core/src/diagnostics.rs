@@ -40,6 +40,16 @@ impl Place {
         }
     }
 
+    /// Item `index` of the top-level list `list`, named `what` and the
+    /// entry's own name (`caller \`ci\``), or its number when it has none.
+    pub fn named_entry(list: &str, index: usize, name: Option<&str>, what: &str) -> Place {
+        let subject = match name {
+            Some(name) => format!("{what} {}", quoted(name)),
+            None => format!("{what} #{}", index + 1),
+        };
+        Place::entry(&[list, &index.to_string()], subject)
+    }
+
     /// The key `name` of the mapping here.
     pub fn child(&self, name: &str) -> Place {
         let mut path = self.path.clone();

@@ -15,7 +15,9 @@ use crate::encoding::{civil_from_days, civil_seconds};
 use crate::error::ParseError;
 use crate::model::Action;
 use crate::names::{self, NameCase};
-use crate::service_model::{Bounds, Kind, ListShape, Member, Shape, StringShape, Structure};
+use crate::service_model::{
+    Bounds, Kind, ListShape, MapShape, Member, Shape, StringShape, Structure,
+};
 use crate::text::did_you_mean;
 
 /// The most items a list or map may have. Far above what any ElastiCache
@@ -226,11 +228,7 @@ fn push_value(shape: &Shape, value: &Value, name: String, out: &mut Vec<(String,
                 out.push((name, String::new()));
                 return;
             }
-            let base = if list.is_flattened() {
-                name
-            } else {
-                format!("{name}.{}", list.item_name())
-            };
+            let base = item_base(list, name);
             for (i, item) in items.iter().enumerate() {
                 push_value(
                     list.member().shape(),
@@ -242,11 +240,7 @@ fn push_value(shape: &Shape, value: &Value, name: String, out: &mut Vec<(String,
         }
         (_, Value::Structure(params)) => params.push_pairs(&name, out),
         (Kind::Map(map), Value::Map(entries)) => {
-            let base = if map.is_flattened() {
-                name
-            } else {
-                format!("{name}.entry")
-            };
+            let base = entry_base(map, name);
             for (i, (key, value)) in entries.iter().enumerate() {
                 let n = i + 1;
                 let key_name = format!("{base}.{n}.{}", map.key_name());
@@ -258,6 +252,26 @@ fn push_value(shape: &Shape, value: &Value, name: String, out: &mut Vec<(String,
         // A tree is only ever built from its shape, so lists and maps meet
         // their own kinds above.
         (_, Value::List(_) | Value::Map(_)) => {}
+    }
+}
+
+/// What a list's items are named under: item N is `{base}.N`, where the
+/// base is `Name.<item>` (`Name` when flattened).
+pub(crate) fn item_base(list: &ListShape, name: String) -> String {
+    if list.is_flattened() {
+        name
+    } else {
+        format!("{name}.{}", list.item_name())
+    }
+}
+
+/// What a map's entries are named under: entry N is `{base}.N.key` and
+/// `{base}.N.value`, where the base is `Name.entry` (`Name` when flattened).
+pub(crate) fn entry_base(map: &MapShape, name: String) -> String {
+    if map.is_flattened() {
+        name
+    } else {
+        format!("{name}.entry")
     }
 }
 
