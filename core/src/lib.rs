@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod caller_tags;
 pub mod callers;
+pub mod cloudtrail;
 mod conditions;
 pub mod decision;
 pub mod diagnostics;

@@ -592,7 +592,7 @@ pub(crate) fn name_matcher(
 }
 
 /// The regex engine's reason, without its echo of the pattern.
-fn regex_reason(error: &regex::Error) -> String {
+pub(crate) fn regex_reason(error: &regex::Error) -> String {
     error
         .to_string()
         .lines()

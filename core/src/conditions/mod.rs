@@ -20,7 +20,7 @@ mod path;
 mod resource;
 mod template;
 
-pub(crate) use compile::{compile, group_names, name_matcher, owner_ids};
+pub(crate) use compile::{compile, group_names, name_matcher, owner_ids, regex_reason};
 pub(crate) use eval::key_of;
 pub(crate) use kind::Test;
 pub(crate) use resource::{compile as resource_tags, ResourceTags, Verdict as ResourceVerdict};
