@@ -97,3 +97,331 @@ impl fmt::Display for Unreplayable {
         }
     }
 }
+
+/// Which way a request's decision changed.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Direction {
+    /// Allowed when recorded, denied now.
+    NewlyDenied,
+    /// Denied when recorded, allowed now.
+    NewlyAllowed,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::NewlyDenied => "newly denied",
+            Direction::NewlyAllowed => "newly allowed",
+        }
+    }
+}
+
+/// Requests whose decision changed the same way, for one caller, action
+/// and deciding rule.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Change {
+    pub direction: Direction,
+    pub caller: String,
+    pub action: &'static str,
+    /// The rules that decide now (`none` when no rule allows the request).
+    pub rule: String,
+    pub count: usize,
+    /// The first few, with why.
+    pub examples: Vec<Example>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Example {
+    pub request_id: String,
+    pub time: i64,
+    pub source: String,
+    /// For a newly denied request, why (which condition failed).
+    pub why: Option<String>,
+}
+
+/// How many examples each change keeps.
+pub const EXAMPLES_KEPT: usize = 3;
+/// How many unreplayable records are listed (all are counted).
+pub const UNREPLAYABLE_LISTED: usize = 20;
+
+/// What deciding the records again changes.
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
+pub struct Report {
+    /// Records decided again.
+    pub decided: usize,
+    /// Of those, decided as they were.
+    pub unchanged: usize,
+    /// Of those, whose record says no decision to compare with.
+    pub without_then: usize,
+    pub newly_denied: usize,
+    pub newly_allowed: usize,
+    /// Grouped, most requests first.
+    pub changes: Vec<Change>,
+    /// Records that cannot be decided again: all counted, the first few
+    /// listed with why.
+    pub unreplayable: usize,
+    pub unreplayable_listed: Vec<(String, Unreplayable)>,
+}
+
+impl Report {
+    /// Whether anything changes or could not be told: what CI gates on.
+    pub fn changes_anything(&self) -> bool {
+        self.newly_denied > 0 || self.newly_allowed > 0
+    }
+
+    /// Adds another part's report (records are decided in parts, in
+    /// parallel); the parts' order is kept in the examples.
+    pub fn merge(&mut self, other: Report) {
+        self.decided += other.decided;
+        self.unchanged += other.unchanged;
+        self.without_then += other.without_then;
+        self.newly_denied += other.newly_denied;
+        self.newly_allowed += other.newly_allowed;
+        for change in other.changes {
+            match self.changes.iter_mut().find(|c| {
+                (c.direction, &c.caller, c.action, &c.rule)
+                    == (
+                        change.direction,
+                        &change.caller,
+                        change.action,
+                        &change.rule,
+                    )
+            }) {
+                Some(mine) => {
+                    mine.count += change.count;
+                    let room = EXAMPLES_KEPT.saturating_sub(mine.examples.len());
+                    mine.examples.extend(change.examples.into_iter().take(room));
+                }
+                None => self.changes.push(change),
+            }
+        }
+        self.unreplayable += other.unreplayable;
+        let room = UNREPLAYABLE_LISTED.saturating_sub(self.unreplayable_listed.len());
+        self.unreplayable_listed
+            .extend(other.unreplayable_listed.into_iter().take(room));
+        self.sort();
+    }
+
+    fn sort(&mut self) {
+        self.changes.sort_by(|a, b| {
+            (
+                a.direction,
+                std::cmp::Reverse(a.count),
+                &a.caller,
+                a.action,
+                &a.rule,
+            )
+                .cmp(&(
+                    b.direction,
+                    std::cmp::Reverse(b.count),
+                    &b.caller,
+                    b.action,
+                    &b.rule,
+                ))
+        });
+    }
+}
+
+/// Decides each record again under `policy`, at its own time or at `at`,
+/// and reports what changes.
+pub fn replay(
+    policy: &crate::policy::Policy,
+    records: impl IntoIterator<Item = Result<Recorded, (String, Unreplayable)>>,
+    at: Option<i64>,
+) -> Report {
+    use crate::decision::DenialDetail;
+    let mut report = Report::default();
+    let mut index: std::collections::HashMap<(Direction, String, &'static str, String), usize> =
+        std::collections::HashMap::new();
+    for record in records {
+        let recorded = match record {
+            Ok(recorded) => recorded,
+            Err((source, why)) => {
+                report.unreplayable += 1;
+                if report.unreplayable_listed.len() < UNREPLAYABLE_LISTED {
+                    report.unreplayable_listed.push((source, why));
+                }
+                continue;
+            }
+        };
+        let facts = recorded.facts(at);
+        let response = policy.is_authorized(&facts);
+        report.decided += 1;
+        let Some(then) = &recorded.then else {
+            report.without_then += 1;
+            continue;
+        };
+        let direction = match (then.decision, response.decision) {
+            (Decision::Allow, Decision::Deny) => Direction::NewlyDenied,
+            (Decision::Deny, Decision::Allow) => Direction::NewlyAllowed,
+            (Decision::Allow, Decision::Allow) | (Decision::Deny, Decision::Deny) => {
+                report.unchanged += 1;
+                continue;
+            }
+        };
+        match direction {
+            Direction::NewlyDenied => report.newly_denied += 1,
+            Direction::NewlyAllowed => report.newly_allowed += 1,
+        }
+        let rule = match response.rules.is_empty() {
+            true => "none".to_owned(),
+            false => response.rules.join(", "),
+        };
+        let caller = recorded
+            .caller
+            .clone()
+            .unwrap_or_else(|| "unknown".to_owned());
+        let key = (
+            direction,
+            caller.clone(),
+            recorded.action.name(),
+            rule.clone(),
+        );
+        let at_index = *index.entry(key).or_insert_with(|| {
+            report.changes.push(Change {
+                direction,
+                caller,
+                action: recorded.action.name(),
+                rule,
+                count: 0,
+                examples: Vec::new(),
+            });
+            report.changes.len() - 1
+        });
+        let change = &mut report.changes[at_index];
+        change.count += 1;
+        if change.examples.len() < EXAMPLES_KEPT {
+            change.examples.push(Example {
+                request_id: recorded.request_id.clone(),
+                time: recorded.time,
+                source: recorded.source.clone(),
+                why: (response.decision == Decision::Deny)
+                    .then(|| response.denial_message(&facts, DenialDetail::Full)),
+            });
+        }
+    }
+    report.sort();
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(
+        query: &str,
+        caller: &str,
+        then: Decision,
+        id: &str,
+    ) -> Result<Recorded, (String, Unreplayable)> {
+        let (request, _) = crate::request::parse_query(query).unwrap();
+        Ok(Recorded {
+            source: format!("audit.log:{id}"),
+            request_id: id.to_owned(),
+            time: 1_796_515_200,
+            caller: Some(caller.to_owned()),
+            caller_tags: CallerTags::default(),
+            region: Region::parse("eu-west-1").unwrap(),
+            action: request.action,
+            params: request.params,
+            resources: None,
+            then: Some(Then {
+                decision: then,
+                rules: Vec::new(),
+            }),
+        })
+    }
+
+    #[test]
+    fn reports_what_changes_grouped_with_examples() {
+        let policy = crate::policy::compile(
+            "new.yaml",
+            r#"
+rules:
+  - id: modify
+    effect: allow
+    actions: [ModifyReplicationGroup]
+    params: {CacheNodeType: {one_of: [cache.r7g.large]}}
+  - id: describe
+    effect: allow
+    actions: [DescribeCacheClusters]
+"#,
+        )
+        .unwrap();
+        let modify = |node: &str| {
+            format!("Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=a&CacheNodeType={node}")
+        };
+        let records = vec![
+            recorded(&modify("cache.r7g.large"), "app", Decision::Allow, "1"),
+            recorded(&modify("cache.r7g.xlarge"), "app", Decision::Allow, "2"),
+            recorded(&modify("cache.r7g.2xlarge"), "app", Decision::Allow, "3"),
+            recorded(
+                "Action=DescribeCacheClusters&Version=2015-02-02",
+                "ops",
+                Decision::Deny,
+                "4",
+            ),
+            Err((
+                "trail.json:1".to_owned(),
+                Unreplayable::Unmapped {
+                    member: "fooBar".into(),
+                },
+            )),
+        ];
+        let report = replay(&policy, records, None);
+        assert_eq!(
+            (
+                report.decided,
+                report.unchanged,
+                report.newly_denied,
+                report.newly_allowed,
+                report.unreplayable
+            ),
+            (4, 1, 2, 1, 1)
+        );
+        assert!(report.changes_anything());
+        let denied = &report.changes[0];
+        assert_eq!(
+            (
+                denied.direction,
+                denied.caller.as_str(),
+                denied.action,
+                denied.rule.as_str(),
+                denied.count
+            ),
+            (
+                Direction::NewlyDenied,
+                "app",
+                "ModifyReplicationGroup",
+                "none",
+                2
+            )
+        );
+        assert_eq!(denied.examples[0].request_id, "2");
+        assert!(denied.examples[0]
+            .why
+            .as_deref()
+            .unwrap()
+            .contains("`CacheNodeType` `cache.r7g.xlarge` is not one of `cache.r7g.large`"));
+        let allowed = &report.changes[1];
+        assert_eq!(
+            (allowed.direction, allowed.rule.as_str()),
+            (Direction::NewlyAllowed, "describe")
+        );
+        // Parts merge into the same report.
+        let mut first = replay(
+            &policy,
+            vec![recorded(
+                &modify("cache.t4g.micro"),
+                "app",
+                Decision::Allow,
+                "5",
+            )],
+            None,
+        );
+        first.merge(report.clone());
+        assert_eq!(first.newly_denied, 3);
+        assert_eq!(first.changes[0].count, 3);
+        assert_eq!(first.changes[0].examples.len(), 3);
+    }
+}
