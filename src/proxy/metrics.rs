@@ -148,6 +148,11 @@ impl Metrics {
             registry.register(Box::new(metrics.audit_values_shortened.clone()))?;
             registry.register(Box::new(metrics.connections_open.clone()))?;
             registry.register(Box::new(metrics.tag_lookups.clone()))?;
+            // Every result from the start, at 0: an alert on `failed` then
+            // has a series to read before the first failure.
+            for outcome in LookupOutcome::ALL {
+                metrics.tag_lookups.with_label_values(&[outcome.as_str()]);
+            }
             registry.register(Box::new(metrics.tag_lookup_duration.clone()))?;
             registry.register(Box::new(metrics.next_expiry.clone()))?;
             // Known label values start at 0, so rates and alerts work from

@@ -54,6 +54,12 @@ pub enum LookupOutcome {
 }
 
 impl LookupOutcome {
+    pub const ALL: [LookupOutcome; 3] = [
+        LookupOutcome::Hit,
+        LookupOutcome::Miss,
+        LookupOutcome::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             LookupOutcome::Hit => "hit",
