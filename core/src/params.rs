@@ -817,6 +817,227 @@ fn decimal(text: &str) -> Option<i64> {
     plain.then(|| text.parse().ok()).flatten()
 }
 
+/// The parameters as JSON, typed as the decision saw them: strings,
+/// booleans, integers, timestamps as strings, lists as arrays, structures
+/// as objects keyed by query name, maps as arrays of `[key, value]`. A
+/// secret member at any depth is written as [`SECRET`]: present, never
+/// its value. [`from_json`] reads it back.
+pub fn to_json(params: &Params) -> serde_json::Value {
+    serde_json::Value::Object(
+        params
+            .iter()
+            .map(|(member, value)| (member.query_name().to_owned(), member_json(member, value)))
+            .collect(),
+    )
+}
+
+/// One member's value as JSON, or [`SECRET`] if the member is a secret.
+pub fn member_json(member: &Member, value: &Value) -> serde_json::Value {
+    if member.is_secret() {
+        serde_json::Value::String(SECRET.to_owned())
+    } else {
+        value_json(value)
+    }
+}
+
+fn value_json(value: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        Value::String(s) | Value::Timestamp(s) => J::String(s.clone()),
+        Value::Boolean(b) => J::Bool(*b),
+        Value::Integer(n) => J::from(*n),
+        Value::List(items) => J::Array(items.iter().map(value_json).collect()),
+        Value::Structure(params) => to_json(params),
+        Value::Map(entries) => J::Array(
+            entries
+                .iter()
+                .map(|(k, v)| J::Array(vec![value_json(k), value_json(v)]))
+                .collect(),
+        ),
+    }
+}
+
+/// Rebuilds the typed parameters of `action` from [`to_json`]'s JSON,
+/// against its input structure: each value is checked as the parser checks
+/// it (type, bounds, enum values, required members). A secret written as
+/// [`SECRET`] becomes a placeholder of its member's type, so it is present
+/// but its value is not the secret's.
+pub fn from_json(
+    structure: &'static Structure,
+    action: Action,
+    value: &serde_json::Value,
+) -> Result<Params, String> {
+    let context = Context {
+        action,
+        case: None,
+        secret: false,
+    };
+    structure_from_json(structure, "", value, context)
+}
+
+fn structure_from_json(
+    shape: &'static Structure,
+    prefix: &str,
+    value: &serde_json::Value,
+    context: Context,
+) -> Result<Params, String> {
+    let serde_json::Value::Object(fields) = value else {
+        return Err(json_mismatch(prefix, "an object of members", value));
+    };
+    let mut params = Params::default();
+    for (name, field) in fields {
+        let path = join(prefix, name);
+        let Some(member) = shape.member(name) else {
+            return Err(format!(
+                "`{path}` is not a parameter of {}",
+                context.action.name()
+            ));
+        };
+        let value = if member.is_secret() {
+            if field.as_str() != Some(SECRET) {
+                return Err(format!("`{path}` is a secret: expected `{SECRET}`"));
+            }
+            placeholder(member.shape())
+        } else {
+            let context = Context {
+                case: member.case().or(context.case),
+                ..context
+            };
+            value_from_json(member.shape(), &path, field, context)?
+        };
+        params.insert(member, value);
+    }
+    let missing: Vec<&str> = shape
+        .members()
+        .iter()
+        .filter(|m| m.is_required() && params.get(m.query_name()).is_none())
+        .map(|m| m.query_name())
+        .collect();
+    if !missing.is_empty() {
+        let at = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!(" in `{prefix}`")
+        };
+        return Err(format!(
+            "required parameters missing{at}: `{}`",
+            missing.join("`, `")
+        ));
+    }
+    Ok(params)
+}
+
+fn value_from_json(
+    shape: &'static Shape,
+    name: &str,
+    value: &serde_json::Value,
+    context: Context,
+) -> Result<Value, String> {
+    use serde_json::Value as J;
+    let parse_error = |e: ParseError| e.to_string();
+    match (shape.kind(), value) {
+        (Kind::String(string), J::String(text)) => {
+            string_value(string, name, text, context).map_err(parse_error)
+        }
+        (Kind::Boolean, J::Bool(b)) => Ok(Value::Boolean(*b)),
+        (Kind::Integer(bounds) | Kind::Long(bounds), J::Number(n)) => {
+            let fits = match shape.kind() {
+                Kind::Integer(_) => n.as_i64().filter(|n| i32::try_from(*n).is_ok()),
+                _ => n.as_i64(),
+            };
+            let n = fits.ok_or_else(|| json_mismatch(name, "a whole number", value))?;
+            check_number(name, n, *bounds, context).map_err(parse_error)
+        }
+        (Kind::Timestamp, J::String(text)) => timestamp(text)
+            .map(Value::Timestamp)
+            .ok_or_else(|| json_mismatch(name, "an ISO 8601 date and time", value)),
+        (Kind::List(list), J::Array(items)) => {
+            check_count(name, items.len(), list.length()).map_err(parse_error)?;
+            let items = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let item_name = format!("{name}.{}", i + 1);
+                    value_from_json(list.member().shape(), &item_name, item, context)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            repeated_tag_key(name, list, &items, false).map_err(parse_error)?;
+            Ok(Value::List(items))
+        }
+        (Kind::Structure(structure), J::Object(_)) => {
+            structure_from_json(structure, name, value, context).map(Value::Structure)
+        }
+        (Kind::Map(map), J::Array(entries)) => {
+            check_count(name, entries.len(), map.length()).map_err(parse_error)?;
+            let mut out: Vec<(Value, Value)> = Vec::with_capacity(entries.len());
+            for (i, entry) in entries.iter().enumerate() {
+                let entry_name = format!("{name}.{}", i + 1);
+                let J::Array(pair) = entry else {
+                    return Err(json_mismatch(&entry_name, "a `[key, value]` pair", entry));
+                };
+                let [key, val] = pair.as_slice() else {
+                    return Err(json_mismatch(&entry_name, "a `[key, value]` pair", entry));
+                };
+                let key = value_from_json(map.key().shape(), &entry_name, key, context)?;
+                let val = value_from_json(map.value().shape(), &entry_name, val, context)?;
+                if out.iter().any(|(k, _)| *k == key) {
+                    return Err(format!("`{entry_name}` repeats a key of `{name}`"));
+                }
+                out.push((key, val));
+            }
+            Ok(Value::Map(out))
+        }
+        (kind, _) => Err(json_mismatch(name, kind_words(kind), value)),
+    }
+}
+
+/// What a value of that kind is, for messages.
+fn kind_words(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::String(_) => "a string",
+        Kind::Boolean => "`true` or `false`",
+        Kind::Integer(_) | Kind::Long(_) => "a whole number",
+        Kind::Timestamp => "an ISO 8601 date and time",
+        Kind::List(_) => "an array",
+        Kind::Structure(_) => "an object of members",
+        Kind::Map(_) => "an array of `[key, value]` pairs",
+    }
+}
+
+/// `name` holds JSON of the wrong type: says which type it found.
+fn json_mismatch(name: &str, expected: &str, found: &serde_json::Value) -> String {
+    use serde_json::Value as J;
+    let found = match found {
+        J::Null => "null",
+        J::Bool(_) => "a boolean",
+        J::Number(_) => "a number",
+        J::String(_) => "a string",
+        J::Array(_) => "an array",
+        J::Object(_) => "an object",
+    };
+    let name = if name.is_empty() {
+        "the parameters"
+    } else {
+        name
+    };
+    format!("`{name}` must be {expected}, found {found}")
+}
+
+/// A value of `shape` standing for a secret that was recorded only as
+/// present: the smallest the model allows, never anything the secret was.
+fn placeholder(shape: &'static Shape) -> Value {
+    match shape.kind() {
+        Kind::String(_) => Value::String(SECRET.to_owned()),
+        Kind::Boolean => Value::Boolean(false),
+        Kind::Integer(bounds) | Kind::Long(bounds) => Value::Integer(bounds.min.unwrap_or(0)),
+        Kind::Timestamp => Value::Timestamp("1970-01-01T00:00:00Z".to_owned()),
+        // One item: a list of secrets is recorded as present, so not empty.
+        Kind::List(list) => Value::List(vec![placeholder(list.member().shape())]),
+        Kind::Structure(_) => Value::Structure(Params::default()),
+        Kind::Map(_) => Value::Map(Vec::new()),
+    }
+}
+
 /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, as UTC with `Z`; the
 /// fraction (up to nine digits) is kept as sent.
 fn timestamp(text: &str) -> Option<String> {
@@ -1302,6 +1523,123 @@ mod tests {
         }
     }
 
+    /// Parses a query of any action, as the proxy does.
+    fn parsed(query: &str) -> crate::request::ElastiCacheRequest {
+        crate::request::parse_query(query).unwrap().0
+    }
+
+    fn rebuilt(request: &crate::request::ElastiCacheRequest) -> (serde_json::Value, Params) {
+        let json = to_json(&request.params);
+        let input = operation(request.action.name()).unwrap().input();
+        let again = from_json(input, request.action, &json).unwrap();
+        (json, again)
+    }
+
+    #[test]
+    fn parameters_round_trip_through_json_with_secrets_hidden() {
+        let create = parsed(
+            "Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupId=Orders\
+             &ReplicationGroupDescription=orders&NumCacheClusters=3&TransitEncryptionEnabled=true\
+             &SecurityGroupIds.SecurityGroupId.1=sg-1&Tags.Tag.1.Key=team&Tags.Tag.1.Value=payments\
+             &AuthToken=hunter2-hunter2-hunter2\
+             &LogDeliveryConfigurations.LogDeliveryConfigurationRequest.1.DestinationDetails.CloudWatchLogsDetails.LogGroup=/a",
+        );
+        let (json, again) = rebuilt(&create);
+        assert!(!json.to_string().contains("hunter2"), "{json}");
+        assert_eq!(json["AuthToken"], SECRET);
+        assert_eq!(json["NumCacheClusters"], 3);
+        assert_eq!(json["TransitEncryptionEnabled"], true);
+        assert_eq!(json["ReplicationGroupId"], "orders");
+        assert_eq!(json["SecurityGroupIds"], serde_json::json!(["sg-1"]));
+        assert_eq!(
+            json["Tags"],
+            serde_json::json!([{"Key": "team", "Value": "payments"}])
+        );
+        assert_eq!(
+            json["LogDeliveryConfigurations"][0]["DestinationDetails"]["CloudWatchLogsDetails"]
+                ["LogGroup"],
+            "/a"
+        );
+        // All but the secret comes back as it was; the secret as present.
+        assert_eq!(to_json(&again), json);
+        assert_eq!(
+            again.get("AuthToken"),
+            Some(&Value::String(SECRET.to_owned()))
+        );
+        for (member, value) in create.params.iter() {
+            if !member.is_secret() {
+                assert_eq!(again.get(member.query_name()), Some(value));
+            }
+        }
+
+        // A secret at depth: a list of passwords inside a structure.
+        let user = parsed(
+            "Action=CreateUser&Version=2015-02-02&UserId=u&UserName=u&Engine=redis&AccessString=on\
+             &AuthenticationMode.Type=password&AuthenticationMode.Passwords.member.1=hunter2hunter2hunter2",
+        );
+        let (json, again) = rebuilt(&user);
+        assert!(!json.to_string().contains("hunter2"), "{json}");
+        assert_eq!(
+            json["AuthenticationMode"],
+            serde_json::json!({"Passwords": SECRET, "Type": "password"})
+        );
+        // Decided again, the rebuilt request is decided as the parsed one.
+        let region = crate::model::Region::parse("eu-west-1").unwrap();
+        for (request, again, policy) in [
+            (&create, &create_params(&create), "{id: r, effect: deny, actions: [CreateReplicationGroup], params: {AuthToken: {present: true}}}"),
+            (&create, &create_params(&create), "{id: r, effect: allow, actions: [CreateReplicationGroup], params: {AuthToken: {present: false}}}"),
+            (&user, &again, "{id: r, effect: allow, actions: [CreateUser], params: {AuthenticationMode.Passwords: {present: true}}}"),
+            (&user, &again, "{id: r, effect: deny, actions: [CreateUser], params: {AuthenticationMode.Passwords: {present: true}}}"),
+        ] {
+            let policy = crate::policy::compile("p.yaml", &format!("rules:\n  - {policy}\n")).unwrap();
+            let mut facts = crate::decision::RequestFacts::of(request, &region, Some("a"));
+            let before = policy.is_authorized(&facts).decision;
+            facts.params = again;
+            assert_eq!(policy.is_authorized(&facts).decision, before, "{policy:?}");
+        }
+    }
+
+    fn create_params(request: &crate::request::ElastiCacheRequest) -> Params {
+        rebuilt(request).1
+    }
+
+    #[test]
+    fn json_of_the_wrong_type_is_refused() {
+        let input = operation("CreateReplicationGroup").unwrap().input();
+        let action = Action::from_name("CreateReplicationGroup").unwrap();
+        let base =
+            serde_json::json!({"ReplicationGroupId": "g", "ReplicationGroupDescription": "d"});
+        let with = |name: &str, value: serde_json::Value| {
+            let mut json = base.clone();
+            json[name] = value;
+            from_json(input, action, &json).unwrap_err()
+        };
+        assert_eq!(
+            with("NumCacheClusters", serde_json::json!("3")),
+            "`NumCacheClusters` must be a whole number, found a string"
+        );
+        assert_eq!(
+            with("Tags", serde_json::json!([{"Key": "a"}, {"Key": "a"}])),
+            "tags `Tags.Tag.1` and `Tags.Tag.2` repeat the key `a`: each key may be given once"
+        );
+        assert!(with("Nope", serde_json::json!(1)).contains("`Nope`"));
+        // A secret's value is never taken, only its presence.
+        assert_eq!(
+            with("AuthToken", serde_json::json!("hunter2-hunter2-hunter2")),
+            "`AuthToken` is a secret: expected `(secret)`"
+        );
+        assert_eq!(
+            from_json(
+                input,
+                action,
+                &serde_json::json!({"ReplicationGroupId": "g"})
+            )
+            .unwrap_err(),
+            "required parameters missing: `ReplicationGroupDescription`"
+        );
+        assert!(from_json(input, action, &serde_json::json!([])).is_err());
+    }
+
     /// A small deterministic generator, so that one proptest seed makes one
     /// model-valid request.
     struct Rng(u64);
@@ -1562,6 +1900,30 @@ mod tests {
                 pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
             let again = parse(action, operation.input(), &borrowed);
             proptest::prop_assert_eq!(again.as_ref(), Ok(&params), "{:?}", pairs);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// For random model-valid parameters of every action, their JSON
+        /// rebuilds parameters with the same JSON, and the same parameters
+        /// where no secret was hidden.
+        #[test]
+        fn every_action_round_trips_through_json(seed in proptest::prelude::any::<u64>()) {
+            let mut rng = Rng(seed | 1);
+            let operations = crate::service_model::operations();
+            let operation = &operations[rng.below(operations.len() as u64) as usize];
+            let action = Action::from_name(operation.name()).unwrap();
+            let params = params_of(&mut rng, operation.input(), 0);
+            let json = to_json(&params);
+            let again = from_json(operation.input(), action, &json);
+            proptest::prop_assert!(again.is_ok(), "{:?}: {json}", again);
+            let again = again.unwrap_or_default();
+            proptest::prop_assert_eq!(to_json(&again), json.clone());
+            if !json.to_string().contains(SECRET) {
+                proptest::prop_assert_eq!(again, params);
+            }
         }
     }
 }

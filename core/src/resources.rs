@@ -74,6 +74,19 @@ impl ResourceKind {
             .find(|kind| kind.arn_type() == Some(arn_type))
     }
 
+    /// Its name in records (the audit line): the ARN's resource type, or
+    /// `globalreplicationgroup` for the kind that has none.
+    pub fn record_name(self) -> &'static str {
+        self.arn_type().unwrap_or("globalreplicationgroup")
+    }
+
+    /// The kind of that [`ResourceKind::record_name`].
+    pub fn of_record_name(name: &str) -> Option<ResourceKind> {
+        ResourceKind::ALL
+            .into_iter()
+            .find(|kind| kind.record_name() == name)
+    }
+
     /// Words for messages.
     pub fn describe(self) -> &'static str {
         match self {

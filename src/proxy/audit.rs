@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::auth::AuthMethod;
+use crate::caller_tags::CallerTags;
 use crate::decision::{Exception, LookedAt, Verdict};
 use crate::facts::{ResourceFacts, ResourceState};
 use crate::model::{Action, Region};
@@ -60,7 +61,17 @@ pub struct RequestRecord {
     pub resource_tags: Option<Value>,
     /// The deciding rules that are exceptions (`expires:`).
     pub exceptions: Vec<Exception>,
+    /// The whole request as decided, to decide it again (`request`), once
+    /// the caller is authenticated.
+    pub request: Option<Value>,
 }
+
+/// The audit line's format: 1 had no `version` field, no `request`, and
+/// `resource_tags` as an object keyed by `"<kind> <id>"`.
+pub const AUDIT_VERSION: u32 = 2;
+
+/// Most bytes of parameters written in one line's `request`.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 
 /// Longest value of a request field written for a request that was not
 /// authenticated and forwarded: anyone who reaches the port can send one,
@@ -168,7 +179,41 @@ impl RequestRecord {
             params: Vec::new(),
             resource_tags: None,
             exceptions: Vec::new(),
+            request: None,
         }
+    }
+
+    /// Notes the whole request as decided: every parameter typed, a secret
+    /// at any depth only as `(secret)`, and the caller's tags. Past
+    /// [`MAX_REQUEST_BYTES`] the parameters that fit are written whole and
+    /// the rest left out, with `"truncated": true`: never half a value.
+    pub fn set_request(&mut self, request: &ElastiCacheRequest, caller_tags: &CallerTags) {
+        let mut params = serde_json::Map::new();
+        let mut budget = MAX_REQUEST_BYTES;
+        let mut truncated = false;
+        for (member, value) in request.params.iter() {
+            let value = elasticache_authz_core::params::member_json(member, value);
+            // The name, its quotes, the colon and a comma.
+            let size = member.query_name().len() + 4 + value.to_string().len();
+            if size > budget {
+                truncated = true;
+                continue;
+            }
+            budget -= size;
+            params.insert(member.query_name().to_owned(), value);
+        }
+        let tags: serde_json::Map<String, Value> = caller_tags
+            .iter()
+            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+            .collect();
+        let mut recorded = serde_json::json!({
+            "params": params,
+            "caller_tags": tags,
+        });
+        if truncated {
+            recorded["truncated"] = Value::Bool(true);
+        }
+        self.request = Some(recorded);
     }
 
     /// Notes the parameters the decision looked at. A secret, at any depth,
@@ -216,16 +261,15 @@ impl RequestRecord {
         }
     }
 
-    /// Notes the tags of the resources the request names that the decision
-    /// looked at: `{"replication group payments-a": {"team": "payments"}}`,
-    /// a resource that cannot carry tags as `null`; past the bound the rest
-    /// are counted under `…`.
+    /// Notes the resources the request names that the decision looked at,
+    /// each as `{kind, id, member, region, arn, tags}` (`tags` `null` for a
+    /// resource that cannot carry tags); past the bound the rest are left
+    /// out and counted in a last `{"left_out": N}`.
     pub fn set_resource_tags(&mut self, facts: &ResourceFacts) {
-        let mut map = serde_json::Map::new();
+        let mut list = Vec::new();
         let mut budget = MAX_RESOURCE_TAGS_BYTES;
         let mut left_out = 0;
         for fact in &facts.resources {
-            let name = format!("{} {}", fact.resource.kind.describe(), fact.resource.id);
             let tags = match &fact.state {
                 ResourceState::Tags(tags) => Value::Object(
                     tags.iter()
@@ -234,18 +278,27 @@ impl RequestRecord {
                 ),
                 ResourceState::Untaggable => Value::Null,
             };
-            let size = name.len() + tags.to_string().len();
+            let resource = &fact.resource;
+            let entry = serde_json::json!({
+                "kind": resource.kind.record_name(),
+                "id": resource.id,
+                "member": resource.member,
+                "region": resource.region.as_str(),
+                "arn": resource.arn,
+                "tags": tags,
+            });
+            let size = entry.to_string().len();
             if size > budget {
                 left_out += 1;
                 continue;
             }
             budget -= size;
-            map.insert(name, tags);
+            list.push(entry);
         }
         if left_out > 0 {
-            map.insert("…".to_owned(), Value::from(left_out));
+            list.push(serde_json::json!({ "left_out": left_out }));
         }
-        self.resource_tags = Some(Value::Object(map));
+        self.resource_tags = Some(Value::Array(list));
     }
 
     /// The ingress parameters, each in a field of its own (`OWN_FIELDS`).
@@ -295,6 +348,8 @@ impl RequestRecord {
             &mut shortened.ec2_security_group,
         );
         AuditLine {
+            version: AUDIT_VERSION,
+            request: self.request.as_ref(),
             params: (!self.params.is_empty()).then_some(ParamsSeen(&self.params)),
             resource_tags: self.resource_tags.as_ref(),
             exceptions: (!self.exceptions.is_empty()).then(|| {
@@ -360,6 +415,8 @@ pub fn upstream_request_id(headers: &HeaderMap) -> Option<String> {
 /// One audit line, as written.
 #[derive(Serialize)]
 pub struct AuditLine<'a> {
+    /// The line's format ([`AUDIT_VERSION`]).
+    version: u32,
     time: String,
     request_id: &'a str,
     /// What the caller and CloudTrail know the forwarded call by.
@@ -382,8 +439,11 @@ pub struct AuditLine<'a> {
     explanation: Option<&'a str>,
     /// The parameters the deciding rules looked at, or `null`.
     params: Option<ParamsSeen<'a>>,
-    /// The tags of the resources the request names, when a rule needed them.
+    /// The resources the request names with their tags, when a rule
+    /// needed them: `[{kind, id, member, region, arn, tags}]`.
     resource_tags: Option<&'a Value>,
+    /// The whole request as decided (`set_request`), or `null`.
+    request: Option<&'a Value>,
     /// The deciding exceptions: `[{rule, reason, expires}]`, or `null`.
     exceptions: Option<Vec<Value>>,
     error_code: Option<&'static str>,
@@ -556,6 +616,7 @@ fn open_append(path: &std::path::Path) -> Result<File, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decision::Decision;
     use crate::model::AccountId;
     use serde_json::json;
 
@@ -593,6 +654,7 @@ mod tests {
                 "params",
                 "policy_revision",
                 "region",
+                "request",
                 "request_id",
                 "resource_tags",
                 "rules",
@@ -600,9 +662,11 @@ mod tests {
                 "source",
                 "time",
                 "upstream_request_id",
-                "upstream_status"
+                "upstream_status",
+                "version"
             ]
         );
+        assert_eq!(value["version"], 2);
         assert_eq!(value["decision"], "error");
         assert_eq!(value["mode"], "shadow");
         assert_eq!(value["time"], "2026-11-25T00:00:00.000Z");
@@ -727,6 +791,148 @@ mod tests {
             params,
             json!({ "AuthenticationMode.Passwords": "(secret)" })
         );
+    }
+
+    /// A line the proxy writes reads back as the request it decided, and
+    /// is decided again the same: secrets present but never written, the
+    /// caller's tags and the resources' tags as they were.
+    #[test]
+    fn a_line_reads_back_and_is_decided_the_same() {
+        use elasticache_authz_core::decision::RequestFacts;
+        use elasticache_authz_core::facts::ResourceFact;
+        use elasticache_authz_core::replay::from_audit_line;
+        use elasticache_authz_core::resources::{NamedResource, ResourceKind};
+        let policy = elasticache_authz_core::policy::compile(
+            "p.yaml",
+            "rules:\n\
+             \x20 - {id: mine, effect: allow, actions: [CreateUser], callers: [a], params: {AuthenticationMode.Passwords: {present: true}, Tags: {tags: {team: \"${caller.tags.team}\"}}}}\n\
+             \x20 - {id: tagged, effect: allow, actions: [ModifyReplicationGroup], callers: [a], resource_tags: {team: \"${caller.tags.team}\"}}\n",
+        )
+        .unwrap();
+        let region = Region::parse("eu-west-1").unwrap();
+        let tags = CallerTags::new(vec![("team".into(), "payments".into())]);
+        let decide_and_read = |query: &str, resources: Option<&ResourceFacts>| {
+            let (request, _) = elasticache_authz_core::request::parse_query(query).unwrap();
+            let mut facts = RequestFacts::of(&request, &region, Some("a"))
+                .with_caller_tags(&tags)
+                .at(1_795_564_800);
+            if let Some(resources) = resources {
+                facts = facts.with_resources(resources);
+            }
+            let response = policy.is_authorized(&facts);
+            let mut record = RequestRecord::new(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_564_800),
+                "id-3".into(),
+                "127.0.0.1:5000".parse().unwrap(),
+                Mode::Enforce,
+                "0123456789ab".into(),
+            );
+            record.action = Some(request.action);
+            record.region = Some(region.clone());
+            record.caller = Some("a".into());
+            record.set_request(&request, &tags);
+            if let Some(resources) = resources {
+                record.set_resource_tags(resources);
+            }
+            let (verdict, rules) = response.verdict(Mode::Enforce);
+            record.verdict = Some(verdict);
+            record.rules = rules.to_vec();
+            let text = String::from_utf8(line_of(&record.line(Duration::ZERO)).unwrap()).unwrap();
+            let value: Value = serde_json::from_str(&text).unwrap();
+            let recorded = from_audit_line(&value, "audit.log:1".into()).unwrap();
+            let again = policy.is_authorized(&recorded.facts(None));
+            assert_eq!(again.decision, response.decision, "{text}");
+            assert_eq!(recorded.then.as_ref().unwrap().decision, response.decision);
+            assert_eq!(recorded.resources.as_ref(), resources);
+            (text, response.decision)
+        };
+        let create = "Action=CreateUser&Version=2015-02-02&UserId=u&UserName=u&Engine=redis&AccessString=on\
+                      &AuthenticationMode.Type=password&AuthenticationMode.Passwords.member.1=hunter2hunter2hunter2";
+        for (tag, decision) in [("payments", Decision::Allow), ("search", Decision::Deny)] {
+            let query = format!("{create}&Tags.Tag.1.Key=team&Tags.Tag.1.Value={tag}");
+            let (text, decided) = decide_and_read(&query, None);
+            assert_eq!(decided, decision);
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains(r#""Passwords":"(secret)""#), "{text}");
+        }
+        let group = |team: &str| ResourceFacts {
+            resources: vec![ResourceFact {
+                resource: NamedResource {
+                    kind: ResourceKind::ReplicationGroup,
+                    id: "payments-a".into(),
+                    member: "ReplicationGroupId".into(),
+                    region: region.clone(),
+                    arn: Some(
+                        "arn:aws:elasticache:eu-west-1:123456789012:replicationgroup:payments-a"
+                            .into(),
+                    ),
+                },
+                state: ResourceState::Tags(vec![("team".into(), team.into())]),
+            }],
+        };
+        let modify = "Action=ModifyReplicationGroup&Version=2015-02-02&ReplicationGroupId=payments-a&ApplyImmediately=true";
+        for (team, decision) in [("payments", Decision::Allow), ("search", Decision::Deny)] {
+            let (text, decided) = decide_and_read(modify, Some(&group(team)));
+            assert_eq!(decided, decision);
+            let value: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                value["resource_tags"],
+                json!([{
+                    "kind": "replicationgroup", "id": "payments-a",
+                    "member": "ReplicationGroupId", "region": "eu-west-1",
+                    "arn": "arn:aws:elasticache:eu-west-1:123456789012:replicationgroup:payments-a",
+                    "tags": {"team": team},
+                }])
+            );
+            assert_eq!(
+                value["request"],
+                json!({
+                    "params": {"ApplyImmediately": true, "ReplicationGroupId": "payments-a"},
+                    "caller_tags": {"team": "payments"},
+                })
+            );
+        }
+    }
+
+    /// Past the bound, whole parameters are left out and the cut marked.
+    #[test]
+    fn a_long_request_is_cut_between_parameters() {
+        let query = format!(
+            "Action=CreateReplicationGroup&Version=2015-02-02&ReplicationGroupId=g\
+             &ReplicationGroupDescription={}",
+            "d".repeat(MAX_REQUEST_BYTES)
+        );
+        let (request, _) = elasticache_authz_core::request::parse_query(&query).unwrap();
+        let mut record = record_from("127.0.0.1:5000");
+        record.set_request(&request, &CallerTags::EMPTY);
+        let request_json = record.to_json(Duration::ZERO)["request"].clone();
+        assert_eq!(request_json["truncated"], true);
+        assert_eq!(request_json["params"], json!({"ReplicationGroupId": "g"}));
+        assert!(request_json.to_string().len() < MAX_REQUEST_BYTES);
+        // Resources past their bound are counted.
+        let many = ResourceFacts {
+            resources: (0..20)
+                .map(|i| elasticache_authz_core::facts::ResourceFact {
+                    resource: elasticache_authz_core::resources::NamedResource {
+                        kind:
+                            elasticache_authz_core::resources::ResourceKind::GlobalReplicationGroup,
+                        id: format!("g-{i}"),
+                        member: "GlobalReplicationGroupId".into(),
+                        region: Region::parse("eu-west-1").unwrap(),
+                        arn: None,
+                    },
+                    state: ResourceState::Untaggable,
+                })
+                .collect(),
+        };
+        record.set_resource_tags(&many);
+        let list = record.to_json(Duration::ZERO)["resource_tags"].clone();
+        let list = list.as_array().unwrap();
+        let kept = list.len() - 1;
+        assert!(kept > 0 && kept < 20, "{kept}");
+        assert_eq!(list[kept], json!({"left_out": 20 - kept}));
+        assert_eq!(list[0]["kind"], "globalreplicationgroup");
+        assert_eq!(list[0]["tags"], Value::Null);
     }
 
     #[test]

@@ -140,6 +140,7 @@ impl Proxy {
         };
         let region = auth::request_region(signature, host, self.config.region.as_ref())?;
         record.region = Some(region.clone());
+        record.set_request(&parsed, &caller.tags);
 
         // 3. Decide, with the tags of the resources the request names when
         // a rule for its action needs them.

@@ -216,6 +216,11 @@ def action_name(operation: str) -> str:
     return "".join(word.title() for word in operation.split("_"))
 
 
+def resources_seen(line: dict) -> dict:
+    """The audit line's resources, by naming member and id, with their tags."""
+    return {(r["member"], r["id"]): r["tags"] for r in line["resource_tags"]}
+
+
 @pytest.mark.parametrize("name", list(OPERATIONS))
 def test_each_team_acts_on_its_own_resources_only(name, moto, owned_proxy, as_caller):
     make_team_resources(moto)
@@ -233,7 +238,7 @@ def test_each_team_acts_on_its_own_resources_only(name, moto, owned_proxy, as_ca
         assert effect_of(moto, operation, caller, owner) == before, "a denied call changed moto"
         line = audit_line(proxy, action_name(operation), caller)
         assert (line["decision"], line["upstream_status"]) == ("deny", None)
-        assert line["resource_tags"] == {f"{words} {resource}": {"team": owner}}
+        assert resources_seen(line) == {(member, resource): {"team": owner}}
     for caller in TEAMS:
         operation, params = make(caller, caller)
         before = effect_of(moto, operation, caller, caller)
@@ -241,7 +246,7 @@ def test_each_team_acts_on_its_own_resources_only(name, moto, owned_proxy, as_ca
         assert effect_of(moto, operation, caller, caller) != before, f"{operation} of {caller} left moto as it was"
         line = audit_line(proxy, action_name(operation), caller)
         assert (line["decision"], line["upstream_status"]) == ("allow", 200)
-        assert line["resource_tags"] == {f"{words} {id_form.format(owner=caller)}": {"team": caller}}
+        assert resources_seen(line) == {(member, id_form.format(owner=caller)): {"team": caller}}
 
 
 # ---- what moto lacks: the fake upstream, with scripted tags ----------------------
@@ -282,8 +287,10 @@ def test_what_moto_lacks_is_decided_on_the_tags_the_upstream_gives(name, upstrea
         message = denied(as_caller(proxy, caller), operation, make(caller, owner))
         resource = id_form.format(owner=owner)
         assert f"{words} `{resource}` (`{member}`) lacks the tag `team={caller}`: it has `team={owner}`" in message
-        tags_seen = audit_line(proxy, action, caller)["resource_tags"]
-        assert tags_seen == {f"{words} {resource}": {"team": owner, "env": "prod"}}
+        line = audit_line(proxy, action, caller)
+        assert resources_seen(line) == {(member, resource): {"team": owner, "env": "prod"}}
+        [seen] = line["resource_tags"]
+        assert (seen["kind"], seen["arn"], seen["region"]) == (arn_type, fake_arn(arn_type, resource), "us-east-1")
     assert [r.action for r in upstream.requests if r.action != "ListTagsForResource"] == []
     for caller in TEAMS:
         call(as_caller(proxy, caller), operation, make(caller, caller))
