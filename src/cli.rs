@@ -12,6 +12,7 @@ use crate::lint::WarningKind;
 use crate::policy_tools::{self, TestFile, Warning};
 use crate::proxy::identity::UpstreamIdentity;
 use crate::proxy::{self, config, listener, reload};
+use crate::replay_cli::ReplayArgs;
 use crate::text::did_you_mean;
 
 const DEFAULT_CONFIG: &str = "config/proxy.yaml";
@@ -34,6 +35,11 @@ usage:
       decide one request and show why, and the error a denied caller gets; the
       caller's tags are --caller-tags, or else its tags in the callers file, and
       --resource-tags gives the tags of the resources the request names
+  elasticache-authz-proxy replay --policy FILE [--callers FILE] [--identities FILE] [--at TIME]
+                                [--json] LOG...
+      decide recorded requests again under a policy and report what changes:
+      the proxy's audit logs and AWS CloudTrail logs of ElastiCache (plain or
+      gzip); exit status 1 when a decision changes
   elasticache-authz-proxy test PATH... [--at TIME]
       run the policy tests in *.test.yaml files (folders are searched), at
       TIME (RFC 3339; by default now) for cases without an `at` of their own
@@ -47,8 +53,9 @@ examples:
       'Action=DescribeCacheClusters&Version=2015-02-02'
   elasticache-authz-proxy test policies/tests
 
-Exit status: 0 on success (for `test`, every test passed), 1 when `check`
-finds errors or a test fails, 2 for a usage error.
+Exit status: 0 on success (for `test`, every test passed; for `replay`, no
+decision changed), 1 when `check` finds errors, a test fails or a replayed
+decision changes, 2 for a usage error.
 
 The proxy signs forwarded requests with its own AWS identity, found as the AWS
 SDKs find it: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN),
@@ -123,6 +130,7 @@ enum Command {
         deny_warnings: DenyWarnings,
     },
     Explain(ExplainArgs),
+    Replay(ReplayArgs),
     Test {
         paths: Vec<PathBuf>,
         /// `--at`: when cases without an `at` of their own are decided.
@@ -301,6 +309,24 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
                 request,
             }))
         }
+        Some("replay") => {
+            let args = Args::parse(
+                rest,
+                &["--policy", "--callers", "--identities", "--at"],
+                &["--json"],
+            )?;
+            if args.positional.is_empty() {
+                return Err("`replay` needs audit or CloudTrail log files".into());
+            }
+            Ok(Command::Replay(ReplayArgs {
+                policy: args.require("--policy")?.into(),
+                callers: args.get("--callers").map(PathBuf::from),
+                identities: args.get("--identities").map(PathBuf::from),
+                at: args.get("--at"),
+                json: args.has("--json"),
+                files: args.positional.iter().map(PathBuf::from).collect(),
+            }))
+        }
         Some("test") => {
             let args = Args::parse(rest, &["--at"], &[])?;
             if args.positional.is_empty() {
@@ -348,6 +374,11 @@ pub fn main() -> ExitCode {
             deny_warnings,
         } => check(&policy, callers.as_deref(), &deny_warnings),
         Command::Explain(args) => explain(&args),
+        // Each record is decided at its own time unless `--at` says.
+        Command::Replay(args) => match args.at.as_deref() {
+            Some(at) => at_time(Some(at)).and_then(|at| crate::replay_cli::run(&args, Some(at))),
+            None => crate::replay_cli::run(&args, None),
+        },
         Command::Test { paths, at } => at_time(at.as_deref()).and_then(|at| test(&paths, at)),
     };
     match result {
@@ -360,7 +391,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn read(path: &Path, what: &str) -> Result<String, String> {
+pub(crate) fn read(path: &Path, what: &str) -> Result<String, String> {
     std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the {what} `{}`: {e}", path.display()))
 }

@@ -10,10 +10,11 @@
 #![forbid(unsafe_code)]
 
 pub use elasticache_authz_core::{
-    auth, caller_tags, callers, decision, diagnostics, encoding, error, facts, form, lint, model,
-    names, params, policy, policy_tools, replay, request, resources, service_model, sigv4,
-    tag_list, text, yaml_positions,
+    auth, caller_tags, callers, cloudtrail, decision, diagnostics, encoding, error, facts, form,
+    lint, model, names, params, policy, policy_tools, replay, request, resources, service_model,
+    sigv4, tag_list, text, yaml_positions,
 };
 
 pub mod cli;
 pub mod proxy;
+pub mod replay_cli;
