@@ -12,7 +12,7 @@ use crate::lint::WarningKind;
 use crate::policy_tools::{self, TestFile, Warning};
 use crate::proxy::identity::UpstreamIdentity;
 use crate::proxy::{self, config, listener, reload};
-use crate::replay_cli::ReplayArgs;
+use crate::replay_cli::{DraftArgs, ReplayArgs};
 use crate::text::did_you_mean;
 
 const DEFAULT_CONFIG: &str = "config/proxy.yaml";
@@ -40,6 +40,10 @@ usage:
       decide recorded requests again under a policy and report what changes:
       the proxy's audit logs and AWS CloudTrail logs of ElastiCache (plain or
       gzip); exit status 1 when a decision changes
+  elasticache-authz-proxy draft [--out NAME] [--callers FILE] [--identities FILE] LOG...
+      write a starting policy from recorded requests (NAME.yaml, default
+      draft.yaml) and a test file of them (NAME.test.yaml): a closed rule per
+      caller and action, allowing the values each used
   elasticache-authz-proxy test PATH... [--at TIME]
       run the policy tests in *.test.yaml files (folders are searched), at
       TIME (RFC 3339; by default now) for cases without an `at` of their own
@@ -131,6 +135,7 @@ enum Command {
     },
     Explain(ExplainArgs),
     Replay(ReplayArgs),
+    Draft(DraftArgs),
     Test {
         paths: Vec<PathBuf>,
         /// `--at`: when cases without an `at` of their own are decided.
@@ -327,6 +332,18 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
                 files: args.positional.iter().map(PathBuf::from).collect(),
             }))
         }
+        Some("draft") => {
+            let args = Args::parse(rest, &["--callers", "--identities", "--out"], &[])?;
+            if args.positional.is_empty() {
+                return Err("`draft` needs audit or CloudTrail log files".into());
+            }
+            Ok(Command::Draft(DraftArgs {
+                callers: args.get("--callers").map(PathBuf::from),
+                identities: args.get("--identities").map(PathBuf::from),
+                out: args.get("--out").unwrap_or_else(|| "draft".into()).into(),
+                files: args.positional.iter().map(PathBuf::from).collect(),
+            }))
+        }
         Some("test") => {
             let args = Args::parse(rest, &["--at"], &[])?;
             if args.positional.is_empty() {
@@ -374,6 +391,7 @@ pub fn main() -> ExitCode {
             deny_warnings,
         } => check(&policy, callers.as_deref(), &deny_warnings),
         Command::Explain(args) => explain(&args),
+        Command::Draft(args) => crate::replay_cli::draft(&args),
         // Each record is decided at its own time unless `--at` says.
         Command::Replay(args) => match args.at.as_deref() {
             Some(at) => at_time(Some(at)).and_then(|at| crate::replay_cli::run(&args, Some(at))),

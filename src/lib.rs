@@ -10,9 +10,9 @@
 #![forbid(unsafe_code)]
 
 pub use elasticache_authz_core::{
-    auth, caller_tags, callers, cloudtrail, decision, diagnostics, encoding, error, facts, form,
-    lint, model, names, params, policy, policy_tools, replay, request, resources, service_model,
-    sigv4, tag_list, text, yaml_positions,
+    auth, caller_tags, callers, cloudtrail, decision, diagnostics, draft, encoding, error, facts,
+    form, lint, model, names, params, policy, policy_tools, replay, request, resources,
+    service_model, sigv4, tag_list, text, yaml_positions,
 };
 
 pub mod cli;

@@ -13,6 +13,16 @@ use crate::cloudtrail::{self, Identities};
 use crate::policy::Policy;
 use crate::replay::{self, Recorded, Report, Unreplayable};
 
+/// What `draft` is asked.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DraftArgs {
+    pub callers: Option<PathBuf>,
+    pub identities: Option<PathBuf>,
+    /// Where to write: `OUT.yaml` and `OUT.test.yaml`.
+    pub out: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
 /// Records decided per batch: a batch is split between the threads.
 const BATCH: usize = 20_000;
 
@@ -57,12 +67,12 @@ impl Reading<'_> {
     }
 }
 
-/// Runs `replay`; `Ok(true)` when nothing changes.
-pub fn run(args: &ReplayArgs, at: Option<i64>) -> Result<bool, String> {
-    let text = crate::cli::read(&args.policy, "policy file")?;
-    let file = args.policy.display().to_string();
-    let policy = crate::policy::compile(&file, &text).map_err(|e| e.to_string())?;
-    let identities = match &args.identities {
+/// The identities and callers files, read.
+fn inputs(
+    identities: Option<&Path>,
+    callers: Option<&Path>,
+) -> Result<(Identities, Vec<(String, CallerTags)>), String> {
+    let identities = match identities {
         Some(path) => cloudtrail::Identities::compile(
             &path.display().to_string(),
             &crate::cli::read(path, "identities file")?,
@@ -70,7 +80,7 @@ pub fn run(args: &ReplayArgs, at: Option<i64>) -> Result<bool, String> {
         .map_err(|e| e.to_string())?,
         None => Identities::default(),
     };
-    let tags: Vec<(String, CallerTags)> = match &args.callers {
+    let tags: Vec<(String, CallerTags)> = match callers {
         Some(path) => crate::callers::compile(
             &path.display().to_string(),
             &crate::cli::read(path, "callers file")?,
@@ -82,6 +92,15 @@ pub fn run(args: &ReplayArgs, at: Option<i64>) -> Result<bool, String> {
         .collect(),
         None => Vec::new(),
     };
+    Ok((identities, tags))
+}
+
+/// Runs `replay`; `Ok(true)` when nothing changes.
+pub fn run(args: &ReplayArgs, at: Option<i64>) -> Result<bool, String> {
+    let text = crate::cli::read(&args.policy, "policy file")?;
+    let file = args.policy.display().to_string();
+    let policy = crate::policy::compile(&file, &text).map_err(|e| e.to_string())?;
+    let (identities, tags) = inputs(args.identities.as_deref(), args.callers.as_deref())?;
     let reading = Reading {
         identities: &identities,
         tags: &tags,
@@ -100,6 +119,81 @@ pub fn run(args: &ReplayArgs, at: Option<i64>) -> Result<bool, String> {
         print!("{}", to_text(&report, &file));
     }
     Ok(!report.changes_anything())
+}
+
+/// Runs `draft`: writes the policy and its tests, then checks that the
+/// policy passes `check --deny-warnings` and its tests, and that replaying
+/// the records against it changes nothing. `Ok(false)` when one fails.
+pub fn draft(args: &DraftArgs) -> Result<bool, String> {
+    let (identities, tags) = inputs(args.identities.as_deref(), args.callers.as_deref())?;
+    let reading = Reading {
+        identities: &identities,
+        tags: &tags,
+    };
+    let mut records = Vec::new();
+    let mut unreadable = Vec::new();
+    for path in &args.files {
+        let shown = path.display().to_string();
+        for (number, line) in open(path)?.lines().enumerate() {
+            let line = line.map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            for record in records_of(&reading, &shown, number + 1, &line) {
+                match record {
+                    Ok(record) => records.push(record),
+                    Err(failed) => unreadable.push(failed),
+                }
+            }
+        }
+    }
+    let policy_path = args.out.with_extension("yaml");
+    let tests_path = args.out.with_extension("test.yaml");
+    let policy_name = policy_path
+        .file_name()
+        .map_or_else(|| "draft.yaml".into(), |n| n.to_string_lossy().into_owned());
+    let drafted = crate::draft::draft(&records, &policy_name);
+    std::fs::write(&policy_path, &drafted.policy)
+        .map_err(|e| format!("cannot write `{}`: {e}", policy_path.display()))?;
+    std::fs::write(&tests_path, &drafted.tests)
+        .map_err(|e| format!("cannot write `{}`: {e}", tests_path.display()))?;
+    let shown = policy_path.display().to_string();
+    let (policy, warnings) = crate::policy_tools::check(&shown, &drafted.policy, None)
+        .map_err(|e| format!("the drafted policy does not load: {e}"))?;
+    let suite: crate::policy_tools::TestFile = serde_yaml::from_str(&drafted.tests)
+        .map_err(|e| format!("the drafted tests do not read: {e}"))?;
+    let failed: Vec<String> = suite
+        .tests
+        .iter()
+        .filter_map(|case| {
+            crate::policy_tools::run_case(&policy, case, 0)
+                .err()
+                .map(|why| format!("{}: {why}", case.name))
+        })
+        .collect();
+    let report = replay::replay(&policy, records.iter().cloned().map(Ok), None);
+    println!(
+        "{shown}: {} rules from {} requests ({} denied when recorded, not drafted from), {} could not be read; tests in {}",
+        drafted.rules,
+        records.len(),
+        drafted.skipped_denied,
+        unreadable.len(),
+        tests_path.display()
+    );
+    for warning in &warnings {
+        println!("{warning}");
+    }
+    for failure in &failed {
+        println!("test failed: {failure}");
+    }
+    for (source, why) in unreadable.iter().take(replay::UNREPLAYABLE_LISTED) {
+        println!("    {source}: {why}");
+    }
+    println!(
+        "replaying the {} requests against it: {} newly denied, {} newly allowed",
+        report.decided, report.newly_denied, report.newly_allowed
+    );
+    Ok(warnings.is_empty() && failed.is_empty() && !report.changes_anything())
 }
 
 /// Decides the records of one file, in batches split between threads.

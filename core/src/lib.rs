@@ -23,6 +23,7 @@ pub mod cloudtrail;
 mod conditions;
 pub mod decision;
 pub mod diagnostics;
+pub mod draft;
 pub mod encoding;
 pub mod error;
 pub mod facts;

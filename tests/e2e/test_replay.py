@@ -137,3 +137,31 @@ def test_replay_reads_cloudtrail_with_an_identity_mapping(tmp_path):
     # The second event's identity matches no caller: listed, not dropped.
     assert "1 could not be decided again" in result.stdout, result.stdout
     assert "trail.json.gz:#2: no caller matches the identity" in result.stdout, result.stdout
+
+
+def test_draft_writes_a_policy_that_allows_what_was_used(start_proxy, make_client, upstream, tmp_path):
+    log = tmp_path / "audit.log"
+    log.write_text(record_history(start_proxy, make_client))
+    binary = str(require_proxy_binary())
+    drafted = subprocess.run(
+        [binary, "draft", "--out", str(tmp_path / "drafted"), str(log)], capture_output=True, text=True, timeout=60
+    )
+    assert drafted.returncode == 0, drafted.stdout + drafted.stderr
+    # Four requests allowed when recorded; the snapshot was denied and is
+    # not drafted from.
+    assert "2 rules from 5 requests (1 denied when recorded, not drafted from)" in drafted.stdout, drafted.stdout
+    assert "replaying the 5 requests against it: 0 newly denied, 0 newly allowed" in drafted.stdout, drafted.stdout
+    policy = (tmp_path / "drafted.yaml").read_text()
+    assert 'CacheNodeType: {one_of: ["cache.r7g.large", "cache.r7g.xlarge"]}' in policy, policy
+    assert "other_params: deny" in policy, policy
+    checked = subprocess.run(
+        [binary, "check", "--deny-warnings", "--policy", str(tmp_path / "drafted.yaml")], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout
+    tested = subprocess.run([binary, "test", str(tmp_path / "drafted.test.yaml")], capture_output=True, text=True)
+    assert tested.returncode == 0 and "4 passed, 0 failed" in tested.stdout, tested.stdout
+    # Replaying the history against the draft changes nothing.
+    replayed = subprocess.run(
+        [binary, "replay", "--policy", str(tmp_path / "drafted.yaml"), str(log)], capture_output=True, text=True
+    )
+    assert replayed.returncode == 0, replayed.stdout
