@@ -36,7 +36,7 @@ usage:
       caller's tags are --caller-tags, or else its tags in the callers file, and
       --resource-tags gives the tags of the resources the request names
   elasticache-authz-proxy replay --policy FILE [--callers FILE] [--identities FILE] [--at TIME]
-                                [--json] LOG...
+                                [--resource-tags FILE] [--json] LOG...
       decide recorded requests again under a policy and report what changes:
       the proxy's audit logs and AWS CloudTrail logs of ElastiCache (plain or
       gzip); exit status 1 when a decision changes
@@ -317,7 +317,13 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         Some("replay") => {
             let args = Args::parse(
                 rest,
-                &["--policy", "--callers", "--identities", "--at"],
+                &[
+                    "--policy",
+                    "--callers",
+                    "--identities",
+                    "--resource-tags",
+                    "--at",
+                ],
                 &["--json"],
             )?;
             if args.positional.is_empty() {
@@ -327,6 +333,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
                 policy: args.require("--policy")?.into(),
                 callers: args.get("--callers").map(PathBuf::from),
                 identities: args.get("--identities").map(PathBuf::from),
+                resource_tags: args.get("--resource-tags").map(PathBuf::from),
                 at: args.get("--at"),
                 json: args.has("--json"),
                 files: args.positional.iter().map(PathBuf::from).collect(),

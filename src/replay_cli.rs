@@ -10,7 +10,10 @@ use serde_json::{json, Value};
 
 use crate::caller_tags::CallerTags;
 use crate::cloudtrail::{self, Identities};
+use crate::facts::{ResourceFact, ResourceFacts, ResourceState};
+use crate::model::AccountId;
 use crate::policy::Policy;
+use crate::policy_tools::{self, GivenTags};
 use crate::replay::{self, Recorded, Report, Unreplayable};
 
 /// What `draft` is asked.
@@ -32,17 +35,21 @@ pub struct ReplayArgs {
     pub policy: PathBuf,
     pub callers: Option<PathBuf>,
     pub identities: Option<PathBuf>,
+    /// `--resource-tags`: tags of resources, for records without them.
+    pub resource_tags: Option<PathBuf>,
     /// `--at`: decide every record at this time instead of its own.
     pub at: Option<String>,
     pub json: bool,
     pub files: Vec<PathBuf>,
 }
 
-/// How records are read: the identities of CloudTrail's callers, and the
-/// callers file's tags for records that carry none.
+/// How records are read: the identities of CloudTrail's callers, the
+/// callers file's tags for records that carry none, and the tags of
+/// resources for records that recorded none (`--resource-tags`).
 struct Reading<'a> {
     identities: &'a Identities,
     tags: &'a [(String, CallerTags)],
+    fixtures: Option<&'a GivenTags>,
 }
 
 impl Reading<'_> {
@@ -63,8 +70,49 @@ impl Reading<'_> {
                 recorded.caller_tags = tags.clone();
             }
         }
+        if let (None, Some(given)) = (&recorded.resources, self.fixtures) {
+            recorded.resources = fixture_resources(&recorded, given);
+        }
         Ok(recorded)
     }
+}
+
+/// The resources a record names with the tags the fixtures give them
+/// (by id, or by ARN in the example account); `None` when the fixtures
+/// lack one, so that a `resource_tags` rule fails closed on it.
+fn fixture_resources(recorded: &Recorded, given: &GivenTags) -> Option<ResourceFacts> {
+    let account = AccountId::parse(policy_tools::EXAMPLE_ACCOUNT)?;
+    let named = crate::resources::existing_resources(
+        recorded.action,
+        &recorded.params,
+        &recorded.region,
+        &account,
+    )
+    .ok()?;
+    let mut facts = ResourceFacts::default();
+    for resource in named {
+        let state = match &resource.arn {
+            None => ResourceState::Untaggable,
+            Some(arn) => {
+                let tags = given.get(&resource.id).or_else(|| given.get(arn))?;
+                ResourceState::Tags(tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            }
+        };
+        facts.resources.push(ResourceFact { resource, state });
+    }
+    Some(facts)
+}
+
+/// The `--resource-tags` file: resource ids to their tags.
+fn fixtures(path: Option<&Path>) -> Result<Option<GivenTags>, String> {
+    let Some(path) = path else { return Ok(None) };
+    let text = crate::cli::read(path, "resource tags file")?;
+    serde_yaml::from_str(&text).map(Some).map_err(|_| {
+        format!(
+            "`{}` must be a mapping of resource ids to their tags, such as `payments-orders: {{team: payments}}`",
+            path.display()
+        )
+    })
 }
 
 /// The identities and callers files, read.
@@ -101,9 +149,11 @@ pub fn run(args: &ReplayArgs, at: Option<i64>) -> Result<bool, String> {
     let file = args.policy.display().to_string();
     let policy = crate::policy::compile(&file, &text).map_err(|e| e.to_string())?;
     let (identities, tags) = inputs(args.identities.as_deref(), args.callers.as_deref())?;
+    let given = fixtures(args.resource_tags.as_deref())?;
     let reading = Reading {
         identities: &identities,
         tags: &tags,
+        fixtures: given.as_ref(),
     };
     let progress = std::io::stderr().is_terminal() && !args.json;
     let mut report = Report::default();
@@ -129,6 +179,7 @@ pub fn draft(args: &DraftArgs) -> Result<bool, String> {
     let reading = Reading {
         identities: &identities,
         tags: &tags,
+        fixtures: None,
     };
     let mut records = Vec::new();
     let mut unreadable = Vec::new();

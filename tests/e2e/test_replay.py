@@ -165,3 +165,35 @@ def test_draft_writes_a_policy_that_allows_what_was_used(start_proxy, make_clien
         [binary, "replay", "--policy", str(tmp_path / "drafted.yaml"), str(log)], capture_output=True, text=True
     )
     assert replayed.returncode == 0, replayed.stdout
+
+
+OWNED = """\
+rules:
+  - id: own
+    effect: allow
+    actions: [ModifyReplicationGroup]
+    other_params: allow
+    resource_tags: {team: "${caller.tags.team}"}
+"""
+
+
+def test_replay_takes_resource_tags_from_fixtures(tmp_path):
+    trail = tmp_path / "trail.json"
+    trail.write_text(json.dumps(CLOUDTRAIL))
+    identities = tmp_path / "identities.yaml"
+    identities.write_text(
+        "identities:\n  - caller: payments-deployer\n    session_name: payments-deployer\n    tags: {team: payments}\n"
+    )
+    fixtures = tmp_path / "tags.yaml"
+    # `orders` belongs to another team: the ownership rule would deny it.
+    fixtures.write_text("orders: {team: search}\n")
+    args = ["--identities", str(identities), str(trail)]
+    denied = replay(tmp_path, OWNED, "--resource-tags", str(fixtures), *args)
+    assert "1 newly denied" in denied.stdout, denied.stdout
+    assert "replication group `orders` (`ReplicationGroupId`) lacks the tag `team=payments`: it has `team=search`" in denied.stdout
+    fixtures.write_text("orders: {team: payments}\n")
+    same = replay(tmp_path, OWNED, "--resource-tags", str(fixtures), *args)
+    assert "0 newly denied" in same.stdout, same.stdout
+    # Without the tags, the rule cannot be judged, and fails closed.
+    unknown = replay(tmp_path, OWNED, *args)
+    assert "1 newly denied" in unknown.stdout and "were not looked up" in unknown.stdout, unknown.stdout
