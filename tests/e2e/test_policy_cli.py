@@ -268,7 +268,7 @@ def test_test_reports_a_test_file_it_cannot_read_at_its_line(tmp_path):
     assert done.stderr.splitlines() == [
         "elasticache-authz-proxy: bad.test.yaml: 1 error in test file",
         "  bad.test.yaml:6:5: tests[0]: unknown field `expct`, expected one of "
-        "`name`, `caller`, `caller_tags`, `resource_tags`, `region`, `request`, `expect`, `rules`",
+        "`name`, `caller`, `caller_tags`, `resource_tags`, `at`, `region`, `request`, `expect`, `rules`",
     ]
 
 
