@@ -6,10 +6,10 @@ use serde_yaml::Value as Yaml;
 use super::kind::{Scalar, Test, TestKind, Type};
 use super::path::{target_of, Target};
 use super::template::{Template, TemplatePattern, Text};
-use super::{default_value, IfAbsent, Origin, ParamCondition};
+use super::{default_value, policy_form, IfAbsent, Origin, ParamCondition};
 use crate::diagnostics::{Diagnostics, ErrorKind, Place};
 use crate::model::{AccountId, Action};
-use crate::names::{self, NameCase};
+use crate::names::NameCase;
 use crate::patterns::{NameMatcher, NamePattern};
 use crate::service_model::{Kind, Member};
 use crate::text::backticked;
@@ -775,7 +775,12 @@ fn normalized_strings(
     out: &mut Diagnostics,
 ) -> Option<Vec<String>> {
     let items = strings(value, at, out)?;
-    Some(items.into_iter().map(|s| normalized(case, s)).collect())
+    Some(
+        items
+            .iter()
+            .map(|s| policy_form(case, s).into_owned())
+            .collect(),
+    )
 }
 
 /// One `one_of` value, typed as the parameter is; strings are checked
@@ -807,7 +812,7 @@ fn scalar(
         },
         (Type::String, Yaml::String(s)) if s.contains("${") => match Template::parse(s) {
             Ok(Some(template)) => Some(Scalar::Template(template)),
-            Ok(None) => Some(Scalar::String(normalized(target.case, s.clone()))),
+            Ok(None) => Some(Scalar::String(policy_form(target.case, s).into_owned())),
             Err(e) => {
                 out.report(at.error(ErrorKind::InvalidValue, e));
                 None
@@ -833,18 +838,9 @@ fn scalar(
                     return None;
                 }
             }
-            Some(Scalar::String(normalized(target.case, s.clone())))
+            Some(Scalar::String(policy_form(target.case, s).into_owned()))
         }
         _ => wrong(out),
-    }
-}
-
-/// A policy value in the form the request's values are compared in.
-fn normalized(case: Option<NameCase>, value: String) -> String {
-    match case {
-        Some(NameCase::StoredLowercase) => names::stored_lowercase(value),
-        Some(NameCase::Insensitive) => names::insensitive_key(&value).into_owned(),
-        None => value,
     }
 }
 

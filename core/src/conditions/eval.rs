@@ -5,7 +5,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::kind::{Scalar, Test, Type};
-use super::template::{compared_form, Text};
+use super::policy_form;
+use super::template::Text;
 use super::{IfAbsent, Origin, ParamCondition};
 use crate::caller_tags::CallerTags;
 use crate::model::Action;
@@ -188,7 +189,7 @@ impl ParamCondition {
                     let found = options.iter().any(|option| match option {
                         Scalar::String(s) => *s == v,
                         Scalar::Template(template) => match template.render(tags) {
-                            Some(s) => compared_form(self.case, &s) == v,
+                            Some(s) => policy_form(self.case, &s) == v,
                             None => {
                                 unresolved = true;
                                 false

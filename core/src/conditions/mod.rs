@@ -25,12 +25,26 @@ pub(crate) use eval::key_of;
 pub(crate) use kind::Test;
 pub(crate) use resource::{compile as resource_tags, ResourceTags, Verdict as ResourceVerdict};
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::names::NameCase;
 use crate::param_path::ParamPath;
 use crate::params::Value;
 use crate::service_model::DefaultValue;
+
+/// A value a policy writes (or a caller's tag stands for) in the form the
+/// request's values are compared in: lower case for names AWS stores so, a
+/// case-free key for names it compares without case, else as written.
+pub(crate) fn policy_form(case: Option<NameCase>, value: &str) -> Cow<'_, str> {
+    match case {
+        Some(NameCase::StoredLowercase) => {
+            Cow::Owned(crate::names::stored_lowercase(value.to_owned()))
+        }
+        Some(NameCase::Insensitive) => crate::names::insensitive_key(value),
+        None => Cow::Borrowed(value),
+    }
+}
 
 /// A documented default as the request's value would be.
 pub(crate) fn default_value(default: DefaultValue) -> Value {

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use super::policy_form;
 use crate::caller_tags::{is_valid_key, CallerTags};
 use crate::names::NameCase;
 use crate::patterns::NameMatcher;
@@ -176,22 +177,9 @@ impl TemplatePattern {
         let mut values = Vec::with_capacity(self.keys.len());
         for key in &self.keys {
             let value = tags.get(key).filter(|v| !v.is_empty())?;
-            values.push(compared_form(self.case, value));
+            values.push(policy_form(self.case, value));
         }
         Some(split_matches(&self.pieces, &values, name))
-    }
-}
-
-/// A caller's tag value in the form the member's names are compared in:
-/// lower case for names AWS stores so, a case-free key for names it
-/// compares without case.
-pub(crate) fn compared_form(case: Option<NameCase>, value: &str) -> Cow<'_, str> {
-    match case {
-        Some(NameCase::StoredLowercase) => {
-            Cow::Owned(crate::names::stored_lowercase(value.to_owned()))
-        }
-        Some(NameCase::Insensitive) => crate::names::insensitive_key(value),
-        None => Cow::Borrowed(value),
     }
 }
 
