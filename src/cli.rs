@@ -576,9 +576,7 @@ fn at_time(at: Option<&str>) -> Result<i64, String> {
         Some(text) => crate::params::rfc3339_seconds(text).ok_or_else(|| {
             format!("`--at` must be an RFC 3339 time such as `2026-12-31T00:00:00Z`, not `{text}`")
         }),
-        None => Ok(std::time::SystemTime::now()
-            .duration_since(std::time::SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64)),
+        None => Ok(crate::proxy::log::unix_now()),
     }
 }
 

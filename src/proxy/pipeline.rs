@@ -116,9 +116,7 @@ impl Proxy {
             headers: &headers,
             body: &body,
         };
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = log::unix_now();
         let caller = auth::authenticate(
             &snapshot.callers,
             signature.as_ref(),
