@@ -10,8 +10,6 @@ use serde_json::{json, Value};
 
 use crate::caller_tags::CallerTags;
 use crate::cloudtrail::{self, Identities};
-use crate::facts::{ResourceFact, ResourceFacts, ResourceState};
-use crate::model::AccountId;
 use crate::policy::Policy;
 use crate::policy_tools::{self, GivenTags};
 use crate::replay::{self, Recorded, Report, Unreplayable};
@@ -71,36 +69,18 @@ impl Reading<'_> {
             }
         }
         if let (None, Some(given)) = (&recorded.resources, self.fixtures) {
-            recorded.resources = fixture_resources(&recorded, given);
+            // A resource the fixtures lack leaves the tags unknown, so that a
+            // `resource_tags` rule fails closed on the record.
+            recorded.resources = policy_tools::given_resources(
+                recorded.action,
+                &recorded.params,
+                &recorded.region,
+                given,
+            )
+            .ok();
         }
         Ok(recorded)
     }
-}
-
-/// The resources a record names with the tags the fixtures give them
-/// (by id, or by ARN in the example account); `None` when the fixtures
-/// lack one, so that a `resource_tags` rule fails closed on it.
-fn fixture_resources(recorded: &Recorded, given: &GivenTags) -> Option<ResourceFacts> {
-    let account = AccountId::parse(policy_tools::EXAMPLE_ACCOUNT)?;
-    let named = crate::resources::existing_resources(
-        recorded.action,
-        &recorded.params,
-        &recorded.region,
-        &account,
-    )
-    .ok()?;
-    let mut facts = ResourceFacts::default();
-    for resource in named {
-        let state = match &resource.arn {
-            None => ResourceState::Untaggable,
-            Some(arn) => {
-                let tags = given.get(&resource.id).or_else(|| given.get(arn))?;
-                ResourceState::Tags(tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            }
-        };
-        facts.resources.push(ResourceFact { resource, state });
-    }
-    Some(facts)
 }
 
 /// The `--resource-tags` file: resource ids to their tags.

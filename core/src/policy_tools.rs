@@ -238,7 +238,10 @@ pub fn explain(
         None => facts,
     };
     let resources = match policy.needs_resource_tags(&facts) {
-        true => Some(given_resources(&parsed, &region, resource_tags).map_err(|e| e.answer())?),
+        true => Some(
+            given_resources(parsed.action, &parsed.params, &region, resource_tags)
+                .map_err(|e| Rejection::from(e).answer())?,
+        ),
         false => None,
     };
     let facts = match &resources {
@@ -270,13 +273,15 @@ pub const EXAMPLE_ACCOUNT: &str = "123456789012";
 /// The resources a request names, each with the tags `given` says it has.
 /// A resource `given` lacks is an error: a test should say what it means
 /// (`{}` for one that does not exist, and so has no tags).
-fn given_resources(
-    request: &request::ElastiCacheRequest,
+/// `replay --resource-tags` uses it too.
+pub fn given_resources(
+    action: crate::model::Action,
+    params: &crate::params::Params,
     region: &Region,
     given: &GivenTags,
-) -> Result<ResourceFacts, Rejection> {
+) -> Result<ResourceFacts, ResourceError> {
     let account = AccountId::parse(EXAMPLE_ACCOUNT).ok_or(ResourceError::NoAccount)?;
-    let named = resources::existing_resources(request.action, &request.params, region, &account)
+    let named = resources::existing_resources(action, params, region, &account)
         .map_err(ResourceError::Unnamed)?;
     let mut facts = ResourceFacts::default();
     for resource in named {
