@@ -3,6 +3,7 @@
 //! decides each again under a policy (`elasticache_authz_core::replay`),
 //! and prints what changes, for people or as JSON.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -46,7 +47,8 @@ pub struct ReplayArgs {
 /// resources for records that recorded none (`--resource-tags`).
 struct Reading<'a> {
     identities: &'a Identities,
-    tags: &'a [(String, CallerTags)],
+    /// By caller name: looked up once per record.
+    tags: &'a HashMap<String, CallerTags>,
     fixtures: Option<&'a GivenTags>,
 }
 
@@ -60,11 +62,7 @@ impl Reading<'_> {
         };
         let mut recorded = read.map_err(|why| (source, why))?;
         if recorded.caller_tags.is_empty() {
-            if let Some((_, tags)) = self
-                .tags
-                .iter()
-                .find(|(name, _)| Some(name.as_str()) == recorded.caller.as_deref())
-            {
+            if let Some(tags) = recorded.caller.as_ref().and_then(|c| self.tags.get(c)) {
                 recorded.caller_tags = tags.clone();
             }
         }
@@ -99,7 +97,7 @@ fn fixtures(path: Option<&Path>) -> Result<Option<GivenTags>, String> {
 fn inputs(
     identities: Option<&Path>,
     callers: Option<&Path>,
-) -> Result<(Identities, Vec<(String, CallerTags)>), String> {
+) -> Result<(Identities, HashMap<String, CallerTags>), String> {
     let identities = match identities {
         Some(path) => cloudtrail::Identities::compile(
             &path.display().to_string(),
@@ -108,7 +106,7 @@ fn inputs(
         .map_err(|e| e.to_string())?,
         None => Identities::default(),
     };
-    let tags: Vec<(String, CallerTags)> = match callers {
+    let tags: HashMap<String, CallerTags> = match callers {
         Some(path) => crate::callers::compile(
             &path.display().to_string(),
             &crate::cli::read(path, "callers file")?,
@@ -118,7 +116,7 @@ fn inputs(
         .into_iter()
         .map(|(name, tags)| (name.to_owned(), tags.clone()))
         .collect(),
-        None => Vec::new(),
+        None => HashMap::new(),
     };
     Ok((identities, tags))
 }
