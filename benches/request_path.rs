@@ -421,9 +421,6 @@ fn decide(c: &mut Criterion) {
         // of every rule.
         let stranger = RequestFacts {
             caller: Some("stranger"),
-            caller_tags: &elasticache_authz_core::facts::NO_TAGS,
-            resources: None,
-            now: None,
             ..allowed
         };
         assert_eq!(policy.is_authorized(&stranger).decision, Decision::Deny);

@@ -1110,15 +1110,7 @@ proptest! {
         let action = Action::all().nth(action).unwrap();
         let owner = owner.as_deref().and_then(AccountId::parse);
         let params = ingress_params(action, owner.as_ref().map(AccountId::as_str), cache.as_deref(), ec2.as_deref());
-        let facts = RequestFacts {
-            action,
-            caller: caller.as_deref(),
-            caller_tags: &elasticache_authz_core::facts::NO_TAGS,
-            resources: None,
-            now: None,
-            region: &region,
-            params: &params,
-        };
+        let facts = RequestFacts::new(action, &region, &params, caller.as_deref());
         let response = policy.is_authorized(&facts);
         let ids: Vec<&str> = policy.rule_ids().collect();
         prop_assert!(response.rules.iter().all(|r| ids.contains(&r.as_str())));
@@ -1409,15 +1401,7 @@ proptest! {
         let region = Region::parse(facts.region).unwrap();
         let action = Action::from_name(facts.action).unwrap();
         let params = ingress_params(action, facts.owner, facts.cache_group, facts.ec2_group);
-        let response = compiled.is_authorized(&RequestFacts {
-            action,
-            caller: facts.caller,
-            caller_tags: &elasticache_authz_core::facts::NO_TAGS,
-            resources: None,
-            now: None,
-            region: &region,
-            params: &params,
-        });
+        let response = compiled.is_authorized(&RequestFacts::new(action, &region, &params, facts.caller));
 
         let with_ids = || rules.iter().enumerate().map(|(i, r)| (format!("r{i}"), r));
         let enforced = with_ids().filter(|(_, r)| !r.shadow);

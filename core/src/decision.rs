@@ -654,15 +654,7 @@ rules:
             ingress(action, None, Some("prod-legacy"), None),
             ingress(action, None, None, None),
         );
-        let request = |params| RequestFacts {
-            action,
-            caller: None,
-            caller_tags: &crate::facts::NO_TAGS,
-            resources: None,
-            now: None,
-            region: &region,
-            params,
-        };
+        let request = |params| RequestFacts::new(action, &region, params, None);
         assert_eq!(policy.is_authorized(&request(&legacy)).rules, ["legacy"]);
         assert!(policy.is_authorized(&request(&legacy)).decision == Decision::Deny);
         // A deny condition on a parameter does not apply when it is absent.
@@ -727,14 +719,13 @@ rules:
         )
         .unwrap();
         let region = Region::parse("us-east-1").unwrap();
-        let facts = |caller| RequestFacts {
-            action: Action::from_name("DeleteCacheCluster").unwrap(),
-            caller,
-            caller_tags: &crate::facts::NO_TAGS,
-            resources: None,
-            now: None,
-            region: &region,
-            params: &crate::params::EMPTY,
+        let facts = |caller| {
+            RequestFacts::new(
+                Action::from_name("DeleteCacheCluster").unwrap(),
+                &region,
+                &crate::params::EMPTY,
+                caller,
+            )
         };
         assert_eq!(
             policy.is_authorized(&facts(Some("ci-deployer"))).rules,
@@ -753,15 +744,7 @@ rules:
         let policy = compile("p.yaml", "rules: []").unwrap();
         let region = Region::parse("us-east-1").unwrap();
         for action in Action::all() {
-            let facts = RequestFacts {
-                action,
-                caller: None,
-                caller_tags: &crate::facts::NO_TAGS,
-                resources: None,
-                now: None,
-                region: &region,
-                params: &crate::params::EMPTY,
-            };
+            let facts = RequestFacts::new(action, &region, &crate::params::EMPTY, None);
             assert_eq!(policy.is_authorized(&facts).decision, Decision::Deny);
         }
     }
@@ -811,15 +794,7 @@ rules:
         let region = Region::parse(case.region).unwrap();
         let action = Action::from_name(case.action).unwrap();
         let params = ingress(action, case.owner, case.cache, case.ec2);
-        let facts = RequestFacts {
-            action,
-            caller: case.caller,
-            caller_tags: &crate::facts::NO_TAGS,
-            resources: None,
-            now: None,
-            region: &region,
-            params: &params,
-        };
+        let facts = RequestFacts::new(action, &region, &params, case.caller);
         let response = policy.is_authorized(&facts);
         let message = response.denial_message(&facts, DenialDetail::Full);
         (response, message)
@@ -909,15 +884,7 @@ rules:
             Some("prod-web"),
             Some("app-web"),
         );
-        let facts = RequestFacts {
-            action,
-            caller: Some("ci-deployer"),
-            caller_tags: &crate::facts::NO_TAGS,
-            resources: None,
-            now: None,
-            region: &region,
-            params: &params,
-        };
+        let facts = RequestFacts::new(action, &region, &params, Some("ci-deployer"));
         let response = policy.is_authorized(&facts);
         assert_eq!(
             response.denial_message(&facts, DenialDetail::Caller),
@@ -983,15 +950,7 @@ rules:
                 action.operation().input(),
                 pairs.iter().copied(),
             );
-            let facts = RequestFacts {
-                action,
-                caller: None,
-                caller_tags: &crate::facts::NO_TAGS,
-                resources: None,
-                now: None,
-                region: &region,
-                params: &params,
-            };
+            let facts = RequestFacts::new(action, &region, &params, None);
             let response = policy.is_authorized(&facts);
             let message = response.denial_message(&facts, DenialDetail::Full);
             (response, message)
@@ -1291,15 +1250,7 @@ rules:
                     let items = items.iter().map(|i| Value::String((*i).to_owned())).collect();
                     params.insert(member, Value::List(items));
                 }
-                let facts = RequestFacts {
-                    action,
-                    caller,
-                    caller_tags: &crate::facts::NO_TAGS,
-                    resources: None,
-                    now: None,
-                    region: &region,
-                    params: &params,
-                };
+                let facts = RequestFacts::new(action, &region, &params, caller);
                 let rules = &policy.by_action[facts.action.index()];
                 let scanned = policy.decide(&facts, |_| rules.all.iter().copied(), rules.has_shadow_rules);
                 prop_assert_eq!(policy.is_authorized(&facts), scanned);

@@ -59,12 +59,23 @@ impl<'a> RequestFacts<'a> {
         region: &'a Region,
         caller: Option<&'a str>,
     ) -> RequestFacts<'a> {
+        RequestFacts::new(request.action, region, &request.params, caller)
+    }
+
+    /// The facts of `params` for `action`: no caller tags, no resource
+    /// tags, no time (add them with the `with_`/`at` methods).
+    pub fn new(
+        action: Action,
+        region: &'a Region,
+        params: &'a Params,
+        caller: Option<&'a str>,
+    ) -> RequestFacts<'a> {
         RequestFacts {
-            action: request.action,
+            action,
             caller,
             caller_tags: &NO_TAGS,
             region,
-            params: &request.params,
+            params,
             resources: None,
             now: None,
         }

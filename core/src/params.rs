@@ -1861,7 +1861,7 @@ mod tests {
             proptest::prop_assert!(!secrets.is_empty());
             let mut shown = format!("{params:?}");
             let region = crate::model::Region::parse("eu-west-1").unwrap();
-            let facts = RequestFacts { action, caller: Some("ci"), caller_tags: &crate::facts::NO_TAGS, region: &region, params: &params, resources: None, now: None };
+            let facts = RequestFacts::new(action, &region, &params, Some("ci"));
             for (member, value) in params.iter() {
                 shown.push_str(&render(member, value));
                 if member.is_secret() {

@@ -82,15 +82,7 @@ fuzz_target!(|data: &[u8]| {
                 ("CacheClusterId", "prod-1"),
             ],
         );
-        let facts = RequestFacts {
-            action,
-            caller: Some("ci-deployer"),
-            caller_tags: &elasticache_authz_core::facts::NO_TAGS,
-            resources: None,
-            now: None,
-            region: &region,
-            params: &params,
-        };
+        let facts = RequestFacts::new(action, &region, &params, Some("ci-deployer"));
         let response = policy.is_authorized(&facts);
         assert!(response.rules.iter().all(|id| ids.contains(&id.as_str())));
         match response.decision {

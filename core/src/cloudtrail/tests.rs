@@ -167,15 +167,13 @@ fn a_create_is_typed_as_the_query_parser_types_it_and_decided_the_same() {
 
     let policy = crate::policy::compile("p.yaml", POLICY).unwrap();
     let replayed = policy.is_authorized(&recorded.facts(None));
-    let facts = crate::facts::RequestFacts {
-        action: parsed.action,
-        caller: Some("payments-deployer"),
-        caller_tags: &recorded.caller_tags,
-        region: &recorded.region,
-        params: &parsed.params,
-        resources: None,
-        now: None,
-    }
+    let facts = crate::facts::RequestFacts::new(
+        parsed.action,
+        &recorded.region,
+        &parsed.params,
+        Some("payments-deployer"),
+    )
+    .with_caller_tags(&recorded.caller_tags)
     .at(recorded.time);
     let live = policy.is_authorized(&facts);
     assert_eq!(replayed.decision, Decision::Allow);
@@ -233,15 +231,14 @@ fn a_hidden_auth_token_is_present_and_never_shown() {
     )
     .unwrap();
     let caller_tags = CallerTags::EMPTY;
-    let facts = crate::facts::RequestFacts {
-        action: parsed.action,
-        caller: Some("ci"),
-        caller_tags: &caller_tags,
-        region: &recorded.region,
-        params: &parsed.params,
-        resources: None,
-        now: Some(recorded.time),
-    };
+    let facts = crate::facts::RequestFacts::new(
+        parsed.action,
+        &recorded.region,
+        &parsed.params,
+        Some("ci"),
+    )
+    .with_caller_tags(&caller_tags)
+    .at(recorded.time);
     let live = policy.is_authorized(&facts);
     assert_eq!(
         (live.decision, live.rules),
