@@ -349,17 +349,6 @@ fn open(path: &Path) -> Result<Box<dyn BufRead>, String> {
     Ok(Box::new(std::io::Cursor::new(text.replace('\n', " "))))
 }
 
-fn time_text(seconds: i64) -> String {
-    let (year, month, day) = crate::encoding::civil_from_days(seconds.div_euclid(86_400));
-    let of_day = seconds.rem_euclid(86_400);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60
-    )
-}
-
 /// For people: totals, then each change with its examples, then what
 /// could not be decided again.
 fn to_text(report: &Report, policy: &str) -> String {
@@ -393,7 +382,7 @@ fn to_text(report: &Report, policy: &str) -> String {
                 out,
                 "    {} {} ({}){}",
                 example.request_id,
-                time_text(example.time),
+                crate::encoding::utc_text(example.time, ""),
                 example.source,
                 example
                     .why
@@ -432,7 +421,7 @@ fn to_json(report: &Report, files: &[PathBuf]) -> Value {
             "count": c.count,
             "examples": c.examples.iter().map(|e| json!({
                 "request_id": e.request_id,
-                "time": time_text(e.time),
+                "time": crate::encoding::utc_text(e.time, ""),
                 "source": e.source,
                 "why": e.why,
             })).collect::<Vec<_>>(),

@@ -98,6 +98,19 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
+/// Seconds since the Unix epoch as ISO 8601 in UTC, with `fraction` (as
+/// `.123`, or empty) before the `Z`: `2026-12-01T10:00:00Z`.
+pub fn utc_text(seconds: i64, fraction: &str) -> String {
+    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+    let of_day = seconds.rem_euclid(86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{fraction}Z",
+        of_day / 3_600,
+        of_day / 60 % 60,
+        of_day % 60
+    )
+}
+
 /// Seconds since the Unix epoch of a date and time given as digit fields
 /// of `text`, each `(from, to)` byte range, in the order year, month, day,
 /// hour, minute, second; `None` unless each is digits and together they

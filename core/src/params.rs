@@ -1042,17 +1042,10 @@ fn placeholder(shape: &'static Shape) -> Value {
 /// fraction (up to nine digits) is kept as sent.
 fn timestamp(text: &str) -> Option<String> {
     let (utc, fraction) = timestamp_seconds(text)?;
-    let (year, month, day) = civil_from_days(utc.div_euclid(86_400));
-    let of_day = utc.rem_euclid(86_400);
-    if !(0..=9999).contains(&year) {
-        return None;
-    }
-    Some(format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{fraction}Z",
-        of_day / 3_600,
-        of_day / 60 % 60,
-        of_day % 60
-    ))
+    let (year, _, _) = civil_from_days(utc.div_euclid(86_400));
+    (0..=9999)
+        .contains(&year)
+        .then(|| crate::encoding::utc_text(utc, fraction))
 }
 
 /// An RFC 3339 time (`2026-12-31T00:00:00Z`, an offset such as `+01:00`,
