@@ -210,72 +210,21 @@ impl ParamCondition {
                     return None
                 }
             },
-            Test::Matches(matcher) => {
-                let is_match = |name: &Value| {
-                    name.as_str()
-                        .is_some_and(|name| matcher.is_match(&key_of(self.case, name)))
-                };
-                match value {
-                    Value::String(_) => is_match(value),
-                    Value::List(_) => match items()? {
-                        Err(if_empty) => if_empty,
-                        // Item by item, as if each were sent alone: an
-                        // allow rule needs every item to match, a deny rule
-                        // fires on any (`unjudged` is true in a deny rule).
-                        Ok(items) => {
-                            strings(items)?;
-                            if self.unjudged {
-                                items.iter().any(is_match)
-                            } else {
-                                items.iter().all(is_match)
-                            }
-                        }
-                    },
-                    Value::Boolean(_)
-                    | Value::Integer(_)
-                    | Value::Timestamp(_)
-                    | Value::Structure(_)
-                    | Value::Map(_) => return None,
-                }
-            }
+            // Item by item, as if each were sent alone: an allow rule needs
+            // every item to match, a deny rule fires on any (`unjudged` is
+            // true in a deny rule).
+            Test::Matches(matcher) => match_names(value, self.if_empty, self.unjudged, |name| {
+                Some(matcher.is_match(&key_of(self.case, name)))
+            })?,
             Test::MatchesTemplate { templates, others } => {
-                let is_match = |name: &Value| -> Option<bool> {
-                    let Some(name) = name.as_str() else {
-                        return Some(false);
-                    };
+                match_names(value, self.if_empty, self.unjudged, |name| {
                     let name = key_of(self.case, name);
                     let mut found = others.as_ref().is_some_and(|m| m.is_match(&name));
                     for template in templates {
                         found |= template.is_match(&name, tags)?;
                     }
                     Some(found)
-                };
-                match value {
-                    Value::String(_) => is_match(value)?,
-                    Value::List(_) => match items()? {
-                        Err(if_empty) => if_empty,
-                        Ok(items) => {
-                            strings(items)?;
-                            let mut any = false;
-                            let mut all = true;
-                            for item in items {
-                                let matched = is_match(item)?;
-                                any |= matched;
-                                all &= matched;
-                            }
-                            if self.unjudged {
-                                any
-                            } else {
-                                all
-                            }
-                        }
-                    },
-                    Value::Boolean(_)
-                    | Value::Integer(_)
-                    | Value::Timestamp(_)
-                    | Value::Structure(_)
-                    | Value::Map(_) => return None,
-                }
+                })?
             }
             Test::Range { min, max } => match value {
                 Value::Integer(v) => (min..=max).contains(&v),
@@ -537,6 +486,38 @@ fn scalar_text(scalar: &Scalar, tags: &CallerTags) -> String {
             .unwrap_or_else(|| Text::Template(template.clone()).written()),
         Scalar::Boolean(b) => b.to_string(),
         Scalar::Integer(n) => n.to_string(),
+    }
+}
+
+/// `matches` on a name or a list of names: the name's answer, or for a
+/// list `if_empty` when empty, else whether any item (`any`, in a deny
+/// rule) or every item matches, stopping at the first that settles it.
+/// `None` when the value is not names, or `is_match` cannot judge.
+fn match_names(
+    value: &Value,
+    if_empty: bool,
+    any: bool,
+    is_match: impl Fn(&str) -> Option<bool>,
+) -> Option<bool> {
+    match value {
+        Value::String(name) => is_match(name),
+        Value::List(items) if items.is_empty() => Some(if_empty),
+        Value::List(items) => {
+            if !items.iter().all(|item| item.as_str().is_some()) {
+                return None;
+            }
+            for name in items.iter().filter_map(Value::as_str) {
+                if is_match(name)? == any {
+                    return Some(any);
+                }
+            }
+            Some(!any)
+        }
+        Value::Boolean(_)
+        | Value::Integer(_)
+        | Value::Timestamp(_)
+        | Value::Structure(_)
+        | Value::Map(_) => None,
     }
 }
 
