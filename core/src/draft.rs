@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use crate::caller_tags::CallerTags;
 use crate::decision::Decision;
-use crate::param_path::Step;
+use crate::param_path::{ParamPath, Step};
 use crate::params::{Params, Value, SECRET};
 use crate::replay::Recorded;
 use crate::security_params::SECURITY_PARAMS;
@@ -188,7 +188,7 @@ fn gather(
     value: &Value,
     secret: bool,
 ) {
-    let key = path_text(name, steps);
+    let key = ParamPath::written(name, steps, None);
     match value {
         Value::Structure(fields) => {
             for (child, v) in fields.iter() {
@@ -213,7 +213,7 @@ fn gather(
             }
             if items.is_empty() {
                 paths
-                    .entry(path_text(name, &deeper))
+                    .entry(ParamPath::written(name, &deeper, None))
                     .or_default()
                     .empty_list = true;
             }
@@ -239,20 +239,6 @@ fn gather(
             }
         }
     }
-}
-
-fn path_text(name: &str, steps: &[Step]) -> String {
-    let mut text = name.to_owned();
-    for step in steps {
-        match step {
-            Step::Items => text.push_str("[]"),
-            Step::Member(m) => {
-                text.push('.');
-                text.push_str(m);
-            }
-        }
-    }
-    text
 }
 
 /// The condition a path's values make, as a YAML line (with a comment

@@ -102,7 +102,9 @@ impl ParamPath {
         Self::written(self.top, &self.steps[..depth], Some(indexes))
     }
 
-    fn written(top: &str, steps: &[Step], indexes: Option<&[usize]>) -> String {
+    /// A path's text: `[]` for each list, or the item number from
+    /// `indexes` where it has one.
+    pub(crate) fn written(top: &str, steps: &[Step], indexes: Option<&[usize]>) -> String {
         let mut text = top.to_owned();
         let mut next = 0;
         for step in steps {
