@@ -5,12 +5,14 @@ them.
 
     python3 bench/ab.py target/release/elasticache-authz-proxy /tmp/other-build
     python3 bench/ab.py --rounds 5 --rate 8000 --seconds 3 A B C
+    python3 bench/ab.py --request create A B     # or ingress (default), mix
 
 Every binary gets its own proxy (same config as bench/load.py) in front of
 one shared upstream. Each round runs, per binary in turn, a fixed-rate run
-(CPU µs per request at the same offered load) and a closed-loop run at
--c 32 (requests/s and CPU µs per request at saturation). Medians at the end.
-Every response must be a 200. See bench/README.md.
+with oha (CPU µs per request at the same offered load; single-request
+kinds only) and a closed-loop run with wrk at -c 32 (requests/s and CPU µs
+per request at saturation). Medians at the end. Every response must be a
+200. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3, help="length of each run")
     parser.add_argument("--rate", type=float, default=8000, help="requests/s of the fixed-rate run")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--request", default="ingress", choices=list(load.SCENARIOS),
+                        help="the request kind sent (bench/load.py's --requests)")
     args = parser.parse_args()
     if args.rounds < 1 or args.seconds <= 0 or args.rate <= 0:
         parser.error("--rounds, --seconds and --rate must be positive")
@@ -42,7 +46,7 @@ def main() -> int:
             parser.error(f"`{binary}` is not an executable file")
 
     load.ensure_signing_python()
-    sys.path.insert(0, str(load.E2E))
+    sys.path[:0] = [str(load.E2E), str(load.E2E.parent)]  # the e2e helpers and tests/harness
     for name in list(os.environ):  # no AWS settings of this machine reach botocore
         if name.upper().startswith(("AWS_", "BOTO_")):
             del os.environ[name]
@@ -50,6 +54,7 @@ def main() -> int:
     from support import ALLOWED_INGRESS
 
     load.ensure_oha()
+    load.ensure_wrk()
     nginx = load.ensure_nginx()
     workdir = Path(tempfile.mkdtemp(prefix="eap-ab-"))
     workdir.chmod(0o755)  # nginx workers run as another user
@@ -69,30 +74,37 @@ def main() -> int:
             proxy.name = f"{i}:{binary}"
             services.append(proxy)
             proxies.append(proxy)
-            load.check_one_request(proxy)
-            load.oha(proxy, concurrency=args.concurrency, seconds=1, rate=None, save=None)  # warm-up
+            for name in load.request_pairs():
+                load.check_one_request(proxy, name)
+            load.wrk(proxy, args.request, concurrency=args.concurrency, seconds=1, save=None,
+                     workdir=workdir)  # warm-up
         fixed: dict[str, list[float]] = {p.name: [] for p in proxies}
         saturated: dict[str, list[load.Run]] = {p.name: [] for p in proxies}
         for round_ in range(args.rounds):
             for proxy in proxies:
-                at_rate = load.oha(proxy, concurrency=args.concurrency, seconds=args.seconds,
-                                   rate=args.rate, save=None)
-                closed = load.oha(proxy, concurrency=args.concurrency, seconds=args.seconds,
-                                  rate=None, save=None)
-                fixed[proxy.name].append(at_rate.cpu_us_per_request)
+                at_rate = None
+                if len(load.SCENARIOS[args.request]) == 1:
+                    at_rate = load.oha(proxy, concurrency=args.concurrency, seconds=args.seconds,
+                                       rate=args.rate, save=None, request=args.request)
+                    fixed[proxy.name].append(at_rate.cpu_us_per_request)
+                closed = load.wrk(proxy, args.request, concurrency=args.concurrency,
+                                  seconds=args.seconds, save=None, workdir=workdir)
                 saturated[proxy.name].append(closed)
-                load.log(f"round {round_ + 1}, {proxy.name}: {at_rate.cpu_us_per_request:.1f} µs/req "
-                         f"at {at_rate.rps:,.0f}/s; {closed.rps:,.0f}/s at "
-                         f"{closed.cpu_us_per_request:.1f} µs/req at -c {args.concurrency}")
+                load.log(f"round {round_ + 1}, {proxy.name}: "
+                         + (f"{at_rate.cpu_us_per_request:.1f} µs/req at {at_rate.rps:,.0f}/s; " if at_rate else "")
+                         + f"{closed.rps:,.0f}/s at {closed.cpu_us_per_request:.1f} µs/req "
+                         f"at -c {args.concurrency}")
         print(f"| build | CPU µs/req at {args.rate:,.0f}/s | req/s at -c {args.concurrency} "
               f"| CPU µs/req at -c {args.concurrency} |")
         print("|---|--:|--:|--:|")
         for proxy in proxies:
             runs = saturated[proxy.name]
-            print(f"| `{proxy.name}` | {statistics.median(fixed[proxy.name]):.1f} "
+            at_rate = f"{statistics.median(fixed[proxy.name]):.1f}" if fixed[proxy.name] else "—"
+            print(f"| `{proxy.name}` | {at_rate} "
                   f"| {statistics.median(r.rps for r in runs):,.0f} "
                   f"| {statistics.median(r.cpu_us_per_request for r in runs):.1f} |")
-        print(f"\nMedians of {args.rounds} interleaved rounds of {args.seconds:g} s runs.")
+        print(f"\nMedians of {args.rounds} interleaved rounds of {args.seconds:g} s runs; "
+              f"request: {load.SCENARIO_LABELS[args.request]}.")
     finally:
         for service in reversed(services):
             service.stop()
