@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
 use crate::encoding::{civil_from_days, civil_seconds};
 use crate::error::ParseError;
 use crate::model::Action;
@@ -823,37 +825,57 @@ fn decimal(text: &str) -> Option<i64> {
 /// secret member at any depth is written as [`SECRET`]: present, never
 /// its value. [`from_json`] reads it back.
 pub fn to_json(params: &Params) -> serde_json::Value {
-    serde_json::Value::Object(
-        params
-            .iter()
-            .map(|(member, value)| (member.query_name().to_owned(), member_json(member, value)))
-            .collect(),
-    )
+    // Cannot fail: every key is a member's name, a string.
+    serde_json::to_value(ParamsJson(params)).unwrap_or_default()
 }
 
 /// One member's value as JSON, or [`SECRET`] if the member is a secret.
 pub fn member_json(member: &Member, value: &Value) -> serde_json::Value {
-    if member.is_secret() {
-        serde_json::Value::String(SECRET.to_owned())
-    } else {
-        value_json(value)
+    // Cannot fail: every key is a member's name, a string.
+    serde_json::to_value(MemberJson(member, value)).unwrap_or_default()
+}
+
+/// Parameters in [`to_json`]'s form, written straight to a serializer: the
+/// audit line writes a request's parameters without building a tree.
+pub struct ParamsJson<'a>(pub &'a Params);
+
+/// One member's value in [`to_json`]'s form, [`SECRET`] for a secret.
+pub struct MemberJson<'a>(pub &'a Member, pub &'a Value);
+
+/// A value in [`to_json`]'s form (not a member's: no secret check here).
+struct ValueJson<'a>(&'a Value);
+
+impl Serialize for ParamsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(
+            self.0
+                .iter()
+                .map(|(member, value)| (member.query_name(), MemberJson(member, value))),
+        )
     }
 }
 
-fn value_json(value: &Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match value {
-        Value::String(s) | Value::Timestamp(s) => J::String(s.clone()),
-        Value::Boolean(b) => J::Bool(*b),
-        Value::Integer(n) => J::from(*n),
-        Value::List(items) => J::Array(items.iter().map(value_json).collect()),
-        Value::Structure(params) => to_json(params),
-        Value::Map(entries) => J::Array(
-            entries
-                .iter()
-                .map(|(k, v)| J::Array(vec![value_json(k), value_json(v)]))
-                .collect(),
-        ),
+impl Serialize for MemberJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.is_secret() {
+            true => serializer.serialize_str(SECRET),
+            false => ValueJson(self.1).serialize(serializer),
+        }
+    }
+}
+
+impl Serialize for ValueJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::String(s) | Value::Timestamp(s) => serializer.serialize_str(s),
+            Value::Boolean(b) => serializer.serialize_bool(*b),
+            Value::Integer(n) => serializer.serialize_i64(*n),
+            Value::List(items) => serializer.collect_seq(items.iter().map(ValueJson)),
+            Value::Structure(params) => ParamsJson(params).serialize(serializer),
+            Value::Map(entries) => {
+                serializer.collect_seq(entries.iter().map(|(k, v)| [ValueJson(k), ValueJson(v)]))
+            }
+        }
     }
 }
 

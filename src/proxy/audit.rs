@@ -3,6 +3,7 @@
 //! came of it; never a key, a signature or a session token.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwapOption;
 use http::header::HeaderMap;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -29,6 +31,7 @@ use crate::request::{
     ElastiCacheRequest, CACHE_SECURITY_GROUP_NAME, EC2_SECURITY_GROUP_NAME,
     EC2_SECURITY_GROUP_OWNER_ID,
 };
+use elasticache_authz_core::params::MemberJson;
 
 /// What one request was and how it was decided.
 pub struct RequestRecord {
@@ -63,7 +66,7 @@ pub struct RequestRecord {
     pub exceptions: Vec<Exception>,
     /// The whole request as decided, to decide it again (`request`), once
     /// the caller is authenticated.
-    pub request: Option<Value>,
+    pub request: Option<Box<RawValue>>,
 }
 
 /// The audit line's format: 1 had no `version` field, no `request`, and
@@ -188,32 +191,47 @@ impl RequestRecord {
     /// [`MAX_REQUEST_BYTES`] the parameters that fit are written whole and
     /// the rest left out, with `"truncated": true`: never half a value.
     pub fn set_request(&mut self, request: &ElastiCacheRequest, caller_tags: &CallerTags) {
-        let mut params = serde_json::Map::new();
+        // Written once, straight to JSON text: the line embeds it as it
+        // is. A tree of values serialized twice cost a 30-parameter create
+        // a fifth of the proxy's own CPU time.
+        let mut out = Vec::with_capacity(128 + request.params.len() * 48);
+        out.extend_from_slice(b"{\"params\":{");
         let mut budget = MAX_REQUEST_BYTES;
         let mut truncated = false;
+        let mut first = true;
         for (member, value) in request.params.iter() {
-            let value = elasticache_authz_core::params::member_json(member, value);
-            // The name, its quotes, the colon and a comma.
-            let size = member.query_name().len() + 4 + value.to_string().len();
-            if size > budget {
+            let start = out.len();
+            if !first {
+                out.push(b',');
+            }
+            let written = serde_json::to_writer(&mut out, member.query_name()).and_then(|()| {
+                out.push(b':');
+                serde_json::to_writer(&mut out, &MemberJson(member, value))
+            });
+            // The name, its quotes, the colon, the value and a comma.
+            let size = out.len() - start;
+            if written.is_err() || size > budget {
+                out.truncate(start);
                 truncated = true;
                 continue;
             }
             budget -= size;
-            params.insert(member.query_name().to_owned(), value);
+            first = false;
         }
-        let tags: serde_json::Map<String, Value> = caller_tags
-            .iter()
-            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
-            .collect();
-        let mut recorded = serde_json::json!({
-            "params": params,
-            "caller_tags": tags,
-        });
+        out.extend_from_slice(b"},\"caller_tags\":");
+        let tags: BTreeMap<&str, &str> = caller_tags.iter().collect();
+        if serde_json::to_writer(&mut out, &tags).is_err() {
+            out.extend_from_slice(b"{}");
+        }
         if truncated {
-            recorded["truncated"] = Value::Bool(true);
+            out.extend_from_slice(b",\"truncated\":true");
         }
-        self.request = Some(recorded);
+        out.push(b'}');
+        // Valid JSON by construction; should it ever not be, the line has
+        // no `request` rather than a broken one.
+        self.request = String::from_utf8(out)
+            .ok()
+            .and_then(|text| RawValue::from_string(text).ok());
     }
 
     /// Notes the parameters the decision looked at. A secret, at any depth,
@@ -349,7 +367,7 @@ impl RequestRecord {
         );
         AuditLine {
             version: AUDIT_VERSION,
-            request: self.request.as_ref(),
+            request: self.request.as_deref(),
             params: (!self.params.is_empty()).then_some(ParamsSeen(&self.params)),
             resource_tags: self.resource_tags.as_ref(),
             exceptions: (!self.exceptions.is_empty()).then(|| {
@@ -443,7 +461,7 @@ pub struct AuditLine<'a> {
     /// needed them: `[{kind, id, member, region, arn, tags}]`.
     resource_tags: Option<&'a Value>,
     /// The whole request as decided (`set_request`), or `null`.
-    request: Option<&'a Value>,
+    request: Option<&'a RawValue>,
     /// The deciding exceptions: `[{rule, reason, expires}]`, or `null`.
     exceptions: Option<Vec<Value>>,
     error_code: Option<&'static str>,
