@@ -274,7 +274,11 @@ async fn handle(
     activity.request_started();
     // Its own task, so that a client hanging up cannot cut a request short
     // between forwarding and auditing.
-    let task = tokio::spawn(async move { pipeline::serve(&proxy, request, &connection).await });
+    // Boxed: the request's future is some 15 KiB, and the task would copy
+    // it whole as it starts, finishes and hands its answer over.
+    let task = tokio::spawn(Box::pin(async move {
+        pipeline::serve(&proxy, request, &connection).await
+    }));
     let response = task.await.unwrap_or_else(|_| {
         error_response(&Rejection::Service(ServiceError::Internal).answer(), "")
     });

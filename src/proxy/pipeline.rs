@@ -146,10 +146,8 @@ impl Proxy {
             .with_caller_tags(&caller.tags)
             .at(now);
         let resources = match snapshot.policy.needs_resource_tags(&facts) {
-            true => Some(
-                self.resource_facts(&parsed, &region, &caller.caller)
-                    .await?,
-            ),
+            // Boxed: its lookups are a large future few requests need.
+            true => Some(Box::pin(self.resource_facts(&parsed, &region, &caller.caller)).await?),
             false => None,
         };
         if let Some(resources) = &resources {
