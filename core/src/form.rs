@@ -253,11 +253,16 @@ pub fn encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String
         if i > 0 {
             out.push('&');
         }
-        push_component(name, &mut out);
-        out.push('=');
-        push_component(value, &mut out);
+        push_pair(name, value, &mut out);
     }
     out
+}
+
+/// One canonically encoded `name=value`, appended to `out`.
+pub fn push_pair(name: &str, value: &str, out: &mut String) {
+    push_component(name, out);
+    out.push('=');
+    push_component(value, out);
 }
 
 #[cfg(test)]

@@ -204,10 +204,76 @@ impl Params {
 
     /// The Query pairs of these members under `prefix` (empty at the top).
     pub fn push_pairs(&self, prefix: &str, out: &mut Vec<(String, String)>) {
+        let mut name = String::from(prefix);
+        self.each_pair(&mut name, &mut |name, value| {
+            out.push((name.to_owned(), value.to_owned()));
+        });
+    }
+
+    /// Calls `emit` with each query name and value, in member order; names
+    /// are built in `name` (which holds the prefix), so nothing is
+    /// allocated per pair.
+    pub fn each_pair(&self, name: &mut String, emit: &mut dyn FnMut(&str, &str)) {
         for (member, value) in &self.members {
-            let name = join(prefix, member.query_name());
-            push_value(member.shape(), value, name, out);
+            let at = name.len();
+            if at > 0 {
+                name.push('.');
+            }
+            name.push_str(member.query_name());
+            each_value(member.shape(), value, name, emit);
+            name.truncate(at);
         }
+    }
+}
+
+fn each_value(shape: &Shape, value: &Value, name: &mut String, emit: &mut dyn FnMut(&str, &str)) {
+    match (shape.kind(), value) {
+        (_, Value::String(s) | Value::Timestamp(s)) => emit(name, s),
+        (_, Value::Boolean(b)) => emit(name, if *b { "true" } else { "false" }),
+        (_, Value::Integer(n)) => emit(name, &n.to_string()),
+        (Kind::List(list), Value::List(items)) => {
+            if items.is_empty() {
+                // botocore sends an empty list as the bare name.
+                emit(name, "");
+                return;
+            }
+            let at = name.len();
+            if !list.is_flattened() {
+                name.push('.');
+                name.push_str(list.item_name());
+            }
+            let base = name.len();
+            for (i, item) in items.iter().enumerate() {
+                push_index(name, i + 1);
+                each_value(list.member().shape(), item, name, emit);
+                name.truncate(base);
+            }
+            name.truncate(at);
+        }
+        (_, Value::Structure(params)) => params.each_pair(name, emit),
+        (Kind::Map(map), Value::Map(entries)) => {
+            let at = name.len();
+            if !map.is_flattened() {
+                name.push_str(".entry");
+            }
+            let base = name.len();
+            for (i, (key, value)) in entries.iter().enumerate() {
+                push_index(name, i + 1);
+                let entry = name.len();
+                name.push('.');
+                name.push_str(map.key_name());
+                each_value(map.key().shape(), key, name, emit);
+                name.truncate(entry);
+                name.push('.');
+                name.push_str(map.value_name());
+                each_value(map.value().shape(), value, name, emit);
+                name.truncate(base);
+            }
+            name.truncate(at);
+        }
+        // A tree is only ever built from its shape, so lists and maps meet
+        // their own kinds above.
+        (_, Value::List(_) | Value::Map(_)) => {}
     }
 }
 
@@ -219,42 +285,11 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-fn push_value(shape: &Shape, value: &Value, name: String, out: &mut Vec<(String, String)>) {
-    match (shape.kind(), value) {
-        (_, Value::String(s) | Value::Timestamp(s)) => out.push((name, s.clone())),
-        (_, Value::Boolean(b)) => out.push((name, b.to_string())),
-        (_, Value::Integer(n)) => out.push((name, n.to_string())),
-        (Kind::List(list), Value::List(items)) => {
-            if items.is_empty() {
-                // botocore sends an empty list as the bare name.
-                out.push((name, String::new()));
-                return;
-            }
-            let base = item_base(list, name);
-            for (i, item) in items.iter().enumerate() {
-                push_value(
-                    list.member().shape(),
-                    item,
-                    format!("{base}.{}", i + 1),
-                    out,
-                );
-            }
-        }
-        (_, Value::Structure(params)) => params.push_pairs(&name, out),
-        (Kind::Map(map), Value::Map(entries)) => {
-            let base = entry_base(map, name);
-            for (i, (key, value)) in entries.iter().enumerate() {
-                let n = i + 1;
-                let key_name = format!("{base}.{n}.{}", map.key_name());
-                push_value(map.key().shape(), key, key_name, out);
-                let value_name = format!("{base}.{n}.{}", map.value_name());
-                push_value(map.value().shape(), value, value_name, out);
-            }
-        }
-        // A tree is only ever built from its shape, so lists and maps meet
-        // their own kinds above.
-        (_, Value::List(_) | Value::Map(_)) => {}
-    }
+/// Appends `.n` to a name.
+fn push_index(name: &mut String, n: usize) {
+    use std::fmt::Write;
+    // Writing to a String cannot fail.
+    let _ = write!(name, ".{n}");
 }
 
 /// What a list's items are named under: item N is `{base}.N`, where the

@@ -2,6 +2,7 @@
 //! ElastiCache request the proxy decides on and later forwards.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use crate::error::{MessageError, ParseError, Source, TargetForm};
 use crate::form;
@@ -83,24 +84,34 @@ impl QueryAuth {
 }
 
 impl ElastiCacheRequest {
-    /// The parameters to forward, in canonical order: Action, Version, then
+    /// The canonical form body sent upstream: `Action`, `Version`, then
     /// the rest sorted by name, serialized from the typed values as
-    /// botocore serializes them. This is exactly what the policy decided on.
-    pub fn form_pairs(&self) -> Vec<(String, String)> {
-        let mut rest = Vec::with_capacity(self.params.len());
-        self.params.push_pairs("", &mut rest);
-        rest.sort_unstable();
-        let mut pairs = Vec::with_capacity(rest.len() + 2);
-        pairs.push(("Action".to_owned(), self.action.name().to_owned()));
-        pairs.push(("Version".to_owned(), API_VERSION.to_owned()));
-        pairs.extend(rest);
-        pairs
-    }
-
-    /// The canonical form body sent upstream.
+    /// botocore serializes them. This is exactly what the policy decided
+    /// on. Each pair is encoded once into one buffer and sorted as a span
+    /// of it: nothing is allocated per pair.
     pub fn to_form_body(&self) -> String {
-        let pairs = self.form_pairs();
-        form::encode(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        let mut names = String::with_capacity(512);
+        let mut encoded = String::with_capacity(1024);
+        let mut spans: Vec<(Range<usize>, Range<usize>)> =
+            Vec::with_capacity(self.params.len() * 2);
+        let mut name = String::with_capacity(64);
+        self.params.each_pair(&mut name, &mut |name, value| {
+            let (n, e) = (names.len(), encoded.len());
+            names.push_str(name);
+            form::push_pair(name, value, &mut encoded);
+            spans.push((n..names.len(), e..encoded.len()));
+        });
+        // Names are unique, so their order is the pairs' order.
+        spans.sort_unstable_by(|a, b| names[a.0.clone()].cmp(&names[b.0.clone()]));
+        let mut out = String::with_capacity(encoded.len() + spans.len() + 48);
+        form::push_pair("Action", self.action.name(), &mut out);
+        out.push('&');
+        form::push_pair("Version", API_VERSION, &mut out);
+        for (_, pair) in spans {
+            out.push('&');
+            out.push_str(&encoded[pair]);
+        }
+        out
     }
 }
 
@@ -499,6 +510,47 @@ mod tests {
             "Action=AuthorizeCacheSecurityGroupIngress&Version=2015-02-02\
              &CacheSecurityGroupName=prod-web&EC2SecurityGroupName=app-frontend&EC2SecurityGroupOwnerId=123456781234"
         );
+    }
+
+    #[test]
+    fn a_nested_request_is_forwarded_sorted_by_whole_name() {
+        // Sent unsorted, with 10 and more items (`.10` sorts before `.2`),
+        // nested structures, an empty list, a space and a slash.
+        let shard = "NodeGroupConfiguration.NodeGroupConfiguration";
+        let sent = format!(
+            "Action=CreateReplicationGroup&Version=2015-02-02\
+             &ReplicationGroupId=orders&ReplicationGroupDescription=orders+cache\
+             &{shard}.2.ReplicaCount=2&{shard}.1.ReplicaCount=1&{shard}.1.Slots=0-8191\
+             &SecurityGroupIds.SecurityGroupId.10=sg-j&SecurityGroupIds.SecurityGroupId.2=sg-b\
+             &SecurityGroupIds.SecurityGroupId.1=sg-a&SecurityGroupIds.SecurityGroupId.3=sg-c\
+             &SecurityGroupIds.SecurityGroupId.4=sg-d&SecurityGroupIds.SecurityGroupId.5=sg-e\
+             &SecurityGroupIds.SecurityGroupId.6=sg-f&SecurityGroupIds.SecurityGroupId.7=sg-g\
+             &SecurityGroupIds.SecurityGroupId.8=sg-h&SecurityGroupIds.SecurityGroupId.9=sg-i\
+             &PreferredCacheClusterAZs=&KmsKeyId=alias%2Forders&Port=6379&AtRestEncryptionEnabled=true"
+        );
+        let (request, _) = post(&sent).unwrap();
+        // What it must equal: every pair named in full, sorted, encoded.
+        let mut pairs = Vec::new();
+        request.params.push_pairs("", &mut pairs);
+        pairs.sort();
+        let expected = form::encode(
+            [
+                ("Action", "CreateReplicationGroup"),
+                ("Version", API_VERSION),
+            ]
+            .into_iter()
+            .chain(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        );
+        assert_eq!(request.to_form_body(), expected);
+        assert!(expected.contains(
+            "&SecurityGroupIds.SecurityGroupId.1=sg-a&SecurityGroupIds.SecurityGroupId.10=sg-j&"
+        ));
+        assert!(expected.contains("&PreferredCacheClusterAZs=&"));
+        assert!(expected.contains(&format!(
+            "&{shard}.1.ReplicaCount=1&{shard}.1.Slots=0-8191&"
+        )));
+        assert!(expected.contains("ReplicationGroupDescription=orders+cache"));
+        assert_eq!(post(&request.to_form_body()).unwrap().0, request);
     }
 
     #[test]
