@@ -3,9 +3,20 @@
 //! and the proleptic Gregorian calendar (`x-amz-date` and log timestamps).
 
 /// RFC 3986 unreserved characters: never percent-encoded.
-pub fn is_unreserved(b: u8) -> bool {
+pub const fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
 }
+
+/// [`is_unreserved`] for every byte, looked up once per byte.
+const UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_unreserved(b as u8);
+        b += 1;
+    }
+    table
+};
 
 /// The value of one hex digit, either case.
 pub fn hex_value(b: u8) -> Option<u8> {
@@ -20,24 +31,41 @@ pub fn hex_value(b: u8) -> Option<u8> {
 /// Percent-encodes every byte outside the unreserved characters, with
 /// uppercase hex, as SigV4's canonical form and the forwarded body need.
 pub fn percent_encode(bytes: &[u8], out: &mut String) {
+    encode(bytes, out, false);
+}
+
+/// [`percent_encode`], but a space becomes `+`: a form component as
+/// botocore writes it.
+pub fn form_encode(bytes: &[u8], out: &mut String) {
+    encode(bytes, out, true);
+}
+
+fn encode(bytes: &[u8], out: &mut String, plus_for_space: bool) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.reserve(bytes.len());
     // Runs of unreserved characters are copied whole: most values are one.
-    let mut i = 0;
-    while i < bytes.len() {
-        let start = i;
-        while bytes.get(i).is_some_and(|b| is_unreserved(*b)) {
-            i += 1;
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if UNRESERVED[usize::from(b)] {
+            continue;
         }
-        if i > start {
-            // Unreserved bytes are ASCII, so the run is valid UTF-8.
-            out.push_str(std::str::from_utf8(&bytes[start..i]).unwrap_or_default());
-        }
-        if let Some(&b) = bytes.get(i) {
+        push_ascii(&bytes[run..i], out);
+        if plus_for_space && b == b' ' {
+            out.push('+');
+        } else {
             out.push('%');
             out.push(char::from(HEX[usize::from(b >> 4)]));
             out.push(char::from(HEX[usize::from(b & 0xf)]));
-            i += 1;
         }
+        run = i + 1;
+    }
+    push_ascii(&bytes[run..], out);
+}
+
+/// A run of unreserved bytes, which are ASCII and so valid UTF-8.
+fn push_ascii(run: &[u8], out: &mut String) {
+    if !run.is_empty() {
+        out.push_str(std::str::from_utf8(run).unwrap_or_default());
     }
 }
 

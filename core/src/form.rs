@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use crate::encoding::{hex_value, percent_encode};
+use crate::encoding::{form_encode, hex_value};
 
 /// Longest parameter name accepted; ElastiCache's longest are far shorter.
 const MAX_NAME_LEN: usize = 255;
@@ -238,12 +238,7 @@ fn is_raw_value_byte(b: u8) -> bool {
 /// HTML forms write it (and as [`decode`] reads it). Some ElastiCache
 /// stand-ins check a signature over the form re-encoded that way.
 fn push_component(text: &str, out: &mut String) {
-    for (i, piece) in text.split(' ').enumerate() {
-        if i > 0 {
-            out.push('+');
-        }
-        percent_encode(piece.as_bytes(), out);
-    }
+    form_encode(text.as_bytes(), out);
 }
 
 /// Canonical form encoding of `pairs`, in the order given.
@@ -268,7 +263,7 @@ pub fn push_pair(name: &str, value: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoding::is_unreserved;
+    use crate::encoding::{is_unreserved, percent_encode};
     use proptest::prelude::*;
 
     fn owned(pairs: Vec<Pair<'_>>) -> Vec<(String, String)> {
@@ -484,7 +479,11 @@ mod tests {
             }
             let mut got = String::new();
             percent_encode(text.as_bytes(), &mut got);
-            prop_assert_eq!(got, expected);
+            prop_assert_eq!(&got, &expected);
+            // A form component is the same with `+` for a space.
+            let mut component = String::new();
+            push_component(&text, &mut component);
+            prop_assert_eq!(component, expected.replace("%20", "+"));
         }
 
         #[test]
