@@ -46,10 +46,16 @@ pub const SECRET: &str = "(secret)";
 /// Every rendering of a request's values goes through here or
 /// [`Value::render`], so a secret at any depth is never shown.
 pub fn render(member: &Member, value: &Value) -> String {
+    let mut out = String::new();
+    render_member(member, value, &mut out);
+    out
+}
+
+fn render_member(member: &Member, value: &Value, out: &mut String) {
     if member.is_secret() {
-        SECRET.to_owned()
+        out.push_str(SECRET);
     } else {
-        value.render()
+        value.render_into(out);
     }
 }
 
@@ -59,21 +65,55 @@ impl Value {
     /// as [`SECRET`]. The value of a secret member itself is never rendered
     /// on its own: call [`render`] with its member.
     pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.render_into(&mut out);
+        out
+    }
+
+    /// [`Value::render`], appended to `out`: one buffer for the whole value.
+    fn render_into(&self, out: &mut String) {
         match self {
-            Value::String(s) | Value::Timestamp(s) => s.clone(),
-            Value::Boolean(b) => b.to_string(),
-            Value::Integer(n) => n.to_string(),
-            Value::List(items) => format!("[{}]", joined(items.iter().map(Value::render))),
-            Value::Structure(fields) => braced(
-                fields
-                    .iter()
-                    .map(|(m, v)| format!("{}={}", m.query_name(), render(m, v))),
-            ),
-            Value::Map(entries) => braced(
-                entries
-                    .iter()
-                    .map(|(k, v)| format!("{}={}", k.render(), v.render())),
-            ),
+            Value::String(s) | Value::Timestamp(s) => out.push_str(s),
+            Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Integer(n) => {
+                use std::fmt::Write;
+                // Writing to a String cannot fail.
+                let _ = write!(out, "{n}");
+            }
+            Value::List(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    item.render_into(out);
+                }
+                out.push(']');
+            }
+            Value::Structure(fields) => {
+                out.push('{');
+                for (i, (member, value)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(member.query_name());
+                    out.push('=');
+                    render_member(member, value, out);
+                }
+                out.push('}');
+            }
+            Value::Map(entries) => {
+                out.push('{');
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    key.render_into(out);
+                    out.push('=');
+                    value.render_into(out);
+                }
+                out.push('}');
+            }
         }
     }
 
@@ -83,15 +123,6 @@ impl Value {
             _ => None,
         }
     }
-}
-
-fn joined(items: impl Iterator<Item = String>) -> String {
-    items.collect::<Vec<_>>().join(", ")
-}
-
-/// `{a=1, b=2}`
-fn braced(entries: impl Iterator<Item = String>) -> String {
-    format!("{{{}}}", joined(entries))
 }
 
 /// The members of a structure (the request itself, or one nested in it),
@@ -1538,6 +1569,33 @@ mod tests {
         );
         assert_eq!(code, "InvalidQueryParameter", "{text}");
         assert!(text.contains("`Tags.Tag.1.Key`"), "{text}");
+    }
+
+    #[test]
+    fn renders_lists_structures_and_scalars_on_one_line() {
+        let params = parse_pairs(
+            "CreateReplicationGroup",
+            &[
+                ("ReplicationGroupId", "orders"),
+                ("ReplicationGroupDescription", "orders"),
+                ("NumCacheClusters", "3"),
+                ("MultiAZEnabled", "true"),
+                ("Tags.Tag.1.Key", "team"),
+                ("Tags.Tag.1.Value", "payments"),
+                ("Tags.Tag.2.Key", "env"),
+                ("AuthToken", "hunter2-0123456789"),
+            ],
+        )
+        .unwrap();
+        let shown = |name| {
+            let (member, value) = params.entry(name).unwrap();
+            render(member, value)
+        };
+        assert_eq!(shown("Tags"), "[{Key=team, Value=payments}, {Key=env}]");
+        assert_eq!(shown("NumCacheClusters"), "3");
+        assert_eq!(shown("MultiAZEnabled"), "true");
+        assert_eq!(shown("AuthToken"), SECRET);
+        assert_eq!(params.get("ReplicationGroupId").unwrap().render(), "orders");
     }
 
     #[test]
