@@ -6,27 +6,64 @@ them.
     python3 bench/ab.py target/release/elasticache-authz-proxy /tmp/other-build
     python3 bench/ab.py --rounds 5 --rate 8000 --seconds 3 A B C
     python3 bench/ab.py --request create A B     # or ingress (default), mix
+    python3 bench/ab.py --request create --instructions 2000 A B   # instructions per request
 
 Every binary gets its own proxy (same config as bench/load.py) in front of
 one shared upstream. Each round runs, per binary in turn, a fixed-rate run
 with oha (CPU µs per request at the same offered load; single-request
 kinds only) and a closed-loop run with wrk at -c 32 (requests/s and CPU µs
 per request at saturation). Medians at the end. Every response must be a
-200. See bench/README.md.
+200. With --instructions N, each binary instead serves N and then 2N
+requests under valgrind's callgrind, in fresh processes, and the difference
+gives its instructions per request: repeatable whatever else the machine is
+doing. See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
+import subprocess
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import load  # noqa: E402  (the benchmark's services, signing and oha runs)
+
+
+def instructions(binary: Path, workdir: Path, upstream: load.Service, request: str, count: int) -> int:
+    """Instructions (callgrind's Ir, every thread) of a fresh proxy that
+    starts, serves `count` requests one connection at a time and stops."""
+    home = workdir / f"callgrind-{len(list(workdir.iterdir()))}"
+    home.mkdir()
+    out = home / "callgrind.out"
+    proxy = load.start_proxy(binary.resolve(), home, upstream, workers=1,
+                             wrapper=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
+    try:
+        body, headers = load.signed_request(proxy.port, request)
+        cmd = [str(load.OHA), proxy.url, "-m", "POST", "-d", body, "-n", str(count), "-c", "1",
+               "--no-tui", "--output-format", "json", "--disable-compression"]
+        for name, value in headers.items():
+            cmd += ["-H", f"{name}: {value}"]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
+        codes = load.json.loads(done.stdout).get("statusCodeDistribution", {})
+        if codes != {"200": count}:
+            raise load.BenchError(f"{binary}: not every response was 200: {codes}")
+    finally:
+        proxy.stop()
+    totals = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)
+    if not totals:
+        raise load.BenchError(f"no totals in {out}")
+    kept = load.RESULTS / "runs" / time.strftime("%Y%m%d-%H%M%S") / f"callgrind-{binary.name}-{count}.out"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out, kept)
+    load.log(f"where they go: callgrind_annotate {kept}")
+    return int(totals.group(1))
 
 
 def main() -> int:
@@ -38,6 +75,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--request", default="ingress", choices=list(load.SCENARIOS),
                         help="the request kind sent (bench/load.py's --requests)")
+    parser.add_argument("--instructions", type=int, metavar="N",
+                        help="count instructions per request under callgrind (N and 2N requests)")
     args = parser.parse_args()
     if args.rounds < 1 or args.seconds <= 0 or args.rate <= 0:
         parser.error("--rounds, --seconds and --rate must be positive")
@@ -66,6 +105,18 @@ def main() -> int:
             "BODY": xml.replace("\\", "\\\\").replace("'", "\\'"),
         })
         services.append(upstream)
+        if args.instructions:
+            if len(load.SCENARIOS[args.request]) != 1:
+                parser.error("--instructions takes a single request kind")
+            n = args.instructions
+            print(f"| build | instructions per request | at start + {n} | at start + {2 * n} |")
+            print("|---|--:|--:|--:|")
+            for binary in args.binaries:
+                once = instructions(binary, workdir, upstream, args.request, n)
+                twice = instructions(binary, workdir, upstream, args.request, 2 * n)
+                print(f"| `{binary}` | {(twice - once) / n:,.0f} | {once:,} | {twice:,} |", flush=True)
+            print(f"\nRequest: {load.SCENARIO_LABELS[args.request]}; one worker, one connection.")
+            return 0
         proxies = []
         for i, binary in enumerate(args.binaries):
             home = workdir / f"build-{i}"

@@ -334,13 +334,14 @@ class Service:
                 self.proc.wait(timeout=10)
 
 
-def start(name: str, argv: list[str], port: int, workdir: Path, env: dict[str, str] | None = None) -> Service:
+def start(name: str, argv: list[str], port: int, workdir: Path, env: dict[str, str] | None = None,
+          timeout: float = 20) -> Service:
     log_path = workdir / f"{name}.log"
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 cwd=workdir, env=env)
     service = Service(name, proc, port, log_path)
-    service.wait_listening()
+    service.wait_listening(timeout)
     return service
 
 
@@ -365,7 +366,10 @@ def start_nginx(nginx: str, name: str, template: str, workdir: Path, values: dic
     return start(name, [nginx, "-c", str(config), "-e", str(workdir / f"{name}-error.log")], port, workdir)
 
 
-def start_proxy(binary: Path, workdir: Path, upstream: Service, workers: int | None = None) -> Service:
+def start_proxy(binary: Path, workdir: Path, upstream: Service, workers: int | None = None,
+                wrapper: list[str] | None = None) -> Service:
+    """The proxy on a free port; `wrapper` runs it under another program
+    (valgrind, for bench/ab.py --instructions)."""
     from conftest import proxy_env, write_config
     from support import CALLER_ACCESS_KEY, CALLER_SECRET_KEY
 
@@ -390,7 +394,8 @@ def start_proxy(binary: Path, workdir: Path, upstream: Service, workers: int | N
         limits={"max_connections": 4096},
         extra=f"workers: {workers}\n" if workers else "",
     )
-    return start("proxy", [str(binary), "serve", "--config", str(config)], port, home, env=proxy_env())
+    return start("proxy", [*(wrapper or []), str(binary), "serve", "--config", str(config)], port, home,
+                 env=proxy_env(), timeout=120 if wrapper else 20)
 
 
 # ---- the requests -----------------------------------------------------------------
