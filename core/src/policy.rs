@@ -743,7 +743,8 @@ fn close(other: OtherParams, params: &[ParamCondition]) -> OtherParams {
 /// `regions`: AWS region names.
 fn regions(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Vec<Region>> {
     string_list(value, "regions", ctx).map(|list| {
-        list.iter()
+        let mut regions: Vec<Region> = list
+            .iter()
             .filter_map(|r| {
                 let region = Region::parse(r);
                 if region.is_none() {
@@ -756,7 +757,11 @@ fn regions(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Vec<Regio
                 }
                 region
             })
-            .collect::<Vec<_>>()
+            .collect();
+        // Kept for the policy's life, and thousands of rules have them:
+        // collected through a filter, a one-item list has room for four.
+        regions.shrink_to_fit();
+        regions
     })
 }
 
@@ -812,13 +817,14 @@ fn string_list(
     ctx: &mut RuleContext<'_>,
 ) -> Option<Vec<String>> {
     let items = list_items(value?, field, ctx);
-    Some(
-        items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| string_item(field, i, item, ctx))
-            .collect(),
-    )
+    let mut list: Vec<String> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| string_item(field, i, item, ctx))
+        .collect();
+    // As for `regions`: `callers` lists are kept.
+    list.shrink_to_fit();
+    Some(list)
 }
 
 /// The items of the list `field` (none when it is not a list, which is
