@@ -30,15 +30,18 @@ pub struct Snapshot {
     /// Warnings about this policy with these callers: rules that name a
     /// caller the callers file lacks (such a name never matches).
     pub warnings: Vec<String>,
-    /// The policy file's text, for warnings' positions.
-    policy_text: Arc<str>,
+    /// The policy file's bytes (UTF-8, checked), for warnings' positions:
+    /// the same allocation as the [`FileRead`] they were compiled from,
+    /// so a 3 MB policy is not held twice.
+    policy_text: Arc<[u8]>,
 }
 
 /// One file as read.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct FileRead {
-    /// The bytes, or why they could not be read.
-    content: Result<Vec<u8>, String>,
+    /// The bytes, or why they could not be read: shared with the snapshot
+    /// compiled from them.
+    content: Result<Arc<[u8]>, String>,
     /// The file the path resolves to through any symlinks: when it changes,
     /// a symlink was swapped (as Kubernetes updates ConfigMap and Secret
     /// volumes), which replaces the file whole.
@@ -58,7 +61,7 @@ impl FileRead {
     }
 
     /// The content, when it can be used.
-    fn usable(&self) -> Result<&[u8], String> {
+    fn usable(&self) -> Result<&Arc<[u8]>, String> {
         match (&self.content, &self.refused) {
             (_, Some(why)) => Err(why.clone()),
             (Err(why), None) => Err(why.clone()),
@@ -132,9 +135,12 @@ pub fn compile(config: &Config, sources: &Sources) -> Result<Snapshot, String> {
 fn snapshot(
     config: &Config,
     policy: Arc<Policy>,
-    policy_text: Arc<str>,
+    policy_text: Arc<[u8]>,
     callers: CallerDirectory,
 ) -> Snapshot {
+    // Checked when it was compiled; were it not UTF-8, there would be no
+    // warnings to place.
+    let text = std::str::from_utf8(&policy_text).unwrap_or_default();
     let names: Vec<&str> = match &callers {
         CallerDirectory::Callers(callers) => callers.names().collect(),
         CallerDirectory::Trusted(trusted) => vec![trusted.name.as_str()],
@@ -144,17 +150,14 @@ fn snapshot(
         CallerDirectory::Callers(callers) => callers.tags(),
         CallerDirectory::Trusted(trusted) => vec![(trusted.name.as_str(), &trusted.tags)],
     };
-    let warnings = policy_tools::caller_warnings(&file, &policy_text, &policy, &names)
+    let warnings = policy_tools::caller_warnings(&file, text, &policy, &names)
         .into_iter()
         .chain(policy_tools::caller_tag_warnings(
-            &file,
-            &policy_text,
-            &policy,
-            &tags,
+            &file, text, &policy, &tags,
         ))
         .chain(policy_tools::expiry_warnings(
             &file,
-            &policy_text,
+            text,
             &policy,
             crate::proxy::log::unix_now(),
         ))
@@ -163,7 +166,7 @@ fn snapshot(
     drop(tags);
     drop(names);
     Snapshot {
-        revision: revision(policy_text.as_bytes()),
+        revision: revision(&policy_text),
         policy,
         callers,
         warnings,
@@ -171,12 +174,12 @@ fn snapshot(
     }
 }
 
-fn compile_policy(config: &Config, read: &FileRead) -> Result<(Policy, Arc<str>), String> {
+fn compile_policy(config: &Config, read: &FileRead) -> Result<(Policy, Arc<[u8]>), String> {
     let bytes = read.usable()?;
     let text = utf8(bytes, &config.policy_path)?;
     let policy = policy::compile(&config.policy_path.display().to_string(), text)
         .map_err(|e| e.to_string())?;
-    Ok((policy, Arc::from(text)))
+    Ok((policy, bytes.clone()))
 }
 
 fn compile_callers(path: &Path, read: &FileRead) -> Result<Callers, String> {
@@ -286,8 +289,10 @@ fn utf8<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, String> {
     std::str::from_utf8(bytes).map_err(|_| format!("`{}` is not UTF-8 text", path.display()))
 }
 
-fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read the {what} `{}`: {e}", path.display()))
+fn read(path: &Path, what: &str) -> Result<Arc<[u8]>, String> {
+    std::fs::read(path)
+        .map(Arc::from)
+        .map_err(|e| format!("cannot read the {what} `{}`: {e}", path.display()))
 }
 
 /// The callers file holds secrets: refuse it when others could read or
@@ -520,7 +525,7 @@ mod tests {
 
     fn file(text: &str) -> FileRead {
         FileRead {
-            content: Ok(text.as_bytes().to_vec()),
+            content: Ok(text.as_bytes().into()),
             resolved: Some(PathBuf::from("/etc/proxy/file")),
             refused: None,
         }
@@ -579,7 +584,7 @@ mod tests {
             &config(),
             &Sources {
                 policy: FileRead {
-                    content: Ok(vec![0xff]),
+                    content: Ok(Arc::from([0xff].as_slice())),
                     resolved: None,
                     refused: None,
                 },
