@@ -404,8 +404,8 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
             params,
             except_callers,
             message: message?,
-            resource_tags: resource_tags?,
-            expires: expires?,
+            resource_tags: resource_tags?.map(Box::new),
+            expires: expires?.map(Box::new),
             reason: reason?,
         },
         actions?,
@@ -637,8 +637,8 @@ fn other_params(
         None => OtherParams::Unsaid,
         Some(v) if v.as_str() == Some("allow") => OtherParams::Allow,
         Some(v) if v.as_str() == Some("deny") => OtherParams::Deny {
-            named: Vec::new(),
-            allowed: Vec::new(),
+            named: Box::default(),
+            allowed: Box::default(),
         },
         Some(v) => {
             let error = ctx.place(Some("other_params")).not_one_of(
@@ -720,8 +720,8 @@ fn other_params(
         }
     }
     ok.then_some(OtherParams::Deny {
-        named: Vec::new(),
-        allowed: names,
+        named: Box::default(),
+        allowed: names.into_boxed_slice(),
     })
 }
 
@@ -734,7 +734,10 @@ fn close(other: OtherParams, params: &[ParamCondition]) -> OtherParams {
             named.extend(&allowed);
             named.sort_unstable();
             named.dedup();
-            OtherParams::Deny { named, allowed }
+            OtherParams::Deny {
+                named: named.into_boxed_slice(),
+                allowed,
+            }
         }
         open @ (OtherParams::Unsaid | OtherParams::Allow) => open,
     }
@@ -1195,7 +1198,7 @@ rules:
         match &policy.rules[0].other_params {
             OtherParams::Deny { named, allowed } => {
                 assert_eq!(
-                    named,
+                    &named[..],
                     &[
                         "CacheSecurityGroupName",
                         // The shorthand reads the list too.
@@ -1204,7 +1207,7 @@ rules:
                         "EC2SecurityGroupOwnerId"
                     ]
                 );
-                assert_eq!(allowed, &["EC2SecurityGroupOwnerId"]);
+                assert_eq!(&allowed[..], &["EC2SecurityGroupOwnerId"]);
             }
             other => panic!("{other:?}"),
         }
