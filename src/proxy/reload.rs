@@ -33,15 +33,19 @@ pub struct Snapshot {
     /// The policy file's bytes (UTF-8, checked), for warnings' positions:
     /// the same allocation as the [`FileRead`] they were compiled from,
     /// so a 3 MB policy is not held twice.
-    policy_text: Arc<[u8]>,
+    policy_text: Bytes,
 }
+
+/// A file's bytes, shared. An `Arc<Vec<u8>>` rather than an `Arc<[u8]>`,
+/// which would be a copy of the bytes read.
+type Bytes = Arc<Vec<u8>>;
 
 /// One file as read.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct FileRead {
     /// The bytes, or why they could not be read: shared with the snapshot
     /// compiled from them.
-    content: Result<Arc<[u8]>, String>,
+    content: Result<Bytes, String>,
     /// The file the path resolves to through any symlinks: when it changes,
     /// a symlink was swapped (as Kubernetes updates ConfigMap and Secret
     /// volumes), which replaces the file whole.
@@ -61,7 +65,7 @@ impl FileRead {
     }
 
     /// The content, when it can be used.
-    fn usable(&self) -> Result<&Arc<[u8]>, String> {
+    fn usable(&self) -> Result<&Bytes, String> {
         match (&self.content, &self.refused) {
             (_, Some(why)) => Err(why.clone()),
             (Err(why), None) => Err(why.clone()),
@@ -135,7 +139,7 @@ pub fn compile(config: &Config, sources: &Sources) -> Result<Snapshot, String> {
 fn snapshot(
     config: &Config,
     policy: Arc<Policy>,
-    policy_text: Arc<[u8]>,
+    policy_text: Bytes,
     callers: CallerDirectory,
 ) -> Snapshot {
     // Checked when it was compiled; were it not UTF-8, there would be no
@@ -174,7 +178,7 @@ fn snapshot(
     }
 }
 
-fn compile_policy(config: &Config, read: &FileRead) -> Result<(Policy, Arc<[u8]>), String> {
+fn compile_policy(config: &Config, read: &FileRead) -> Result<(Policy, Bytes), String> {
     let bytes = read.usable()?;
     let text = utf8(bytes, &config.policy_path)?;
     let policy = policy::compile(&config.policy_path.display().to_string(), text)
@@ -211,7 +215,7 @@ fn update(config: &Config, current: &Snapshot, sources: &Sources) -> Update {
                 let text = read
                     .content
                     .as_deref()
-                    .map(String::from_utf8_lossy)
+                    .map(|bytes| String::from_utf8_lossy(bytes))
                     .unwrap_or_default();
                 CallerDirectory::Callers(match in_force {
                     CallerDirectory::Callers(old) => old.still_listed_in(&text).0,
@@ -289,9 +293,9 @@ fn utf8<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, String> {
     std::str::from_utf8(bytes).map_err(|_| format!("`{}` is not UTF-8 text", path.display()))
 }
 
-fn read(path: &Path, what: &str) -> Result<Arc<[u8]>, String> {
+fn read(path: &Path, what: &str) -> Result<Bytes, String> {
     std::fs::read(path)
-        .map(Arc::from)
+        .map(Arc::new)
         .map_err(|e| format!("cannot read the {what} `{}`: {e}", path.display()))
 }
 
@@ -525,7 +529,7 @@ mod tests {
 
     fn file(text: &str) -> FileRead {
         FileRead {
-            content: Ok(text.as_bytes().into()),
+            content: Ok(Arc::new(text.as_bytes().to_vec())),
             resolved: Some(PathBuf::from("/etc/proxy/file")),
             refused: None,
         }
@@ -584,7 +588,7 @@ mod tests {
             &config(),
             &Sources {
                 policy: FileRead {
-                    content: Ok(Arc::from([0xff].as_slice())),
+                    content: Ok(Arc::new(vec![0xff])),
                     resolved: None,
                     refused: None,
                 },
