@@ -18,13 +18,16 @@ use crate::names::{self, NameCase};
 #[derive(Debug)]
 pub(crate) struct NameMatcher {
     /// The patterns as written, for the linter.
-    pub patterns: Vec<String>,
+    pub patterns: Box<[String]>,
     pub case: NameCase,
     /// The names matched exactly, sorted (shared with the rule index).
-    names: Vec<Arc<str>>,
-    runs: Vec<Run>,
-    /// The patterns that need a regex engine, anchored at both ends.
-    regexes: Option<RegexSet>,
+    /// Boxed slices here and in [`Run`]: a policy holds thousands of
+    /// matchers, and a `Vec` filled by pushes keeps room for more.
+    names: Box<[Arc<str>]>,
+    runs: Box<[Run]>,
+    /// The patterns that need a regex engine, anchored at both ends: few
+    /// matchers have any, so boxed to keep the others small.
+    regexes: Option<Box<RegexSet>>,
 }
 
 impl NameMatcher {
@@ -72,17 +75,17 @@ impl NameMatcher {
         let names = names.into_iter().map(Arc::from).collect();
         let regexes = match regexes.is_empty() {
             true => None,
-            false => Some(
+            false => Some(Box::new(
                 RegexSetBuilder::new(regexes)
                     .size_limit(size_limit)
                     .build()?,
-            ),
+            )),
         };
         Ok(NameMatcher {
-            patterns,
+            patterns: patterns.into_boxed_slice(),
             case,
             names,
-            runs,
+            runs: runs.into_boxed_slice(),
             regexes,
         })
     }
@@ -138,14 +141,14 @@ impl NamePattern {
 /// prefix and suffix are literal, so they fix the run: no backtracking.
 #[derive(Debug)]
 pub(crate) struct Run {
-    prefixes: Vec<String>,
+    prefixes: Box<[Box<str>]>,
     /// Sorted, disjoint ranges.
-    chars: Vec<(char, char)>,
+    chars: Box<[(char, char)]>,
     /// The ASCII characters of `chars`, as bits: most names are ASCII.
     ascii: u128,
     min: u32,
     max: Option<u32>,
-    suffixes: Vec<String>,
+    suffixes: Box<[Box<str>]>,
 }
 
 impl Run {
@@ -162,19 +165,20 @@ impl Run {
                 chars.iter().any(|&(start, end)| start <= c && c <= end)
             })
             .fold(0u128, |bits, b| bits | 1 << b);
+        let boxed = |texts: Vec<String>| texts.into_iter().map(String::into_boxed_str).collect();
         Run {
-            prefixes,
-            chars,
+            prefixes: boxed(prefixes),
+            chars: chars.into_boxed_slice(),
             ascii,
             min,
             max,
-            suffixes,
+            suffixes: boxed(suffixes),
         }
     }
 
     fn matches(&self, name: &str) -> bool {
         self.prefixes.iter().any(|prefix| {
-            name.strip_prefix(prefix.as_str()).is_some_and(|rest| {
+            name.strip_prefix(&**prefix).is_some_and(|rest| {
                 self.suffixes.iter().any(|suffix| {
                     // Not `strip_suffix`, which sets up a substring search.
                     rest.len()

@@ -91,10 +91,32 @@ impl Policy {
 /// lacks is a warning (`lint::absent_callers`), never an error, so
 /// that removing a caller from the callers file always revokes it.
 pub fn compile(file: &str, text: &str) -> Result<Policy, Diagnostics> {
-    let mut out = Diagnostics::new(file, "policy");
     let positions = Positions::of(text);
+    if let Some(policy) = compile_streamed(file, text, &positions) {
+        return Ok(policy);
+    }
+    let mut out = Diagnostics::new(file, "policy");
     let policy = compile_value(text, &positions, &mut out);
     out.finish(policy, &positions)
+}
+
+/// The policy compiled rule by rule as the YAML reader builds each, so
+/// that only one rule's tree is in memory at a time, not the whole
+/// document's (70 MiB for 10,000 rules). `None` at the first error or at
+/// anything that reader leaves to serde_yaml: the whole document is then
+/// read again as a tree, whose errors are the ones reported, so they are
+/// the same whichever path found them.
+fn compile_streamed(file: &str, text: &str, positions: &Positions<'_>) -> Option<Policy> {
+    let mut out = Diagnostics::new(file, "policy");
+    let mut rules = RuleList::default();
+    let top = crate::yaml_load::stream_items(text, "rules", &mut |raw| {
+        rules.add(&raw, positions, &mut out);
+        out.is_empty()
+    })?;
+    match compile_top(top, rules, positions, &mut out) {
+        Ok(policy) if out.is_empty() => Some(policy),
+        _ => None,
+    }
 }
 
 fn compile_value(
@@ -103,6 +125,17 @@ fn compile_value(
     out: &mut Diagnostics,
 ) -> Result<Policy, Reported> {
     let top = crate::yaml_load::from_str(text).map_err(|e| out.report(syntax_error(&e, true)))?;
+    compile_top(top, RuleList::default(), positions, out)
+}
+
+/// The policy from its top-level node. `rules` holds the rules already
+/// compiled from items of `rules` taken out of `top` as they were read.
+fn compile_top(
+    top: Value,
+    mut rules: RuleList,
+    positions: &Positions<'_>,
+    out: &mut Diagnostics,
+) -> Result<Policy, Reported> {
     let root = Place::root();
     let top = match top {
         Value::Mapping(top) => top,
@@ -151,21 +184,43 @@ fn compile_value(
                 .hint("write each rule as `- id: …`"),
         ));
     };
+    rules.reserve(raw_rules.len());
+    for raw in raw_rules {
+        rules.add(raw, positions, out);
+    }
+    Ok(rules.finish())
+}
 
-    let mut rules = Vec::with_capacity(raw_rules.len());
-    let mut action_sets = Vec::with_capacity(raw_rules.len());
-    let mut ids = BTreeSet::new();
-    for (index, raw) in raw_rules.iter().enumerate() {
+/// The rules compiled so far, in policy order.
+#[derive(Default)]
+struct RuleList {
+    /// How many items of `rules` were read, compiled or not.
+    read: usize,
+    rules: Vec<Rule>,
+    action_sets: Vec<ActionSet>,
+    ids: BTreeSet<String>,
+}
+
+impl RuleList {
+    fn reserve(&mut self, more: usize) {
+        self.rules.reserve_exact(more);
+        self.action_sets.reserve_exact(more);
+    }
+
+    /// Compiles the next item of `rules`, reporting what is wrong to `out`.
+    fn add(&mut self, raw: &Value, positions: &Positions<'_>, out: &mut Diagnostics) {
+        let index = self.read;
+        self.read += 1;
         let mut ctx = RuleContext {
             label: format!("#{}", index + 1),
             index,
             positions,
-            out: &mut *out,
+            out,
         };
         let compiled = compile_rule(raw, &mut ctx);
         // Checked whatever else is wrong with the rule, so every error shows at once.
         if let Some(Value::String(id)) = raw.get("id") {
-            if !ids.insert(id.clone()) {
+            if !self.ids.insert(id.clone()) {
                 ctx.error(
                     Some("id"),
                     ErrorKind::Duplicate,
@@ -178,12 +233,23 @@ fn compile_value(
             }
         }
         if let Some((rule, actions)) = compiled {
-            rules.push(rule);
-            action_sets.push(actions);
+            self.rules.push(rule);
+            self.action_sets.push(actions);
         }
     }
-    let by_action = rule_index::index(&rules, |rule, action| action_sets[rule].contains(action));
-    Ok(Policy { rules, by_action })
+
+    fn finish(self) -> Policy {
+        let RuleList {
+            mut rules,
+            action_sets,
+            ..
+        } = self;
+        // Read item by item, the list grew by doubling.
+        rules.shrink_to_fit();
+        let by_action =
+            rule_index::index(&rules, |rule, action| action_sets[rule].contains(action));
+        Policy { rules, by_action }
+    }
 }
 
 struct RuleContext<'a> {
@@ -338,8 +404,8 @@ fn compile_rule(raw: &Value, ctx: &mut RuleContext<'_>) -> Option<(Rule, ActionS
             params,
             except_callers,
             message: message?,
-            resource_tags: resource_tags?,
-            expires: expires?,
+            resource_tags: resource_tags?.map(Box::new),
+            expires: expires?.map(Box::new),
             reason: reason?,
         },
         actions?,
@@ -571,8 +637,8 @@ fn other_params(
         None => OtherParams::Unsaid,
         Some(v) if v.as_str() == Some("allow") => OtherParams::Allow,
         Some(v) if v.as_str() == Some("deny") => OtherParams::Deny {
-            named: Vec::new(),
-            allowed: Vec::new(),
+            named: Box::default(),
+            allowed: Box::default(),
         },
         Some(v) => {
             let error = ctx.place(Some("other_params")).not_one_of(
@@ -654,8 +720,8 @@ fn other_params(
         }
     }
     ok.then_some(OtherParams::Deny {
-        named: Vec::new(),
-        allowed: names,
+        named: Box::default(),
+        allowed: names.into_boxed_slice(),
     })
 }
 
@@ -668,7 +734,10 @@ fn close(other: OtherParams, params: &[ParamCondition]) -> OtherParams {
             named.extend(&allowed);
             named.sort_unstable();
             named.dedup();
-            OtherParams::Deny { named, allowed }
+            OtherParams::Deny {
+                named: named.into_boxed_slice(),
+                allowed,
+            }
         }
         open @ (OtherParams::Unsaid | OtherParams::Allow) => open,
     }
@@ -677,7 +746,8 @@ fn close(other: OtherParams, params: &[ParamCondition]) -> OtherParams {
 /// `regions`: AWS region names.
 fn regions(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Vec<Region>> {
     string_list(value, "regions", ctx).map(|list| {
-        list.iter()
+        let mut regions: Vec<Region> = list
+            .iter()
             .filter_map(|r| {
                 let region = Region::parse(r);
                 if region.is_none() {
@@ -690,7 +760,11 @@ fn regions(value: Option<&Value>, ctx: &mut RuleContext<'_>) -> Option<Vec<Regio
                 }
                 region
             })
-            .collect::<Vec<_>>()
+            .collect();
+        // Kept for the policy's life, and thousands of rules have them:
+        // collected through a filter, a one-item list has room for four.
+        regions.shrink_to_fit();
+        regions
     })
 }
 
@@ -746,13 +820,14 @@ fn string_list(
     ctx: &mut RuleContext<'_>,
 ) -> Option<Vec<String>> {
     let items = list_items(value?, field, ctx);
-    Some(
-        items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| string_item(field, i, item, ctx))
-            .collect(),
-    )
+    let mut list: Vec<String> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| string_item(field, i, item, ctx))
+        .collect();
+    // As for `regions`: `callers` lists are kept.
+    list.shrink_to_fit();
+    Some(list)
 }
 
 /// The items of the list `field` (none when it is not a list, which is
@@ -1123,7 +1198,7 @@ rules:
         match &policy.rules[0].other_params {
             OtherParams::Deny { named, allowed } => {
                 assert_eq!(
-                    named,
+                    &named[..],
                     &[
                         "CacheSecurityGroupName",
                         // The shorthand reads the list too.
@@ -1132,7 +1207,7 @@ rules:
                         "EC2SecurityGroupOwnerId"
                     ]
                 );
-                assert_eq!(allowed, &["EC2SecurityGroupOwnerId"]);
+                assert_eq!(&allowed[..], &["EC2SecurityGroupOwnerId"]);
             }
             other => panic!("{other:?}"),
         }
@@ -1294,5 +1369,79 @@ rules:
             .matcher()
             .unwrap()
             .is_match("prod\nevil"));
+    }
+
+    type Compiled = Result<String, Diagnostics>;
+
+    /// What the streamed path, the tree path and `compile` make of
+    /// `text`: the rules and each action's rules, or the diagnostics.
+    fn paths(text: &str) -> (Option<String>, Compiled, Compiled) {
+        let shown = |policy: &Policy| {
+            let actions: Vec<_> = policy
+                .by_action
+                .iter()
+                .map(|a| (&a.all, &a.enforced_allows, a.has_shadow_rules))
+                .collect();
+            format!("{:?} {actions:?}", policy.rules)
+        };
+        let positions = Positions::of(text);
+        let streamed = compile_streamed("p.yaml", text, &positions).map(|p| shown(&p));
+        let mut out = Diagnostics::new("p.yaml", "policy");
+        let tree = compile_value(text, &positions, &mut out);
+        let tree = out.finish(tree, &positions).map(|p| shown(&p));
+        (streamed, tree, compile("p.yaml", text).map(|p| shown(&p)))
+    }
+
+    #[test]
+    fn streamed_and_tree_paths_agree() {
+        let team = |i: usize| {
+            format!(
+                "  - id: team{i}\n    effect: allow\n    actions: [AuthorizeCacheSecurityGroupIngress]\n    \
+                 regions: [us-east-1]\n    owner_ids: [\"1000000000{i:02}\"]\n    \
+                 cache_security_groups: [\"team{i}-[a-z0-9-]+\"]\n    callers: [c{i}]\n"
+            )
+        };
+        let many: String = (0..50).map(team).collect();
+        let many = format!("rules:\n{many}  - id: frozen\n    effect: deny\n    mode: shadow\n");
+        // Read rule by rule.
+        for text in [
+            many.as_str(),
+            "rules: []\n",
+            "rules:\n  - id: a\n    effect: allow\n",
+            include_str!("../../policies/default.yaml"),
+            include_str!("../../policies/example.yaml"),
+        ] {
+            let (streamed, tree, compiled) = paths(text);
+            assert!(streamed.is_some(), "{text}");
+            assert_eq!(streamed, tree.clone().ok(), "{text}");
+            assert_eq!(compiled, tree, "{text}");
+        }
+        // Errors, and what the quick reader leaves to serde_yaml: the
+        // tree's answer, diagnostics included.
+        let error_at_end = format!("{many}  - id: last\n    effect: permit\n");
+        let duplicate_id = format!("{many}  - id: team7\n    effect: deny\n");
+        let key_after = format!("{many}other: x\n");
+        let rules_twice = format!("{many}rules: []\n");
+        let syntax_after = format!("{many}  - id: [\n");
+        let anchors = format!("{many}  - id: z\n    effect: &e deny\n  - id: y\n    effect: *e\n");
+        let vpc = include_str!("../../policies/vpc-team.yaml");
+        for (text, valid) in [
+            (error_at_end.as_str(), false),
+            (&duplicate_id, false),
+            (&key_after, false),
+            (&rules_twice, false),
+            (&syntax_after, false),
+            (&anchors, true),
+            (vpc, true),
+            ("", false),
+            ("rules: x\n", false),
+            ("rules:\n  - 1\n", false),
+            ("[a]\n", false),
+        ] {
+            let (streamed, tree, compiled) = paths(text);
+            assert_eq!(streamed, None, "{text}");
+            assert_eq!(tree.is_ok(), valid, "{text}");
+            assert_eq!(compiled, tree, "{text}");
+        }
     }
 }

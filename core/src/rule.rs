@@ -55,9 +55,11 @@ pub(crate) struct Rule {
     pub other_params: OtherParams,
     /// The tags every existing resource the request names must carry
     /// (`resource_tags:`).
-    pub resource_tags: Option<ResourceTags>,
+    /// Boxed, as is `expires`: few rules have one, and a policy holds
+    /// thousands of rules.
+    pub resource_tags: Option<Box<ResourceTags>>,
     /// An exception that ends: after this time the rule matches nothing.
-    pub expires: Option<Expiry>,
+    pub expires: Option<Box<Expiry>>,
     /// Why the rule exists (a ticket, a justification): `reason:`.
     pub reason: Option<String>,
 }
@@ -97,9 +99,9 @@ pub(crate) enum OtherParams {
     Deny {
         /// Every name the rule lets pass (its conditions' and
         /// `allowed`), sorted, for a binary search per parameter.
-        named: Vec<&'static str>,
+        named: Box<[&'static str]>,
         /// `other_params_allowed`, as written (deduplicated).
-        allowed: Vec<&'static str>,
+        allowed: Box<[&'static str]>,
     },
 }
 
@@ -112,7 +114,7 @@ impl Rule {
             .chain(
                 self.resource_tags
                     .iter()
-                    .flat_map(ResourceTags::caller_tag_keys),
+                    .flat_map(|tags| tags.caller_tag_keys()),
             )
     }
 

@@ -237,6 +237,8 @@ fn param_postings(rules: &[Rule], naming: &[usize]) -> Vec<ParamPostings> {
                     .1 += 1;
             }
         }
+        // Kept until every parameter is posted: no room to spare.
+        posted.shrink_to_fit();
         per_rule.push(posted);
     }
     let mut names: Vec<(&'static str, Option<NameCase>, usize)> = counts

@@ -20,8 +20,28 @@ pub fn from_str(text: &str) -> Result<Value, serde_yaml::Error> {
     }
 }
 
+/// The document in `text`, as [`from_str`] reads it, except that each item
+/// of the sequence under the top-level mapping's key `key` is handed to
+/// `item` as soon as it is built, and left out of the document (the key's
+/// value is then an empty sequence): a large list is never all in memory.
+/// `None` when this reader does not read the document (it is then to be
+/// read whole with [`from_str`]), or when `item` returns `false` to stop.
+/// The items handed out are all the document's only when the answer is
+/// `Some`.
+pub fn stream_items(text: &str, key: &str, item: &mut dyn FnMut(Value) -> bool) -> Option<Value> {
+    read(text, Some((key, item)))
+}
+
 /// The document, when it is in the part of YAML read here.
 fn quick(text: &str) -> Option<Value> {
+    read(text, None)
+}
+
+/// A top-level key whose sequence's items go to a function as they are
+/// built.
+type Sink<'k, 's> = (&'k str, &'s mut dyn FnMut(Value) -> bool);
+
+fn read(text: &str, sink: Option<Sink<'_, '_>>) -> Option<Value> {
     // A byte-order mark, tabs, carriage returns and document markers are
     // where YAML readers part ways most (yaml-rust2 takes `a: ---` for two
     // documents, libyaml for the string `---`).
@@ -42,6 +62,7 @@ fn quick(text: &str) -> Option<Value> {
         done: None,
         documents: 0,
         refused: false,
+        sink,
     };
     let mut parser = Parser::new_from_str(text);
     loop {
@@ -137,19 +158,38 @@ fn closing_quote(line: &str, quote: u8, backslash: bool) -> Option<usize> {
     None
 }
 
-struct Builder<'a> {
+struct Builder<'a, 'k, 's> {
     source: Source<'a>,
     stack: Vec<Frame>,
     done: Option<Value>,
     documents: usize,
     /// Something serde_yaml must read.
     refused: bool,
+    sink: Option<Sink<'k, 's>>,
 }
 
-impl Builder<'_> {
+impl Builder<'_, '_, '_> {
+    /// Whether the sequence being built is the value of the sink's key in
+    /// the top-level mapping.
+    fn in_sink_sequence(&self) -> bool {
+        match (&self.sink, self.stack.as_slice()) {
+            (
+                Some((key, _)),
+                [Frame::Mapping(_, Some(Value::String(at)), _), Frame::Sequence(..)],
+            ) => at == key,
+            _ => false,
+        }
+    }
+
     /// `one_line`: whether the value, if it is a key, is on one line with
     /// its `:`.
     fn add(&mut self, value: Value, one_line: bool) {
+        if self.in_sink_sequence() {
+            if let Some((_, item)) = &mut self.sink {
+                self.refused |= !item(value);
+            }
+            return;
+        }
         match self.stack.last_mut() {
             None if self.done.is_none() => self.done = Some(value),
             None => self.refused = true,
@@ -191,7 +231,7 @@ fn plain_other(text: &str) -> Option<Value> {
     }
 }
 
-impl Builder<'_> {
+impl Builder<'_, '_, '_> {
     fn on(&mut self, event: Event, at: Marker) {
         match event {
             Event::DocumentStart => self.documents += 1,

@@ -30,15 +30,22 @@ pub struct Snapshot {
     /// Warnings about this policy with these callers: rules that name a
     /// caller the callers file lacks (such a name never matches).
     pub warnings: Vec<String>,
-    /// The policy file's text, for warnings' positions.
-    policy_text: Arc<str>,
+    /// The policy file's bytes (UTF-8, checked), for warnings' positions:
+    /// the same allocation as the [`FileRead`] they were compiled from,
+    /// so a 3 MB policy is not held twice.
+    policy_text: Bytes,
 }
+
+/// A file's bytes, shared. An `Arc<Vec<u8>>` rather than an `Arc<[u8]>`,
+/// which would be a copy of the bytes read.
+type Bytes = Arc<Vec<u8>>;
 
 /// One file as read.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct FileRead {
-    /// The bytes, or why they could not be read.
-    content: Result<Vec<u8>, String>,
+    /// The bytes, or why they could not be read: shared with the snapshot
+    /// compiled from them.
+    content: Result<Bytes, String>,
     /// The file the path resolves to through any symlinks: when it changes,
     /// a symlink was swapped (as Kubernetes updates ConfigMap and Secret
     /// volumes), which replaces the file whole.
@@ -58,7 +65,7 @@ impl FileRead {
     }
 
     /// The content, when it can be used.
-    fn usable(&self) -> Result<&[u8], String> {
+    fn usable(&self) -> Result<&Bytes, String> {
         match (&self.content, &self.refused) {
             (_, Some(why)) => Err(why.clone()),
             (Err(why), None) => Err(why.clone()),
@@ -132,9 +139,12 @@ pub fn compile(config: &Config, sources: &Sources) -> Result<Snapshot, String> {
 fn snapshot(
     config: &Config,
     policy: Arc<Policy>,
-    policy_text: Arc<str>,
+    policy_text: Bytes,
     callers: CallerDirectory,
 ) -> Snapshot {
+    // Checked when it was compiled; were it not UTF-8, there would be no
+    // warnings to place.
+    let text = std::str::from_utf8(&policy_text).unwrap_or_default();
     let names: Vec<&str> = match &callers {
         CallerDirectory::Callers(callers) => callers.names().collect(),
         CallerDirectory::Trusted(trusted) => vec![trusted.name.as_str()],
@@ -144,17 +154,14 @@ fn snapshot(
         CallerDirectory::Callers(callers) => callers.tags(),
         CallerDirectory::Trusted(trusted) => vec![(trusted.name.as_str(), &trusted.tags)],
     };
-    let warnings = policy_tools::caller_warnings(&file, &policy_text, &policy, &names)
+    let warnings = policy_tools::caller_warnings(&file, text, &policy, &names)
         .into_iter()
         .chain(policy_tools::caller_tag_warnings(
-            &file,
-            &policy_text,
-            &policy,
-            &tags,
+            &file, text, &policy, &tags,
         ))
         .chain(policy_tools::expiry_warnings(
             &file,
-            &policy_text,
+            text,
             &policy,
             crate::proxy::log::unix_now(),
         ))
@@ -163,7 +170,7 @@ fn snapshot(
     drop(tags);
     drop(names);
     Snapshot {
-        revision: revision(policy_text.as_bytes()),
+        revision: revision(&policy_text),
         policy,
         callers,
         warnings,
@@ -171,12 +178,12 @@ fn snapshot(
     }
 }
 
-fn compile_policy(config: &Config, read: &FileRead) -> Result<(Policy, Arc<str>), String> {
+fn compile_policy(config: &Config, read: &FileRead) -> Result<(Policy, Bytes), String> {
     let bytes = read.usable()?;
     let text = utf8(bytes, &config.policy_path)?;
     let policy = policy::compile(&config.policy_path.display().to_string(), text)
         .map_err(|e| e.to_string())?;
-    Ok((policy, Arc::from(text)))
+    Ok((policy, bytes.clone()))
 }
 
 fn compile_callers(path: &Path, read: &FileRead) -> Result<Callers, String> {
@@ -208,7 +215,7 @@ fn update(config: &Config, current: &Snapshot, sources: &Sources) -> Update {
                 let text = read
                     .content
                     .as_deref()
-                    .map(String::from_utf8_lossy)
+                    .map(|bytes| String::from_utf8_lossy(bytes))
                     .unwrap_or_default();
                 CallerDirectory::Callers(match in_force {
                     CallerDirectory::Callers(old) => old.still_listed_in(&text).0,
@@ -249,8 +256,9 @@ fn update(config: &Config, current: &Snapshot, sources: &Sources) -> Update {
 }
 
 /// Runs `work` on a thread of its own, which ends with it. Compiling a
-/// policy allocates several times the compiled policy's size for the parsed
-/// YAML (some 90 MiB for 10,000 rules). The allocator keeps what a thread
+/// policy allocates more than it keeps (4 MiB more for 10,000 rules read
+/// rule by rule; a file with an error, or read by serde_yaml, is parsed
+/// whole, some 70 MiB for those). The allocator keeps what a thread
 /// frees for that thread's later use, and returns it to the system once
 /// the thread ends; on a pool thread it would stay in the proxy's RSS.
 fn on_own_thread<T: Send>(work: impl FnOnce() -> T + Send) -> T {
@@ -286,8 +294,10 @@ fn utf8<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, String> {
     std::str::from_utf8(bytes).map_err(|_| format!("`{}` is not UTF-8 text", path.display()))
 }
 
-fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read the {what} `{}`: {e}", path.display()))
+fn read(path: &Path, what: &str) -> Result<Bytes, String> {
+    std::fs::read(path)
+        .map(Arc::new)
+        .map_err(|e| format!("cannot read the {what} `{}`: {e}", path.display()))
 }
 
 /// The callers file holds secrets: refuse it when others could read or
@@ -520,7 +530,7 @@ mod tests {
 
     fn file(text: &str) -> FileRead {
         FileRead {
-            content: Ok(text.as_bytes().to_vec()),
+            content: Ok(Arc::new(text.as_bytes().to_vec())),
             resolved: Some(PathBuf::from("/etc/proxy/file")),
             refused: None,
         }
@@ -579,7 +589,7 @@ mod tests {
             &config(),
             &Sources {
                 policy: FileRead {
-                    content: Ok(vec![0xff]),
+                    content: Ok(Arc::new(vec![0xff])),
                     resolved: None,
                     refused: None,
                 },

@@ -354,7 +354,7 @@ fn compile_if_absent(
     }
     match defaults.as_slice() {
         [(_, Some(first)), rest @ ..] if rest.iter().all(|(_, d)| *d == Some(*first)) => {
-            Some(IfAbsent::Default(default_value(*first)))
+            Some(IfAbsent::Default(Box::new(default_value(*first))))
         }
         _ => {
             out.report(
@@ -531,7 +531,13 @@ fn matches_test(
     }
     let others = match others.is_empty() {
         true => None,
-        false => Some(name_matcher(others, case, REGEX_SIZE_LIMIT, at, out)?),
+        false => Some(Box::new(name_matcher(
+            others,
+            case,
+            REGEX_SIZE_LIMIT,
+            at,
+            out,
+        )?)),
     };
     Some(Test::MatchesTemplate { templates, others })
 }

@@ -348,7 +348,7 @@ impl ParamCondition {
             // the rendering itself.
             (Some((member, value)), _) => (value, quoted(&crate::params::render(member, value))),
             (None, IfAbsent::Default(value)) => (
-                value,
+                &**value,
                 format!(
                     "(absent: AWS's documented default {})",
                     quoted(&value.render())

@@ -97,7 +97,8 @@ pub(crate) enum IfAbsent {
     Match,
     /// Judged as if AWS's documented default were written
     /// (`if_absent: default`), the same in each of the rule's actions.
-    Default(Value),
+    /// Boxed: rare, and it would add a word to every condition.
+    Default(Box<Value>),
 }
 
 /// The rule key a condition was written under.
