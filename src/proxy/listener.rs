@@ -142,6 +142,9 @@ async fn accept_until_shutdown(
             },
             () = &mut shutdown => return Ok(()),
         };
+        // Answers go out whole, as nginx sends them (`tcp_nodelay on`); a
+        // socket that refuses the option is served all the same.
+        let _ = stream.set_nodelay(true);
         hand_over(proxy, started, draining, stream, peer, permit);
     }
 }

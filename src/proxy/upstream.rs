@@ -240,12 +240,17 @@ pub struct Upstream {
 impl Upstream {
     pub fn new(config: UpstreamConfig, workers: usize) -> Result<Upstream, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        // Each request goes out in one write and waits for its answer:
+        // Nagle's algorithm could only hold it back.
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(provider)
             .map_err(|e| format!("cannot set up TLS for the upstream: {e}"))?
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(tcp);
         let clients = (0..workers.max(1))
             .map(|_| {
                 Client::builder(TokioExecutor::new())
