@@ -51,7 +51,7 @@ OTHER = "other (kernel interrupts, threads outside the runtime)"
 
 def samples(perf_data: str):
     """Each sample's frames, root first."""
-    out = subprocess.run(["perf", "script", "-i", perf_data, "-F", "comm,ip,sym"],
+    out = subprocess.run(["perf", "script", "-i", perf_data, "-F", "comm,ip,sym,dso"],
                          capture_output=True, text=True, check=True).stdout
     frames: list[str] = []
     for line in out.splitlines():
@@ -84,21 +84,27 @@ def main() -> int:
     stages = [(name, re.compile(p)) for name, p in STAGES]
     rest = [(name, re.compile(p)) for name, p in REST]
     counts: collections.Counter[str] = collections.Counter()
+    kernel: collections.Counter[str] = collections.Counter()
     leaves: collections.Counter[str] = collections.Counter()
     total = 0
     for frames in samples(args.perf_data):
         total += 1
-        counts[stage_of(frames, stages, rest)] += 1
-        leaves[re.sub(r"<.*", "", frames[-1])[:90]] += 1
+        stage = stage_of(frames, stages, rest)
+        counts[stage] += 1
+        # The sample was taken in the kernel (a system call, an interrupt).
+        kernel[stage] += "[kernel.kallsyms]" in frames[-1]
+        leaves[re.sub(r"<.*| \(.*", "", frames[-1])[:90]] += 1
     if not total:
         print("no samples", file=sys.stderr)
         return 1
     us = args.us_per_request
-    print(f"| stage | share of samples |{' µs per request |' if us else ''}")
-    print(f"|---|--:|{'--:|' if us else ''}")
+    print(f"| stage | share of samples | of which in the kernel |{' µs per request |' if us else ''}")
+    print(f"|---|--:|--:|{'--:|' if us else ''}")
     for name in [n for n, _ in STAGES] + [n for n, _ in REST] + [OTHER]:
         share = counts[name] / total
-        print(f"| {name} | {share * 100:.1f}% |" + (f" {share * us:.1f} |" if us else ""))
+        print(f"| {name} | {share * 100:.1f}% | {kernel[name] / total * 100:.1f}% |"
+              + (f" {share * us:.1f} |" if us else ""))
+    print(f"| all | 100% | {sum(kernel.values()) / total * 100:.1f}% |" + (f" {us:g} |" if us else ""))
     print(f"\n{total:,} samples" + (f"; {us:g} µs of CPU per request in all" if us else ""))
     if args.top:
         print("\n| hottest leaf functions | share |\n|---|--:|")
