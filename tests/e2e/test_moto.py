@@ -168,8 +168,11 @@ def as_caller(request, make_client, run_aws):
 @pytest.fixture
 def proxy_to_moto(start_proxy, moto):
     """The proxy with the callers file and POLICY, in front of moto, signing
-    with the IAM identity moto holds for it."""
-    return start_proxy(policy=POLICY, endpoint=moto.endpoint, callers=CALLERS, credentials=moto.credentials)
+    with the IAM identity moto holds for it. moto builds a service's backend
+    on its first call to it (EC2's, for a subnet group, takes seconds on
+    busy cores), so the upstream gets more than the suite's usual 2 s."""
+    return start_proxy(policy=POLICY, endpoint=moto.endpoint, callers=CALLERS, credentials=moto.credentials,
+                       timeout="15s")
 
 
 def denied(call: Caller, operation: str, **params) -> ApiFailure:
