@@ -269,10 +269,7 @@ fn each_value(shape: &Shape, value: &Value, name: &mut String, emit: &mut dyn Fn
                 return;
             }
             let at = name.len();
-            if !list.is_flattened() {
-                name.push('.');
-                name.push_str(list.item_name());
-            }
+            push_item_base(list, name);
             let base = name.len();
             for (i, item) in items.iter().enumerate() {
                 push_index(name, i + 1);
@@ -284,9 +281,7 @@ fn each_value(shape: &Shape, value: &Value, name: &mut String, emit: &mut dyn Fn
         (_, Value::Structure(params)) => params.each_pair(name, emit),
         (Kind::Map(map), Value::Map(entries)) => {
             let at = name.len();
-            if !map.is_flattened() {
-                name.push_str(".entry");
-            }
+            push_entry_base(map, name);
             let base = name.len();
             for (i, (key, value)) in entries.iter().enumerate() {
                 push_index(name, i + 1);
@@ -325,21 +320,30 @@ fn push_index(name: &mut String, n: usize) {
 
 /// What a list's items are named under: item N is `{base}.N`, where the
 /// base is `Name.<item>` (`Name` when flattened).
-pub(crate) fn item_base(list: &ListShape, name: String) -> String {
-    if list.is_flattened() {
-        name
-    } else {
-        format!("{name}.{}", list.item_name())
+pub(crate) fn item_base(list: &ListShape, mut name: String) -> String {
+    push_item_base(list, &mut name);
+    name
+}
+
+/// [`item_base`], made from the name in place.
+fn push_item_base(list: &ListShape, name: &mut String) {
+    if !list.is_flattened() {
+        name.push('.');
+        name.push_str(list.item_name());
     }
 }
 
 /// What a map's entries are named under: entry N is `{base}.N.key` and
 /// `{base}.N.value`, where the base is `Name.entry` (`Name` when flattened).
-pub(crate) fn entry_base(map: &MapShape, name: String) -> String {
-    if map.is_flattened() {
-        name
-    } else {
-        format!("{name}.entry")
+pub(crate) fn entry_base(map: &MapShape, mut name: String) -> String {
+    push_entry_base(map, &mut name);
+    name
+}
+
+/// [`entry_base`], made from the name in place.
+fn push_entry_base(map: &MapShape, name: &mut String) {
+    if !map.is_flattened() {
+        name.push_str(".entry");
     }
 }
 
