@@ -129,14 +129,23 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
 /// Seconds since the Unix epoch as ISO 8601 in UTC, with `fraction` (as
 /// `.123`, or empty) before the `Z`: `2026-12-01T10:00:00Z`.
 pub fn utc_text(seconds: i64, fraction: &str) -> String {
+    let [year, month, day, hour, minute, second] = utc_fields(seconds);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{fraction}Z")
+}
+
+/// Seconds since the Unix epoch as UTC year, month, day, hour, minute and
+/// second: what every timestamp format here is written from.
+pub fn utc_fields(seconds: i64) -> [i64; 6] {
     let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
     let of_day = seconds.rem_euclid(86_400);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{fraction}Z",
+    [
+        year,
+        month,
+        day,
         of_day / 3_600,
         of_day / 60 % 60,
-        of_day % 60
-    )
+        of_day % 60,
+    ]
 }
 
 /// Seconds since the Unix epoch of a date and time given as digit fields

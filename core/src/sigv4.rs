@@ -11,7 +11,7 @@ use std::fmt;
 
 use ring::{digest, hmac};
 
-use crate::encoding::{civil_from_days, civil_seconds, hex, hex_value, percent_encode, push_hex};
+use crate::encoding::{civil_seconds, hex, hex_value, percent_encode, push_hex, utc_fields};
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
@@ -634,14 +634,8 @@ fn parse_amz_date(value: &str) -> Option<i64> {
 
 /// `YYYYMMDDTHHMMSSZ` of a Unix time.
 pub fn format_amz_date(secs: i64) -> String {
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-    let of_day = secs.rem_euclid(86_400);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        of_day / 3_600,
-        of_day / 60 % 60,
-        of_day % 60
-    )
+    let [year, month, day, hour, minute, second] = utc_fields(secs);
+    format!("{year:04}{month:02}{day:02}T{hour:02}{minute:02}{second:02}Z")
 }
 
 #[cfg(test)]
@@ -1122,7 +1116,7 @@ mod tests {
         assert_eq!(format_amz_date(-1), "19691231T235959Z");
         assert_eq!(format_amz_date(951_782_400), "20000229T000000Z");
         for days in -800_000..800_000 {
-            let (y, m, d) = civil_from_days(days);
+            let (y, m, d) = crate::encoding::civil_from_days(days);
             assert!((1..=crate::encoding::days_in_month(y, m)).contains(&d));
             assert_eq!(crate::encoding::days_from_civil(y, m, d), days);
         }

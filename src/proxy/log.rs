@@ -84,18 +84,17 @@ pub fn rfc3339(time: SystemTime) -> String {
     let since_epoch = time
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
-    let secs = since_epoch.as_secs();
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let (year, month, day) = crate::encoding::civil_from_days(days);
+    let [year, month, day, hour, minute, second] =
+        crate::encoding::utc_fields(since_epoch.as_secs() as i64);
     // Hand-formatted: one line per request carries it.
     let mut out = String::with_capacity(24);
     for (value, width, then) in [
         (year as u64, 4, '-'),
         (month as u64, 2, '-'),
         (day as u64, 2, 'T'),
-        (rem / 3600, 2, ':'),
-        (rem % 3600 / 60, 2, ':'),
-        (rem % 60, 2, '.'),
+        (hour as u64, 2, ':'),
+        (minute as u64, 2, ':'),
+        (second as u64, 2, '.'),
         (u64::from(since_epoch.subsec_millis()), 3, 'Z'),
     ] {
         push_padded(&mut out, value, width);
