@@ -25,7 +25,6 @@ import argparse
 import os
 import re
 import shutil
-import subprocess
 import statistics
 import sys
 import tempfile
@@ -45,15 +44,9 @@ def instructions(binary: Path, workdir: Path, upstream: load.Service, request: s
     proxy = load.start_proxy(binary.resolve(), home, upstream, workers=1,
                              wrapper=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
     try:
-        body, headers = load.signed_request(proxy.port, request)
-        cmd = [str(load.OHA), proxy.url, "-m", "POST", "-d", body, "-n", str(count), "-c", "1",
-               "--no-tui", "--output-format", "json", "--disable-compression"]
-        for name, value in headers.items():
-            cmd += ["-H", f"{name}: {value}"]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
-        codes = load.json.loads(done.stdout).get("statusCodeDistribution", {})
-        if codes != {"200": count}:
-            raise load.BenchError(f"{binary}: not every response was 200: {codes}")
+        served = load.oha(proxy, concurrency=1, seconds=0, rate=None, save=None, request=request, count=count)
+        if served.requests != count:
+            raise load.BenchError(f"{binary}: {served.requests} of {count} requests answered")
     finally:
         proxy.stop()
     totals = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)

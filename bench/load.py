@@ -454,20 +454,23 @@ class Run:
 
 
 def oha(service: Service, *, concurrency: int, seconds: float, rate: float | None, save: Path | None,
-        request: str = "ingress") -> Run:
-    """One oha run of one request against `service`, freshly signed; fails
-    unless every response was a 200."""
+        request: str = "ingress", count: int | None = None) -> Run:
+    """One oha run of one request against `service`, freshly signed, for
+    `seconds` or, given a `count`, for that many requests (within the 240 s
+    a signature lasts); fails unless every response was a 200."""
     if seconds > MAX_RUN_SECONDS:
         raise BenchError(f"a run may last {MAX_RUN_SECONDS}s at most (the signature expires)")
     body, headers = signed_request(service.port, request)
-    cmd = [str(OHA), service.url, "-m", "POST", "-d", body, "-c", str(concurrency), "-z", f"{seconds:g}s",
-           "-w", "--no-tui", "--output-format", "json", "--disable-compression"]
+    length = ["-n", str(count)] if count else ["-z", f"{seconds:g}s", "-w"]
+    cmd = [str(OHA), service.url, "-m", "POST", "-d", body, "-c", str(concurrency), *length,
+           "--no-tui", "--output-format", "json", "--disable-compression"]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
     if rate:
         cmd += ["-q", str(rate), "--latency-correction"]
     user_before, system_before = service.cpu_seconds()
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
+    done = subprocess.run(cmd, capture_output=True, text=True,
+                          timeout=MAX_RUN_SECONDS + 60 if count else seconds + 120)
     user_after, system_after = service.cpu_seconds()
     user = user_after - user_before
     cpu = user + system_after - system_before
