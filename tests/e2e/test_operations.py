@@ -344,8 +344,12 @@ def test_health_and_readiness_probes(start_proxy, upstream):
 
 def test_no_admin_listener_without_admin_listen(start_proxy, upstream):
     proxy = start_proxy()
-    listening = [r for r in proxy.log_records() if r.get("msg") == "listening"]
-    assert listening, proxy.stderr()
+    # The port takes connections once bound, a moment before the line is
+    # written: wait for it.
+    wait_for(
+        lambda: [r for r in proxy.log_records() if r.get("msg") == "listening"],
+        what="the proxy's `listening` log line",
+    )
     assert describe(proxy).status == 200
 
 
